@@ -1,0 +1,36 @@
+# PushFlow. `make dev` runs the three services here; `make up` runs the stack in Docker.
+# Node goes through scripts/node.sh, which gives uWebSockets.js a new enough glibc on
+# older Linux (Debian 12) by itself.
+SHELL := /bin/bash
+NODE := ./scripts/node.sh
+TEST_FILES = $(shell find shared gateway dispatcher delivery test load -path '*/node_modules' -prune -o -name '*.test.ts' -print 2>/dev/null | sort)
+
+.PHONY: install dev up down logs test typecheck bench
+
+node_modules: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch node_modules
+
+install: node_modules
+
+dev: node_modules
+	$(NODE) --import tsx scripts/dev.ts
+
+up:
+	docker compose up -d --build --wait
+	@echo "PushFlow is up: API http://localhost:3000 (docs http://localhost:3000/docs), WebSocket ws://localhost:8080/ws"
+
+down:
+	docker compose down
+
+logs:
+	docker compose logs -f
+
+typecheck: node_modules
+	npx tsc -p tsconfig.json --noEmit
+
+test: node_modules
+	$(NODE) --import tsx --test --test-concurrency=2 $(TEST_FILES)
+
+bench: node_modules
+	$(NODE) --import tsx load/bench.ts

@@ -1,0 +1,21 @@
+import { createLogger, createRedis, onShutdown } from '@pushflow/shared';
+import { loadDeliveryConfig } from './config.ts';
+import { startDeliveryNode } from './node.ts';
+
+const config = loadDeliveryConfig();
+const nodeId = config.PUSHFLOW_NODE_ID;
+const log = createLogger('delivery', config.LOG_LEVEL).child({ nodeId });
+const redis = createRedis(config.REDIS_URL, `delivery-${nodeId}`);
+const blockingRedis = createRedis(config.REDIS_URL, `delivery-${nodeId}-consumer`);
+
+const node = await startDeliveryNode({ config, redis, blockingRedis, log }).catch((err: unknown) => {
+  log.fatal({ err }, 'start failed');
+  process.exit(1);
+});
+log.info({ port: node.port }, 'ready'); // nodeId comes with every line via the child binding
+
+onShutdown(log, async () => {
+  await node.stop();
+  await redis.quit();
+  blockingRedis.disconnect();
+});

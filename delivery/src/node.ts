@@ -1,0 +1,101 @@
+import { ensureGroup, groups, keys as keysFor, startConsumer, type Logger, type Redis } from '@pushflow/shared';
+import { createAckRecorder } from './acks.ts';
+import type { DeliveryConfig } from './config.ts';
+import { connectedRecipients, createConnections } from './connections.ts';
+import { createPresence } from './presence.ts';
+import { createDeliveryHandler } from './pusher.ts';
+import { isRedisReady } from './readiness.ts';
+import { CLOSE, startServer, type DeliveryServer } from './server.ts';
+
+/**
+ * One delivery node: server, presence, heartbeat, partition consumer and ack writer put
+ * together in the order that keeps presence truthful, and taken apart in reverse.
+ */
+export interface DeliveryNode {
+  port: number;
+  nodeId: string;
+  server: DeliveryServer;
+  /** Graceful stop; leaves the Redis clients to the caller. */
+  stop(): Promise<void>;
+}
+
+export interface DeliveryNodeDeps {
+  config: DeliveryConfig;
+  /** Ordinary commands. */
+  redis: Redis;
+  /** Held by XREADGROUP BLOCK; closed by the consumer when it stops. */
+  blockingRedis: Redis;
+  log: Logger;
+  /** XREADGROUP BLOCK time. A blocked read delays closing its connection by up to this much. */
+  blockMs?: number;
+  idleTimeoutSeconds?: number;
+}
+
+export async function startDeliveryNode(deps: DeliveryNodeDeps): Promise<DeliveryNode> {
+  const { config, redis, blockingRedis, log } = deps;
+  const nodeId = config.PUSHFLOW_NODE_ID;
+  const keys = keysFor(config.PUSHFLOW_REDIS_PREFIX);
+  const stream = keys.deliveries(nodeId);
+  const connections = createConnections();
+  const presence = createPresence({ redis, keys, nodeId, log });
+
+  // Before any socket opens: fields an earlier run left would otherwise count as live
+  // connections and have the dispatcher route to sockets that no longer exist.
+  const cleared = await presence.clearStale();
+  if (cleared > 0) log.info({ cleared }, 'cleared stale presence from an earlier run');
+  await ensureGroup(redis, stream, groups.delivery);
+  await presence.heartbeat();
+  const stopHeartbeat = presence.startHeartbeat(config.PUSHFLOW_HEARTBEAT_MS);
+
+  const acks = createAckRecorder({ redis, keys, nodeId, log });
+  let consuming = false;
+  const server = await startServer({
+    host: config.DELIVERY_HOST,
+    port: config.DELIVERY_PORT,
+    connectSecret: config.PUSHFLOW_CONNECT_SECRET,
+    maxFrameBytes: config.PUSHFLOW_MAX_FRAME_BYTES,
+    maxBackpressureBytes: config.PUSHFLOW_MAX_BACKPRESSURE_BYTES,
+    idleTimeoutSeconds: deps.idleTimeoutSeconds,
+    connections, presence, acks, log,
+    isReady: async () => consuming && (await isRedisReady(redis)),
+  });
+
+  const consumer = startConsumer({
+    redis: blockingRedis,
+    stream,
+    group: groups.delivery,
+    consumer: nodeId,
+    count: config.PUSHFLOW_BATCH_SIZE,
+    blockMs: deps.blockMs ?? 5000,
+    handler: createDeliveryHandler({
+      redis, keys, group: groups.delivery, nodeId, connections,
+      maxBackpressureBytes: config.PUSHFLOW_MAX_BACKPRESSURE_BYTES, log,
+    }),
+    log,
+  });
+  consuming = true;
+
+  let stopping: Promise<void> | undefined;
+  return {
+    port: server.port,
+    nodeId,
+    server,
+    stop() {
+      stopping ??= (async () => {
+        server.stopListening();
+        // Out of presence first, so dispatchers stop routing here while we finish.
+        await presence.forget(connectedRecipients(connections));
+        consuming = false;
+        await consumer.stop();
+        server.closeAll(CLOSE.GOING_AWAY, 'going away');
+        await acks.stop();
+        stopHeartbeat();
+        await presence.retire();
+        // Close frames went out above, a Redis round trip ago; what is left would only hold
+        // the process open (an HTTP keep-alive lingers for seconds).
+        server.terminate();
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { signConnectToken } from '@pushflow/shared';
+import { redisServer, type Server } from '../../test/harness/servers.ts';
+import { hardFrameCap } from '../src/server.ts';
+import { SECRET, connectClient, openClient, startTestNode, tokenFor, waitFor, withTimeout, type TestNode } from './helpers.ts';
+
+describe('delivery: connecting', () => {
+  let redis: Server;
+  let t: TestNode;
+
+  before(async () => {
+    redis = await redisServer();
+    t = await startTestNode(redis.url, { PUSHFLOW_MAX_FRAME_BYTES: '1024' });
+  });
+  after(async () => {
+    await t?.close();
+    await redis?.stop();
+  });
+
+  it('registers a valid connection in presence and removes it on close', async () => {
+    const key = t.keys.presence('alice');
+    const a = await openClient(t.url(tokenFor('alice')));
+    await waitFor(async () => ((await t.redis.hget(key, t.node.nodeId)) === '1' ? true : undefined), 2000, 'presence 1');
+    const b = await openClient(t.url(tokenFor('alice')));
+    await waitFor(async () => ((await t.redis.hget(key, t.node.nodeId)) === '2' ? true : undefined), 2000, 'presence 2');
+    a.ws.close(1000);
+    await waitFor(async () => ((await t.redis.hget(key, t.node.nodeId)) === '1' ? true : undefined), 2000, 'presence back to 1');
+    b.ws.close(1000);
+    await waitFor(async () => ((await t.redis.hexists(key, t.node.nodeId)) === 0 ? true : undefined), 2000, 'field gone');
+    assert.equal(await t.redis.exists(key), 0);
+  });
+
+  it('closes a token with a bad signature with 4001', async () => {
+    const forged = signConnectToken({ sub: 'mallory', exp: Math.floor(Date.now() / 1000) + 60 }, 'x'.repeat(32));
+    const c = connectClient(t.url(forged));
+    const { code, reason } = await withTimeout(c.closed, 2000, 'close');
+    assert.equal(code, 4001);
+    assert.equal(reason, 'token invalid');
+    assert.equal(await t.redis.exists(t.keys.presence('mallory')), 0);
+  });
+
+  it('closes a missing or garbage token with 4001', async () => {
+    for (const url of [`ws://127.0.0.1:${t.node.port}/ws`, t.url('not.a.jwt')]) {
+      const { code } = await withTimeout(connectClient(url).closed, 2000, 'close');
+      assert.equal(code, 4001);
+    }
+  });
+
+  it('closes a token whose subject is not a valid recipient id with 4001', async () => {
+    const c = connectClient(t.url(signConnectToken({ sub: 'a b*', exp: Math.floor(Date.now() / 1000) + 60 }, SECRET)));
+    assert.equal((await withTimeout(c.closed, 2000, 'close')).code, 4001);
+  });
+
+  it('closes an expired token with 4003', async () => {
+    const c = connectClient(t.url(tokenFor('bob', -120)));
+    const { code, reason } = await withTimeout(c.closed, 2000, 'close');
+    assert.equal(code, 4003);
+    assert.equal(reason, 'token expired');
+    assert.equal(await t.redis.exists(t.keys.presence('bob')), 0);
+  });
+
+  it('closes a client frame over PUSHFLOW_MAX_FRAME_BYTES with 1009', async () => {
+    const c = await openClient(t.url(tokenFor('carol')));
+    c.ws.send(JSON.stringify({ type: 'ack', notificationId: 'x', pad: 'p'.repeat(1024) }));
+    const { code } = await withTimeout(c.closed, 2000, 'close');
+    assert.equal(code, 1009);
+    await waitFor(async () => ((await t.redis.exists(t.keys.presence('carol'))) === 0 ? true : undefined), 2000, 'presence gone');
+  });
+
+  it('still drops a client sending past the hard cap', async () => {
+    const c = await openClient(t.url(tokenFor('carol')));
+    c.ws.send('p'.repeat(hardFrameCap(1024) + 1));
+    const { code } = await withTimeout(c.closed, 2000, 'close');
+    assert.ok(code === 1009 || code === 1006, `closed with ${code}`);
+  });
+
+  it('accepts a frame at the limit, ignores invalid frames and counts them', async () => {
+    const c = await openClient(t.url(tokenFor('dave')));
+    const before = t.node.server.stats.invalidFrames;
+    c.ws.send('{"type":"ack"'.padEnd(1024, ' ')); // exactly the limit, not JSON
+    c.ws.send('not json');
+    c.ws.send(JSON.stringify({ type: 'subscribe', topic: 'all' }));
+    c.ws.send(JSON.stringify({ type: 'ack', notificationId: 42 }));
+    c.ws.send(Buffer.from([1, 2, 3]));
+    await waitFor(() => (t.node.server.stats.invalidFrames - before === 5 ? true : undefined), 2000, 'invalid frames counted');
+    assert.equal(c.ws.readyState, c.ws.OPEN);
+    c.ws.close(1000);
+    await c.closed;
+  });
+
+  it('keeps this node\'s heartbeat in the nodes set', async () => {
+    const first = await t.redis.zscore(t.keys.nodes, t.node.nodeId);
+    assert.ok(first !== null, 'heartbeat present');
+    assert.ok(Math.abs(Date.now() - Number(first)) < 5000);
+    const later = await waitFor(async () => {
+      const s = await t.redis.zscore(t.keys.nodes, t.node.nodeId);
+      return s !== null && Number(s) > Number(first) ? Number(s) : undefined;
+    }, 2000, 'heartbeat advances');
+    assert.ok(later > Number(first));
+  });
+
+  it('answers /healthz and /readyz', async () => {
+    const health = await fetch(`http://127.0.0.1:${t.node.port}/healthz`, { signal: AbortSignal.timeout(2000) });
+    assert.equal(health.status, 200);
+    assert.deepEqual(await health.json(), { status: 'ok' });
+    const ready = await fetch(`http://127.0.0.1:${t.node.port}/readyz`, { signal: AbortSignal.timeout(2000) });
+    assert.equal(ready.status, 200);
+    const missing = await fetch(`http://127.0.0.1:${t.node.port}/nope`, { signal: AbortSignal.timeout(2000) });
+    assert.equal(missing.status, 404);
+  });
+});

@@ -1,0 +1,126 @@
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import WebSocket from 'ws';
+import {
+  createLogger, createRedis, encodeEntry, eventCodec, keys as keysFor, loadConfig, signConnectToken,
+  type Keys, type LedgerEvent, type Redis,
+} from '@pushflow/shared';
+import { uniquePrefix } from '../../test/harness/isolation.ts';
+import { freePort } from '../../test/harness/servers.ts';
+import { deliveryConfigSchema, type DeliveryConfig } from '../src/config.ts';
+import { startDeliveryNode, type DeliveryNode } from '../src/node.ts';
+
+export const SECRET = randomBytes(32).toString('hex');
+
+export interface TestNode {
+  node: DeliveryNode;
+  config: DeliveryConfig;
+  keys: Keys;
+  redis: Redis;
+  url(token: string): string;
+  /** Stops the node (if not stopped yet) and closes its clients. */
+  close(): Promise<void>;
+}
+
+/** A real delivery node in this process, on a free port, under a key prefix of its own. */
+export async function startTestNode(redisUrl: string, env: Record<string, string> = {}): Promise<TestNode> {
+  const port = await freePort();
+  const config = loadConfig(deliveryConfigSchema, {
+    REDIS_URL: redisUrl,
+    PUSHFLOW_REDIS_PREFIX: uniquePrefix(),
+    PUSHFLOW_CONNECT_SECRET: SECRET,
+    PUSHFLOW_NODE_ID: `node-${randomBytes(3).toString('hex')}`,
+    DELIVERY_HOST: '127.0.0.1',
+    DELIVERY_PORT: String(port),
+    PUSHFLOW_HEARTBEAT_MS: '100',
+    ...env,
+  });
+  const redis = createRedis(redisUrl, 'delivery-test');
+  const blockingRedis = createRedis(redisUrl, 'delivery-test-consumer');
+  const log = createLogger('delivery-test', process.env.TEST_LOG_LEVEL ?? 'silent');
+  const node = await startDeliveryNode({ config, redis, blockingRedis, log, blockMs: 200 });
+  return {
+    node, config, redis,
+    keys: keysFor(config.PUSHFLOW_REDIS_PREFIX),
+    url: (token) => `ws://127.0.0.1:${node.port}/ws?token=${encodeURIComponent(token)}`,
+    async close() {
+      await node.stop();
+      await redis.quit();
+      blockingRedis.disconnect();
+    },
+  };
+}
+
+export function tokenFor(sub: string, ttlSeconds = 60, secret = SECRET): string {
+  return signConnectToken({ sub, exp: Math.floor(Date.now() / 1000) + ttlSeconds }, secret);
+}
+
+/** A client that keeps every frame it receives, so tests can await frames sent before they looked. */
+export interface TestClient {
+  ws: WebSocket;
+  frames: unknown[];
+  closed: Promise<{ code: number; reason: string }>;
+}
+
+export function connectClient(url: string): TestClient {
+  const ws = new WebSocket(url);
+  const frames: unknown[] = [];
+  ws.on('message', (data, isBinary) => frames.push(isBinary ? data : JSON.parse(data.toString())));
+  ws.on('error', () => {}); // the close event carries what tests check
+  const closed = once(ws, 'close').then(([code, reason]) => ({ code: code as number, reason: String(reason) }));
+  return { ws, frames, closed };
+}
+
+export async function openClient(url: string): Promise<TestClient> {
+  const client = connectClient(url);
+  await withTimeout(once(client.ws, 'open'), 2000, 'client did not open');
+  return client;
+}
+
+export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls until check returns a value other than undefined, or fails after ms. */
+export async function waitFor<T>(check: () => Promise<T | undefined> | T | undefined, ms: number, what: string): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export async function ledger(redis: Redis, keys: Keys): Promise<LedgerEvent[]> {
+  const entries = await redis.xrange(keys.events, '-', '+');
+  return entries.map(([id, fields]) => {
+    const event = eventCodec.decode(fields);
+    if (!event) throw new Error(`ledger entry ${id} does not decode: ${fields.join(' ')}`);
+    return event;
+  });
+}
+
+export async function eventsFor(t: TestNode, notificationId: string): Promise<LedgerEvent[]> {
+  return (await ledger(t.redis, t.keys)).filter((e) => e.notificationId === notificationId);
+}
+
+/** Plays the dispatcher: appends a DeliveryRequest to the node's partition. */
+export async function dispatch(t: TestNode, request: Record<string, unknown>): Promise<void> {
+  await t.redis.xadd(t.keys.deliveries(t.node.nodeId), '*', ...encodeEntry(request));
+}
+
+export async function pendingCount(t: TestNode): Promise<number> {
+  const [count] = (await t.redis.xpending(t.keys.deliveries(t.node.nodeId), 'delivery')) as [number, ...unknown[]];
+  return Number(count);
+}

@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createRedis, keys as keysFor, type Redis } from '@pushflow/shared';
+import { uniquePrefix } from '../../test/harness/isolation.ts';
+import { redisServer, type Server } from '../../test/harness/servers.ts';
+import { openClient, startTestNode, tokenFor, waitFor, withTimeout } from './helpers.ts';
+
+describe('delivery: start and graceful stop', () => {
+  let redis: Server;
+  let client: Redis;
+
+  before(async () => {
+    redis = await redisServer();
+    client = createRedis(redis.url, 'lifecycle-test');
+  });
+  after(async () => {
+    await client?.quit();
+    await redis?.stop();
+  });
+
+  it('clears presence an earlier run under the same node id left behind', async () => {
+    const prefix = uniquePrefix();
+    const keys = keysFor(prefix);
+    await client.hset(keys.presence('ghost'), 'node-a', '3', 'node-b', '1');
+    await client.hset(keys.presence('ghost2'), 'node-a', '1');
+    const t = await startTestNode(redis.url, { PUSHFLOW_REDIS_PREFIX: prefix, PUSHFLOW_NODE_ID: 'node-a' });
+    try {
+      assert.deepEqual(await client.hgetall(keys.presence('ghost')), { 'node-b': '1' });
+      assert.equal(await client.exists(keys.presence('ghost2')), 0);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('closes sockets with 1001 and removes presence and the heartbeat', async () => {
+    const t = await startTestNode(redis.url);
+    const a = await openClient(t.url(tokenFor('kim')));
+    const b = await openClient(t.url(tokenFor('lee')));
+    await waitFor(async () => ((await client.hget(t.keys.presence('lee'), t.node.nodeId)) === '1' ? true : undefined), 2000, 'presence');
+    assert.notEqual(await client.zscore(t.keys.nodes, t.node.nodeId), null);
+
+    await withTimeout(t.close(), 5000, 'stop');
+    for (const c of [a, b]) {
+      const { code, reason } = await withTimeout(c.closed, 2000, 'client close');
+      assert.equal(code, 1001);
+      assert.equal(reason, 'going away');
+    }
+    assert.equal(await client.exists(t.keys.presence('kim'), t.keys.presence('lee')), 0);
+    assert.equal(await client.zscore(t.keys.nodes, t.node.nodeId), null);
+    // A heartbeat tick after stop would bring the node back to life in the dispatcher's eyes.
+    await new Promise((r) => setTimeout(r, 250));
+    assert.equal(await client.zscore(t.keys.nodes, t.node.nodeId), null);
+    // No longer listening.
+    await assert.rejects(fetch(`http://127.0.0.1:${t.node.port}/healthz`, { signal: AbortSignal.timeout(1000) }));
+  });
+});

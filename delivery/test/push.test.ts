@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { uuidv7 } from '@pushflow/shared';
+import { redisServer, type Server } from '../../test/harness/servers.ts';
+import {
+  dispatch, eventsFor, ledger, openClient, pendingCount, startTestNode, tokenFor, waitFor, type TestClient, type TestNode,
+} from './helpers.ts';
+
+describe('delivery: pushing and acks', () => {
+  let redis: Server;
+  let t: TestNode;
+
+  before(async () => {
+    redis = await redisServer();
+    t = await startTestNode(redis.url);
+  });
+  after(async () => {
+    await t?.close();
+    await redis?.stop();
+  });
+
+  const nextFrame = (c: TestClient, n = 1) => waitFor(() => (c.frames.length >= n ? c.frames[n - 1] : undefined), 2000, `frame ${n}`);
+  const settled = (id: string) => waitFor(async () => {
+    const events = await eventsFor(t, id);
+    return events.length > 0 ? events : undefined;
+  }, 2000, `outcome of ${id}`);
+
+  it('pushes the exact frame to every socket of the recipient and records one delivered event', async () => {
+    const a = await openClient(t.url(tokenFor('erin')));
+    const b = await openClient(t.url(tokenFor('erin')));
+    const other = await openClient(t.url(tokenFor('frank')));
+    const notificationId = uuidv7();
+    const acceptedAt = new Date().toISOString();
+    await dispatch(t, { notificationId, recipientId: 'erin', title: 'Hi', body: 'there', data: { n: 1, nested: { ok: true } }, acceptedAt });
+
+    const expected = { type: 'notification', notificationId, title: 'Hi', body: 'there', data: { n: 1, nested: { ok: true } }, acceptedAt };
+    assert.deepEqual(await nextFrame(a), expected);
+    assert.deepEqual(await nextFrame(b), expected);
+    const events = await settled(notificationId);
+    assert.equal(events.length, 1);
+    const [delivered] = events;
+    assert.equal(delivered?.type, 'notification.delivered');
+    assert.ok(delivered?.type === 'notification.delivered');
+    assert.equal(delivered.nodeId, t.node.nodeId);
+    assert.equal(delivered.connections, 2);
+    assert.ok(Math.abs(Date.now() - delivered.at) < 5000);
+    await waitFor(async () => ((await pendingCount(t)) === 0 ? true : undefined), 2000, 'partition has nothing pending');
+    assert.equal(other.frames.length, 0);
+    for (const c of [a, b, other]) c.ws.close(1000);
+  });
+
+  it('leaves optional fields out of the frame when the request has none', async () => {
+    const c = await openClient(t.url(tokenFor('gina')));
+    const notificationId = uuidv7();
+    const acceptedAt = new Date().toISOString();
+    await dispatch(t, { notificationId, recipientId: 'gina', acceptedAt });
+    assert.deepEqual(await nextFrame(c), { type: 'notification', notificationId, acceptedAt });
+    c.ws.close(1000);
+  });
+
+  it('records RECIPIENT_OFFLINE with its node id when the recipient has no socket here', async () => {
+    const notificationId = uuidv7();
+    await dispatch(t, { notificationId, recipientId: 'nobody', title: 'x', acceptedAt: new Date().toISOString() });
+    const [failed, ...rest] = await settled(notificationId);
+    assert.equal(rest.length, 0);
+    assert.ok(failed?.type === 'notification.failed');
+    assert.equal(failed.reason, 'RECIPIENT_OFFLINE');
+    assert.equal(failed.nodeId, t.node.nodeId);
+    await waitFor(async () => ((await pendingCount(t)) === 0 ? true : undefined), 2000, 'acked');
+  });
+
+  it('acks an undecodable entry without an event and goes on with the batch', async () => {
+    const before = (await ledger(t.redis, t.keys)).length;
+    await t.redis.xadd(t.keys.deliveries(t.node.nodeId), '*', 'data', '{"notificationId": 1}');
+    await t.redis.xadd(t.keys.deliveries(t.node.nodeId), '*', 'data', 'not json');
+    const notificationId = uuidv7();
+    await dispatch(t, { notificationId, recipientId: 'nobody', acceptedAt: new Date().toISOString() });
+    await settled(notificationId);
+    await waitFor(async () => ((await pendingCount(t)) === 0 ? true : undefined), 2000, 'all acked');
+    assert.equal((await ledger(t.redis, t.keys)).length, before + 1);
+  });
+
+  it('turns a client ack into notification.acknowledged, once', async () => {
+    const c = await openClient(t.url(tokenFor('hank')));
+    const notificationId = uuidv7();
+    await dispatch(t, { notificationId, recipientId: 'hank', body: 'b', acceptedAt: new Date().toISOString() });
+    await nextFrame(c);
+    c.ws.send(JSON.stringify({ type: 'ack', notificationId }));
+    c.ws.send(JSON.stringify({ type: 'ack', notificationId }));
+    const acked = await waitFor(async () => {
+      const events = await eventsFor(t, notificationId);
+      const found = events.filter((e) => e.type === 'notification.acknowledged');
+      return found.length > 0 ? found : undefined;
+    }, 2000, 'acknowledged event');
+    assert.equal(acked[0]?.nodeId, t.node.nodeId);
+    await new Promise((r) => setTimeout(r, 100)); // room for a wrong second event to show up
+    const all = await eventsFor(t, notificationId);
+    assert.deepEqual(all.map((e) => e.type), ['notification.delivered', 'notification.acknowledged']);
+    c.ws.close(1000);
+  });
+
+  it('ignores an ack for a notification the socket was never sent', async () => {
+    const victim = await openClient(t.url(tokenFor('ivy')));
+    const attacker = await openClient(t.url(tokenFor('jack')));
+    const theirs = uuidv7();
+    const own = uuidv7();
+    await dispatch(t, { notificationId: theirs, recipientId: 'ivy', acceptedAt: new Date().toISOString() });
+    await dispatch(t, { notificationId: own, recipientId: 'jack', acceptedAt: new Date().toISOString() });
+    await nextFrame(victim);
+    await nextFrame(attacker);
+    attacker.ws.send(JSON.stringify({ type: 'ack', notificationId: theirs }));
+    attacker.ws.send(JSON.stringify({ type: 'ack', notificationId: uuidv7() }));
+    // Frames of one socket are handled in order and acks flushed in order, so once the
+    // attacker's own ack is in the ledger its earlier ones have been dealt with.
+    attacker.ws.send(JSON.stringify({ type: 'ack', notificationId: own }));
+    await waitFor(async () => {
+      const events = await eventsFor(t, own);
+      return events.some((e) => e.type === 'notification.acknowledged') ? true : undefined;
+    }, 2000, 'the attacker\'s own ack');
+    assert.deepEqual((await eventsFor(t, theirs)).map((e) => e.type), ['notification.delivered']);
+    victim.ws.close(1000);
+    attacker.ws.close(1000);
+  });
+});

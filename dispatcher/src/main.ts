@@ -1,0 +1,52 @@
+import { once } from 'node:events';
+import { MongoClient } from 'mongodb';
+import { createLogger, createRedis, groups, keys as makeKeys, loadConfigOrExit, onShutdown, startConsumer } from '@pushflow/shared';
+import { DispatcherConfig } from './config.ts';
+import { createHealthServer, within } from './health.ts';
+import { createProjector } from './projector.ts';
+import { createStatusHandler } from './queries.ts';
+import { createSendHandler } from './sender.ts';
+import { openNotifications } from './store.ts';
+
+const config = loadConfigOrExit('dispatcher', DispatcherConfig);
+const log = createLogger('dispatcher', config.LOG_LEVEL);
+const keys = makeKeys(config.PUSHFLOW_REDIS_PREFIX);
+
+const redis = createRedis(config.REDIS_URL, 'dispatcher');
+const mongo = new MongoClient(config.MONGO_URL, { serverSelectionTimeoutMS: 5000 });
+await mongo.connect();
+const notifications = await openNotifications(mongo.db());
+
+const consumer = config.PUSHFLOW_CONSUMER_ID;
+const common = { count: config.PUSHFLOW_BATCH_SIZE, blockMs: config.PUSHFLOW_BLOCK_MS, consumer, log };
+// Sends and status reads have streams and connections of their own, so a send backlog
+// never delays a status read.
+const consumers = [
+  startConsumer({
+    ...common, redis: createRedis(config.REDIS_URL, 'dispatcher-commands'), stream: keys.commands, group: groups.dispatcher,
+    handler: createSendHandler({ redis, keys, notifications, log, group: groups.dispatcher, nodeTtlMs: config.PUSHFLOW_NODE_TTL_MS }),
+  }),
+  startConsumer({
+    ...common, redis: createRedis(config.REDIS_URL, 'dispatcher-queries'), stream: keys.queries, group: groups.dispatcher,
+    handler: createStatusHandler({ redis, keys, notifications, log, group: groups.dispatcher }),
+  }),
+  startConsumer({
+    ...common, redis: createRedis(config.REDIS_URL, 'dispatcher-projector'), stream: keys.events, group: groups.projector,
+    handler: createProjector({ redis, keys, notifications, log, group: groups.projector }),
+  }),
+];
+
+const health = createHealthServer(async () => {
+  const [r, m] = await Promise.all([within(500, redis.ping()), within(500, mongo.db().command({ ping: 1 }))]);
+  return r && m;
+});
+health.listen(config.DISPATCHER_PORT, config.DISPATCHER_HOST);
+await once(health, 'listening');
+log.info({ port: config.DISPATCHER_PORT, consumer }, 'ready');
+
+onShutdown(log, async () => {
+  health.close();
+  await Promise.all(consumers.map((c) => c.stop()));
+  await redis.quit();
+  await mongo.close();
+});

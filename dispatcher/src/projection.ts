@@ -1,0 +1,168 @@
+import type { FailureReason, LedgerEvent, NotificationStatus, Status } from '@pushflow/shared';
+
+/**
+ * The status document is a pure function of the ledger: `evolve(doc, event)` folds one
+ * event into it. Events are facts kept by identity (one accepted, one dispatch per node
+ * set, one outcome per node, the first ack), so applying an event twice, or in any order,
+ * gives the same document, and replaying the ledger into an empty collection gives the
+ * documents the live projection built. `evolve` returns the same object when the event
+ * changes nothing, which is how callers skip writes.
+ */
+export interface Outcome {
+  nodeId: string;
+  status: 'DELIVERED' | 'FAILED';
+  at: number;
+  reason?: FailureReason;
+  connections?: number;
+}
+
+export interface HistoryItem {
+  status: Status;
+  at: number;
+  nodeId?: string;
+  reason?: FailureReason;
+}
+
+export interface NotificationDoc {
+  _id: string;
+  commandId?: string;
+  recipientId?: string;
+  title?: string;
+  body?: string;
+  data?: Record<string, unknown>;
+  acceptedAt?: number;
+  dispatchedAt?: number;
+  dispatchedTo?: string[];
+  outcomes: Outcome[];
+  /** A failure no node reported: nobody was online when it was routed. */
+  unrouted?: { at: number; reason: FailureReason };
+  acknowledged?: { at: number; nodeId?: string };
+  status: Status;
+  reason?: FailureReason;
+  updatedAt: number;
+  history: HistoryItem[];
+}
+
+export function emptyDoc(notificationId: string): NotificationDoc {
+  return { _id: notificationId, outcomes: [], status: 'ACCEPTED', updatedAt: 0, history: [] };
+}
+
+export function evolve(current: NotificationDoc | null, event: LedgerEvent): NotificationDoc {
+  const doc = current ?? emptyDoc(event.notificationId);
+  const facts = applyFact(doc, event);
+  return facts === doc && current ? current : derive(facts);
+}
+
+function applyFact(doc: NotificationDoc, e: LedgerEvent): NotificationDoc {
+  switch (e.type) {
+    case 'notification.accepted': {
+      if (doc.acceptedAt !== undefined && doc.acceptedAt <= e.at) return doc;
+      const { title, body, data } = e;
+      return {
+        ...doc,
+        commandId: e.commandId,
+        recipientId: e.recipientId,
+        ...(title !== undefined && { title }),
+        ...(body !== undefined && { body }),
+        ...(data !== undefined && { data }),
+        acceptedAt: e.at,
+      };
+    }
+    case 'notification.dispatched': {
+      const nodes = [...new Set([...(doc.dispatchedTo ?? []), ...e.nodeIds])].sort();
+      const at = Math.min(doc.dispatchedAt ?? e.at, e.at);
+      if (at === doc.dispatchedAt && nodes.length === doc.dispatchedTo?.length) return doc;
+      return { ...doc, dispatchedTo: nodes, dispatchedAt: at };
+    }
+    case 'notification.delivered':
+      return withOutcome(doc, { nodeId: e.nodeId, status: 'DELIVERED', at: e.at, connections: e.connections });
+    case 'notification.failed': {
+      if (e.nodeId !== undefined) return withOutcome(doc, { nodeId: e.nodeId, status: 'FAILED', at: e.at, reason: e.reason });
+      if (doc.unrouted && doc.unrouted.at <= e.at) return doc;
+      return { ...doc, unrouted: { at: e.at, reason: e.reason } };
+    }
+    case 'notification.acknowledged': {
+      if (doc.acknowledged && doc.acknowledged.at <= e.at) return doc;
+      return { ...doc, acknowledged: { at: e.at, ...(e.nodeId !== undefined && { nodeId: e.nodeId }) } };
+    }
+  }
+}
+
+/** One outcome per node; DELIVERED beats FAILED, then the earlier report wins. */
+function withOutcome(doc: NotificationDoc, next: Outcome): NotificationDoc {
+  const existing = doc.outcomes.find((o) => o.nodeId === next.nodeId);
+  if (existing && !outcomeBeats(next, existing)) return doc;
+  const outcomes = doc.outcomes.filter((o) => o.nodeId !== next.nodeId);
+  outcomes.push(next);
+  outcomes.sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0));
+  return { ...doc, outcomes };
+}
+
+function outcomeBeats(a: Outcome, b: Outcome): boolean {
+  if (a.status !== b.status) return a.status === 'DELIVERED';
+  return a.at < b.at;
+}
+
+const rank: Record<Status, number> = { ACCEPTED: 0, DISPATCHED: 1, DELIVERED: 2, FAILED: 2, ACKNOWLEDGED: 3 };
+
+/** Status precedence: acked > any node delivered > every dispatched node failed > dispatched > accepted. */
+export function deriveStatus(doc: NotificationDoc): { status: Status; reason?: FailureReason } {
+  if (doc.acknowledged) return { status: 'ACKNOWLEDGED' };
+  if (doc.outcomes.some((o) => o.status === 'DELIVERED')) return { status: 'DELIVERED' };
+  const targets = doc.dispatchedTo;
+  if (targets && targets.length > 0) {
+    const failures = doc.outcomes.filter((o) => o.status === 'FAILED' && targets.includes(o.nodeId));
+    if (failures.length === targets.length) {
+      const last = failures.reduce((a, b) => (b.at > a.at || (b.at === a.at && b.nodeId > a.nodeId) ? b : a));
+      return { status: 'FAILED', ...(last.reason && { reason: last.reason }) };
+    }
+    return { status: 'DISPATCHED' };
+  }
+  if (doc.unrouted) return { status: 'FAILED', reason: doc.unrouted.reason };
+  // An outcome can arrive before the dispatch that caused it; it still proves a dispatch.
+  if (doc.outcomes.length > 0) return { status: 'DISPATCHED' };
+  return { status: 'ACCEPTED' };
+}
+
+function derive(doc: NotificationDoc): NotificationDoc {
+  const history: HistoryItem[] = [];
+  if (doc.acceptedAt !== undefined) history.push({ status: 'ACCEPTED', at: doc.acceptedAt });
+  if (doc.dispatchedAt !== undefined) history.push({ status: 'DISPATCHED', at: doc.dispatchedAt });
+  if (doc.unrouted) history.push({ status: 'FAILED', at: doc.unrouted.at, reason: doc.unrouted.reason });
+  for (const o of doc.outcomes) {
+    history.push({ status: o.status, at: o.at, nodeId: o.nodeId, ...(o.reason && { reason: o.reason }) });
+  }
+  if (doc.acknowledged) {
+    history.push({ status: 'ACKNOWLEDGED', at: doc.acknowledged.at, ...(doc.acknowledged.nodeId && { nodeId: doc.acknowledged.nodeId }) });
+  }
+  history.sort((a, b) => a.at - b.at || rank[a.status] - rank[b.status] || (a.nodeId ?? '').localeCompare(b.nodeId ?? ''));
+  const { status, reason } = deriveStatus(doc);
+  const { reason: _dropped, ...rest } = doc;
+  return {
+    ...rest,
+    status,
+    ...(reason && { reason }),
+    updatedAt: history.reduce((max, h) => Math.max(max, h.at), 0),
+    history,
+  };
+}
+
+/** The public shape (DESIGN.md, GET /notifications/:id/status); undefined until accepted. */
+export function toStatusView(doc: NotificationDoc): NotificationStatus | undefined {
+  if (doc.acceptedAt === undefined || doc.recipientId === undefined) return undefined;
+  const iso = (ms: number) => new Date(ms).toISOString();
+  return {
+    notificationId: doc._id,
+    recipientId: doc.recipientId,
+    status: doc.status,
+    ...(doc.reason && { reason: doc.reason }),
+    acceptedAt: iso(doc.acceptedAt),
+    updatedAt: iso(doc.updatedAt),
+    history: doc.history.map((h) => ({
+      status: h.status,
+      at: iso(h.at),
+      ...(h.nodeId !== undefined && { nodeId: h.nodeId }),
+      ...(h.reason !== undefined && { reason: h.reason }),
+    })),
+  };
+}

@@ -1,0 +1,33 @@
+import type { Keys, Redis } from '@pushflow/shared';
+
+/**
+ * Presence-based routing: a recipient is reachable on every live delivery node whose
+ * presence field counts at least one open connection. A node is live while its
+ * heartbeat in `nodes` is younger than `nodeTtlMs`; a crashed node's stale presence
+ * therefore stops attracting deliveries by itself.
+ */
+export async function routeRecipients(
+  redis: Redis,
+  keys: Keys,
+  recipientIds: string[],
+  nodeTtlMs: number,
+  now = Date.now(),
+): Promise<Map<string, string[]>> {
+  const unique = [...new Set(recipientIds)];
+  const pipe = redis.pipeline();
+  pipe.zrangebyscore(keys.nodes, now - nodeTtlMs, '+inf');
+  for (const r of unique) pipe.hgetall(keys.presence(r));
+  const results = (await pipe.exec()) ?? [];
+  for (const [err] of results) if (err) throw err;
+  const live = new Set(results[0]?.[1] as string[]);
+  const routes = new Map<string, string[]>();
+  unique.forEach((r, i) => {
+    const presence = (results[i + 1]?.[1] ?? {}) as Record<string, string>;
+    const nodes = Object.entries(presence)
+      .filter(([node, count]) => Number(count) > 0 && live.has(node))
+      .map(([node]) => node)
+      .sort();
+    routes.set(r, nodes);
+  });
+  return routes;
+}

@@ -1,0 +1,177 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MongoClient } from 'mongodb';
+import { pino } from 'pino';
+import {
+  createRedis, deliveryRequestCodec, encodeEntry, ensureGroup, eventCodec, groups, keys as makeKeys, readGroup,
+  replyCodec, startConsumer, type Consumer, type Keys, type LedgerEvent, type Redis, type SendCommand, type StatusQuery,
+} from '@pushflow/shared';
+import { redisServer, mongoServer, type Server } from '../../test/harness/servers.ts';
+import { uniqueMongoUrl, uniquePrefix } from '../../test/harness/isolation.ts';
+import { createSendHandler } from '../src/sender.ts';
+import { createStatusHandler } from '../src/queries.ts';
+import { createProjector } from '../src/projector.ts';
+import { applyEvents, openNotifications, type Notifications } from '../src/store.ts';
+
+const log = pino({ level: 'silent' });
+let redisSrv: Server, mongoSrv: Server, redis: Redis, mongo: MongoClient;
+let keys: Keys, notifications: Notifications;
+const consumers: Consumer[] = [];
+const replyTo = 'test-replies';
+
+before(async () => {
+  [redisSrv, mongoSrv] = await Promise.all([redisServer(), mongoServer()]);
+  redis = createRedis(redisSrv.url, 'test');
+  mongo = new MongoClient(uniqueMongoUrl(mongoSrv.url));
+  await mongo.connect();
+  notifications = await openNotifications(mongo.db());
+  keys = makeKeys(uniquePrefix());
+  const deps = { redis, keys, notifications, log, group: groups.dispatcher };
+  const common = { consumer: 'd1', count: 100, blockMs: 100, log };
+  consumers.push(
+    startConsumer({ ...common, redis: createRedis(redisSrv.url, 't1'), stream: keys.commands, group: groups.dispatcher, handler: createSendHandler({ ...deps, nodeTtlMs: 5000 }) }),
+    startConsumer({ ...common, redis: createRedis(redisSrv.url, 't2'), stream: keys.queries, group: groups.dispatcher, handler: createStatusHandler(deps) }),
+    startConsumer({ ...common, redis: createRedis(redisSrv.url, 't3'), stream: keys.events, group: groups.projector, handler: createProjector({ ...deps, group: groups.projector }) }),
+  );
+});
+
+after(async () => {
+  await Promise.all(consumers.map((c) => c.stop()));
+  redis.disconnect();
+  await mongo.close();
+  await Promise.all([redisSrv.stop(), mongoSrv.stop()]);
+});
+
+let seq = 0;
+function sendCommand(recipientId: string, correlationId = `cmd-${++seq}-${Date.now()}`): SendCommand {
+  return { type: 'notification.send', correlationId, replyTo, sentAt: Date.now(), notification: { recipientId, title: 'Hello', data: { n: seq } } };
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function replyFor(correlationId: string) {
+  return waitFor(`reply ${correlationId}`, async () => {
+    const entries = await redis.xrange(replyTo, '-', '+');
+    return entries.map(([, f]) => replyCodec.decode(f)).find((r) => r?.correlationId === correlationId);
+  });
+}
+
+async function ledger(notificationId: string): Promise<LedgerEvent[]> {
+  return (await redis.xrange(keys.events, '-', '+')).map(([, f]) => eventCodec.decode(f)!).filter((e) => e.notificationId === notificationId);
+}
+
+async function goOnline(recipientId: string, nodeId: string, heartbeatAt = Date.now()) {
+  await redis.hincrby(keys.presence(recipientId), nodeId, 1);
+  await redis.zadd(keys.nodes, heartbeatAt, nodeId);
+}
+
+test('a send to an online recipient is stored, recorded, routed to its node and answered', async () => {
+  await goOnline('alice', 'node-a');
+  const cmd = sendCommand('alice');
+  await redis.xadd(keys.commands, '*', ...encodeEntry(cmd));
+  const reply = await replyFor(cmd.correlationId);
+  assert.equal(reply.ok, true);
+  const result = (reply as { result: { notificationId: string; status: string; acceptedAt: string } }).result;
+  assert.equal(result.status, 'ACCEPTED');
+  assert.match(result.notificationId, /^[0-9a-f-]{36}$/);
+
+  // Read-your-writes: the document exists as soon as the reply does.
+  const doc = await notifications.findOne({ _id: result.notificationId });
+  assert.equal(doc?.status, 'DISPATCHED');
+  assert.deepEqual(doc?.dispatchedTo, ['node-a']);
+  assert.deepEqual((await ledger(result.notificationId)).map((e) => e.type), ['notification.accepted', 'notification.dispatched']);
+
+  const partition = await redis.xrange(keys.deliveries('node-a'), '-', '+');
+  const request = partition.map(([, f]) => deliveryRequestCodec.decode(f)).find((r) => r?.notificationId === result.notificationId);
+  assert.deepEqual(request, { notificationId: result.notificationId, recipientId: 'alice', title: 'Hello', data: { n: seq }, acceptedAt: result.acceptedAt });
+  const pending = await redis.xpending(keys.commands, groups.dispatcher);
+  assert.equal(pending[0], 0, 'the command is acked');
+});
+
+test('a recipient with no live connection fails at once with RECIPIENT_OFFLINE', async () => {
+  await goOnline('stale', 'dead-node', Date.now() - 60_000); // presence left by a node whose heartbeat stopped
+  for (const recipient of ['nobody', 'stale']) {
+    const cmd = sendCommand(recipient);
+    await redis.xadd(keys.commands, '*', ...encodeEntry(cmd));
+    const reply = await replyFor(cmd.correlationId);
+    const { notificationId } = (reply as { result: { notificationId: string } }).result;
+    const doc = await notifications.findOne({ _id: notificationId });
+    assert.deepEqual([doc?.status, doc?.reason], ['FAILED', 'RECIPIENT_OFFLINE'], recipient);
+    assert.equal(await redis.exists(keys.deliveries('dead-node')), 0, 'nothing routed to a dead node');
+  }
+});
+
+test('a command handled twice (redelivered after a crash) yields the same notification', async () => {
+  const cmd = sendCommand('bob');
+  await redis.xadd(keys.commands, '*', ...encodeEntry(cmd));
+  const first = await replyFor(cmd.correlationId);
+  await redis.del(replyTo);
+  await redis.xadd(keys.commands, '*', ...encodeEntry(cmd));
+  const second = await replyFor(cmd.correlationId);
+  assert.deepEqual(second, first);
+  assert.equal(await notifications.countDocuments({ commandId: cmd.correlationId }), 1);
+});
+
+test('the projector folds delivery outcomes and acks into the document; status queries read it', async () => {
+  await goOnline('carol', 'node-a');
+  await goOnline('carol', 'node-b');
+  const cmd = sendCommand('carol');
+  await redis.xadd(keys.commands, '*', ...encodeEntry(cmd));
+  const { notificationId } = ((await replyFor(cmd.correlationId)) as { result: { notificationId: string } }).result;
+  const at = Date.now();
+  for (const e of [
+    { type: 'notification.failed', notificationId, at: at + 1, nodeId: 'node-b', reason: 'BACKPRESSURE' },
+    { type: 'notification.delivered', notificationId, at: at + 2, nodeId: 'node-a', connections: 2 },
+    { type: 'notification.acknowledged', notificationId, at: at + 3, nodeId: 'node-a' },
+  ] satisfies LedgerEvent[]) await redis.xadd(keys.events, '*', ...encodeEntry(e));
+
+  await waitFor('ACKNOWLEDGED', async () => ((await notifications.findOne({ _id: notificationId }))?.status === 'ACKNOWLEDGED' ? true : undefined));
+  const query: StatusQuery = { type: 'notification.status', correlationId: `q-${notificationId}`, replyTo, sentAt: Date.now(), notificationId };
+  await redis.xadd(keys.queries, '*', ...encodeEntry(query));
+  const reply = await replyFor(query.correlationId);
+  assert.equal(reply.ok, true);
+  const view = (reply as { result: { status: string; history: { status: string; nodeId?: string; reason?: string }[] } }).result;
+  assert.equal(view.status, 'ACKNOWLEDGED');
+  assert.deepEqual(view.history.map((h) => [h.status, h.nodeId, h.reason]), [
+    ['ACCEPTED', undefined, undefined], ['DISPATCHED', undefined, undefined],
+    ['FAILED', 'node-b', 'BACKPRESSURE'], ['DELIVERED', 'node-a', undefined], ['ACKNOWLEDGED', 'node-a', undefined],
+  ]);
+
+  const missing: StatusQuery = { ...query, correlationId: 'q-missing', notificationId: '0190a000-0000-7000-8000-00000000dead' };
+  await redis.xadd(keys.queries, '*', ...encodeEntry(missing));
+  const notFound = await replyFor('q-missing');
+  assert.deepEqual(notFound, { correlationId: 'q-missing', ok: false, error: { code: 'NOT_FOUND', message: `no notification ${missing.notificationId}` } });
+});
+
+test('replaying the whole ledger, twice, into an empty collection rebuilds the same documents', async () => {
+  await waitFor('projector caught up', async () => {
+    const info = (await redis.xinfo('GROUPS', keys.events)) as unknown[][];
+    const group = info.map((g) => Object.fromEntries(chunk(g))).find((g) => g.name === groups.projector);
+    return group && group.pending === 0 && group.lag === 0 ? true : undefined;
+  });
+  const events = (await redis.xrange(keys.events, '-', '+')).map(([, f]) => eventCodec.decode(f)!);
+  const replayed = await openNotifications(mongo.db(), 'replay');
+  await applyEvents(replayed, events);
+  await applyEvents(replayed, [...events].reverse());
+  const strip = (docs: object[]) => docs.map(({ version: _v, ...d }: { version?: number }) => d).sort((a, b) => String((a as { _id: string })._id).localeCompare(String((b as { _id: string })._id)));
+  assert.deepEqual(strip(await replayed.find().toArray()), strip(await notifications.find().toArray()));
+});
+
+function chunk(xs: unknown[]): [string, unknown][] {
+  const out: [string, unknown][] = [];
+  for (let i = 0; i < xs.length; i += 2) out.push([xs[i] as string, xs[i + 1]]);
+  return out;
+}
+
+test('ensureGroup tolerates an existing group and readGroup returns nothing on an empty stream', async () => {
+  await ensureGroup(redis, keys.commands, groups.dispatcher);
+  assert.deepEqual(await readGroup(redis, { stream: keys.commands, group: groups.dispatcher, consumer: 'idle', count: 10, id: '0' }), []);
+});

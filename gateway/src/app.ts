@@ -1,0 +1,73 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyError } from 'fastify';
+import type { Logger, Redis } from '@pushflow/shared';
+import pkg from '../package.json' with { type: 'json' };
+import { apiKeyHook } from './auth.ts';
+import type { GatewayConfig } from './config.ts';
+import { openapiOptions } from './openapi.ts';
+import { HttpProblem, Problem, problemFor, sendProblem } from './problems.ts';
+import type { Rpc } from './rpc.ts';
+import { connectTokenRoutes } from './routes/connect-tokens.ts';
+import { healthRoutes } from './routes/health.ts';
+import { notificationRoutes } from './routes/notifications.ts';
+
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+export interface AppDeps {
+  config: Pick<GatewayConfig, 'apiKeys' | 'PUSHFLOW_CONNECT_SECRET' | 'PUSHFLOW_MAX_TOKEN_TTL_SECONDS'>;
+  /** Answers readiness: the fail-fast command connection. */
+  redis: Redis;
+  rpc: Rpc;
+  log?: Logger;
+}
+
+/** The HTTP API, ready to inject() into or listen(); it owns no connections. */
+export async function buildApp({ config, redis, rpc, log }: AppDeps) {
+  const app = Fastify({
+    ...(log ? { loggerInstance: log } : { logger: false }),
+    bodyLimit: BODY_LIMIT_BYTES,
+    ajv: {
+      customOptions: {
+        // Reject what does not fit instead of quietly repairing it: an extra property or a
+        // number sent as a string is the caller's bug, and should show.
+        removeAdditional: false,
+        coerceTypes: false,
+        useDefaults: true,
+        allErrors: false,
+      },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.addSchema(Problem);
+  // The API speaks JSON only: a text body is a 415, not a string for the validator to refuse.
+  app.removeContentTypeParser('text/plain');
+
+  app.setErrorHandler((err: FastifyError | HttpProblem, request, reply) => {
+    const { slug, detail, extra } = problemFor(err);
+    if (slug === 'internal') request.log.error({ err }, 'request failed');
+    else if (slug.startsWith('dispatcher-')) request.log.warn({ problem: slug, detail }, 'dispatcher problem');
+    return sendProblem(reply, request, slug, detail, extra);
+  });
+  app.setNotFoundHandler((request, reply) => sendProblem(reply, request, 'not-found', `No route for ${request.method} ${request.url}`));
+
+  await app.register(swagger, openapiOptions(pkg.version));
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(healthRoutes, { redis });
+  await app.register(async (api) => {
+    api.addHook('onRequest', apiKeyHook(config.apiKeys));
+    await api.register(notificationRoutes, { rpc });
+    await api.register(connectTokenRoutes, {
+      secret: config.PUSHFLOW_CONNECT_SECRET,
+      maxTtlSeconds: config.PUSHFLOW_MAX_TOKEN_TTL_SECONDS,
+    });
+  });
+
+  await app.ready();
+  return app;
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>;

@@ -1,0 +1,35 @@
+import { once } from 'node:events';
+import { createLogger, createRedis, keys, onShutdown } from '@pushflow/shared';
+import { buildApp } from './app.ts';
+import { loadGatewayConfigOrExit, SERVICE } from './config.ts';
+import { createRpc, newGatewayId } from './rpc.ts';
+
+const config = loadGatewayConfigOrExit();
+const log = createLogger(SERVICE, config.LOG_LEVEL);
+const gatewayId = newGatewayId();
+
+// Commands fail fast so a Redis outage answers 503 at once; the reply reader waits it out.
+const redis = createRedis(config.REDIS_URL, `${SERVICE}:${gatewayId}`, { failFast: true });
+const blocking = createRedis(config.REDIS_URL, `${SERVICE}:${gatewayId}:replies`);
+for (const [name, client] of [['commands', redis], ['replies', blocking]] as const) {
+  client.on('error', (err: Error) => log.warn({ connection: name, err: err.message }, 'redis connection error'));
+}
+
+const rpc = createRpc({
+  redis, blocking, keys: keys(config.PUSHFLOW_REDIS_PREFIX), gatewayId,
+  timeoutMs: config.PUSHFLOW_REPLY_TIMEOUT_MS, log,
+});
+const app = await buildApp({ config, redis, rpc, log });
+
+onShutdown(log, async () => {
+  await app.close(); // stops taking requests; those in flight still get their replies
+  await rpc.stop();
+  await redis.quit().catch(() => redis.disconnect());
+});
+
+await app.listen({ port: config.GATEWAY_PORT, host: config.GATEWAY_HOST });
+// Listening already answers /healthz; 'ready' means requests can be taken.
+if (redis.status !== 'ready') await once(redis, 'ready');
+const address = app.server.address();
+const port = typeof address === 'object' && address ? address.port : config.GATEWAY_PORT;
+log.info({ port, gatewayId }, 'ready');

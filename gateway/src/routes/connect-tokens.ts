@@ -1,0 +1,49 @@
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { RecipientId, signConnectToken } from '@pushflow/shared';
+import { problemResponse } from '../problems.ts';
+
+export const DEFAULT_TOKEN_TTL_SECONDS = 3600;
+
+export interface ConnectTokenOptions {
+  secret: string;
+  maxTtlSeconds: number;
+}
+
+/**
+ * Short-lived tokens a client presents to the delivery service's WebSocket. The gateway
+ * signs them so an application that would rather not hold the connect secret can ask for one.
+ */
+export const connectTokenRoutes: FastifyPluginAsyncTypebox<ConnectTokenOptions> = async (app, { secret, maxTtlSeconds }) => {
+  const Body = Type.Object({
+    recipientId: RecipientId,
+    ttlSeconds: Type.Optional(Type.Integer({
+      minimum: 1,
+      maximum: maxTtlSeconds,
+      default: Math.min(DEFAULT_TOKEN_TTL_SECONDS, maxTtlSeconds),
+      description: 'Lifetime of the token in seconds',
+    })),
+  }, { additionalProperties: false });
+
+  app.post('/connect-tokens', {
+    schema: {
+      operationId: 'createConnectToken',
+      summary: 'Sign a WebSocket connect token for a recipient',
+      tags: ['connect tokens'],
+      body: Body,
+      response: {
+        201: Type.Object({
+          token: Type.String({ description: 'HS256 JWT; pass it as ?token= when connecting to /ws' }),
+          expiresAt: Type.String({ format: 'date-time' }),
+        }, { description: 'The signed token' }),
+        400: problemResponse('The request is not valid'),
+        401: problemResponse('Missing or invalid API key'),
+      },
+    },
+  }, async (request, reply) => {
+    const { recipientId, ttlSeconds = DEFAULT_TOKEN_TTL_SECONDS } = request.body;
+    const iat = Math.floor(Date.now() / 1000);
+    const exp = iat + ttlSeconds;
+    const token = signConnectToken({ sub: recipientId, iat, exp }, secret);
+    return reply.code(201).send({ token, expiresAt: new Date(exp * 1000).toISOString() });
+  });
+};

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { verifyConnectToken } from '@pushflow/shared';
+import { redisServer, type Server } from '../../test/harness/servers.ts';
+import { uniquePrefix } from '../../test/harness/isolation.ts';
+import { auth, SECRET, startGateway, type Gateway } from './peer.ts';
+
+describe('POST /connect-tokens', { timeout: 20_000 }, () => {
+  let server: Server;
+  let gw: Gateway;
+
+  before(async () => {
+    server = await redisServer();
+    gw = await startGateway(server.url, uniquePrefix());
+  });
+  after(async () => {
+    await gw?.close();
+    await server?.stop();
+  });
+
+  it('signs a token for the recipient with the requested lifetime', async () => {
+    const before = Math.floor(Date.now() / 1000);
+    const res = await gw.app.inject({
+      method: 'POST', url: '/connect-tokens', headers: auth(), payload: { recipientId: 'user-7', ttlSeconds: 120 },
+    });
+    assert.equal(res.statusCode, 201, res.body);
+    const { token, expiresAt } = res.json();
+    const verified = verifyConnectToken(token, SECRET);
+    assert.ok(verified.ok, JSON.stringify(verified));
+    assert.equal(verified.claims.sub, 'user-7');
+    assert.ok(verified.claims.exp - before >= 120 && verified.claims.exp - before <= 121, `exp ${verified.claims.exp}`);
+    assert.equal(verified.claims.exp - verified.claims.iat!, 120);
+    assert.equal(new Date(expiresAt).getTime(), verified.claims.exp * 1000);
+    assert.equal(verifyConnectToken(token, 'another-secret-of-at-least-32-bytes!!!').ok, false);
+    assert.deepEqual(verifyConnectToken(token, SECRET, { now: (verified.claims.exp + 60) * 1000 }), { ok: false, error: 'TOKEN_EXPIRED' });
+  });
+
+  it('defaults to one hour', async () => {
+    const res = await gw.app.inject({ method: 'POST', url: '/connect-tokens', headers: auth(), payload: { recipientId: 'u' } });
+    assert.equal(res.statusCode, 201, res.body);
+    const verified = verifyConnectToken(res.json().token, SECRET);
+    assert.ok(verified.ok);
+    assert.equal(verified.claims.exp - verified.claims.iat!, 3600);
+  });
+
+  it('refuses a lifetime out of range, a bad recipient or extra fields', async () => {
+    for (const payload of [
+      { recipientId: 'u', ttlSeconds: 0 },
+      { recipientId: 'u', ttlSeconds: 86_401 },
+      { recipientId: 'u', ttlSeconds: 1.5 },
+      { recipientId: 'u', ttlSeconds: '60' },
+      { recipientId: 'a b' },
+      { recipientId: 'u', admin: true },
+    ]) {
+      const res = await gw.app.inject({ method: 'POST', url: '/connect-tokens', headers: auth(), payload });
+      assert.equal(res.statusCode, 400, JSON.stringify(payload));
+      assert.equal(res.json().type, 'urn:pushflow:problem:validation-failed');
+    }
+  });
+});

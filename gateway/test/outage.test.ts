@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createLogger, createRedis, keys as keysFor } from '@pushflow/shared';
+import { freePort, redisServer, type Server } from '../../test/harness/servers.ts';
+import { uniquePrefix } from '../../test/harness/isolation.ts';
+import { buildApp } from '../src/app.ts';
+import { createRpc } from '../src/rpc.ts';
+import { API_KEY, auth, SECRET, startGateway, type Gateway } from './peer.ts';
+
+describe('gateway when the dispatcher or Redis is away', { timeout: 20_000 }, () => {
+  let server: Server;
+  let gw: Gateway;
+
+  before(async () => {
+    server = await redisServer();
+    gw = await startGateway(server.url, uniquePrefix(), { timeoutMs: 200 });
+  });
+  after(async () => {
+    await gw?.close();
+    await server?.stop();
+  });
+
+  it('answers 504 problem with Retry-After when no dispatcher replies in time', async () => {
+    const started = Date.now();
+    const res = await gw.app.inject({ method: 'POST', url: '/notifications', headers: auth(), payload: { recipientId: 'u' } });
+    const took = Date.now() - started;
+    assert.equal(res.statusCode, 504);
+    assert.equal(res.headers['retry-after'], '1');
+    assert.equal(res.json().type, 'urn:pushflow:problem:dispatcher-timeout');
+    assert.ok(took >= 190 && took < 2000, `took ${took} ms`);
+    assert.equal(await gw.redis.xlen(gw.keys.commands), 1, 'the command was appended before waiting');
+
+    const status = await gw.app.inject({
+      method: 'GET', url: '/notifications/0190b2c4-1111-7abc-8def-0123456789ab/status', headers: auth(),
+    });
+    assert.equal(status.statusCode, 504);
+    assert.equal(status.json().type, 'urn:pushflow:problem:dispatcher-timeout');
+  });
+
+  it('answers 503 with Retry-After at once when Redis is unreachable, and readyz says not ready', async () => {
+    const closed = `redis://127.0.0.1:${await freePort()}`;
+    const redis = createRedis(closed, 'gw-down', { failFast: true });
+    const blocking = createRedis(closed, 'gw-down-replies');
+    redis.on('error', () => {});
+    blocking.on('error', () => {});
+    const log = createLogger('gateway-test', 'silent');
+    const rpc = createRpc({ redis, blocking, keys: keysFor(uniquePrefix()), gatewayId: 'down', timeoutMs: 5000, log });
+    const app = await buildApp({
+      config: { apiKeys: [API_KEY], PUSHFLOW_CONNECT_SECRET: SECRET, PUSHFLOW_MAX_TOKEN_TTL_SECONDS: 60 },
+      redis, rpc, log,
+    });
+    try {
+      const started = Date.now();
+      const res = await app.inject({ method: 'POST', url: '/notifications', headers: auth(), payload: { recipientId: 'u' } });
+      assert.equal(res.statusCode, 503, res.body);
+      assert.equal(res.headers['retry-after'], '1');
+      assert.match(res.headers['content-type'] as string, /^application\/problem\+json/);
+      assert.equal(res.json().type, 'urn:pushflow:problem:dispatcher-unavailable');
+      assert.ok(Date.now() - started < 1000, 'must not wait for the reply timeout');
+
+      const ready = await app.inject({ method: 'GET', url: '/readyz' });
+      assert.equal(ready.statusCode, 503);
+      assert.equal(ready.headers['retry-after'], '1');
+      assert.equal(ready.json().type, 'urn:pushflow:problem:not-ready');
+
+      const health = await app.inject({ method: 'GET', url: '/healthz' });
+      assert.equal(health.statusCode, 200);
+    } finally {
+      await app.close();
+      await rpc.stop();
+      redis.disconnect();
+    }
+  });
+
+  it('stop() rejects requests in flight and deletes the reply stream', async () => {
+    const other = await startGateway(server.url, uniquePrefix(), { timeoutMs: 5000 });
+    const replies = other.keys.replies(`test-${process.pid}`);
+    await other.redis.xadd(replies, '*', 'data', '{}'); // a malformed entry: ignored, but makes the stream exist
+    const inFlight = other.app.inject({ method: 'POST', url: '/notifications', headers: auth(), payload: { recipientId: 'u' } });
+    await waitFor(async () => (await other.redis.xlen(other.keys.commands)) === 1);
+    const started = Date.now();
+    await other.rpc.stop();
+    const res = await inFlight;
+    assert.equal(res.statusCode, 503);
+    assert.ok(Date.now() - started < 1000, 'stop must not wait for the block or the timeout');
+    assert.equal(await other.redis.exists(replies), 0);
+    await other.close();
+  });
+});
+
+async function waitFor(cond: () => Promise<boolean>, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -1,0 +1,70 @@
+import { once } from 'node:events';
+import {
+  createRedis, createLogger, encodeEntry, keys as keysFor, sendCommandCodec, statusQueryCodec, toEntries,
+  type Keys, type Redis, type SendCommand, type StatusQuery,
+} from '@pushflow/shared';
+import { buildApp, type App } from '../src/app.ts';
+import { createRpc, type Rpc } from '../src/rpc.ts';
+
+export const API_KEY = 'test-key-0123456789abcdef';
+export const OTHER_KEY = 'second-key-fedcba9876543210';
+export const SECRET = 'a-connect-secret-of-at-least-32-bytes!!';
+
+export interface Gateway {
+  app: App;
+  rpc: Rpc;
+  redis: Redis;
+  keys: Keys;
+  close(): Promise<void>;
+}
+
+/** A gateway app wired as main.ts does, on its own key prefix, not listening. */
+export async function startGateway(url: string, prefix: string, opts: { timeoutMs?: number } = {}): Promise<Gateway> {
+  const keys = keysFor(prefix);
+  const redis = createRedis(url, 'gw-test', { failFast: true });
+  const blocking = createRedis(url, 'gw-test-replies');
+  redis.on('error', () => {});
+  blocking.on('error', () => {});
+  await Promise.all([redis, blocking].map((c) => c.status === 'ready' ? undefined : once(c, 'ready')));
+  const log = createLogger('gateway-test', 'silent');
+  const rpc = createRpc({ redis, blocking, keys, gatewayId: `test-${process.pid}`, timeoutMs: opts.timeoutMs ?? 2000, log });
+  const app = await buildApp({
+    config: { apiKeys: [API_KEY, OTHER_KEY], PUSHFLOW_CONNECT_SECRET: SECRET, PUSHFLOW_MAX_TOKEN_TTL_SECONDS: 86_400 },
+    redis, rpc, log,
+  });
+  return {
+    app, rpc, redis, keys,
+    async close() {
+      await app.close();
+      await rpc.stop();
+      redis.disconnect();
+    },
+  };
+}
+
+type Message = SendCommand | StatusQuery;
+
+/**
+ * Plays a dispatcher with real Redis calls: takes the next command or query off its stream
+ * and appends the reply the test asks for to the replyTo stream.
+ */
+export async function answerNext(
+  peer: Redis,
+  stream: string,
+  reply: (msg: Message) => Record<string, unknown> | undefined,
+  timeoutMs = 3000,
+): Promise<Message> {
+  const raw = await peer.call('XREAD', 'COUNT', 1, 'BLOCK', timeoutMs, 'STREAMS', stream, '0-0') as Parameters<typeof toEntries>[0];
+  const [entry] = toEntries(raw);
+  if (!entry) throw new Error(`nothing arrived on ${stream} within ${timeoutMs} ms`);
+  const msg = sendCommandCodec.decode(entry.fields) ?? statusQueryCodec.decode(entry.fields);
+  if (!msg) throw new Error(`malformed entry on ${stream}: ${JSON.stringify(entry.fields)}`);
+  await peer.xdel(stream, entry.id); // so the next call reads the next one from the start
+  const body = reply(msg);
+  if (body) await peer.xadd(msg.replyTo, '*', ...encodeEntry({ correlationId: msg.correlationId, ...body }));
+  return msg;
+}
+
+export function auth(key = API_KEY): Record<string, string> {
+  return { authorization: `Bearer ${key}` };
+}

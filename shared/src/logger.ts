@@ -1,0 +1,17 @@
+import { pino, type Logger, type LevelWithSilent } from 'pino';
+
+export type { Logger } from 'pino';
+
+/** pino JSON to stdout; `service` on every line, secrets never. */
+export function createLogger(service: string, level: string = 'info'): Logger {
+  return pino({
+    name: service,
+    level: level as LevelWithSilent,
+    base: { service, pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: {
+      paths: ['token', 'authorization', 'req.headers.authorization', 'req.query.token', '*.token', 'secret'],
+      censor: '[redacted]',
+    },
+  });
+}

@@ -1,0 +1,48 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Value } from '@sinclair/typebox/value';
+import {
+  NotificationContent, deliveryRequestCodec, encodeEntry, eventCodec, keys, sendCommandCodec, uuidv7, type LedgerEvent,
+} from '../src/index.ts';
+
+test('ledger events round-trip through a stream entry', () => {
+  const events: LedgerEvent[] = [
+    { type: 'notification.accepted', notificationId: 'n', at: 1, commandId: 'c', recipientId: 'alice', data: { a: 1 } },
+    { type: 'notification.dispatched', notificationId: 'n', at: 2, nodeIds: ['x'] },
+    { type: 'notification.delivered', notificationId: 'n', at: 3, nodeId: 'x', connections: 2 },
+    { type: 'notification.failed', notificationId: 'n', at: 4, reason: 'RECIPIENT_OFFLINE' },
+    { type: 'notification.acknowledged', notificationId: 'n', at: 5, nodeId: 'x' },
+  ];
+  for (const e of events) assert.deepEqual(eventCodec.decode(encodeEntry(e)), e);
+});
+
+test('malformed entries decode to undefined instead of throwing', () => {
+  assert.equal(eventCodec.decode(['data', '{not json']), undefined);
+  assert.equal(eventCodec.decode(['other', '{}']), undefined);
+  assert.equal(eventCodec.decode(encodeEntry({ type: 'notification.failed', notificationId: 'n', at: 1, reason: 'BORED' })), undefined);
+  assert.equal(eventCodec.decode(encodeEntry({ type: 'notification.dispatched', notificationId: 'n', at: 1, nodeIds: [] })), undefined);
+  assert.equal(sendCommandCodec.decode(encodeEntry({ type: 'notification.send' })), undefined);
+  assert.equal(deliveryRequestCodec.decode(encodeEntry({ notificationId: 'n', recipientId: 'r', acceptedAt: 'yesterday' })), undefined);
+});
+
+test('notification content: recipient charset and length, extra properties, data keys', () => {
+  assert.equal(Value.Check(NotificationContent, { recipientId: 'user-1@example.com', title: 't', data: { k: [1, { x: 2 }] } }), true);
+  for (const bad of [
+    {}, { recipientId: '' }, { recipientId: 'a b' }, { recipientId: 'x'.repeat(129) }, { recipientId: 'a:b' },
+    { recipientId: 'a', extra: 1 }, { recipientId: 'a', data: [] }, { recipientId: 'a', data: { $where: 1 } },
+    { recipientId: 'a', data: { 'a.b': 1 } }, { recipientId: { $ne: null } }, { recipientId: 'a', title: 'x'.repeat(257) },
+  ]) assert.equal(Value.Check(NotificationContent, bad), false, JSON.stringify(bad).slice(0, 80));
+});
+
+test('key names live under the prefix', () => {
+  const k = keys('p:');
+  assert.deepEqual([k.commands, k.events, k.replies('g'), k.deliveries('n'), k.presence('r'), k.nodes],
+    ['p:commands', 'p:events', 'p:replies:g', 'p:deliveries:n', 'p:presence:r', 'p:nodes']);
+});
+
+test('uuidv7 ids are valid, unique and ordered by time', () => {
+  const a = uuidv7(1000), b = uuidv7(2000);
+  assert.match(a, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.ok(a < b);
+  assert.equal(new Set(Array.from({ length: 1000 }, () => uuidv7())).size, 1000);
+});

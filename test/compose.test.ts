@@ -1,0 +1,323 @@
+// Checks the container packaging by reading it: there may be no Docker engine where the tests
+// run, so compose.yaml, the Dockerfile, .env.example and .dockerignore are parsed and held to
+// the contract (DESIGN.md), and a Compose client, when one is installed, validates the file.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const read = (file: string) => readFileSync(join(root, file), 'utf8');
+
+const BASE_IMAGE = 'node:24-trixie-slim';
+const APP_SERVICES = ['gateway', 'dispatcher', 'delivery'] as const;
+const SECRET_NAME = /SECRET|KEY|PASSWORD|TOKEN/i;
+/** The listening port each service reads, and the value compose must give it. */
+const PORT_VARIABLE = { gateway: 'GATEWAY_PORT', dispatcher: 'DISPATCHER_PORT', delivery: 'DELIVERY_PORT' } as const;
+const PUBLISHED = { gateway: 3000, delivery: 8080 } as const;
+const DESIGN_VARIABLES = [
+  'REDIS_URL', 'MONGO_URL', 'PUSHFLOW_API_KEYS', 'PUSHFLOW_CONNECT_SECRET',
+  'GATEWAY_PORT', 'DELIVERY_PORT', 'PUSHFLOW_NODE_ID', 'LOG_LEVEL',
+];
+
+type Dict = Record<string, unknown>;
+const isDict = (v: unknown): v is Dict => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+// ---- compose.yaml -----------------------------------------------------------------------
+
+const composeText = read('compose.yaml');
+const compose: unknown = parse(composeText);
+assert.ok(isDict(compose), 'compose.yaml does not parse to a mapping');
+const services: Dict = isDict(compose.services) ? compose.services : {};
+
+function service(name: string): Dict {
+  const s = services[name];
+  assert.ok(isDict(s), `compose.yaml has no service "${name}"`);
+  return s;
+}
+
+/** A service's environment as name -> value, from either the map or the list form. */
+function environment(name: string): Record<string, string> {
+  const env = service(name).environment;
+  if (Array.isArray(env)) {
+    return Object.fromEntries(env.map((line) => {
+      const [k, ...v] = String(line).split('=');
+      return [k, v.join('=')];
+    }));
+  }
+  return isDict(env) ? Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v ?? '')])) : {};
+}
+
+/** Replaces ${VAR:-default} / ${VAR-default} by the default and other references by ''. */
+function withDefaults(value: string): string {
+  return value.replace(/\$\{[A-Za-z_][A-Za-z0-9_]*(?:(:?[-?+])([^}]*))?\}/g,
+    (_m, op?: string, arg?: string) => (op?.endsWith('-') ? arg ?? '' : ''));
+}
+
+function publishedPorts(name: string): { host: number; container: number }[] {
+  const ports = service(name).ports;
+  if (!Array.isArray(ports)) return [];
+  return ports.map((p) => {
+    if (isDict(p)) return { host: Number(p.published), container: Number(p.target) };
+    const parts = withDefaults(String(p)).replace(/\/(tcp|udp)$/, '').split(':');
+    return { host: Number(parts.at(-2)), container: Number(parts.at(-1)) };
+  });
+}
+
+function healthcheckCommand(name: string): string {
+  const hc = service(name).healthcheck;
+  assert.ok(isDict(hc), `service "${name}" has no healthcheck`);
+  assert.notEqual(hc.disable, true, `service "${name}" disables its healthcheck`);
+  const cmd = Array.isArray(hc.test) ? hc.test.map(String) : [String(hc.test ?? '')];
+  assert.ok(cmd.length > 0 && cmd[0] !== 'NONE' && cmd.join(' ').trim() !== '',
+    `service "${name}" has an empty healthcheck test`);
+  return cmd.join(' ');
+}
+
+// ---- Dockerfile ---------------------------------------------------------------------------
+
+type Instruction = { keyword: string; args: string };
+
+/** Instructions with continuation lines joined and comments dropped. */
+function dockerfileInstructions(text: string): Instruction[] {
+  return text
+    .replace(/\\\r?\n/g, ' ')
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .map((line) => {
+      const [keyword = '', ...rest] = line.split(/\s+/);
+      return { keyword: keyword.toUpperCase(), args: rest.join(' ') };
+    });
+}
+
+/** Stages in order, each with its FROM image, its name and its instructions. */
+function dockerfileStages(instructions: Instruction[]) {
+  const stages: { image: string; name?: string; body: Instruction[] }[] = [];
+  for (const ins of instructions) {
+    if (ins.keyword === 'FROM') {
+      const words = ins.args.split(/\s+/).filter((w) => !w.startsWith('--'));
+      const as = words.findIndex((w) => w.toUpperCase() === 'AS');
+      stages.push({ image: words[0] ?? '', name: as >= 0 ? words[as + 1] : undefined, body: [] });
+    } else {
+      stages.at(-1)?.body.push(ins);
+    }
+  }
+  return stages;
+}
+
+const dockerfileText = read('Dockerfile');
+const instructions = dockerfileInstructions(dockerfileText);
+const stages = dockerfileStages(instructions);
+
+// ---- secrets --------------------------------------------------------------------------------
+
+type Finding = { where: string; name: string; value: string };
+
+/** Values of secret-named variables that are set to something other than a dev-only default. */
+function secretFindings(where: string, pairs: [string, string][]): Finding[] {
+  return pairs
+    .filter(([name]) => SECRET_NAME.test(name))
+    .map(([name, raw]) => ({ where, name, value: withDefaults(raw).trim().replace(/^(['"])(.*)\1$/, '$2') }))
+    .filter((f) => f.value !== '' && !f.value.includes('dev-only'));
+}
+
+/** Every ${NAME:-default} in a text, as [NAME, whole reference], so defaults are scanned too. */
+function interpolations(text: string): [string, string][] {
+  return [...text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)[^}]*\}/g)].map((m) => [m[1] ?? '', m[0]]);
+}
+
+/** Every key: scalar pair anywhere in a parsed YAML document, plus NAME=value list items. */
+function yamlPairs(node: unknown, key = ''): [string, string][] {
+  if (Array.isArray(node)) return node.flatMap((item) => yamlPairs(item, key));
+  if (isDict(node)) return Object.entries(node).flatMap(([k, v]) => yamlPairs(v, k));
+  if (node === null || node === undefined) return [];
+  const value = String(node);
+  const assignment = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(value);
+  return assignment ? [[key, value], [assignment[1] ?? '', assignment[2] ?? '']] : [[key, value]];
+}
+
+function dockerfilePairs(list: Instruction[]): [string, string][] {
+  return list
+    .filter((ins) => ins.keyword === 'ENV' || ins.keyword === 'ARG')
+    .flatMap((ins): [string, string][] => {
+      const legacy = /^([A-Za-z_][A-Za-z0-9_]*)\s+([^=].*)$/.exec(ins.args); // ENV NAME value
+      if (legacy && !ins.args.split(/\s+/)[0]?.includes('=')) return [[legacy[1] ?? '', legacy[2] ?? '']];
+      return [...ins.args.matchAll(/([A-Za-z_][A-Za-z0-9_]*)(?:=("[^"]*"|'[^']*'|\S*))?/g)]
+        .map((m): [string, string] => [m[1] ?? '', m[2] ?? '']);
+    });
+}
+
+/** NAME=value lines of an env file, commented-out examples included. */
+function envFilePairs(text: string): [string, string][] {
+  return text.split(/\r?\n/).flatMap((line): [string, string][] => {
+    const m = /^\s*#?\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+    return m ? [[m[1] ?? '', m[2] ?? '']] : [];
+  });
+}
+
+const envExample = read('.env.example');
+/** The ${...} references of compose.yaml's values (its comments left out). */
+const composeReferences = interpolations(yamlPairs(compose).map(([, v]) => v).join('\n'));
+
+// ---- tests ------------------------------------------------------------------------------------
+
+test('compose.yaml follows the Compose Specification and a Compose client accepts it', async (t) => {
+  assert.ok(!('version' in (compose as Dict)), 'compose.yaml has a top-level "version:" key; the Compose Specification has none');
+
+  const client = composeClient();
+  if (!client) {
+    t.skip('no docker-compose or docker compose client installed');
+    return;
+  }
+  const run = spawnSync(client[0], [...client.slice(1), '-f', 'compose.yaml', 'config', '-q'], {
+    cwd: root, encoding: 'utf8', timeout: 30_000,
+  });
+  assert.equal(run.status, 0,
+    `\`${client.join(' ')} -f compose.yaml config -q\` rejected the file (exit ${run.status}): ${run.stderr || run.error?.message}`);
+});
+
+test('compose.yaml defines redis, mongo, gateway, dispatcher and delivery, each with a healthcheck', () => {
+  for (const name of ['redis', 'mongo', ...APP_SERVICES]) healthcheckCommand(name);
+  assert.match(healthcheckCommand('redis'), /redis-cli\b.*\bping\b/, 'redis healthcheck does not run redis-cli ping');
+  assert.match(healthcheckCommand('mongo'), /mongosh\b.*ping/, 'mongo healthcheck does not ping with mongosh');
+});
+
+test('redis runs with an append-only file', () => {
+  const cmd = service('redis').command;
+  const line = Array.isArray(cmd) ? cmd.join(' ') : String(cmd ?? '');
+  assert.match(line, /--appendonly\s+yes\b/, `redis command "${line}" does not pass --appendonly yes`);
+  assert.ok(Array.isArray(service('redis').volumes), 'redis has no volume: its AOF would die with the container');
+  assert.ok(Array.isArray(service('mongo').volumes), 'mongo has no volume: its data would die with the container');
+});
+
+test('the services wait for healthy Redis (and the dispatcher for healthy MongoDB)', () => {
+  const needs: Record<string, string[]> = { gateway: ['redis'], dispatcher: ['redis', 'mongo'], delivery: ['redis'] };
+  for (const [name, deps] of Object.entries(needs)) {
+    const dependsOn = service(name).depends_on;
+    assert.ok(isDict(dependsOn), `service "${name}" has no depends_on map (the list form cannot wait for health)`);
+    for (const dep of deps) {
+      const entry: unknown = dependsOn[dep];
+      assert.ok(isDict(entry), `service "${name}" does not depend on "${dep}"`);
+      assert.equal(entry.condition, 'service_healthy',
+        `service "${name}" depends on "${dep}" with condition ${String(entry.condition)}, not service_healthy`);
+    }
+  }
+});
+
+test('gateway, dispatcher and delivery are built from the one Dockerfile and probe their own /readyz', () => {
+  for (const name of APP_SERVICES) {
+    const build = service(name).build;
+    assert.ok(isDict(build) && isDict(build.args), `service "${name}" has no build with args`);
+    assert.equal(build.args.SERVICE, name, `service "${name}" builds with SERVICE=${String(build.args.SERVICE)}`);
+    assert.ok(build.dockerfile === undefined || build.dockerfile === 'Dockerfile',
+      `service "${name}" builds from ${String(build.dockerfile)}, not the shared Dockerfile`);
+
+    const port = environment(name)[PORT_VARIABLE[name]];
+    assert.ok(port !== undefined && /^\d+$/.test(withDefaults(port)),
+      `service "${name}" does not set ${PORT_VARIABLE[name]} to a port number in its environment`);
+    const probe = healthcheckCommand(name);
+    assert.ok(probe.includes(`:${withDefaults(port)}/readyz`),
+      `service "${name}" healthcheck "${probe}" does not hit /readyz on its port ${withDefaults(port)}`);
+
+    assert.equal(service(name).restart, 'unless-stopped', `service "${name}" restart is not unless-stopped`);
+    assert.equal(service(name).init, true,
+      `service "${name}" lacks init: true; the Dockerfile's exec-form CMD relies on it for signals and reaping`);
+  }
+});
+
+test('gateway and delivery publish their ports', () => {
+  for (const [name, port] of Object.entries(PUBLISHED)) {
+    const ports = publishedPorts(name);
+    assert.ok(ports.some((p) => p.container === port && Number.isInteger(p.host) && p.host > 0),
+      `service "${name}" does not publish container port ${port} (ports: ${JSON.stringify(ports)})`);
+    assert.equal(withDefaults(environment(name)[PORT_VARIABLE[name as keyof typeof PUBLISHED]] ?? ''), String(port),
+      `service "${name}" publishes ${port} but listens on another port`);
+  }
+});
+
+test('the Dockerfile builds every stage from node:24-trixie-slim and runs as a non-root user', () => {
+  assert.ok(stages.length >= 2, `the Dockerfile has ${stages.length} stage(s); expected a deps and a runtime stage`);
+  const names = new Set<string>();
+  for (const stage of stages) {
+    assert.ok(stage.image === BASE_IMAGE || names.has(stage.image),
+      `Dockerfile FROM ${stage.image}: every stage must be ${BASE_IMAGE} (Node 24 LTS on Debian 13; uWebSockets.js needs glibc)`);
+    if (stage.name) names.add(stage.name);
+  }
+
+  const runtime = stages.at(-1)!;
+  const user = runtime.body.filter((i) => i.keyword === 'USER').at(-1)?.args.split(':')[0];
+  assert.ok(user, 'the runtime stage of the Dockerfile has no USER: the service would run as root');
+  assert.ok(!['root', '0'].includes(user), `the runtime stage of the Dockerfile runs as USER ${user}`);
+
+  const cmd = runtime.body.filter((i) => i.keyword === 'CMD').at(-1)?.args;
+  assert.ok(cmd?.startsWith('['), `the runtime CMD "${cmd}" is not in exec form, so node would not get SIGTERM as the main process`);
+  assert.ok(runtime.body.some((i) => i.keyword === 'ENV' && /\bNODE_ENV=production\b/.test(i.args)),
+    'the runtime stage does not set NODE_ENV=production');
+});
+
+test('every file the Dockerfile copies from the context exists, for each service', () => {
+  const copies = instructions
+    .filter((i) => i.keyword === 'COPY' && !/--from=/.test(i.args))
+    .map((i) => i.args.split(/\s+/).filter((w) => !w.startsWith('--')).slice(0, -1));
+  assert.ok(copies.length > 0, 'the Dockerfile copies nothing from the build context');
+  for (const name of APP_SERVICES) {
+    for (const source of copies.flat()) {
+      const path = source.replace(/\$\{?SERVICE\}?/g, name);
+      assert.ok(existsSync(join(root, path)), `Dockerfile COPY ${source} (SERVICE=${name}): ${path} does not exist`);
+    }
+  }
+});
+
+test('no secret in compose.yaml, the Dockerfile or .env.example other than dev-only defaults', () => {
+  const findings = [
+    ...secretFindings('compose.yaml', [...yamlPairs(compose), ...composeReferences]),
+    ...secretFindings('Dockerfile', [...dockerfilePairs(instructions), ...interpolations(dockerfileText)]),
+    ...secretFindings('.env.example', envFilePairs(envExample)),
+  ];
+  assert.deepEqual(findings, [], `secret-looking values outside "dev-only" defaults: ${JSON.stringify(findings)}`);
+});
+
+test('the secret scan itself flags real values and lets dev-only ones through', () => {
+  const doc = parse('x-api-key: &k s3cr3t\nservices:\n  a:\n    environment:\n      API_KEY: *k\n      B_TOKEN: ${B_TOKEN:-dev-only-x}\n      C_SECRET: ${C_SECRET}\n    command: ["MY_PASSWORD=hunter2"]\n');
+  const flagged = secretFindings('t', [...yamlPairs(doc), ...interpolations('${D_SECRET:-plain}')]).map((f) => f.name);
+  assert.deepEqual(flagged.sort(), ['API_KEY', 'D_SECRET', 'MY_PASSWORD', 'x-api-key'], 'the compose secret scan is broken');
+  const docker = secretFindings('t', dockerfilePairs(dockerfileInstructions('ENV A_TOKEN=abc OK=1\nARG PASSWORD\nENV LEGACY_KEY some value\n')));
+  assert.deepEqual(docker.map((f) => f.name), ['A_TOKEN', 'LEGACY_KEY'], 'the Dockerfile secret scan is broken');
+  assert.deepEqual(secretFindings('t', envFilePairs('#API_KEYS="abc"\nSECRET=dev-only-1\n')).map((f) => f.name), ['API_KEYS'],
+    'the env file secret scan is broken');
+});
+
+test('.env.example documents every variable, with the development defaults marked', () => {
+  const documented = new Set(envFilePairs(envExample).map(([name]) => name));
+  const referenced = composeReferences.map(([name]) => name);
+  for (const name of new Set([...DESIGN_VARIABLES, ...referenced])) {
+    assert.ok(documented.has(name), `.env.example does not document ${name}`);
+  }
+  for (const [name, value] of envFilePairs(envExample).filter(([n]) => SECRET_NAME.test(n))) {
+    assert.ok(value === '' || /DEVELOPMENT ONLY/i.test(envExample.split(`${name}=`)[0]?.split(/\n\s*\n/).at(-1) ?? ''),
+      `.env.example gives ${name} a value without marking it DEVELOPMENT ONLY in the comment above`);
+  }
+});
+
+test('.dockerignore keeps .env and node_modules out of the build context', () => {
+  const rules = read('.dockerignore').split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  for (const [what, patterns] of [['.env', ['.env', '/.env', '**/.env', '.env*']], ['node_modules', ['node_modules', '/node_modules', '**/node_modules']]] as const) {
+    const at = rules.findIndex((r) => (patterns as readonly string[]).includes(r));
+    assert.ok(at >= 0, `.dockerignore does not exclude ${what}`);
+    assert.ok(!rules.slice(at + 1).some((r) => r.startsWith('!') && r.includes(what)), `.dockerignore re-includes ${what} with a "!" rule`);
+  }
+});
+
+/** docker-compose (v1) or the docker compose plugin (v2), whichever answers `version`. */
+function composeClient(): [string, ...string[]] | undefined {
+  const clients: [string, ...string[]][] = [['docker-compose'], ['docker', 'compose']];
+  for (const client of clients) {
+    const probe = spawnSync(client[0], [...client.slice(1), 'version'], { stdio: 'ignore', timeout: 15_000 });
+    if (probe.status === 0) return client;
+  }
+  return undefined;
+}

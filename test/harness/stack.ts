@@ -1,0 +1,167 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { freePort, mongoServer, redisServer, type Server } from './servers.ts';
+import { uniqueMongoUrl, uniquePrefix } from './isolation.ts';
+
+/**
+ * Runs PushFlow's services as separate processes, the way an operator would, and waits
+ * for each to log `ready`. Used by the end-to-end tests and by `make dev`.
+ */
+export const root = fileURLToPath(new URL('../..', import.meta.url));
+
+export type ServiceName = 'gateway' | 'dispatcher' | 'delivery';
+
+export interface ServiceProcess {
+  name: string;
+  child: ChildProcess;
+  /** Every line the service printed (JSON log lines and anything else). */
+  lines: string[];
+  /** Sends the signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of running) c.kill('SIGKILL');
+});
+
+export async function startService(
+  service: ServiceName,
+  env: Record<string, string>,
+  opts: { label?: string; onLine?: (line: string) => void; readyTimeoutMs?: number } = {},
+): Promise<ServiceProcess> {
+  const name = opts.label ?? service;
+  const child = spawn(`${root}/scripts/node.sh`, ['--import', 'tsx', `${service}/src/main.ts`], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  const lines: string[] = [];
+  let onReady: () => void = () => {};
+  const ready = new Promise<void>((r) => (onReady = r));
+  for (const stream of [child.stdout!, child.stderr!]) {
+    createInterface({ input: stream }).on('line', (line) => {
+      lines.push(line);
+      opts.onLine?.(line);
+      if (line.includes('"msg":"ready"')) onReady();
+    });
+  }
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
+    running.delete(child);
+    resolve(code);
+  }));
+  const timeoutMs = opts.readyTimeoutMs ?? 30_000;
+  const outcome = await Promise.race([
+    ready.then(() => 'ready' as const),
+    exited.then(() => 'exited' as const),
+    new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs).unref()),
+  ]);
+  if (outcome !== 'ready') {
+    child.kill('SIGKILL');
+    throw new Error(`${name} ${outcome === 'exited' ? 'exited' : `was not ready after ${timeoutMs} ms`}:\n${lines.slice(-30).join('\n')}`);
+  }
+  return {
+    name, child, lines, exited,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+export interface StackOptions {
+  deliveryNodes?: number;
+  /** Fixed ports (make dev); tests take free ones. */
+  gatewayPort?: number;
+  deliveryPorts?: number[];
+  dispatcherPort?: number;
+  env?: Record<string, string>;
+  /** Shared servers; a stack started without them starts its own. */
+  redis?: Server;
+  mongo?: Server;
+  isolate?: boolean;
+  onLine?: (service: string, line: string) => void;
+}
+
+export interface Stack {
+  gatewayUrl: string;
+  deliveryUrls: string[];
+  nodeIds: string[];
+  apiKey: string;
+  connectSecret: string;
+  redisUrl: string;
+  mongoUrl: string;
+  prefix: string;
+  services: ServiceProcess[];
+  /** SIGTERM to every service; resolves with their exit codes. */
+  stop(): Promise<(number | null)[]>;
+}
+
+export const devApiKey = 'dev-only-api-key-change-me';
+export const devConnectSecret = 'dev-only-connect-secret-change-me-0000000000';
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const ownServers: Server[] = [];
+  const own = async (start: () => Promise<Server>) => {
+    const s = await start();
+    ownServers.push(s);
+    return s;
+  };
+  const redis: Server = opts.redis ?? (await own(redisServer));
+  const mongo: Server = opts.mongo ?? (await own(mongoServer));
+  const isolate = opts.isolate ?? true;
+  const prefix = isolate ? uniquePrefix() : 'pushflow:';
+  const mongoUrl = isolate ? uniqueMongoUrl(mongo.url) : mongo.url;
+  const apiKey = opts.env?.PUSHFLOW_API_KEYS?.split(',')[0] ?? devApiKey;
+  const connectSecret = opts.env?.PUSHFLOW_CONNECT_SECRET ?? devConnectSecret;
+  const base = {
+    REDIS_URL: redis.url, MONGO_URL: mongoUrl, PUSHFLOW_REDIS_PREFIX: prefix,
+    PUSHFLOW_API_KEYS: apiKey, PUSHFLOW_CONNECT_SECRET: connectSecret, LOG_LEVEL: 'info',
+    ...opts.env,
+  };
+  const services: ServiceProcess[] = [];
+  // PUSHFLOW_TEST_LOGS=1 echoes every service's output, for debugging a failing test.
+  const echo = process.env.PUSHFLOW_TEST_LOGS ? (label: string, line: string) => process.stderr.write(`[${label}] ${line}\n`) : undefined;
+  const onLine = (label: string) => (line: string) => (opts.onLine ?? echo)?.(label, line);
+  try {
+    const dispatcherPort = opts.dispatcherPort ?? (await freePort());
+    services.push(await startService('dispatcher', { ...base, DISPATCHER_PORT: String(dispatcherPort) }, { onLine: onLine('dispatcher') }));
+    const nodes = opts.deliveryNodes ?? 1;
+    const deliveryUrls: string[] = [];
+    const nodeIds: string[] = [];
+    const starting: Promise<ServiceProcess>[] = [];
+    for (let i = 0; i < nodes; i++) {
+      const port = opts.deliveryPorts?.[i] ?? (await freePort());
+      const nodeId = `delivery-${i + 1}`;
+      deliveryUrls.push(`ws://127.0.0.1:${port}`);
+      nodeIds.push(nodeId);
+      const label = nodes > 1 ? nodeId : 'delivery';
+      starting.push(startService('delivery', { ...base, DELIVERY_PORT: String(port), PUSHFLOW_NODE_ID: nodeId }, { label, onLine: onLine(label) }));
+    }
+    const gatewayPort = opts.gatewayPort ?? (await freePort());
+    starting.push(startService('gateway', { ...base, GATEWAY_PORT: String(gatewayPort) }, { onLine: onLine('gateway') }));
+    services.push(...(await Promise.all(starting)));
+    return {
+      gatewayUrl: `http://127.0.0.1:${gatewayPort}`,
+      deliveryUrls, nodeIds, apiKey, connectSecret,
+      redisUrl: redis.url, mongoUrl, prefix, services,
+      async stop() {
+        // Gateways first so no new work arrives, then the rest.
+        const codes = await Promise.all(services.map((s) => s.stop()));
+        await Promise.all(ownServers.map((s) => s.stop()));
+        return codes;
+      },
+    };
+  } catch (err) {
+    await Promise.all(services.map((s) => s.stop('SIGKILL')));
+    await Promise.all(ownServers.map((s) => s.stop()));
+    throw err;
+  }
+}
