@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NODE := ./scripts/node.sh
 TEST_FILES = $(shell find shared gateway dispatcher delivery test load -path '*/node_modules' -prune -o -name '*.test.ts' -print 2>/dev/null | sort)
 
-.PHONY: install dev up down logs test typecheck bench
+.PHONY: install mongo-standin dev up down logs test typecheck bench
 
 node_modules: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -13,7 +13,13 @@ node_modules: package.json package-lock.json
 
 install: node_modules
 
-dev: node_modules
+# Without MONGO_URL/TEST_MONGO_URL or a mongod on PATH, tests and `make dev` use FerretDB,
+# built once with Go into ~/.cache/pushflow (scripts/install-ferretdb.sh says what is missing).
+mongo-standin:
+	@[ -n "$$MONGO_URL$$TEST_MONGO_URL" ] || command -v mongod >/dev/null || command -v ferretdb >/dev/null \
+	  || ./scripts/install-ferretdb.sh >/dev/null
+
+dev: node_modules mongo-standin
 	$(NODE) --import tsx scripts/dev.ts
 
 up:
@@ -29,8 +35,8 @@ logs:
 typecheck: node_modules
 	npx tsc -p tsconfig.json --noEmit
 
-test: node_modules
+test: node_modules mongo-standin
 	$(NODE) --import tsx --test --test-concurrency=2 $(TEST_FILES)
 
-bench: node_modules
+bench: node_modules mongo-standin
 	$(NODE) --import tsx load/bench.ts
