@@ -4,6 +4,7 @@ import WebSocket from 'ws';
 import { Redis } from 'ioredis';
 import { keys as makeKeys } from '@pushflow/shared';
 import { startStack, type Stack } from './harness/stack.ts';
+import { waitFor } from './harness/wait.ts';
 
 /**
  * The whole path with the three services as separate processes, driven only through
@@ -74,16 +75,6 @@ async function connect(recipientId: string, node = 0): Promise<Client> {
       });
     },
   };
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 async function statusOf(id: string) {

@@ -8,6 +8,7 @@ import {
 } from '@pushflow/shared';
 import { redisServer, mongoServer, type Server } from '../../test/harness/servers.ts';
 import { uniqueMongoUrl, uniquePrefix } from '../../test/harness/isolation.ts';
+import { waitFor } from '../../test/harness/wait.ts';
 import { createSendHandler } from '../src/sender.ts';
 import { createStatusHandler } from '../src/queries.ts';
 import { createProjector } from '../src/projector.ts';
@@ -45,16 +46,6 @@ after(async () => {
 let seq = 0;
 function sendCommand(recipientId: string, correlationId = `cmd-${++seq}-${Date.now()}`): SendCommand {
   return { type: 'notification.send', correlationId, replyTo, sentAt: Date.now(), notification: { recipientId, title: 'Hello', data: { n: seq } } };
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 async function replyFor(correlationId: string) {

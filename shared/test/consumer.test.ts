@@ -1,0 +1,85 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { createRedis, startConsumer, type Redis, type StreamEntry } from '../src/index.ts';
+import { redisServer, type Server } from '../../test/harness/servers.ts';
+import { uniquePrefix } from '../../test/harness/isolation.ts';
+import { waitFor } from '../../test/harness/wait.ts';
+
+const log = pino({ level: 'silent' });
+let server: Server;
+let redis: Redis;
+
+before(async () => {
+  server = await redisServer();
+  redis = createRedis(server.url, 'consumer-test');
+});
+
+after(async () => {
+  redis.disconnect();
+  await server.stop();
+});
+
+function consume(stream: string, handler: (entries: StreamEntry[]) => Promise<void>, consumer = 'c1') {
+  return startConsumer({ redis: createRedis(server.url, 'blocking'), stream, group: 'g', consumer, count: 10, blockMs: 5000, handler, log });
+}
+
+const acking = (stream: string, seen: string[]) => async (entries: StreamEntry[]) => {
+  seen.push(...entries.map((e) => e.fields[1]!));
+  await redis.xack(stream, 'g', ...entries.map((e) => e.id));
+};
+
+test('reads new entries in batches and leaves nothing pending once the handler acked', async () => {
+  const stream = `${uniquePrefix()}s`;
+  const seen: string[] = [];
+  const c = consume(stream, acking(stream, seen));
+  for (let i = 0; i < 25; i++) await redis.xadd(stream, '*', 'v', String(i));
+  await waitFor('25 entries', async () => (seen.length === 25 ? true : undefined));
+  assert.deepEqual(seen, Array.from({ length: 25 }, (_, i) => String(i)));
+  assert.equal((await redis.xpending(stream, 'g'))[0], 0);
+  const started = Date.now();
+  await c.stop();
+  assert.ok(Date.now() - started < 1000, 'stop does not wait out a 5 s blocking read');
+});
+
+test('a failing handler gets the same batch again, and nothing new meanwhile', async () => {
+  const stream = `${uniquePrefix()}s`;
+  const calls: string[][] = [];
+  let failures = 2;
+  const c = consume(stream, async (entries) => {
+    calls.push(entries.map((e) => e.fields[1]!));
+    if (failures-- > 0) throw new Error('MongoDB is down');
+    await redis.xack(stream, 'g', ...entries.map((e) => e.id));
+  });
+  await redis.xadd(stream, '*', 'v', 'a');
+  await waitFor('first attempt', async () => (calls.length >= 1 ? true : undefined));
+  await redis.xadd(stream, '*', 'v', 'b');
+  await waitFor('recovery', async () => ((await redis.xpending(stream, 'g'))[0] === 0 && calls.flat().includes('b') ? true : undefined));
+  await c.stop();
+  assert.deepEqual(calls.slice(0, 3), [['a'], ['a'], ['a']], 'the failed batch is retried alone');
+});
+
+test('entries a consumer left pending before a crash are handled when it comes back', async () => {
+  const stream = `${uniquePrefix()}s`;
+  await redis.xgroup('CREATE', stream, 'g', '0', 'MKSTREAM');
+  await redis.xadd(stream, '*', 'v', 'left-over');
+  await redis.xreadgroup('GROUP', 'g', 'c1', 'COUNT', 10, 'STREAMS', stream, '>'); // read, never acked
+  const seen: string[] = [];
+  const c = consume(stream, acking(stream, seen), 'c1');
+  await waitFor('the pending entry', async () => (seen.includes('left-over') ? true : undefined));
+  await c.stop();
+  assert.equal((await redis.xpending(stream, 'g'))[0], 0);
+});
+
+test('a group that vanished (Redis restarted empty) is recreated instead of spinning', async () => {
+  const stream = `${uniquePrefix()}s`;
+  const seen: string[] = [];
+  const c = consume(stream, acking(stream, seen));
+  await redis.xadd(stream, '*', 'v', 'before');
+  await waitFor('before', async () => (seen.includes('before') ? true : undefined));
+  await redis.del(stream); // the group goes with the stream: the blocked read gets NOGROUP
+  await new Promise((r) => setTimeout(r, 300));
+  await redis.xadd(stream, '*', 'v', 'after');
+  await waitFor('after', async () => (seen.includes('after') ? true : undefined), 10_000);
+  await c.stop();
+});
