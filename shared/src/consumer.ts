@@ -1,14 +1,22 @@
 import type { Logger } from 'pino';
-import { ensureGroup, isRedisError, readGroup, type Redis, type StreamEntry } from './redis.ts';
+import { ensureGroup, isRedisError, readGroup, toEntries, type Redis, type StreamEntry } from './redis.ts';
 
 /**
  * A consumer-group loop that only reads and calls a handler. The handler owns acking, so
  * it can put XACK in the same pipeline as the writes the batch produced.
  *
- * On start it first re-reads entries this consumer name left pending (a restart after a
- * crash), then new ones. A failing handler leaves its batch pending and the loop retries
- * that same batch with backoff rather than reading more, so memory stays bounded during
- * an outage. NOGROUP (Redis restarted without its data) recreates the group.
+ * - On start it first re-reads the entries this consumer name left pending (a restart
+ *   after a crash), then new ones.
+ * - Entries another consumer left pending longer than `claimIdleMs` (it died) are taken
+ *   over with XAUTOCLAIM. Re-read and claimed entries are marked `redelivered`.
+ * - A failing handler keeps its batch and the loop retries that batch with backoff rather
+ *   than reading more, so memory stays bounded during an outage. After `maxAttempts`
+ *   failures the batch is retried entry by entry: entries that fail while others (their
+ *   neighbours, or a newer entry read to probe) succeed are poison and go to the
+ *   dead-letter stream; when nothing succeeds it is an outage and nothing is
+ *   dead-lettered. Claimed entries already delivered more than `maxAttempts` times go to
+ *   the dead-letter stream too.
+ * - NOGROUP (Redis restarted without its data) recreates the group.
  */
 export interface ConsumerOptions {
   /** A connection used only by this loop: XREADGROUP BLOCK holds it. */
@@ -20,6 +28,14 @@ export interface ConsumerOptions {
   blockMs: number;
   handler: (entries: StreamEntry[]) => Promise<void>;
   log: Logger;
+  /** Pending this long with another consumer: that consumer is presumed dead. */
+  claimIdleMs?: number;
+  maxAttempts?: number;
+  /**
+   * Called with poison entries after they were copied to the dead-letter stream and
+   * before they are acked, so the service can record what became of them.
+   */
+  onDeadLetter?: (entries: StreamEntry[]) => Promise<void>;
 }
 
 export interface Consumer {
@@ -27,15 +43,108 @@ export interface Consumer {
   stop(): Promise<void>;
 }
 
+export const deadLetterStream = (stream: string) => `${stream}:dead`;
+
 export function startConsumer(opts: ConsumerOptions): Consumer {
   const { redis, stream, group, consumer, log } = opts;
+  const claimIdleMs = opts.claimIdleMs ?? 30_000;
+  const maxAttempts = opts.maxAttempts ?? 5;
   let stopping = false;
   let reading = false;
   let backoff = 0;
   let pendingFirst = true;
+  let nextClaimAt = Date.now() + Math.min(claimIdleMs, 5000);
+  /** A batch that failed and is retried before anything new is read. */
+  let retry: { entries: StreamEntry[]; attempts: number } | undefined;
 
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   const nextBackoff = () => (backoff = Math.min(backoff ? backoff * 2 : 100, 5000));
+
+  async function claim(): Promise<StreamEntry[]> {
+    nextClaimAt = Date.now() + Math.max(1000, claimIdleMs / 2);
+    const claimed: StreamEntry[] = [];
+    let cursor = '0-0';
+    do {
+      const [next, raw] = (await redis.call('XAUTOCLAIM', stream, group, consumer, claimIdleMs, cursor, 'COUNT', opts.count)) as [
+        string, [string, string[] | null][],
+      ];
+      cursor = next;
+      claimed.push(...toEntries([[stream, raw]]));
+    } while (cursor !== '0-0' && claimed.length < opts.count);
+    if (claimed.length === 0) return claimed;
+    log.warn({ stream, group, entries: claimed.length }, 'claimed entries a dead consumer left pending');
+    const counts = await deliveryCounts(claimed);
+    const poison = claimed.filter((e) => (counts.get(e.id) ?? 0) > maxAttempts);
+    if (poison.length > 0) await deadLetter(poison);
+    return claimed.filter((e) => (counts.get(e.id) ?? 0) <= maxAttempts).map((e) => ({ ...e, redelivered: true }));
+  }
+
+  async function deliveryCounts(entries: StreamEntry[]): Promise<Map<string, number>> {
+    const ids = entries.map((e) => e.id);
+    const rows = (await redis.call('XPENDING', stream, group, ids[0]!, ids[ids.length - 1]!, ids.length * 2, consumer)) as [
+      string, string, number, number,
+    ][];
+    return new Map(rows.map(([id, , , deliveries]) => [id, Number(deliveries)]));
+  }
+
+  async function deadLetter(entries: StreamEntry[]): Promise<void> {
+    const pipe = redis.pipeline();
+    for (const e of entries) pipe.xadd(deadLetterStream(stream), '*', 'origin', e.id, 'group', group, ...e.fields);
+    await pipe.exec();
+    await opts.onDeadLetter?.(entries);
+    await redis.xack(stream, group, ...entries.map((e) => e.id));
+    log.error({ stream, group, entryIds: entries.map((e) => e.id), deadLetter: deadLetterStream(stream) }, 'entries dead-lettered');
+  }
+
+  /** Returns the entries still to retry, or undefined when all were settled. */
+  async function isolate(entries: StreamEntry[]): Promise<StreamEntry[] | undefined> {
+    let succeeded = 0;
+    const failed: StreamEntry[] = [];
+    let untried: StreamEntry[] = [];
+    for (const [i, entry] of entries.entries()) {
+      try {
+        await opts.handler([entry]);
+        succeeded++;
+      } catch {
+        failed.push(entry);
+        if (succeeded === 0 && failed.length >= 3) {
+          untried = entries.slice(i + 1);
+          break;
+        }
+      }
+    }
+    if (failed.length === 0) return undefined;
+    if (succeeded === 0) {
+      // Nothing got through: a dependency is down, or every entry tried is poison. A new
+      // entry tells them apart. With none waiting, the failures hold nobody up: retry.
+      const [probe] = (await readGroup(redis, { stream, group, consumer, count: 1, id: '>' })).map((e) => ({ ...e, redelivered: true }));
+      if (!probe) return [...untried, ...failed];
+      try {
+        await opts.handler([probe]);
+      } catch {
+        return [...untried, ...failed, probe];
+      }
+    }
+    await deadLetter(failed);
+    return untried.length > 0 ? untried : undefined;
+  }
+
+  async function handle(entries: StreamEntry[], attempts: number): Promise<void> {
+    try {
+      if (attempts >= maxAttempts) {
+        const left = await isolate(entries);
+        if (left) throw new Error('no entry of the batch could be handled');
+      } else {
+        await opts.handler(entries);
+      }
+      retry = undefined;
+      backoff = 0;
+    } catch (err) {
+      retry = { entries: entries.map((e) => ({ ...e, redelivered: true })), attempts: attempts + 1 };
+      log.error({ err, stream, group, entries: entries.length, attempts: attempts + 1 }, 'batch handler failed; will retry');
+      await sleep(nextBackoff());
+    }
+  }
 
   async function loop(): Promise<void> {
     let groupReady = false;
@@ -45,26 +154,23 @@ export function startConsumer(opts: ConsumerOptions): Consumer {
           await ensureGroup(redis, stream, group);
           groupReady = true;
         }
-        reading = true;
-        const entries = await readGroup(redis, {
-          stream, group, consumer, count: opts.count,
-          id: pendingFirst ? '0' : '>',
-          blockMs: pendingFirst ? undefined : opts.blockMs,
-        });
-        reading = false;
-        if (pendingFirst && entries.length === 0) {
-          pendingFirst = false;
+        if (retry) {
+          await handle(retry.entries, retry.attempts);
           continue;
         }
-        if (entries.length === 0) continue;
-        try {
-          await opts.handler(entries);
-          backoff = 0;
-        } catch (err) {
-          pendingFirst = true; // retry the same entries, read nothing new meanwhile
-          log.error({ err, stream, group, entries: entries.length }, 'batch handler failed; will retry');
-          await sleep(nextBackoff());
+        let entries: StreamEntry[];
+        if (pendingFirst) {
+          entries = (await readGroup(redis, { stream, group, consumer, count: opts.count, id: '0' })).map((e) => ({ ...e, redelivered: true }));
+          if (entries.length === 0) pendingFirst = false;
+        } else if (Date.now() >= nextClaimAt) {
+          entries = await claim();
+        } else {
+          reading = true;
+          const blockMs = Math.max(1, Math.min(opts.blockMs, nextClaimAt - Date.now()));
+          entries = await readGroup(redis, { stream, group, consumer, count: opts.count, id: '>', blockMs });
+          reading = false;
         }
+        if (entries.length > 0) await handle(entries, 0);
       } catch (err) {
         reading = false;
         if (stopping) break;

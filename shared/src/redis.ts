@@ -5,6 +5,8 @@ export type { Redis } from 'ioredis';
 export interface StreamEntry {
   id: string;
   fields: string[];
+  /** Read again after a failure or a crash, or claimed from a dead consumer: its effects may already exist. */
+  redelivered?: boolean;
 }
 
 /**

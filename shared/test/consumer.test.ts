@@ -83,3 +83,73 @@ test('a group that vanished (Redis restarted empty) is recreated instead of spin
   await waitFor('after', async () => (seen.includes('after') ? true : undefined), 10_000);
   await c.stop();
 });
+
+test('entries a dead consumer left pending are claimed after the idle time and marked redelivered', async () => {
+  const stream = `${uniquePrefix()}s`;
+  await redis.xgroup('CREATE', stream, 'g', '0', 'MKSTREAM');
+  await redis.xadd(stream, '*', 'v', 'orphan');
+  await redis.xreadgroup('GROUP', 'g', 'dead-one', 'COUNT', 10, 'STREAMS', stream, '>');
+  const seen: StreamEntry[] = [];
+  const c = startConsumer({
+    redis: createRedis(server.url, 'blocking'), stream, group: 'g', consumer: 'alive', count: 10, blockMs: 200, log,
+    claimIdleMs: 300,
+    handler: async (entries) => {
+      seen.push(...entries);
+      await redis.xack(stream, 'g', ...entries.map((e) => e.id));
+    },
+  });
+  await waitFor('the orphan', async () => (seen.length > 0 ? true : undefined), 5000);
+  await c.stop();
+  assert.equal(seen[0]!.fields[1], 'orphan');
+  assert.equal(seen[0]!.redelivered, true);
+  assert.equal((await redis.xpending(stream, 'g'))[0], 0);
+});
+
+test('a poison entry goes to the dead-letter stream without holding up its neighbours', async () => {
+  const stream = `${uniquePrefix()}s`;
+  const handled: string[] = [];
+  const dead: string[] = [];
+  const c = startConsumer({
+    redis: createRedis(server.url, 'blocking'), stream, group: 'g', consumer: 'c', count: 10, blockMs: 200, log, maxAttempts: 2,
+    handler: async (entries) => {
+      if (entries.some((e) => e.fields[1] === 'poison')) throw new Error('cannot handle this one');
+      handled.push(...entries.map((e) => e.fields[1]!));
+      await redis.xack(stream, 'g', ...entries.map((e) => e.id));
+    },
+    onDeadLetter: async (entries) => { dead.push(...entries.map((e) => e.fields[1]!)); },
+  });
+  // Whether the poison entry is read alone or with neighbours, 'b' must get through.
+  await redis.xadd(stream, '*', 'v', 'a');
+  await redis.xadd(stream, '*', 'v', 'poison');
+  await new Promise((r) => setTimeout(r, 300));
+  await redis.xadd(stream, '*', 'v', 'b');
+  await waitFor('neighbours handled', async () => (handled.includes('a') && handled.includes('b') ? true : undefined), 10_000);
+  await waitFor('poison dead-lettered', async () => (dead.length === 1 ? true : undefined), 5000);
+  await c.stop();
+  assert.deepEqual(dead, ['poison']);
+  const dl = await redis.xrange(`${stream}:dead`, '-', '+');
+  assert.equal(dl.length, 1);
+  assert.deepEqual(dl[0]![1].slice(4), ['v', 'poison']);
+  assert.equal((await redis.xpending(stream, 'g'))[0], 0, 'the poison entry is acked on the stream');
+});
+
+test('an outage (every entry fails) dead-letters nothing and recovers', async () => {
+  const stream = `${uniquePrefix()}s`;
+  let down = true;
+  const handled: string[] = [];
+  const c = startConsumer({
+    redis: createRedis(server.url, 'blocking'), stream, group: 'g', consumer: 'c', count: 10, blockMs: 200, log, maxAttempts: 2,
+    handler: async (entries) => {
+      if (down) throw new Error('MongoDB is down');
+      handled.push(...entries.map((e) => e.fields[1]!));
+      await redis.xack(stream, 'g', ...entries.map((e) => e.id));
+    },
+  });
+  for (const v of ['a', 'b', 'c', 'd']) await redis.xadd(stream, '*', 'v', v);
+  await new Promise((r) => setTimeout(r, 1500)); // several failed rounds, isolation included
+  assert.equal(await redis.exists(`${stream}:dead`), 0);
+  down = false;
+  await waitFor('all handled', async () => (handled.length === 4 ? true : undefined), 10_000);
+  await c.stop();
+  assert.deepEqual([...handled].sort(), ['a', 'b', 'c', 'd']);
+});
