@@ -21,7 +21,8 @@ export const usage = `Usage: ./scripts/node.sh --import tsx load/bench.ts [optio
 
 Benchmarks PushFlow on this machine. By default it starts its own stack (Redis, a
 MongoDB-protocol server, dispatcher, delivery nodes, gateway) on free loopback ports,
-runs every scenario, prints ONE JSON line per scenario on stdout and stops the stack.
+runs every scenario (each on a fresh stack), prints ONE JSON line per scenario
+on stdout and stops the stack.
 Progress goes to stderr.
 
 Scenarios:
@@ -38,7 +39,8 @@ Options:
   --max-in-flight N    latency: cap on unanswered POSTs; sends due beyond it are
                        skipped and reported (default 1000)
   --drain S            bound on the wait, after sending, for every frame and for every
-                       status to reach DELIVERED (default 60)
+                       status to reach DELIVERED (default 120; the projection into
+                       a FerretDB stand-in lags the sends by tens of seconds)
 
 Targeting a running stack (e.g. make dev) instead:
   --gateway URL        gateway base URL, e.g. http://127.0.0.1:3000
@@ -91,7 +93,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     durationSeconds: positive('duration', values.duration, 10),
     rate: positive('rate', values.rate, 1000),
     maxInFlight: positive('max-in-flight', values['max-in-flight'], 1000, true),
-    drainSeconds: positive('drain', values.drain, 60),
+    drainSeconds: positive('drain', values.drain, 120),
   };
   if (values.gateway || values.delivery) {
     if (!values.gateway || !values.delivery) throw new UsageError('--gateway and --delivery go together');

@@ -9,13 +9,14 @@
 #     `sjson->"_id"`; SQLite only uses an expression index for the identical expression,
 #     so every lookup by `_id` scanned the whole table. We use the index's expression.
 #  2. It pushes a filter down to SQL only when the filter is exactly `{_id: <string>}`;
-#     `{_id, version}` (our compare-and-set) decoded every document in Go. We push the
-#     `_id` part down whatever else the filter holds; FerretDB re-applies the whole
-#     filter to what comes back, so results are unchanged.
+#     `{_id, version}` (our compare-and-set) and `{_id: {$in: [...]}}` (our batch reads)
+#     decoded every document of the collection in Go. We push down the `_id` equality
+#     whatever else the filter holds, and `_id: {$in: [strings]}` as `IN (...)`; FerretDB
+#     re-applies the whole filter to the rows that come back, so results are unchanged.
 # Neither changes what any query returns; both only change how fast it gets there.
 set -euo pipefail
 version=${FERRETDB_VERSION:-v1.24.0}
-build_tag="pushflow-patch-1"
+build_tag="pushflow-patch-2"
 cache=${PUSHFLOW_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pushflow}
 out="$cache/bin/ferretdb"
 if [ -x "$out" ] && "$out" --version 2>/dev/null | grep -q "version: $version" && "$out" --version | grep -q "package: $build_tag"; then
@@ -34,7 +35,38 @@ patch_line() { # file, exact old text, new text: fail loudly if upstream moved
   OLD="$2" NEW="$3" perl -0pi -e 's/\Q$ENV{OLD}\E/$ENV{NEW}/' "$src/$1"
 }
 patch_line internal/backends/sqlite/metadata/metadata.go "IDColumn = DefaultColumn + \"->'\$._id'\"" 'IDColumn = DefaultColumn + `->"_id"`'
-patch_line internal/backends/sqlite/collection.go $'\t// TODO https://github.com/FerretDB/FerretDB/issues/3235\n\tif params.Filter.Len() == 1 {\n\t\tv, _ := params.Filter.Get("_id")\n\t\tswitch v.(type) {\n\t\tcase string, types.ObjectID:\n\t\t\twhereClause' $'\t// TODO https://github.com/FerretDB/FerretDB/issues/3235\n\tif params.Filter.Len() >= 1 {\n\t\tv, _ := params.Filter.Get("_id")\n\t\tswitch v.(type) {\n\t\tcase string, types.ObjectID:\n\t\t\twhereClause' 
+patch_line internal/backends/sqlite/collection.go $'\t// TODO https://github.com/FerretDB/FerretDB/issues/3235\n\tif params.Filter.Len() == 1 {\n\t\tv, _ := params.Filter.Get("_id")\n\t\tswitch v.(type) {\n\t\tcase string, types.ObjectID:\n\t\t\twhereClause' $'\t// TODO https://github.com/FerretDB/FerretDB/issues/3235\n\tif params.Filter.Len() >= 1 {\n\t\tv, _ := params.Filter.Get("_id")\n\t\tif in, ok := v.(*types.Document); ok {\n\t\t\twhereClause, args = pushdownIDIn(in)\n\t\t}\n\t\tswitch v.(type) {\n\t\tcase string, types.ObjectID:\n\t\t\twhereClause'
+cat >> "$src/internal/backends/sqlite/collection.go" <<'GO'
+
+// pushdownIDIn turns {$in: [string or ObjectID, ...]} into WHERE _id IN (...); anything
+// else is left to the Go-side filter. Added by PushFlow's scripts/install-ferretdb.sh.
+func pushdownIDIn(d *types.Document) (string, []any) {
+	if d.Len() != 1 {
+		return "", nil
+	}
+	v, err := d.Get("$in")
+	if err != nil {
+		return "", nil
+	}
+	arr, ok := v.(*types.Array)
+	if !ok || arr.Len() == 0 || arr.Len() > 10000 {
+		return "", nil
+	}
+	placeholders := make([]string, 0, arr.Len())
+	args := make([]any, 0, arr.Len())
+	for i := 0; i < arr.Len(); i++ {
+		el := must.NotFail(arr.Get(i))
+		switch el.(type) {
+		case string, types.ObjectID:
+		default:
+			return "", nil
+		}
+		placeholders = append(placeholders, "?")
+		args = append(args, string(must.NotFail(sjson.MarshalSingleValue(el))))
+	}
+	return fmt.Sprintf(` WHERE %s IN (%s)`, metadata.IDColumn, strings.Join(placeholders, ", ")), args
+}
+GO
 mkdir -p "$cache/bin"
 echo "install-ferretdb: building FerretDB $version (a few minutes the first time)" >&2
 (cd "$src" && GOFLAGS=-buildvcs=false CGO_ENABLED=0 go build -trimpath -o "$out.tmp" ./cmd/ferretdb)

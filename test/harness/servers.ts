@@ -160,3 +160,47 @@ async function container(image: string, port: number, url: (host: string, port: 
     stop: async () => { await started.stop(); },
   };
 }
+
+export interface RestartableServer extends Server {
+  /** SIGKILL, as a crash would. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port and data folder. */
+  start(): Promise<void>;
+}
+
+/**
+ * A local redis-server the fault tests can kill -9 and restart with its data: AOF on,
+ * fsync policy as asked (`always` so an acknowledged write survives the kill).
+ */
+export async function restartableRedis(appendfsync: 'always' | 'everysec' = 'always'): Promise<RestartableServer> {
+  const bin = findBinary('redis-server');
+  if (!bin) throw new MissingBinary('redis-server', 'apt-get install redis-server');
+  const dir = mkdtempSync(join(tmpdir(), 'pushflow-redis-'));
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+  const start = async () => {
+    const log = openSync(join(dir, 'server.log'), 'a');
+    const c = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
+      '--appendonly', 'yes', '--appendfsync', appendfsync], { stdio: ['ignore', log, log], cwd: dir });
+    child = c;
+    children.add(c);
+    exited = new Promise<void>((r) => c.once('exit', () => { children.delete(c); r(); }));
+    await waitForPort(port, 20_000, () => c.exitCode !== null);
+  };
+  const kill = async () => {
+    child?.kill('SIGKILL');
+    await exited;
+  };
+  await start();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    source: bin,
+    kill,
+    start,
+    async stop() {
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

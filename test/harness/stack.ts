@@ -14,6 +14,9 @@ export type ServiceName = 'gateway' | 'dispatcher' | 'delivery';
 
 export interface ServiceProcess {
   name: string;
+  service: ServiceName;
+  /** What it was started with, so a test can start it again the same way. */
+  env: Record<string, string>;
   child: ChildProcess;
   /** Every line the service printed (JSON log lines and anything else). */
   lines: string[];
@@ -64,7 +67,7 @@ export async function startService(
     throw new Error(`${name} ${outcome === 'exited' ? 'exited' : `was not ready after ${timeoutMs} ms`}:\n${lines.slice(-30).join('\n')}`);
   }
   return {
-    name, child, lines, exited,
+    name, service, env, child, lines, exited,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill(signal);
@@ -100,6 +103,12 @@ export interface Stack {
   mongoUrl: string;
   prefix: string;
   services: ServiceProcess[];
+  /** The running process of a service (by label: 'gateway', 'dispatcher', 'delivery' or 'delivery-2'). */
+  service(label: string): ServiceProcess;
+  /** Kills a service with the signal, waits for it to exit, starts it again with the same settings. */
+  restart(label: string, signal?: NodeJS.Signals): Promise<ServiceProcess>;
+  /** Starts one more process of a service with the stack's settings (e.g. a second dispatcher). */
+  add(service: ServiceName, env?: Record<string, string>, label?: string): Promise<ServiceProcess>;
   /** SIGTERM to every service; resolves with their exit codes. */
   stop(): Promise<(number | null)[]>;
 }
@@ -148,10 +157,30 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const gatewayPort = opts.gatewayPort ?? (await freePort());
     starting.push(startService('gateway', { ...base, GATEWAY_PORT: String(gatewayPort) }, { onLine: onLine('gateway') }));
     services.push(...(await Promise.all(starting)));
+    const find = (label: string) => {
+      const found = services.find((s) => s.name === label);
+      if (!found) throw new Error(`no service ${label} in this stack`);
+      return found;
+    };
     return {
       gatewayUrl: `http://127.0.0.1:${gatewayPort}`,
       deliveryUrls, nodeIds, apiKey, connectSecret,
       redisUrl: redis.url, mongoUrl, prefix, services,
+      service: find,
+      async restart(label, signal = 'SIGKILL') {
+        const old = find(label);
+        await old.stop(signal);
+        const fresh = await startService(old.service, old.env, { label, onLine: onLine(label) });
+        services.splice(services.indexOf(old), 1, fresh);
+        return fresh;
+      },
+      async add(service, env = {}, label = `${service}-${services.length + 1}`) {
+        const port = String(await freePort());
+        const portVar = { gateway: 'GATEWAY_PORT', dispatcher: 'DISPATCHER_PORT', delivery: 'DELIVERY_PORT' }[service];
+        const added = await startService(service, { ...base, [portVar]: port, ...env }, { label, onLine: onLine(label) });
+        services.push(added);
+        return added;
+      },
       async stop() {
         // Gateways first so no new work arrives, then the rest.
         const codes = await Promise.all(services.map((s) => s.stop()));

@@ -1,0 +1,69 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { root } from '../test/harness/stack.ts';
+
+/**
+ * The real harness as `make bench` runs it, with tiny parameters: it starts its own
+ * stack, sends, verifies and stops by itself, printing one JSON line per scenario.
+ */
+function bench(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(`${root}/scripts/node.sh`, ['--import', 'tsx', 'load/bench.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`bench still running after ${timeoutMs} ms:\n${stderr}`));
+    }, timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+test('a tiny throughput run exits 0 with one verified JSON document', { timeout: 60_000 }, async () => {
+  const { code, stdout, stderr } = await bench(['--scenario', 'throughput', '--duration', '2', '--recipients', '5', '--concurrency', '4', '--drain', '20'], 55_000);
+  assert.equal(code, 0, stderr);
+  const lines = stdout.trim().split('\n');
+  assert.equal(lines.length, 1, `one JSON line on stdout, got:\n${stdout}`);
+  const doc = JSON.parse(lines[0]!);
+  assert.equal(doc.scenario, 'throughput');
+  assert.equal(doc.verified, true, JSON.stringify(doc.verification));
+  assert.deepEqual(
+    { recipients: doc.parameters.recipients, concurrency: doc.parameters.concurrency, durationSeconds: doc.parameters.durationSeconds },
+    { recipients: 5, concurrency: 4, durationSeconds: 2 },
+  );
+  assert.ok(doc.durationSeconds >= 2 && doc.durationSeconds < 5, `window ${doc.durationSeconds} s`);
+  assert.ok(doc.counts.accepted > 0 && doc.counts.accepted === doc.counts.received, JSON.stringify(doc.counts));
+  assert.equal(doc.counts.duplicates, 0);
+  assert.equal(doc.counts.missing, 0);
+  assert.equal(doc.verification.via, 'mongodb');
+  assert.equal(doc.verification.statuses.DELIVERED, doc.counts.accepted);
+  assert.ok(doc.acceptedPerSecond > 0 && doc.deliveredPerSecond > 0);
+  for (const key of ['acceptToReceive', 'post'] as const) {
+    const s = doc.latencyMs[key];
+    assert.equal(s.count, doc.counts.accepted, key);
+    assert.ok(s.min <= s.p50 && s.p50 <= s.p90 && s.p90 <= s.p99 && s.p99 <= s.max, `${key} ordered: ${JSON.stringify(s)}`);
+  }
+  assert.equal(typeof doc.machine.cpus, 'number');
+  assert.equal(typeof doc.machine.node, 'string');
+  assert.match(doc.servers.redis, /^\d+\.\d+/);
+  assert.match(doc.servers.mongo.version, /^\d+\.\d+/);
+  assert.deepEqual(doc.processes.map((p: { name: string }) => p.name).sort(), ['delivery', 'dispatcher', 'gateway']);
+  for (const p of doc.processes) assert.ok(p.rssMB > 0, `${p.name} RSS`);
+});
+
+test('--help documents the options and exits 0; a bad option exits 1', { timeout: 20_000 }, async () => {
+  const help = await bench(['--help'], 15_000);
+  assert.equal(help.code, 0);
+  for (const option of ['--scenario', '--nodes', '--recipients', '--concurrency', '--duration', '--rate', '--gateway', '--mongo']) {
+    assert.ok(help.stdout.includes(option), option);
+  }
+  const bad = await bench(['--scenario', 'nope'], 15_000);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /unknown scenario nope/);
+});

@@ -1,0 +1,30 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseOptions, UsageError, type BenchOptions } from './options.ts';
+
+test('no arguments (make bench) gives every scenario with sensible defaults', () => {
+  const o = parseOptions([]) as BenchOptions;
+  assert.deepEqual(o, {
+    scenarios: ['throughput', 'latency'], nodes: 1, recipients: 50, concurrency: 64,
+    durationSeconds: 10, rate: 1000, maxInFlight: 1000, drainSeconds: 120,
+  });
+});
+
+test('a running stack is targeted with --gateway and --delivery', () => {
+  const o = parseOptions(['--gateway', 'http://127.0.0.1:3000/', '--delivery', 'ws://127.0.0.1:8080', '--delivery', 'ws://127.0.0.1:8081', '--scenario', 'latency', '--rate', '250']) as BenchOptions;
+  assert.deepEqual(o.scenarios, ['latency']);
+  assert.equal(o.rate, 250);
+  assert.deepEqual(o.external, {
+    gatewayUrl: 'http://127.0.0.1:3000', deliveryUrls: ['ws://127.0.0.1:8080', 'ws://127.0.0.1:8081'], apiKey: 'dev-only-api-key-change-me',
+  });
+});
+
+test('bad values are usage errors', () => {
+  assert.equal(parseOptions(['--help']), 'help');
+  assert.throws(() => parseOptions(['--scenario', 'soak']), UsageError);
+  assert.throws(() => parseOptions(['--recipients', '2.5']), UsageError);
+  assert.throws(() => parseOptions(['--duration', '0']), UsageError);
+  assert.throws(() => parseOptions(['--gateway', 'http://x']), UsageError);
+  assert.throws(() => parseOptions(['--mongo', 'mongodb://x/db']), UsageError);
+  assert.throws(() => parseOptions(['--what']), /Unknown option/);
+});

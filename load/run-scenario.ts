@@ -1,0 +1,148 @@
+import { randomBytes } from 'node:crypto';
+import { loadavg } from 'node:os';
+import { awaitRoutable, connectReceivers, type Receivers } from './clients.ts';
+import { now, sleep } from './clock.ts';
+import type { BenchOptions, ScenarioName } from './options.ts';
+import { summarize } from './percentiles.ts';
+import { sampleProcess } from './processes.ts';
+import { startProgress } from './progress.ts';
+import { createTally, postNotification, tallied, type Tally } from './senders.ts';
+import type { Target } from './target.ts';
+import { awaitDelivered } from './verify.ts';
+
+/**
+ * What every scenario shares: connect the recipients, make sure they are routable, let
+ * the scenario's driver send for the window, wait (bounded) for every frame and every
+ * DELIVERED status, and turn it all into figures. Drivers only decide when to send.
+ */
+export interface Driver {
+  name: ScenarioName;
+  parameters: Record<string, unknown>;
+  /** Sends until `deadline` (ms, clock.now), then resolves once every POST is answered. */
+  drive(ctx: { send: (recipientId: string) => Promise<void>; recipients: string[]; deadline: number; tally: Tally }): Promise<Record<string, unknown>>;
+}
+
+export async function runScenario(target: Target, options: BenchOptions, driver: Driver) {
+  const runId = randomBytes(3).toString('hex');
+  const recipients = Array.from({ length: options.recipients }, (_, i) => `bench-${runId}-${i}`);
+  const tally = createTally();
+  let phase = 'connecting';
+  let receivers: Receivers | undefined;
+  const started = now();
+  const progress = startProgress(driver.name, () => {
+    const s = ((now() - started) / 1000).toFixed(1);
+    return `${phase} ${s}s sent ${tally.sent} accepted ${tally.acceptedIds.length} received ${receivers?.frames ?? 0}`
+      + ` errors ${Object.values(tally.errors).reduce((a, b) => a + b, 0)} in-flight ${tally.inFlight}`;
+  });
+  try {
+    const arrived = new Set<string>();
+    receivers = await connectReceivers(target, recipients, (id) => arrived.add(id));
+    phase = 'warming up';
+    await awaitRoutable(recipients, async (id) => { await postNotification(target, id, { warmup: true }); }, arrived);
+
+    phase = 'sending';
+    const cpuBefore = target.processes.map((p) => sampleProcess(p.pid).cpuSeconds);
+    const harnessCpuBefore = process.cpuUsage();
+    const loadBefore = loadavg()[0]!;
+    const windowStart = now();
+    const deadline = windowStart + options.durationSeconds * 1000;
+    const extra = await driver.drive({ send: tallied(target, tally), recipients, deadline, tally });
+    const windowEnd = now();
+    const framesInWindow = receivers.frames;
+    const cpuAfter = target.processes.map((p) => sampleProcess(p.pid).cpuSeconds);
+    const harnessCpu = process.cpuUsage(harnessCpuBefore);
+    const loadAfter = loadavg()[0]!;
+    const windowSeconds = (windowEnd - windowStart) / 1000;
+    const afterWindow = (at: number | null) => (at === null ? null : Math.round(at - windowEnd));
+
+    phase = 'draining';
+    const drainDeadline = now() + options.drainSeconds * 1000;
+    const framesCompleteAt = await awaitFrames(receivers, tally.acceptedIds, drainDeadline);
+    await sleep(250); // lets a duplicate that trails its original show up
+    phase = 'verifying';
+    const statuses = await awaitDelivered(target, tally.acceptedIds, drainDeadline);
+    await receivers.close();
+
+    const accepted = new Set(tally.acceptedIds);
+    let received = 0;
+    let duplicates = 0;
+    let unexpected = 0;
+    for (const [id, n] of receivers.counts) {
+      if (!accepted.has(id)) unexpected += n;
+      else received++;
+      if (n > 1) duplicates += n - 1;
+    }
+    const missing = accepted.size - received;
+    const delivered = statuses.statuses.DELIVERED ?? 0;
+    const verified = accepted.size > 0 && missing === 0 && duplicates === 0 && receivers.misrouted === 0
+      && delivered === accepted.size;
+
+    return {
+      scenario: driver.name,
+      parameters: {
+        ...driver.parameters,
+        recipients: options.recipients,
+        durationSeconds: options.durationSeconds,
+        drainSeconds: options.drainSeconds,
+        deliveryNodes: target.deliveryUrls.length,
+        stack: options.external ? 'external' : 'started by the harness',
+      },
+      durationSeconds: round(windowSeconds, 3),
+      acceptedPerSecond: round(accepted.size / windowSeconds),
+      deliveredPerSecond: round(framesInWindow / windowSeconds),
+      ...extra,
+      latencyMs: {
+        acceptToReceive: summarize(receivers.latencyMs),
+        post: summarize(tally.postMs),
+      },
+      counts: {
+        sent: tally.sent,
+        accepted: accepted.size,
+        errors: tally.errors,
+        received,
+        receivedInWindow: framesInWindow,
+        duplicates,
+        missing,
+        unexpected,
+        misrouted: receivers.misrouted,
+        socketsDroppedByServer: receivers.dropped,
+      },
+      verified,
+      verification: {
+        via: statuses.via,
+        statuses: statuses.statuses,
+        notFound: statuses.notFound,
+        // How long after the window every frame had arrived, and every status was
+        // DELIVERED: the second is the projection's lag (null: not within --drain).
+        framesCompleteAfterWindowMs: afterWindow(framesCompleteAt),
+        statusesCompleteAfterWindowMs: afterWindow(statuses.completeAt),
+      },
+      // Anything else busy on the machine skews every figure above; this shows it.
+      loadAverage1m: { beforeWindow: round(loadBefore, 2), afterWindow: round(loadAfter, 2) },
+      cpuSecondsDuringWindow: {
+        harness: round((harnessCpu.user + harnessCpu.system) / 1e6),
+        ...Object.fromEntries(target.processes.map((p, i) => [p.name, diff(cpuAfter[i], cpuBefore[i])])),
+      },
+    };
+  } finally {
+    progress.stop();
+    await receivers?.close();
+  }
+}
+
+/** When (clock.now) every accepted notification had a frame, or null if the deadline came first. */
+async function awaitFrames(receivers: Receivers, ids: string[], deadline: number): Promise<number | null> {
+  for (;;) {
+    if (receivers.frames >= ids.length && ids.every((id) => receivers.counts.has(id))) return now();
+    if (now() >= deadline) return null;
+    await sleep(50);
+  }
+}
+
+function diff(after: number | null | undefined, before: number | null | undefined): number | null {
+  return after == null || before == null ? null : round(after - before);
+}
+
+function round(n: number, decimals = 1): number {
+  return Number(n.toFixed(decimals));
+}

@@ -1,0 +1,163 @@
+import assert from 'node:assert/strict';
+import { MongoClient } from 'mongodb';
+import { Redis } from 'ioredis';
+import WebSocket from 'ws';
+import { keys as makeKeys } from '@pushflow/shared';
+import type { Stack } from '../harness/stack.ts';
+import { waitFor } from '../harness/wait.ts';
+
+/**
+ * What every fault test drives and checks: a burst of POSTs to connected and offline
+ * users while something breaks, then the whole set: every 2xx has exactly one document,
+ * in a terminal status, with no repeated history entries, and no stream has entries
+ * left pending.
+ */
+export const burstSize = Number(process.env.PUSHFLOW_FAULT_BURST ?? 10_000);
+const terminal = new Set(['DELIVERED', 'ACKNOWLEDGED', 'FAILED']);
+
+export interface Clients {
+  received: Map<string, number>;
+  close(): void;
+}
+
+/** Opens one socket per online recipient on the given delivery node and counts frames. */
+export async function connectClients(stack: Stack, recipients: string[], node = 0): Promise<Clients> {
+  const received = new Map<string, number>();
+  const sockets: WebSocket[] = [];
+  const redis = new Redis(stack.redisUrl);
+  for (const recipientId of recipients) {
+    const res = await fetch(`${stack.gatewayUrl}/connect-tokens`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ recipientId, ttlSeconds: 3600 }),
+    });
+    const { token } = (await res.json()) as { token: string };
+    const ws = new WebSocket(`${stack.deliveryUrls[node]}/ws?token=${token}`);
+    ws.on('message', (data) => {
+      const frame = JSON.parse(String(data)) as { notificationId: string };
+      received.set(frame.notificationId, (received.get(frame.notificationId) ?? 0) + 1);
+    });
+    ws.on('error', () => {});
+    await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
+    sockets.push(ws);
+    const key = makeKeys(stack.prefix).presence(recipientId);
+    await waitFor(`presence of ${recipientId}`, async () => (Number(await redis.hget(key, stack.nodeIds[node]!)) > 0 ? true : undefined));
+  }
+  redis.disconnect();
+  return { received, close: () => sockets.forEach((s) => s.terminate()) };
+}
+
+export interface BurstResult {
+  accepted: string[];
+  attempts: number;
+  statuses: Map<number, number>;
+}
+
+/**
+ * Sends `count` notifications over `concurrency` keep-alive connections, round-robin over
+ * the recipients. `fault` runs once `faultAt` of them were sent, while sending goes on.
+ */
+export async function burst(stack: Stack, opts: {
+  count?: number; recipients: string[]; concurrency?: number; faultAt?: number; fault?: () => Promise<void>;
+}): Promise<BurstResult> {
+  const count = opts.count ?? burstSize;
+  const accepted: string[] = [];
+  const statuses = new Map<number, number>();
+  let next = 0;
+  let faultDone: Promise<void> = Promise.resolve();
+  const faultIndex = Math.floor(count * (opts.faultAt ?? 0.3));
+  const send = async () => {
+    while (next < count) {
+      const i = next++;
+      if (i === faultIndex && opts.fault) faultDone = opts.fault();
+      const res = await fetch(`${stack.gatewayUrl}/notifications`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${stack.apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ recipientId: opts.recipients[i % opts.recipients.length], title: `#${i}` }),
+      }).catch(() => undefined);
+      const status = res?.status ?? 0;
+      statuses.set(status, (statuses.get(status) ?? 0) + 1);
+      const body = res ? await res.text() : '';
+      if (status === 202) accepted.push((JSON.parse(body) as { notificationId: string }).notificationId);
+      else if (status === 0 || status >= 500) await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  await Promise.all(Array.from({ length: opts.concurrency ?? 32 }, send));
+  await faultDone;
+  return { accepted, attempts: count, statuses };
+}
+
+export interface Settled {
+  byStatus: Record<string, number>;
+  documents: number;
+}
+
+/** Waits (bounded) for every accepted notification to settle, then checks the invariants. */
+export async function assertAllSettled(stack: Stack, result: BurstResult, timeoutMs = Number(process.env.PUSHFLOW_FAULT_SETTLE_MS ?? 120_000)): Promise<Settled> {
+  assert.ok(result.accepted.length > 0, `nothing was accepted: ${JSON.stringify([...result.statuses])}`);
+  assert.equal(new Set(result.accepted).size, result.accepted.length, 'every 2xx has its own notification id');
+  const mongo = new MongoClient(stack.mongoUrl);
+  const redis = new Redis(stack.redisUrl);
+  try {
+    const notifications = mongo.db().collection<{ _id: string; status: string; history: { status: string; nodeId?: string; reason?: string }[] }>('notifications');
+    let docs = new Map<string, { status: string; history: { status: string; nodeId?: string; reason?: string }[] }>();
+    let unsettled: string[] = [];
+    await waitFor('every accepted notification in a terminal status', async () => {
+      docs = new Map((await notifications.find({}, { projection: { status: 1, history: 1 } }).toArray()).map((d) => [d._id, d]));
+      unsettled = result.accepted.filter((id) => !terminal.has(docs.get(id)?.status ?? ''));
+      return unsettled.length === 0 ? true : undefined;
+    }, timeoutMs, 500).catch(async (err: Error) => {
+      throw new Error(`${err.message}; ${unsettled.length} unsettled: ${await diagnose(redis, stack.prefix, unsettled.slice(0, 3), docs)}`);
+    });
+    assert.ok(docs.size <= result.attempts, `${docs.size} documents for ${result.attempts} requests: a request made two notifications`);
+    const byStatus: Record<string, number> = {};
+    for (const id of result.accepted) {
+      const doc = docs.get(id)!;
+      byStatus[doc.status] = (byStatus[doc.status] ?? 0) + 1;
+      const seen = new Set(doc.history.map((h) => `${h.status}/${h.nodeId ?? ''}/${h.reason ?? ''}`));
+      assert.equal(seen.size, doc.history.length, `${id} has a repeated history entry: ${JSON.stringify(doc.history)}`);
+    }
+    await waitFor('no entry left pending in any consumer group', async () => (await pendingEntries(redis, stack.prefix)).length === 0 ? true : undefined, 30_000, 250)
+      .catch(async () => assert.fail(`pending entries left: ${JSON.stringify(await pendingEntries(redis, stack.prefix))}`));
+    return { byStatus, documents: docs.size };
+  } finally {
+    await mongo.close();
+    redis.disconnect();
+  }
+}
+
+/** What the ledger and the groups say about a few stuck notifications, for the failure message. */
+async function diagnose(redis: Redis, prefix: string, ids: string[], docs: Map<string, { status: string }>): Promise<string> {
+  const events = await redis.xrange(`${prefix}events`, '-', '+');
+  const lines = ids.map((id) => {
+    const types = events.filter(([, f]) => f[1]!.includes(id)).map(([entryId, f]) => `${entryId} ${(JSON.parse(f[1]!) as { type: string }).type}`);
+    return `${id} is ${docs.get(id)?.status ?? 'missing'}, ledger: [${types.join(', ')}]`;
+  });
+  const groups = await pendingEntries(redis, prefix);
+  return `${lines.join('; ')}; pending: ${JSON.stringify(groups)}`;
+}
+
+async function pendingEntries(redis: Redis, prefix: string): Promise<{ stream: string; group: string; pending: number }[]> {
+  const streams: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, found] = (await redis.call('SCAN', cursor, 'MATCH', `${prefix}*`, 'TYPE', 'stream', 'COUNT', 1000)) as [string, string[]];
+    cursor = next;
+    streams.push(...found);
+  } while (cursor !== '0');
+  const out: { stream: string; group: string; pending: number }[] = [];
+  for (const stream of streams) {
+    const groups = (await redis.xinfo('GROUPS', stream)) as unknown[][];
+    for (const g of groups) {
+      const info = Object.fromEntries(Array.from({ length: g.length / 2 }, (_, i) => [g[2 * i], g[2 * i + 1]]));
+      if (Number(info.pending) > 0) out.push({ stream, group: String(info.name), pending: Number(info.pending) });
+    }
+  }
+  return out;
+}
+
+/** No frame reached a client twice (graceful stops only: a crash may redeliver, at least once). */
+export function assertNoDuplicateFrames(clients: Clients): void {
+  const dupes = [...clients.received].filter(([, n]) => n > 1);
+  assert.equal(dupes.length, 0, `notifications received more than once: ${dupes.slice(0, 5).map(([id, n]) => `${id} x${n}`).join(', ')}`);
+}
