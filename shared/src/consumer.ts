@@ -181,6 +181,9 @@ export function startConsumer(opts: ConsumerOptions): Consumer {
           continue;
         }
         log.warn({ err: (err as Error).message, stream, group }, 'stream read failed; retrying');
+        // Entries read just before a connection dropped may never have reached us: they
+        // sit in our pending list, so read that first once Redis answers again.
+        pendingFirst = true;
         await sleep(nextBackoff());
       }
     }

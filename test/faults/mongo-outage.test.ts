@@ -1,0 +1,69 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { startStack, type Stack } from '../harness/stack.ts';
+import { mongoServer, type Server } from '../harness/servers.ts';
+import { tcpProxy, type TcpProxy } from '../harness/proxy.ts';
+import { assertAllSettled, burst, connectClients, type Clients } from './support.ts';
+
+/** Fault test 5: MongoDB unreachable for 20 seconds mid-burst (a proxy the test cuts), then back. */
+let mongo: Server;
+let proxy: TcpProxy;
+let stack: Stack;
+let clients: Clients;
+const online = Array.from({ length: 40 }, (_, i) => `online-${i}`);
+const recipients = [...online, ...Array.from({ length: 10 }, (_, i) => `offline-${i}`)];
+const outageMs = Number(process.env.PUSHFLOW_FAULT_OUTAGE_MS ?? 20_000);
+
+before(async () => {
+  mongo = await mongoServer();
+  proxy = await tcpProxy(mongo.url);
+  stack = await startStack({ mongo: { url: proxy.url, source: 'proxy', stop: async () => {} }, env: { PUSHFLOW_REPLY_TIMEOUT_MS: '3000' } });
+  clients = await connectClients(stack, online);
+});
+
+after(async () => {
+  clients?.close();
+  await stack?.stop();
+  await proxy?.close();
+  await mongo?.stop();
+});
+
+test(`MongoDB unreachable for ${outageMs / 1000} s mid-burst: the dispatcher waits, stays up and drains the backlog`, { timeout: 300_000 }, async () => {
+  const dispatcher = stack.service('dispatcher');
+  const pid = dispatcher.child.pid!;
+  let cpuDuringOutage = 0;
+  const result = await burst(stack, {
+    recipients,
+    count: Math.min(5000, Number(process.env.PUSHFLOW_FAULT_BURST ?? 5000)),
+    concurrency: 128,
+    fault: async () => {
+      await proxy.cut();
+      const before = cpuSeconds(pid);
+      await new Promise((r) => setTimeout(r, outageMs));
+      cpuDuringOutage = cpuSeconds(pid) - before;
+      await proxy.restore();
+    },
+  });
+  assert.ok((result.statuses.get(504) ?? 0) > 0, `requests timed out during the outage: ${JSON.stringify([...result.statuses])}`);
+  const settled = await assertAllSettled(stack, result);
+  assert.ok((settled.byStatus.DELIVERED ?? 0) > 0, JSON.stringify(settled));
+  assert.equal(dispatcher.child.exitCode, null, 'the dispatcher did not crash');
+  // Backing off, not spinning: well under one core for the whole outage.
+  assert.ok(cpuDuringOutage < (outageMs / 1000) * 0.5, `dispatcher used ${cpuDuringOutage.toFixed(1)} CPU seconds during the outage`);
+});
+
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = readStat(pid);
+    return (Number(fields[13]) + Number(fields[14])) / 100; // utime + stime, in clock ticks
+  } catch {
+    return 0; // not Linux: the CPU check passes vacuously
+  }
+}
+
+function readStat(pid: number): string[] {
+  // After the command name (which may hold spaces) come the numeric fields.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return ['', '', ...stat.slice(stat.lastIndexOf(')') + 2).split(' ')];
+}
