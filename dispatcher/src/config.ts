@@ -1,6 +1,8 @@
 import { hostname } from 'node:os';
 import { Type, type Static } from '@sinclair/typebox';
-import { common } from '@pushflow/shared';
+import { common, ConfigError, loadConfig } from '@pushflow/shared';
+
+const DAY_MS = 86_400_000;
 
 export const DispatcherConfig = Type.Object({
   REDIS_URL: common.REDIS_URL,
@@ -13,7 +15,42 @@ export const DispatcherConfig = Type.Object({
   PUSHFLOW_CONSUMER_ID: Type.String({ default: `${hostname()}-${process.pid}`, pattern: '^[A-Za-z0-9_.-]{1,128}$' }),
   PUSHFLOW_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
   PUSHFLOW_BLOCK_MS: common.millis(1000),
+  PUSHFLOW_CLAIM_IDLE_MS: common.PUSHFLOW_CLAIM_IDLE_MS,
+  PUSHFLOW_MAX_ATTEMPTS: common.PUSHFLOW_MAX_ATTEMPTS,
   /** A delivery node whose heartbeat is older than this gets no new deliveries. */
   PUSHFLOW_NODE_TTL_MS: common.millis(10_000),
+  /**
+   * A delivery node whose heartbeat is older than this is dead: the reaper settles its
+   * partition as NODE_LOST. Longer than PUSHFLOW_NODE_TTL_MS, so nothing is still being
+   * routed to a node when it is reaped.
+   */
+  PUSHFLOW_NODE_LOST_MS: common.millis(15_000),
+  PUSHFLOW_REAPER_INTERVAL_MS: common.millis(5000),
+  /** Ledger entries younger than this are kept even when every group has processed them. */
+  PUSHFLOW_LEDGER_RETENTION_MS: Type.Integer({ minimum: 0, maximum: 3650 * DAY_MS, default: 7 * DAY_MS }),
+  PUSHFLOW_LEDGER_TRIM_INTERVAL_MS: common.millis(60_000),
+  /** Status documents expire this many days after their last change (TTL index). */
+  PUSHFLOW_STATUS_TTL_DAYS: Type.Integer({ minimum: 1, maximum: 36_500, default: 30 }),
 });
 export type DispatcherConfig = Static<typeof DispatcherConfig>;
+
+/** Loads the schema, then the rules that tie variables together. */
+export function loadDispatcherConfig(env: NodeJS.ProcessEnv = process.env): DispatcherConfig {
+  const config = loadConfig(DispatcherConfig, env);
+  if (config.PUSHFLOW_NODE_LOST_MS <= config.PUSHFLOW_NODE_TTL_MS) {
+    throw new ConfigError('PUSHFLOW_NODE_LOST_MS',
+      `must be greater than PUSHFLOW_NODE_TTL_MS (${config.PUSHFLOW_NODE_TTL_MS}), got ${config.PUSHFLOW_NODE_LOST_MS}`);
+  }
+  return config;
+}
+
+/** Like loadConfigOrExit: a wrong setting stops the process with one line naming it. */
+export function loadDispatcherConfigOrExit(service = 'dispatcher'): DispatcherConfig {
+  try {
+    return loadDispatcherConfig();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${service}: invalid configuration: ${err.message}\n`);
+    process.exit(78); // EX_CONFIG
+  }
+}

@@ -1,24 +1,30 @@
 import { once } from 'node:events';
 import { MongoClient } from 'mongodb';
-import { createLogger, createRedis, groups, keys as makeKeys, loadConfigOrExit, onShutdown, startConsumer } from '@pushflow/shared';
-import { DispatcherConfig } from './config.ts';
+import { createLogger, createRedis, groups, keys as makeKeys, onShutdown, startConsumer } from '@pushflow/shared';
+import { loadDispatcherConfigOrExit } from './config.ts';
 import { createHealthServer, within } from './health.ts';
+import { runEvery } from './periodic.ts';
 import { createProjector } from './projector.ts';
 import { createStatusHandler } from './queries.ts';
+import { reapDeadNodes } from './reaper.ts';
+import { trimLedger } from './retention.ts';
 import { createSendHandler } from './sender.ts';
 import { openNotifications } from './store.ts';
 
-const config = loadConfigOrExit('dispatcher', DispatcherConfig);
+const config = loadDispatcherConfigOrExit();
 const log = createLogger('dispatcher', config.LOG_LEVEL);
 const keys = makeKeys(config.PUSHFLOW_REDIS_PREFIX);
 
 const redis = createRedis(config.REDIS_URL, 'dispatcher');
 const mongo = new MongoClient(config.MONGO_URL, { serverSelectionTimeoutMS: 5000 });
 await mongo.connect();
-const notifications = await openNotifications(mongo.db());
+const notifications = await openNotifications(mongo.db(), 'notifications', { statusTtlDays: config.PUSHFLOW_STATUS_TTL_DAYS, log });
 
 const consumer = config.PUSHFLOW_CONSUMER_ID;
-const common = { count: config.PUSHFLOW_BATCH_SIZE, blockMs: config.PUSHFLOW_BLOCK_MS, consumer, log };
+const common = {
+  count: config.PUSHFLOW_BATCH_SIZE, blockMs: config.PUSHFLOW_BLOCK_MS, consumer, log,
+  claimIdleMs: config.PUSHFLOW_CLAIM_IDLE_MS, maxAttempts: config.PUSHFLOW_MAX_ATTEMPTS,
+};
 // Sends and status reads have streams and connections of their own, so a send backlog
 // never delays a status read.
 const consumers = [
@@ -36,6 +42,14 @@ const consumers = [
   }),
 ];
 
+// Every dispatcher runs these; the reaper locks per node and trimming is idempotent.
+const chores = [
+  runEvery('reaper', config.PUSHFLOW_REAPER_INTERVAL_MS,
+    () => reapDeadNodes({ redis, keys, nodeLostMs: config.PUSHFLOW_NODE_LOST_MS, log }), log),
+  runEvery('ledger-retention', config.PUSHFLOW_LEDGER_TRIM_INTERVAL_MS,
+    () => trimLedger({ redis, keys, retentionMs: config.PUSHFLOW_LEDGER_RETENTION_MS, log }), log),
+];
+
 const health = createHealthServer(async () => {
   const [r, m] = await Promise.all([within(500, redis.ping()), within(500, mongo.db().command({ ping: 1 }))]);
   return r && m;
@@ -46,7 +60,7 @@ log.info({ port: config.DISPATCHER_PORT, consumer }, 'ready');
 
 onShutdown(log, async () => {
   health.close();
-  await Promise.all(consumers.map((c) => c.stop()));
+  await Promise.all([...chores, ...consumers].map((c) => c.stop()));
   await redis.quit();
   await mongo.close();
 });

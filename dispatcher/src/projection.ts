@@ -26,6 +26,8 @@ export interface HistoryItem {
 export interface NotificationDoc {
   _id: string;
   commandId?: string;
+  /** Of the request that made it, when it came with an Idempotency-Key. */
+  requestHash?: string;
   recipientId?: string;
   title?: string;
   body?: string;
@@ -40,6 +42,11 @@ export interface NotificationDoc {
   status: Status;
   reason?: FailureReason;
   updatedAt: number;
+  /**
+   * `updatedAt` as a Date, for the status TTL index (store.ts). Derived like every other
+   * field, so the accept path, the projector and a replay all write the same value.
+   */
+  expiresFrom?: Date;
   history: HistoryItem[];
 }
 
@@ -57,10 +64,11 @@ function applyFact(doc: NotificationDoc, e: LedgerEvent): NotificationDoc {
   switch (e.type) {
     case 'notification.accepted': {
       if (doc.acceptedAt !== undefined && doc.acceptedAt <= e.at) return doc;
-      const { title, body, data } = e;
+      const { title, body, data, requestHash } = e;
       return {
         ...doc,
         commandId: e.commandId,
+        ...(requestHash !== undefined && { requestHash }),
         recipientId: e.recipientId,
         ...(title !== undefined && { title }),
         ...(body !== undefined && { body }),
@@ -138,11 +146,13 @@ function derive(doc: NotificationDoc): NotificationDoc {
   history.sort((a, b) => a.at - b.at || rank[a.status] - rank[b.status] || (a.nodeId ?? '').localeCompare(b.nodeId ?? ''));
   const { status, reason } = deriveStatus(doc);
   const { reason: _dropped, ...rest } = doc;
+  const updatedAt = history.reduce((max, h) => Math.max(max, h.at), 0);
   return {
     ...rest,
     status,
     ...(reason && { reason }),
-    updatedAt: history.reduce((max, h) => Math.max(max, h.at), 0),
+    updatedAt,
+    expiresFrom: new Date(updatedAt),
     history,
   };
 }

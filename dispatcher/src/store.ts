@@ -1,5 +1,5 @@
 import { MongoBulkWriteError, MongoServerError, type AnyBulkWriteOperation, type Collection, type Db } from 'mongodb';
-import type { LedgerEvent } from '@pushflow/shared';
+import type { LedgerEvent, Logger } from '@pushflow/shared';
 import { evolve, type NotificationDoc } from './projection.ts';
 
 /**
@@ -7,41 +7,98 @@ import { evolve, type NotificationDoc } from './projection.ts';
  * documents of newly accepted notifications and folding ledger events into documents.
  * Documents carry a `version` so that concurrent projectors never overwrite each other:
  * a write only lands on the version it was computed from, and a lost race is recomputed.
+ *
+ * `expiresFrom` (derived from `updatedAt` in projection.ts, so every write path and a
+ * replay agree on it) feeds the TTL index.
  */
 export type StoredDoc = NotificationDoc & { version: number };
 export type Notifications = Collection<StoredDoc>;
 
-export async function openNotifications(db: Db, name = 'notifications'): Promise<Notifications> {
+export const TTL_INDEX = 'expiresFrom_ttl';
+
+export interface OpenOptions {
+  /** Documents expire this many days after their last change; no TTL index when unset. */
+  statusTtlDays?: number;
+  log?: Logger;
+}
+
+export async function openNotifications(db: Db, name = 'notifications', opts: OpenOptions = {}): Promise<Notifications> {
   const col = db.collection<StoredDoc>(name);
   // A command redelivered after a crash must not create a second notification. Sparse,
   // because a document built from an outcome that overtook its accepted event has no
   // commandId yet (partialFilterExpression would be finer, but FerretDB lacks it).
   await col.createIndex({ commandId: 1 }, { unique: true, sparse: true, name: 'commandId_unique' });
+  if (opts.statusTtlDays !== undefined) await ensureTtlIndex(db, col, opts.statusTtlDays * 86_400, opts.log);
   return col;
+}
+
+/** The form a document is written in: with its version, and its expiry time (projection.ts derives it too). */
+export function storedForm(doc: NotificationDoc, version: number): StoredDoc {
+  const { version: _v, ...rest } = doc as StoredDoc;
+  return { ...rest, expiresFrom: new Date(doc.updatedAt), version };
+}
+
+async function ensureTtlIndex(db: Db, col: Notifications, expireAfterSeconds: number, log?: Logger): Promise<void> {
+  try {
+    await col.createIndex({ expiresFrom: 1 }, { expireAfterSeconds, name: TTL_INDEX });
+  } catch (err) {
+    if (!(err instanceof MongoServerError)) throw err;
+    // 85 IndexOptionsConflict: the retention setting changed since the index was made.
+    if (err.code === 85) {
+      await db.command({ collMod: col.collectionName, index: { name: TTL_INDEX, expireAfterSeconds } });
+      log?.info({ collection: col.collectionName, expireAfterSeconds }, 'status TTL changed');
+      return;
+    }
+    // 238 NotImplemented: FerretDB 1.x has no TTL indexes. Documents then never expire;
+    // the service still works, so this is a warning rather than a refusal to start.
+    if (err.code === 238) {
+      log?.warn({ collection: col.collectionName, err: err.message }, 'this MongoDB-compatible server refuses TTL indexes; status documents will not expire');
+      return;
+    }
+    throw err;
+  }
+}
+
+/** What an earlier attempt stored under a command id. */
+export interface StoredCommand {
+  notificationId: string;
+  acceptedAt: number;
+  requestHash?: string;
 }
 
 /**
  * Inserts the documents of a batch; returns, for each commandId that was already stored
- * by an earlier attempt, the notification id and acceptance time it got then.
+ * (by an earlier attempt, a retry with the same Idempotency-Key, or another document of
+ * this same batch), the notification stored under it. A caller tells its own document
+ * from another one by the notification id.
  */
-export async function insertAccepted(
-  col: Notifications,
-  docs: NotificationDoc[],
-): Promise<Map<string, { notificationId: string; acceptedAt: number }>> {
-  const existing = new Map<string, { notificationId: string; acceptedAt: number }>();
+export async function insertAccepted(col: Notifications, docs: NotificationDoc[]): Promise<Map<string, StoredCommand>> {
+  const existing = new Map<string, StoredCommand>();
   if (docs.length === 0) return existing;
   try {
-    await col.insertMany(docs.map((d) => ({ ...d, version: 1 })), { ordered: false });
+    await col.insertMany(docs.map((d) => storedForm(d, 1)), { ordered: false });
     return existing;
   } catch (err) {
     if (!(err instanceof MongoBulkWriteError)) throw err;
     const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
     if (errors.some((w) => w.code !== 11000)) throw err;
-    const commandIds = errors.map((w) => docs[w.index]?.commandId).filter((c): c is string => c !== undefined);
-    const found = await col.find({ commandId: { $in: commandIds } }, { projection: { _id: 1, commandId: 1, acceptedAt: 1 } }).toArray();
+    const commandIds = [...new Set(errors.map((w) => docs[w.index]?.commandId).filter((c): c is string => c !== undefined))];
+    const found = await col.find(
+      { commandId: { $in: commandIds } },
+      { projection: { _id: 1, commandId: 1, acceptedAt: 1, requestHash: 1 } },
+    ).toArray();
     for (const d of found) {
-      if (d.commandId) existing.set(d.commandId, { notificationId: d._id, acceptedAt: d.acceptedAt ?? Date.now() });
+      if (!d.commandId) continue;
+      existing.set(d.commandId, {
+        notificationId: d._id,
+        acceptedAt: d.acceptedAt ?? Date.now(),
+        ...(d.requestHash !== undefined && { requestHash: d.requestHash }),
+      });
     }
+    // The document that blocked an insert expired (or was deleted) before we could read it:
+    // failing the batch lets it be handled again, when the insert will succeed.
+    const vanished = commandIds.filter((c) => !existing.has(c));
+    if (vanished.length > 0) throw new Error(`${vanished.length} duplicate command ids no longer found; retrying the batch`);
     return existing;
   }
 }
@@ -67,10 +124,10 @@ export async function applyEvents(col: Notifications, events: LedgerEvent[], max
       if (after === before || after === null) continue;
       touched.push(id);
       if (before) {
-        const { version: _v, ...next } = after as StoredDoc;
-        ops.push({ replaceOne: { filter: { _id: id, version: before.version }, replacement: { ...next, version: before.version + 1 } } });
+        const { _id: _i, ...replacement } = storedForm(after, before.version + 1);
+        ops.push({ replaceOne: { filter: { _id: id, version: before.version }, replacement } });
       } else {
-        ops.push({ insertOne: { document: { ...after, version: 1 } } });
+        ops.push({ insertOne: { document: storedForm(after, 1) } });
       }
     }
     if (ops.length === 0) break;

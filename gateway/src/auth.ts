@@ -21,6 +21,14 @@ export function apiKeyHook(apiKeys: string[]) {
   };
 }
 
+/**
+ * Names the API key a request was authenticated with without holding the key itself:
+ * stable when PUSHFLOW_API_KEYS is reordered. Only meaningful after the hook passed.
+ */
+export function apiKeyFingerprint(request: FastifyRequest): string {
+  return sha256(bearerToken(request.headers.authorization) ?? '').toString('hex');
+}
+
 function bearerToken(header: string | undefined): string | undefined {
   const match = header === undefined ? null : /^Bearer +(\S+) *$/i.exec(header);
   return match?.[1];

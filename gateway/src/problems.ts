@@ -13,6 +13,7 @@ export const problemTypes = {
   'not-found': { status: 404, title: 'Not found' },
   'payload-too-large': { status: 413, title: 'Request body too large' },
   'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
+  'idempotency-key-reused': { status: 422, title: 'Idempotency key already used for a different request' },
   'bad-request': { status: 400, title: 'Bad request' },
   internal: { status: 500, title: 'Internal error' },
   'dispatcher-unavailable': { status: 503, title: 'Dispatcher unavailable' },

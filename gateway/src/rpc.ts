@@ -37,9 +37,12 @@ export interface RpcOptions {
 
 export type RequestKind = 'send' | 'status';
 
+/** What a send carries when the caller sent an Idempotency-Key. */
+export type SendIdempotency = Required<Pick<SendCommand, 'idempotencyKey' | 'requestHash'>>;
+
 export interface Rpc {
-  request(kind: RequestKind, payload: NotificationContent | string): Promise<Reply>;
-  send(content: NotificationContent): Promise<Reply>;
+  request(kind: RequestKind, payload: NotificationContent | string, idempotency?: SendIdempotency): Promise<Reply>;
+  send(content: NotificationContent, idempotency?: SendIdempotency): Promise<Reply>;
   status(notificationId: string): Promise<Reply>;
   stop(): Promise<void>;
 }
@@ -79,12 +82,12 @@ export function createRpc(opts: RpcOptions): Rpc {
     return p;
   }
 
-  async function request(kind: RequestKind, payload: NotificationContent | string): Promise<Reply> {
+  async function request(kind: RequestKind, payload: NotificationContent | string, idempotency?: SendIdempotency): Promise<Reply> {
     if (stopping) throw new DispatcherUnavailableError('gateway is shutting down');
     const correlationId = uuidv7();
     const envelope = { correlationId, replyTo, sentAt: Date.now() };
     const message: SendCommand | StatusQuery = kind === 'send'
-      ? { type: 'notification.send', ...envelope, notification: payload as NotificationContent }
+      ? { type: 'notification.send', ...envelope, notification: payload as NotificationContent, ...idempotency }
       : { type: 'notification.status', ...envelope, notificationId: payload as string };
     const stream = kind === 'send' ? keys.commands : keys.queries;
 
@@ -149,7 +152,7 @@ export function createRpc(opts: RpcOptions): Rpc {
 
   return {
     request,
-    send: (content) => request('send', content),
+    send: (content, idempotency) => request('send', content, idempotency),
     status: (notificationId) => request('status', notificationId),
     async stop() {
       if (stopping) return;

@@ -43,7 +43,12 @@ describe('OpenAPI document and docs page', { timeout: 20_000 }, () => {
     assert.deepEqual(body.required, ['recipientId']);
     assert.equal(body.additionalProperties, false);
     assert.equal(body.properties.recipientId.pattern, '^[A-Za-z0-9_.@-]+$');
-    assert.deepEqual(Object.keys(send.responses).sort(), ['202', '400', '401', '413', '415', '503', '504']);
+    assert.deepEqual(Object.keys(send.responses).sort(), ['202', '400', '401', '413', '415', '422', '503', '504']);
+    const idem = send.parameters.find((p: Doc) => p.name === 'idempotency-key');
+    assert.equal(idem?.in, 'header');
+    assert.equal(idem.required, false);
+    assert.equal(idem.schema.maxLength, 255);
+    assert.match(idem.schema.description ?? idem.description, /PUSHFLOW_STATUS_TTL_DAYS/);
     assert.deepEqual(send.responses['202'].content['application/json'].schema.required, ['notificationId', 'status', 'acceptedAt']);
 
     const status = doc.paths['/notifications/{id}/status']?.get;

@@ -60,6 +60,10 @@ export const common = {
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info' },
   ),
+  /** Entries pending this long with another consumer are claimed: that consumer is presumed dead. */
+  PUSHFLOW_CLAIM_IDLE_MS: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 30_000 }),
+  /** Failed handling attempts before an entry is dead-lettered (see consumer.ts). */
+  PUSHFLOW_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 1000, default: 5 }),
   port: (fallback: number) => Type.Integer({ minimum: 0, maximum: 65535, default: fallback }),
   millis: (fallback: number) => Type.Integer({ minimum: 1, maximum: 3_600_000, default: fallback }),
 };

@@ -10,12 +10,12 @@ import { ensureGroup, isRedisError, readGroup, toEntries, type Redis, type Strea
  * - Entries another consumer left pending longer than `claimIdleMs` (it died) are taken
  *   over with XAUTOCLAIM. Re-read and claimed entries are marked `redelivered`.
  * - A failing handler keeps its batch and the loop retries that batch with backoff rather
- *   than reading more, so memory stays bounded during an outage. After `maxAttempts`
- *   failures the batch is retried entry by entry: entries that fail while others (their
- *   neighbours, or a newer entry read to probe) succeed are poison and go to the
- *   dead-letter stream; when nothing succeeds it is an outage and nothing is
- *   dead-lettered. Claimed entries already delivered more than `maxAttempts` times go to
- *   the dead-letter stream too.
+ *   than reading more, so memory stays bounded during an outage, however long: a passing
+ *   failure never dead-letters anything. Only a handler can tell that an entry itself is
+ *   at fault: it throws a PoisonEntry, the batch is retried entry by entry, and the
+ *   entries it names go to the dead-letter stream while their neighbours go on.
+ * - Claimed entries already delivered more than `maxAttempts` times (they keep killing
+ *   the consumers that take them) go to the dead-letter stream too.
  * - NOGROUP (Redis restarted without its data) recreates the group.
  */
 export interface ConsumerOptions {
@@ -30,6 +30,7 @@ export interface ConsumerOptions {
   log: Logger;
   /** Pending this long with another consumer: that consumer is presumed dead. */
   claimIdleMs?: number;
+  /** Claimed entries delivered more often than this are dead-lettered. */
   maxAttempts?: number;
   /**
    * Called with poison entries after they were copied to the dead-letter stream and
@@ -44,6 +45,17 @@ export interface Consumer {
 }
 
 export const deadLetterStream = (stream: string) => `${stream}:dead`;
+
+/** Thrown by a handler when an entry can never be handled, unlike an outage, which passes. */
+export class PoisonEntry extends Error {
+  readonly code = 'PUSHFLOW_POISON_ENTRY';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PoisonEntry';
+  }
+}
+
+const isPoison = (err: unknown) => err instanceof PoisonEntry;
 
 export function startConsumer(opts: ConsumerOptions): Consumer {
   const { redis, stream, group, consumer, log } = opts;
@@ -96,54 +108,43 @@ export function startConsumer(opts: ConsumerOptions): Consumer {
     log.error({ stream, group, entryIds: entries.map((e) => e.id), deadLetter: deadLetterStream(stream) }, 'entries dead-lettered');
   }
 
-  /** Returns the entries still to retry, or undefined when all were settled. */
-  async function isolate(entries: StreamEntry[]): Promise<StreamEntry[] | undefined> {
-    let succeeded = 0;
-    const failed: StreamEntry[] = [];
-    let untried: StreamEntry[] = [];
-    for (const [i, entry] of entries.entries()) {
-      try {
-        await opts.handler([entry]);
-        succeeded++;
-      } catch {
-        failed.push(entry);
-        if (succeeded === 0 && failed.length >= 3) {
-          untried = entries.slice(i + 1);
-          break;
-        }
-      }
-    }
-    if (failed.length === 0) return undefined;
-    if (succeeded === 0) {
-      // Nothing got through: a dependency is down, or every entry tried is poison. A new
-      // entry tells them apart. With none waiting, the failures hold nobody up: retry.
-      const [probe] = (await readGroup(redis, { stream, group, consumer, count: 1, id: '>' })).map((e) => ({ ...e, redelivered: true }));
-      if (!probe) return [...untried, ...failed];
-      try {
-        await opts.handler([probe]);
-      } catch {
-        return [...untried, ...failed, probe];
-      }
-    }
-    await deadLetter(failed);
-    return untried.length > 0 ? untried : undefined;
-  }
-
   async function handle(entries: StreamEntry[], attempts: number): Promise<void> {
     try {
-      if (attempts >= maxAttempts) {
-        const left = await isolate(entries);
-        if (left) throw new Error('no entry of the batch could be handled');
-      } else {
-        await opts.handler(entries);
-      }
+      await opts.handler(entries);
       retry = undefined;
       backoff = 0;
     } catch (err) {
-      retry = { entries: entries.map((e) => ({ ...e, redelivered: true })), attempts: attempts + 1 };
-      log.error({ err, stream, group, entries: entries.length, attempts: attempts + 1 }, 'batch handler failed; will retry');
+      const left = isPoison(err) ? await isolate(entries) : entries;
+      if (left.length === 0) {
+        retry = undefined;
+        return;
+      }
+      retry = { entries: left.map((e) => ({ ...e, redelivered: true })), attempts: attempts + 1 };
+      log.error({ err, stream, group, entries: left.length, attempts: attempts + 1 }, 'batch handler failed; will retry');
       await sleep(nextBackoff());
     }
+  }
+
+  /**
+   * Handles the entries one by one: those the handler calls poison are dead-lettered, the
+   * rest are handled. Returns what is left when a passing failure (an outage) interrupts.
+   */
+  async function isolate(entries: StreamEntry[]): Promise<StreamEntry[]> {
+    const poison: StreamEntry[] = [];
+    let left: StreamEntry[] = [];
+    for (const [i, entry] of entries.entries()) {
+      try {
+        await opts.handler([entry]);
+      } catch (err) {
+        if (!isPoison(err)) {
+          left = entries.slice(i);
+          break;
+        }
+        poison.push(entry);
+      }
+    }
+    if (poison.length > 0) await deadLetter(poison);
+    return left;
   }
 
   async function loop(): Promise<void> {

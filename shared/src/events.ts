@@ -19,6 +19,8 @@ export const NotificationAccepted = Type.Object({
   title: Type.Optional(Type.String()),
   body: Type.Optional(Type.String()),
   data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  /** Set when the caller sent an Idempotency-Key: what a retry with that key must match. */
+  requestHash: Type.Optional(Type.String()),
 });
 
 export const NotificationDispatched = Type.Object({

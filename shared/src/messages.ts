@@ -17,6 +17,13 @@ export const SendCommand = Type.Object({
   type: Type.Literal('notification.send'),
   ...envelope,
   notification: NotificationContent,
+  /**
+   * The caller's Idempotency-Key, already scoped to its API key and hashed by the gateway:
+   * commands carrying the same one make a single notification.
+   */
+  idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  /** Hash of the request body, so a key reused for another request can be refused. */
+  requestHash: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
 });
 export type SendCommand = Static<typeof SendCommand>;
 
@@ -52,7 +59,7 @@ export const NotificationStatus = Type.Object({
 });
 export type NotificationStatus = Static<typeof NotificationStatus>;
 
-export const replyErrorCodes = ['NOT_FOUND', 'INVALID_COMMAND', 'INTERNAL'] as const;
+export const replyErrorCodes = ['NOT_FOUND', 'INVALID_COMMAND', 'INTERNAL', 'IDEMPOTENCY_KEY_REUSED'] as const;
 
 export const Reply = Type.Union([
   Type.Object({ correlationId: Type.String(), ok: Type.Literal(true), result: Type.Unknown() }),

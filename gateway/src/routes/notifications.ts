@@ -1,6 +1,8 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Accepted, NotificationContent, NotificationId, NotificationStatus } from '@pushflow/shared';
+import { apiKeyFingerprint } from '../auth.ts';
 import { dispatcherAnswer } from '../dispatcher-answer.ts';
+import { IDEMPOTENCY_HEADER, IdempotencyHeaders, requestHash, scopedKey } from '../idempotency.ts';
 import { problemResponse } from '../problems.ts';
 import type { Rpc } from '../rpc.ts';
 
@@ -21,15 +23,22 @@ export const notificationRoutes: FastifyPluginAsyncTypebox<{ rpc: Rpc }> = async
       summary: 'Send a notification to a recipient',
       tags: ['notifications'],
       body: NotificationContent,
+      headers: IdempotencyHeaders,
       response: {
         202: { description: 'Accepted: the notification has an id and is on its way', ...Accepted },
         ...common,
         413: problemResponse('The body is over 64 KiB'),
         415: problemResponse('The body is not application/json'),
+        422: problemResponse('The Idempotency-Key was already used with a different body'),
       },
     },
   }, async (request, reply) => {
-    const result = await accepted(rpc.send(request.body));
+    const key = request.headers[IDEMPOTENCY_HEADER];
+    const idempotency = key === undefined ? undefined : {
+      idempotencyKey: scopedKey(apiKeyFingerprint(request), key),
+      requestHash: requestHash(request.body),
+    };
+    const result = await accepted(rpc.send(request.body, idempotency));
     request.log.info({ notificationId: result.notificationId }, 'notification accepted');
     return reply.code(202).send(result);
   });

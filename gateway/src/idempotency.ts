@@ -1,0 +1,53 @@
+import { createHash } from 'node:crypto';
+import { Type } from '@sinclair/typebox';
+
+/**
+ * The `Idempotency-Key` header of POST /notifications. The dispatcher keeps one
+ * notification per key; the gateway only scopes the key to the API key that sent it (two
+ * applications picking the same key must not see each other's notification) and hashes
+ * the body, so a key reused for a different request can be told apart from a retry.
+ */
+export const IDEMPOTENCY_HEADER = 'idempotency-key';
+
+/** How long a key is remembered: as long as the notification's status document. */
+const KEY_WINDOW_DESCRIPTION = 'A key is remembered as long as the status of the notification it made: '
+  + 'until PUSHFLOW_STATUS_TTL_DAYS days (30 by default) after that notification last changed status. '
+  + 'After that the same key makes a new notification.';
+
+export const IdempotencyHeaders = Type.Object({
+  [IDEMPOTENCY_HEADER]: Type.Optional(Type.String({
+    minLength: 1,
+    maxLength: 255,
+    pattern: '^[\\x20-\\x7E]+$',
+    description: 'Makes retries safe: every request with the same key and the same body answers with the '
+      + 'same notification, which is sent once; the same key with a different body is refused with 422 '
+      + '`idempotency-key-reused`. 1 to 255 printable ASCII characters, unique per request (a UUID, say); '
+      + 'keys are scoped to the API key. ' + KEY_WINDOW_DESCRIPTION,
+  })),
+});
+
+/** JSON with object keys sorted at every level, so the same content always hashes the same. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.keys(value)
+      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
+    return `{${entries.join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function requestHash(body: unknown): string {
+  return sha256Hex(canonicalJson(body));
+}
+
+/** The key the dispatcher sees: the caller's key bound to the API key that sent it. */
+export function scopedKey(apiKeyFingerprint: string, key: string): string {
+  return sha256Hex(`${apiKeyFingerprint}:${key}`);
+}
+
+function sha256Hex(value: string): string {
+  return createHash('sha256').update(value).digest('hex');
+}
