@@ -1,4 +1,4 @@
-import { eventCodec, type Keys, type LedgerEvent, type Logger, type Redis, type StreamEntry } from '@pushflow/shared';
+import { PoisonEntry, eventCodec, type Keys, type LedgerEvent, type Logger, type Redis, type StreamEntry } from '@pushflow/shared';
 import { applyEvents, type Notifications } from './store.ts';
 
 /**
@@ -20,8 +20,9 @@ export function createProjector(deps: { redis: Redis; keys: Keys; notifications:
     const events: LedgerEvent[] = [];
     for (const entry of entries) {
       const event = eventCodec.decode(entry.fields);
-      if (!event) deps.log.warn({ entryId: entry.id }, 'skipping malformed ledger entry');
-      else if (!alreadyProjectedBySender(event)) events.push(event);
+      // The consumer then handles the entries one by one and dead-letters the malformed ones.
+      if (!event) throw new PoisonEntry(`malformed ledger entry ${entry.id}`);
+      if (!alreadyProjectedBySender(event)) events.push(event);
     }
     await applyEvents(deps.notifications, events);
     await deps.redis.xack(deps.keys.events, deps.group, ...entries.map((e) => e.id));

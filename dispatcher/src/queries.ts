@@ -1,4 +1,4 @@
-import { statusQueryCodec, type Keys, type Logger, type Redis, type StreamEntry } from '@pushflow/shared';
+import { PoisonEntry, statusQueryCodec, type Keys, type Logger, type Redis, type StreamEntry } from '@pushflow/shared';
 import { toStatusView } from './projection.ts';
 import { execPipeline, queueReplies } from './replies.ts';
 import { findByIds, type Notifications } from './store.ts';
@@ -7,7 +7,8 @@ import { findByIds, type Notifications } from './store.ts';
 export function createStatusHandler(deps: { redis: Redis; keys: Keys; notifications: Notifications; log: Logger; group: string }) {
   return async function handleStatusBatch(entries: StreamEntry[]): Promise<void> {
     const queries = entries.map((e) => statusQueryCodec.decode(e.fields)).filter((q) => q !== undefined);
-    if (queries.length < entries.length) deps.log.warn({ dropped: entries.length - queries.length }, 'dropping malformed queries');
+    // The consumer then handles the entries one by one and dead-letters the malformed ones.
+    if (queries.length < entries.length) throw new PoisonEntry('malformed status queries');
     const docs = await findByIds(deps.notifications, [...new Set(queries.map((q) => q.notificationId))]);
     const pipe = deps.redis.pipeline();
     queueReplies(pipe, queries.map((q) => {

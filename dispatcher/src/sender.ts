@@ -1,5 +1,5 @@
 import {
-  encodeEntry, sendCommandCodec, uuidv7,
+  PoisonEntry, encodeEntry, sendCommandCodec, uuidv7,
   type DeliveryRequest, type Keys, type LedgerEvent, type Logger, type Redis, type Reply, type SendCommand, type StreamEntry,
 } from '@pushflow/shared';
 import { evolve, type NotificationDoc } from './projection.ts';
@@ -60,7 +60,8 @@ export function createSendHandler(deps: SenderDeps) {
       if (command) commands.push({ command, redelivered: entry.redelivered === true });
       else junk.push(entry.id);
     }
-    if (junk.length) log.warn({ entryIds: junk }, 'dropping malformed commands');
+    // The consumer then handles the entries one by one and dead-letters the malformed ones.
+    if (junk.length) throw new PoisonEntry(`malformed commands: ${junk.join(', ')}`);
 
     const routes = await routeRecipients(redis, keys, commands.map((c) => c.command.notification.recipientId), deps.nodeTtlMs, now);
     const planned = commands.map(({ command, redelivered }) => plan(command, redelivered, uuidv7(now), routes, now));

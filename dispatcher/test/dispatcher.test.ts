@@ -166,3 +166,17 @@ test('ensureGroup tolerates an existing group and readGroup returns nothing on a
   await ensureGroup(redis, keys.commands, groups.dispatcher);
   assert.deepEqual(await readGroup(redis, { stream: keys.commands, group: groups.dispatcher, consumer: 'idle', count: 10, id: '0' }), []);
 });
+
+test('a malformed command goes to the dead-letter stream; its neighbours are answered', async () => {
+  const good = sendCommand('dave');
+  await redis.xadd(keys.commands, '*', ...encodeEntry({ type: 'notification.send', correlationId: 'broken' }));
+  await redis.xadd(keys.commands, '*', ...encodeEntry(good));
+  assert.equal((await replyFor(good.correlationId)).ok, true);
+  const dead = await waitFor('dead letter', async () => {
+    const entries = await redis.xrange(`${keys.commands}:dead`, '-', '+');
+    return entries.length > 0 ? entries : undefined;
+  });
+  assert.equal(dead.length, 1);
+  assert.match(dead[0]![1].join(' '), /broken/);
+  await waitFor('nothing pending', async () => ((await redis.xpending(keys.commands, groups.dispatcher))[0] === 0 ? true : undefined));
+});
