@@ -176,7 +176,11 @@ export function startConsumer(opts: ConsumerOptions): Consumer {
         reading = false;
         if (stopping) break;
         if (isRedisError(err, 'NOGROUP')) {
-          log.warn({ stream, group }, 'consumer group missing (Redis restarted without its data?); recreating it');
+          // The group, and with it the record of what was pending, is gone: Redis lost its
+          // data. Whatever the stream held before is lost with it; say how much is left.
+          const length = await redis.xlen(stream).catch(() => undefined);
+          log.error({ stream, group, entriesNowInStream: length },
+            'consumer group missing: Redis restarted without its data; entries not yet handled before that are lost; recreating the group');
           groupReady = false;
           pendingFirst = true;
           continue;

@@ -1,28 +1,16 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, type ServiceProcess, type Stack } from '../harness/stack.ts';
-import { assertAllSettled, burst, connectClients, type Clients } from './support.ts';
+import type { ServiceProcess } from '../harness/stack.ts';
+import { assertAllSettled, burst, burstRecipients, faultStack } from './support.ts';
 
 /** Fault test 8: SIGTERM every service mid-burst and start them again: nothing lost, no error logged. */
-let stack: Stack;
-let clients: Clients;
-const online = Array.from({ length: 40 }, (_, i) => `online-${i}`);
-const recipients = [...online, ...Array.from({ length: 10 }, (_, i) => `offline-${i}`)];
-
-before(async () => {
-  stack = await startStack({ env: { PUSHFLOW_CONSUMER_ID: 'dispatcher-1', PUSHFLOW_REPLY_TIMEOUT_MS: '3000' } });
-  clients = await connectClients(stack, online);
-});
-
-after(async () => {
-  clients?.close();
-  await stack?.stop();
-});
+const fixture = faultStack({ env: { PUSHFLOW_CONSUMER_ID: 'dispatcher-1', PUSHFLOW_REPLY_TIMEOUT_MS: '3000' } });
 
 test('SIGTERM every service mid-burst, then start them again: every accepted notification settles, no error logged', { timeout: 300_000 }, async () => {
+  const { stack } = fixture;
   const stopped: { process: ServiceProcess; code: number | null }[] = [];
   const result = await burst(stack, {
-    recipients,
+    recipients: burstRecipients,
     fault: async () => {
       for (const label of ['gateway', 'dispatcher', 'delivery']) {
         const old = stack.service(label);

@@ -4,22 +4,20 @@ import { readFileSync } from 'node:fs';
 import { startStack, type Stack } from '../harness/stack.ts';
 import { mongoServer, type Server } from '../harness/servers.ts';
 import { tcpProxy, type TcpProxy } from '../harness/proxy.ts';
-import { assertAllSettled, burst, connectClients, type Clients } from './support.ts';
+import { assertAllSettled, burst, burstRecipients, connectClients, onlineRecipients, type Clients } from './support.ts';
 
 /** Fault test 5: MongoDB unreachable for 20 seconds mid-burst (a proxy the test cuts), then back. */
 let mongo: Server;
 let proxy: TcpProxy;
 let stack: Stack;
 let clients: Clients;
-const online = Array.from({ length: 40 }, (_, i) => `online-${i}`);
-const recipients = [...online, ...Array.from({ length: 10 }, (_, i) => `offline-${i}`)];
 const outageMs = Number(process.env.PUSHFLOW_FAULT_OUTAGE_MS ?? 20_000);
 
 before(async () => {
   mongo = await mongoServer();
   proxy = await tcpProxy(mongo.url);
   stack = await startStack({ mongo: { url: proxy.url, source: 'proxy', stop: async () => {} }, env: { PUSHFLOW_REPLY_TIMEOUT_MS: '3000' } });
-  clients = await connectClients(stack, online);
+  clients = await connectClients(stack, onlineRecipients);
 });
 
 after(async () => {
@@ -34,7 +32,7 @@ test(`MongoDB unreachable for ${outageMs / 1000} s mid-burst: the dispatcher wai
   const pid = dispatcher.child.pid!;
   let cpuDuringOutage = 0;
   const result = await burst(stack, {
-    recipients,
+    recipients: burstRecipients,
     count: Math.min(5000, Number(process.env.PUSHFLOW_FAULT_BURST ?? 5000)),
     concurrency: 128,
     fault: async () => {

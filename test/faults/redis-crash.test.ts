@@ -2,19 +2,17 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack, type Stack } from '../harness/stack.ts';
 import { restartableRedis, type RestartableServer } from '../harness/servers.ts';
-import { assertAllSettled, burst, connectClients, type Clients } from './support.ts';
+import { assertAllSettled, burst, burstRecipients, connectClients, onlineRecipients, type Clients } from './support.ts';
 
 /** Fault test 4: kill -9 Redis (AOF, appendfsync always) mid-burst and restart it. */
 let redis: RestartableServer;
 let stack: Stack;
 let clients: Clients;
-const online = Array.from({ length: 40 }, (_, i) => `online-${i}`);
-const recipients = [...online, ...Array.from({ length: 10 }, (_, i) => `offline-${i}`)];
 
 before(async () => {
   redis = await restartableRedis('always');
   stack = await startStack({ redis, env: { PUSHFLOW_REPLY_TIMEOUT_MS: '3000' } });
-  clients = await connectClients(stack, online);
+  clients = await connectClients(stack, onlineRecipients);
 });
 
 after(async () => {
@@ -25,7 +23,7 @@ after(async () => {
 
 test('kill -9 Redis mid-burst and restart it: nothing acknowledged is lost, every notification settles', { timeout: 300_000 }, async () => {
   const result = await burst(stack, {
-    recipients,
+    recipients: burstRecipients,
     fault: async () => {
       await redis.kill();
       await new Promise((r) => setTimeout(r, 1000));

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import { MongoClient } from 'mongodb';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { keys as makeKeys } from '@pushflow/shared';
-import type { Stack } from '../harness/stack.ts';
+import { startStack, type Stack, type StackOptions } from '../harness/stack.ts';
 import { waitFor } from '../harness/wait.ts';
 
 /**
@@ -14,6 +15,32 @@ import { waitFor } from '../harness/wait.ts';
  */
 export const burstSize = Number(process.env.PUSHFLOW_FAULT_BURST ?? 10_000);
 const terminal = new Set(['DELIVERED', 'ACKNOWLEDGED', 'FAILED']);
+
+/** 40 users with an open socket and 10 with none: the burst exercises both outcomes. */
+export const onlineRecipients = Array.from({ length: 40 }, (_, i) => `online-${i}`);
+export const burstRecipients = [...onlineRecipients, ...Array.from({ length: 10 }, (_, i) => `offline-${i}`)];
+
+/**
+ * A stack for one fault-test file, with a socket open for every online recipient; torn
+ * down after the file. `prepare` runs before the clients connect (e.g. to add a process).
+ */
+export function faultStack(options: StackOptions, prepare?: (stack: Stack) => Promise<void>): { readonly stack: Stack; readonly clients: Clients } {
+  let stack: Stack | undefined;
+  let clients: Clients | undefined;
+  before(async () => {
+    stack = await startStack(options);
+    await prepare?.(stack);
+    clients = await connectClients(stack, onlineRecipients);
+  });
+  after(async () => {
+    clients?.close();
+    await stack?.stop();
+  });
+  return {
+    get stack() { return stack!; },
+    get clients() { return clients!; },
+  };
+}
 
 export interface Clients {
   received: Map<string, number>;
