@@ -1,37 +1,22 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { createRedis, type Redis, type SendCommand } from '@pushflow/shared';
-import { redisServer, type Server } from '../../test/harness/servers.ts';
-import { uniquePrefix } from '../../test/harness/isolation.ts';
+import { describe, it } from 'node:test';
+import type { SendCommand } from '@pushflow/shared';
 import { canonicalJson, requestHash } from '../src/idempotency.ts';
-import { answerNext, auth, OTHER_KEY, startGateway, type Gateway } from './peer.ts';
+import { answerNext, auth, gatewayWithPeer, OTHER_KEY } from './peer.ts';
 
 const PROBLEM = /^application\/problem\+json(; charset=utf-8)?$/;
 const HEX64 = /^[0-9a-f]{64}$/;
 
 describe('Idempotency-Key on POST /notifications', { timeout: 20_000 }, () => {
-  let server: Server;
-  let gw: Gateway;
-  let peer: Redis;
-
-  before(async () => {
-    server = await redisServer();
-    gw = await startGateway(server.url, uniquePrefix());
-    peer = createRedis(server.url, 'dispatcher-peer');
-  });
-  after(async () => {
-    await gw?.close();
-    peer?.disconnect();
-    await server?.stop();
-  });
+  const fx = gatewayWithPeer();
 
   const ok = () => ({ ok: true, result: { notificationId: '0190b2c4-1111-7abc-8def-0123456789ab', status: 'ACCEPTED', acceptedAt: new Date().toISOString() } });
 
   /** Sends through the gateway, plays the dispatcher, returns the command it got. */
   async function send(payload: object, headers: Record<string, string>, reply: () => Record<string, unknown> = ok) {
     const [res, cmd] = await Promise.all([
-      gw.app.inject({ method: 'POST', url: '/notifications', headers, payload }),
-      answerNext(peer, gw.keys.commands, reply),
+      fx.gw.app.inject({ method: 'POST', url: '/notifications', headers, payload }),
+      answerNext(fx.peer, fx.gw.keys.commands, reply),
     ]);
     return { res, cmd: cmd as SendCommand };
   }
@@ -68,7 +53,7 @@ describe('Idempotency-Key on POST /notifications', { timeout: 20_000 }, () => {
       assert.equal(res.statusCode, 202, key);
     }
     for (const key of ['', 'k'.repeat(256), 'tab\there', 'caf\u00e9']) {
-      const res = await gw.app.inject({
+      const res = await fx.gw.app.inject({
         method: 'POST', url: '/notifications', headers: { ...auth(), 'idempotency-key': key }, payload: { recipientId: 'u' },
       });
       assert.equal(res.statusCode, 400, JSON.stringify(key));
@@ -77,7 +62,7 @@ describe('Idempotency-Key on POST /notifications', { timeout: 20_000 }, () => {
       assert.equal(problem.type, 'urn:pushflow:problem:validation-failed');
       assert.equal(problem.errors[0].path, '/headers/idempotency-key', JSON.stringify(problem));
     }
-    assert.equal(await peer.xlen(gw.keys.commands), 0);
+    assert.equal(await fx.peer.xlen(fx.gw.keys.commands), 0);
   });
 
   it('maps IDEMPOTENCY_KEY_REUSED to a 422 problem', async () => {

@@ -1,39 +1,23 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { createRedis, type Redis } from '@pushflow/shared';
-import { redisServer, type Server } from '../../test/harness/servers.ts';
-import { uniquePrefix } from '../../test/harness/isolation.ts';
-import { answerNext, auth, OTHER_KEY, startGateway, type Gateway } from './peer.ts';
+import { describe, it } from 'node:test';
+import { answerNext, auth, gatewayWithPeer, OTHER_KEY } from './peer.ts';
 
 const PROBLEM = /^application\/problem\+json(; charset=utf-8)?$/;
 
 describe('gateway notifications API', { timeout: 20_000 }, () => {
-  let server: Server;
-  let gw: Gateway;
-  let peer: Redis;
+  const fx = gatewayWithPeer();
 
-  before(async () => {
-    server = await redisServer();
-    gw = await startGateway(server.url, uniquePrefix());
-    peer = createRedis(server.url, 'dispatcher-peer');
-  });
-  after(async () => {
-    await gw?.close();
-    peer?.disconnect();
-    await server?.stop();
-  });
-
-  const streamLengths = async () => [await peer.xlen(gw.keys.commands), await peer.xlen(gw.keys.queries)];
+  const streamLengths = async () => [await fx.peer.xlen(fx.gw.keys.commands), await fx.peer.xlen(fx.gw.keys.queries)];
 
   it('accepts a notification: 202 with the reply of the dispatcher, command on the stream', async () => {
     const acceptedAt = new Date().toISOString();
     const notificationId = '0190b2c4-1111-7abc-8def-0123456789ab';
     const [res, cmd] = await Promise.all([
-      gw.app.inject({
+      fx.gw.app.inject({
         method: 'POST', url: '/notifications', headers: auth(),
         payload: { recipientId: 'user-1', title: 'Hi', body: 'there', data: { n: 1, nested: { a: [1] } } },
       }),
-      answerNext(peer, gw.keys.commands, () => ({ ok: true, result: { notificationId, status: 'ACCEPTED', acceptedAt } })),
+      answerNext(fx.peer, fx.gw.keys.commands, () => ({ ok: true, result: { notificationId, status: 'ACCEPTED', acceptedAt } })),
     ]);
     assert.equal(res.statusCode, 202, res.body);
     assert.match(res.headers['content-type'] as string, /^application\/json/);
@@ -42,7 +26,7 @@ describe('gateway notifications API', { timeout: 20_000 }, () => {
     assert.equal(cmd.type, 'notification.send');
     assert.ok(cmd.type === 'notification.send');
     assert.deepEqual(cmd.notification, { recipientId: 'user-1', title: 'Hi', body: 'there', data: { n: 1, nested: { a: [1] } } });
-    assert.equal(cmd.replyTo, gw.keys.replies(`test-${process.pid}`));
+    assert.equal(cmd.replyTo, fx.gw.keys.replies(`test-${process.pid}`));
     assert.ok(cmd.correlationId.length > 0);
     assert.ok(Math.abs(cmd.sentAt - Date.now()) < 5000);
   });
@@ -50,8 +34,8 @@ describe('gateway notifications API', { timeout: 20_000 }, () => {
   it('accepts every configured key', async () => {
     for (const key of [OTHER_KEY]) {
       const [res] = await Promise.all([
-        gw.app.inject({ method: 'POST', url: '/notifications', headers: auth(key), payload: { recipientId: 'u' } }),
-        answerNext(peer, gw.keys.commands, () => ({
+        fx.gw.app.inject({ method: 'POST', url: '/notifications', headers: auth(key), payload: { recipientId: 'u' } }),
+        answerNext(fx.peer, fx.gw.keys.commands, () => ({
           ok: true, result: { notificationId: 'n-2', status: 'ACCEPTED', acceptedAt: new Date().toISOString() },
         })),
       ]);
@@ -69,7 +53,7 @@ describe('gateway notifications API', { timeout: 20_000 }, () => {
         { method: 'GET' as const, url: '/notifications/0190b2c4-1111-7abc-8def-0123456789ab/status' },
         { method: 'POST' as const, url: '/connect-tokens', payload: { recipientId: 'u' } },
       ]) {
-        const res = await gw.app.inject({ ...route, headers });
+        const res = await fx.gw.app.inject({ ...route, headers });
         assert.equal(res.statusCode, 401, `${route.url} ${JSON.stringify(headers)}`);
         assert.match(res.headers['content-type'] as string, PROBLEM);
         assert.equal(res.headers['www-authenticate'], 'Bearer');
@@ -93,7 +77,7 @@ describe('gateway notifications API', { timeout: 20_000 }, () => {
       [{ recipientId: 'x'.repeat(129) }, '/body/recipientId'],
     ];
     for (const [payload, path] of bad) {
-      const res = await gw.app.inject({ method: 'POST', url: '/notifications', headers: auth(), payload: payload as object });
+      const res = await fx.gw.app.inject({ method: 'POST', url: '/notifications', headers: auth(), payload: payload as object });
       assert.equal(res.statusCode, 400, JSON.stringify(payload));
       assert.match(res.headers['content-type'] as string, PROBLEM);
       const body = res.json();
@@ -104,7 +88,7 @@ describe('gateway notifications API', { timeout: 20_000 }, () => {
       assert.equal(body.errors[0].path, path, JSON.stringify(body));
       assert.equal(typeof body.errors[0].message, 'string');
     }
-    const malformed = await gw.app.inject({
+    const malformed = await fx.gw.app.inject({
       method: 'POST', url: '/notifications', headers: { ...auth(), 'content-type': 'application/json' }, payload: '{"recipientId":',
     });
     assert.equal(malformed.statusCode, 400);
@@ -113,14 +97,14 @@ describe('gateway notifications API', { timeout: 20_000 }, () => {
   });
 
   it('answers 413 for a body over 64 KiB and 415 for a body that is not JSON', async () => {
-    const big = await gw.app.inject({
+    const big = await fx.gw.app.inject({
       method: 'POST', url: '/notifications', headers: auth(), payload: { recipientId: 'u', body: 'x'.repeat(70_000) },
     });
     assert.equal(big.statusCode, 413);
     assert.match(big.headers['content-type'] as string, PROBLEM);
     assert.equal(big.json().type, 'urn:pushflow:problem:payload-too-large');
 
-    const text = await gw.app.inject({
+    const text = await fx.gw.app.inject({
       method: 'POST', url: '/notifications', headers: { ...auth(), 'content-type': 'text/plain' }, payload: 'hello',
     });
     assert.equal(text.statusCode, 415);
@@ -129,7 +113,7 @@ describe('gateway notifications API', { timeout: 20_000 }, () => {
   });
 
   it('answers 404 problem for an unknown route', async () => {
-    const res = await gw.app.inject({ method: 'GET', url: '/nope?x=1' });
+    const res = await fx.gw.app.inject({ method: 'GET', url: '/nope?x=1' });
     assert.equal(res.statusCode, 404);
     assert.match(res.headers['content-type'] as string, PROBLEM);
     assert.deepEqual(res.json(), {
@@ -150,21 +134,21 @@ describe('gateway notifications API', { timeout: 20_000 }, () => {
       ],
     };
     const [res, query] = await Promise.all([
-      gw.app.inject({ method: 'GET', url: `/notifications/${id}/status`, headers: auth() }),
-      answerNext(peer, gw.keys.queries, () => ({ ok: true, result: status })),
+      fx.gw.app.inject({ method: 'GET', url: `/notifications/${id}/status`, headers: auth() }),
+      answerNext(fx.peer, fx.gw.keys.queries, () => ({ ok: true, result: status })),
     ]);
     assert.equal(res.statusCode, 200, res.body);
     assert.deepEqual(res.json(), status);
     assert.ok(query.type === 'notification.status');
     assert.equal(query.notificationId, id);
-    assert.equal(await peer.xlen(gw.keys.commands), 0, 'a status query must not go to the commands stream');
+    assert.equal(await fx.peer.xlen(fx.gw.keys.commands), 0, 'a status query must not go to the commands stream');
   });
 
   it('answers 404 problem when the dispatcher does not know the id', async () => {
     const id = '0190b2c4-3333-7abc-8def-0123456789ab';
     const [res] = await Promise.all([
-      gw.app.inject({ method: 'GET', url: `/notifications/${id}/status`, headers: auth() }),
-      answerNext(peer, gw.keys.queries, () => ({ ok: false, error: { code: 'NOT_FOUND', message: 'no such notification' } })),
+      fx.gw.app.inject({ method: 'GET', url: `/notifications/${id}/status`, headers: auth() }),
+      answerNext(fx.peer, fx.gw.keys.queries, () => ({ ok: false, error: { code: 'NOT_FOUND', message: 'no such notification' } })),
     ]);
     assert.equal(res.statusCode, 404);
     assert.match(res.headers['content-type'] as string, PROBLEM);
@@ -173,17 +157,17 @@ describe('gateway notifications API', { timeout: 20_000 }, () => {
   });
 
   it('answers 400 for a malformed status id without asking the dispatcher', async () => {
-    const res = await gw.app.inject({ method: 'GET', url: '/notifications/not-a-uuid/status', headers: auth() });
+    const res = await fx.gw.app.inject({ method: 'GET', url: '/notifications/not-a-uuid/status', headers: auth() });
     assert.equal(res.statusCode, 400);
     assert.equal(res.json().type, 'urn:pushflow:problem:validation-failed');
     assert.equal(res.json().errors[0].path, '/params/id');
-    assert.equal(await peer.xlen(gw.keys.queries), 0);
+    assert.equal(await fx.peer.xlen(fx.gw.keys.queries), 0);
   });
 
   it('answers 500 problem, not garbage, when a reply does not match the schema', async () => {
     const [res] = await Promise.all([
-      gw.app.inject({ method: 'POST', url: '/notifications', headers: auth(), payload: { recipientId: 'u' } }),
-      answerNext(peer, gw.keys.commands, () => ({ ok: true, result: { something: 'else' } })),
+      fx.gw.app.inject({ method: 'POST', url: '/notifications', headers: auth(), payload: { recipientId: 'u' } }),
+      answerNext(fx.peer, fx.gw.keys.commands, () => ({ ok: true, result: { something: 'else' } })),
     ]);
     assert.equal(res.statusCode, 500);
     assert.deepEqual(Object.keys(res.json()).sort(), ['instance', 'status', 'title', 'type']);
@@ -191,10 +175,10 @@ describe('gateway notifications API', { timeout: 20_000 }, () => {
   });
 
   it('serves health and readiness without a key', async () => {
-    const health = await gw.app.inject({ method: 'GET', url: '/healthz' });
+    const health = await fx.gw.app.inject({ method: 'GET', url: '/healthz' });
     assert.equal(health.statusCode, 200);
     assert.deepEqual(health.json(), { status: 'ok' });
-    const ready = await gw.app.inject({ method: 'GET', url: '/readyz' });
+    const ready = await fx.gw.app.inject({ method: 'GET', url: '/readyz' });
     assert.equal(ready.statusCode, 200);
     assert.deepEqual(ready.json(), { status: 'ready' });
   });

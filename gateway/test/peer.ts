@@ -1,8 +1,11 @@
 import { once } from 'node:events';
+import { after, before } from 'node:test';
 import {
   createRedis, createLogger, encodeEntry, keys as keysFor, sendCommandCodec, statusQueryCodec, toEntries,
   type Keys, type Redis, type SendCommand, type StatusQuery,
 } from '@pushflow/shared';
+import { redisServer, type Server } from '../../test/harness/servers.ts';
+import { uniquePrefix } from '../../test/harness/isolation.ts';
 import { buildApp, type App } from '../src/app.ts';
 import { createRpc, type Rpc } from '../src/rpc.ts';
 
@@ -39,6 +42,30 @@ export async function startGateway(url: string, prefix: string, opts: { timeoutM
       await rpc.stop();
       redis.disconnect();
     },
+  };
+}
+
+/**
+ * A gateway on its own Redis and a connection that plays the dispatcher, for one describe
+ * block: started before its tests, closed after them.
+ */
+export function gatewayWithPeer(): { readonly gw: Gateway; readonly peer: Redis } {
+  let server: Server | undefined;
+  let gw: Gateway | undefined;
+  let peer: Redis | undefined;
+  before(async () => {
+    server = await redisServer();
+    gw = await startGateway(server.url, uniquePrefix());
+    peer = createRedis(server.url, 'dispatcher-peer');
+  });
+  after(async () => {
+    await gw?.close();
+    peer?.disconnect();
+    await server?.stop();
+  });
+  return {
+    get gw() { return gw!; },
+    get peer() { return peer!; },
   };
 }
 
