@@ -33,6 +33,10 @@ RUN case "$SERVICE" in gateway|dispatcher|delivery) ;; \
       *) echo "build arg SERVICE must be gateway, dispatcher or delivery (got '$SERVICE')" >&2; exit 1 ;; \
     esac
 ENV NODE_ENV=production
+# An image may run anywhere, so it refuses development secrets (values containing
+# "dev-only", the repository's defaults) unless told otherwise: compose.yaml sets
+# PUSHFLOW_ENV=development for `make up` on a laptop.
+ENV PUSHFLOW_ENV=production
 WORKDIR /app
 # Manifests and node_modules from deps (node_modules/@pushflow/* are workspace symlinks;
 # the ones pointing at services not copied below simply dangle, unused).
@@ -51,5 +55,6 @@ WORKDIR /app/${SERVICE}
 # `--init`. The services register their own SIGTERM handler, so even without an init they
 # stop cleanly on `docker stop`.
 # No HEALTHCHECK here: the port differs per service, so compose.yaml defines it.
-# No secrets in the image: every setting comes from the environment at run time.
+# No secrets in the image: every setting comes from the environment at run time, a secret
+# from <VAR>_FILE (e.g. a mounted /run/secrets/...) if it should not sit in the environment.
 CMD ["node", "--import", "tsx", "src/main.ts"]

@@ -4,17 +4,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { checkProductionSecrets, ConfigError, DEV_ONLY_MARKER, urlCredentials } from '@pushflow/shared';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const read = (file: string) => readFileSync(join(root, file), 'utf8');
 
 const BASE_IMAGE = 'node:24-trixie-slim';
 const APP_SERVICES = ['gateway', 'dispatcher', 'delivery'] as const;
-const SECRET_NAME = /SECRET|KEY|PASSWORD|TOKEN/i;
+/** Secret-named variables; a <VAR>_FILE holds a path, not the secret. */
+const SECRET_NAME = /^(?!.*_FILE$).*(SECRET|KEY|PASSWORD|TOKEN|AUTH$)/i;
+const isSecretName = (name: string) => SECRET_NAME.test(name);
 /** The listening port each service reads, and the value compose must give it. */
 const PORT_VARIABLE = { gateway: 'GATEWAY_PORT', dispatcher: 'DISPATCHER_PORT', delivery: 'DELIVERY_PORT' } as const;
 const PUBLISHED = { gateway: 3000, delivery: 8080 } as const;
@@ -117,12 +121,20 @@ const stages = dockerfileStages(instructions);
 
 type Finding = { where: string; name: string; value: string };
 
-/** Values of secret-named variables that are set to something other than a dev-only default. */
+/**
+ * Values of secret-named variables, and passwords inside connection URLs, that are set to
+ * something other than a dev-only default.
+ */
 function secretFindings(where: string, pairs: [string, string][]): Finding[] {
   return pairs
-    .filter(([name]) => SECRET_NAME.test(name))
-    .map(([name, raw]) => ({ where, name, value: withDefaults(raw).trim().replace(/^(['"])(.*)\1$/, '$2') }))
-    .filter((f) => f.value !== '' && !f.value.includes('dev-only'));
+    .flatMap(([name, raw]): [string, string][] => {
+      const value = withDefaults(raw).trim().replace(/^(['"])(.*)\1$/, '$2');
+      if (isSecretName(name)) return [[name, value]];
+      const password = urlCredentials(value)?.password;
+      return password ? [[`password in ${name}`, password]] : [];
+    })
+    .map(([name, value]) => ({ where, name, value }))
+    .filter((f) => f.value !== '' && !f.value.includes(DEV_ONLY_MARKER));
 }
 
 /** Every ${NAME:-default} in a text, as [NAME, whole reference], so defaults are scanned too. */
@@ -282,9 +294,11 @@ test('no secret in compose.yaml, the Dockerfile or .env.example other than dev-o
 });
 
 test('the secret scan itself flags real values and lets dev-only ones through', () => {
-  const doc = parse('x-api-key: &k s3cr3t\nservices:\n  a:\n    environment:\n      API_KEY: *k\n      B_TOKEN: ${B_TOKEN:-dev-only-x}\n      C_SECRET: ${C_SECRET}\n    command: ["MY_PASSWORD=hunter2"]\n');
+  const doc = parse('x-api-key: &k s3cr3t\nservices:\n  a:\n    environment:\n      API_KEY: *k\n      B_TOKEN: ${B_TOKEN:-dev-only-x}\n      C_SECRET: ${C_SECRET}\n'
+    + '      C_SECRET_FILE: /run/secrets/c\n      R_URL: redis://:hunter2@r:6379\n      S_URL: redis://:${S_PASSWORD:-dev-only-s}@r\n      T_URL: redis://r:6379\n'
+    + '    command: ["MY_PASSWORD=hunter2"]\n');
   const flagged = secretFindings('t', [...yamlPairs(doc), ...interpolations('${D_SECRET:-plain}')]).map((f) => f.name);
-  assert.deepEqual(flagged.sort(), ['API_KEY', 'D_SECRET', 'MY_PASSWORD', 'x-api-key'], 'the compose secret scan is broken');
+  assert.deepEqual(flagged.sort(), ['API_KEY', 'D_SECRET', 'MY_PASSWORD', 'password in R_URL', 'x-api-key'], 'the compose secret scan is broken');
   const docker = secretFindings('t', dockerfilePairs(dockerfileInstructions('ENV A_TOKEN=abc OK=1\nARG PASSWORD\nENV LEGACY_KEY some value\n')));
   assert.deepEqual(docker.map((f) => f.name), ['A_TOKEN', 'LEGACY_KEY'], 'the Dockerfile secret scan is broken');
   assert.deepEqual(secretFindings('t', envFilePairs('#API_KEYS="abc"\nSECRET=dev-only-1\n')).map((f) => f.name), ['API_KEYS'],
@@ -297,7 +311,7 @@ test('.env.example documents every variable, with the development defaults marke
   for (const name of new Set([...DESIGN_VARIABLES, ...referenced])) {
     assert.ok(documented.has(name), `.env.example does not document ${name}`);
   }
-  for (const [name, value] of envFilePairs(envExample).filter(([n]) => SECRET_NAME.test(n))) {
+  for (const [name, value] of envFilePairs(envExample).filter(([n]) => isSecretName(n))) {
     assert.ok(value === '' || /DEVELOPMENT ONLY/i.test(envExample.split(`${name}=`)[0]?.split(/\n\s*\n/).at(-1) ?? ''),
       `.env.example gives ${name} a value without marking it DEVELOPMENT ONLY in the comment above`);
   }
@@ -312,8 +326,137 @@ test('.dockerignore keeps .env and node_modules out of the build context', () =>
   }
 });
 
+// ---- authentication and production mode ---------------------------------------------------------
+
+/**
+ * compose.yaml as Compose resolves it on a machine without a .env: `<client> config` with an
+ * empty env file and none of the file's variables in the environment, so every default is
+ * what is checked. Without a Compose client, the file's own defaults are substituted.
+ */
+let resolvedMemo: { source: string; services: Dict } | undefined;
+function resolved(): { source: string; services: Dict } {
+  resolvedMemo ??= resolveCompose();
+  return resolvedMemo;
+}
+
+function resolveCompose(): { source: string; services: Dict } {
+  const client = composeClient();
+  if (!client) return { source: 'compose.yaml with its defaults', services: substituteDefaults(services) as Dict };
+  const dir = mkdtempSync(join(tmpdir(), 'pushflow-compose-'));
+  try {
+    writeFileSync(join(dir, 'empty.env'), '');
+    const referenced = new Set(composeReferences.map(([name]) => name));
+    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !referenced.has(name)));
+    const run = spawnSync(client[0], [...client.slice(1), '--env-file', join(dir, 'empty.env'), '-f', 'compose.yaml', 'config'], {
+      cwd: root, env, encoding: 'utf8', timeout: 30_000,
+    });
+    assert.equal(run.status, 0, `\`${client.join(' ')} config\` failed (exit ${run.status}): ${run.stderr || run.error?.message}`);
+    const doc: unknown = parse(run.stdout);
+    assert.ok(isDict(doc) && isDict(doc.services), `\`${client.join(' ')} config\` printed no services`);
+    return { source: `\`${client.join(' ')} config\``, services: doc.services };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function substituteDefaults(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(substituteDefaults);
+  if (isDict(node)) return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, substituteDefaults(v)]));
+  return typeof node === 'string' ? withDefaults(node) : node;
+}
+
+function resolvedEnv(name: string): Record<string, string> {
+  const s = resolved().services[name];
+  assert.ok(isDict(s), `${resolved().source} has no service "${name}"`);
+  const env = s.environment;
+  if (Array.isArray(env)) return Object.fromEntries(env.map((l) => String(l).split(/=(.*)/s).slice(0, 2) as [string, string]));
+  return isDict(env) ? Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v ?? '')])) : {};
+}
+
+function resolvedCommand(name: string): string {
+  const cmd = (resolved().services[name] as Dict | undefined)?.command;
+  return Array.isArray(cmd) ? cmd.map(String).join(' ') : String(cmd ?? '');
+}
+
+test('redis requires a password, kept off its command line, and its healthcheck authenticates', () => {
+  const env = resolvedEnv('redis');
+  const password = env.REDIS_PASSWORD ?? '';
+  assert.ok(password !== '', `redis gets no REDIS_PASSWORD (${resolved().source})`);
+  const command = resolvedCommand('redis');
+  assert.match(command, /\brequirepass\s+\$\$?\{?REDIS_PASSWORD\b/, `redis command "${command}" does not set requirepass from $REDIS_PASSWORD`);
+  assert.ok(!command.includes(password), 'the redis password is on its command line, where ps shows it');
+  assert.equal(env.REDISCLI_AUTH, password, 'the redis healthcheck (redis-cli) does not get the password in REDISCLI_AUTH');
+  assert.doesNotMatch(healthcheckCommand('redis'), /\s-a\s|--pass\b/, 'the redis healthcheck passes the password on its command line');
+});
+
+test('mongo creates a root user and its healthcheck logs in', () => {
+  const env = resolvedEnv('mongo');
+  for (const name of ['MONGO_INITDB_ROOT_USERNAME', 'MONGO_INITDB_ROOT_PASSWORD']) {
+    assert.ok((env[name] ?? '') !== '', `mongo does not get ${name} (${resolved().source}): it would run without authentication`);
+  }
+  assert.match(healthcheckCommand('mongo'), /\.auth\(process\.env\.MONGO_INITDB_ROOT_USERNAME, process\.env\.MONGO_INITDB_ROOT_PASSWORD\)/,
+    'the mongo healthcheck does not log in with the root user (from its environment)');
+});
+
+test('every REDIS_URL and MONGO_URL carries the credentials redis and mongo require', () => {
+  const redisPassword = resolvedEnv('redis').REDIS_PASSWORD;
+  const mongo = resolvedEnv('mongo');
+  for (const name of APP_SERVICES) {
+    const env = resolvedEnv(name);
+    assert.ok(env.REDIS_URL, `service "${name}" has no REDIS_URL`);
+    assert.equal(urlCredentials(env.REDIS_URL)?.password, redisPassword, `service "${name}": REDIS_URL does not carry redis's password`);
+    if (name === 'dispatcher' || env.MONGO_URL) {
+      const creds = urlCredentials(env.MONGO_URL ?? '');
+      assert.deepEqual(creds, { username: mongo.MONGO_INITDB_ROOT_USERNAME, password: mongo.MONGO_INITDB_ROOT_PASSWORD },
+        `service "${name}": MONGO_URL does not log in as mongo's root user`);
+      assert.match(env.MONGO_URL ?? '', /[?&]authSource=admin\b/, `service "${name}": MONGO_URL lacks authSource=admin (the root user lives there)`);
+    }
+  }
+});
+
+test('compose runs the services with PUSHFLOW_ENV=development; the image defaults to production', () => {
+  for (const name of APP_SERVICES) {
+    assert.equal(resolvedEnv(name).PUSHFLOW_ENV, 'development', `service "${name}" PUSHFLOW_ENV (${resolved().source})`);
+  }
+  assert.match(environment('gateway').PUSHFLOW_ENV ?? '', /^\$\{PUSHFLOW_ENV:-development\}$/,
+    'compose.yaml does not let PUSHFLOW_ENV be overridden from .env');
+  const runtime = stages.at(-1)!;
+  const env = Object.fromEntries(dockerfilePairs(runtime.body.filter((i) => i.keyword === 'ENV')));
+  assert.equal(env.PUSHFLOW_ENV, 'production', 'the runtime stage of the Dockerfile does not set PUSHFLOW_ENV=production');
+});
+
+test('every secret compose falls back to is dev-only, and production mode refuses each of them', () => {
+  const secrets: [string, string, string][] = [];
+  for (const name of [...APP_SERVICES, 'redis', 'mongo']) {
+    for (const [variable, value] of Object.entries(resolvedEnv(name))) {
+      if (isSecretName(variable)) secrets.push([name, variable, value]);
+      const password = urlCredentials(value)?.password;
+      if (password) secrets.push([name, `password in ${variable}`, password]);
+    }
+  }
+  assert.ok(secrets.length >= 8, `found only ${secrets.length} secrets in ${resolved().source}: ${JSON.stringify(secrets.map(([s, v]) => `${s}.${v}`))}`);
+  for (const [service, variable, value] of secrets) {
+    assert.ok(value.includes(DEV_ONLY_MARKER), `service "${service}": ${variable} defaults to a value without "${DEV_ONLY_MARKER}"`);
+  }
+  // The services' own rule (shared/src/production-secrets.ts) must refuse every one of them.
+  for (const name of APP_SERVICES) {
+    const env = resolvedEnv(name);
+    for (const variable of ['PUSHFLOW_API_KEYS', 'PUSHFLOW_CONNECT_SECRET', 'REDIS_URL', 'MONGO_URL'].filter((v) => env[v] !== undefined)) {
+      assert.throws(() => checkProductionSecrets({ [variable]: env[variable] }),
+        (err: unknown) => err instanceof ConfigError && err.variable === variable,
+        `service "${name}": PUSHFLOW_ENV=production would accept compose's default ${variable}`);
+    }
+  }
+});
+
 /** docker-compose (v1) or the docker compose plugin (v2), whichever answers `version`. */
+let probedClient: { client?: [string, ...string[]] } | undefined;
 function composeClient(): [string, ...string[]] | undefined {
+  probedClient ??= { client: probeComposeClient() };
+  return probedClient.client;
+}
+
+function probeComposeClient(): [string, ...string[]] | undefined {
   const clients: [string, ...string[]][] = [['docker-compose'], ['docker', 'compose']];
   for (const client of clients) {
     const probe = spawnSync(client[0], [...client.slice(1), 'version'], { stdio: 'ignore', timeout: 15_000 });

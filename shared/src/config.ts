@@ -1,20 +1,31 @@
 import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { ConfigError } from './config-error.ts';
+import { checkProductionSecrets, deploymentEnv, DEPLOYMENT_ENVS, type ConfigWarning } from './production-secrets.ts';
+import { readSecretFiles } from './secret-files.ts';
+import { withoutCredentials } from './url-credentials.ts';
+
+export { ConfigError } from './config-error.ts';
 
 /**
  * Settings come from the environment, are read once at start-up and validated against a
  * TypeBox schema whose property names are the variable names. A wrong value stops the
- * service with a message that names the variable.
+ * service with a message that names the variable. For every variable of the schema,
+ * `<VAR>_FILE` may name a file holding the value instead (secret-files.ts), and with
+ * PUSHFLOW_ENV=production development secrets are refused (production-secrets.ts).
  */
-export class ConfigError extends Error {
-  readonly code = 'PUSHFLOW_CONFIG_INVALID';
-  constructor(readonly variable: string, detail: string) {
-    super(`${variable}: ${detail}`);
-    this.name = 'ConfigError';
-  }
+export interface LoadConfigOptions {
+  /** Where warnings go; by default one line each on stderr. */
+  warn?: (warning: ConfigWarning) => void;
 }
 
-export function loadConfig<T extends TObject>(schema: T, env: NodeJS.ProcessEnv = process.env): Static<T> {
+export function loadConfig<T extends TObject>(
+  schema: T,
+  given: NodeJS.ProcessEnv = process.env,
+  opts: LoadConfigOptions = {},
+): Static<T> {
+  const { env, fromFiles } = readSecretFiles(Object.keys(schema.properties), given);
+  const mode = deploymentEnv(env);
   const out: Record<string, unknown> = {};
   for (const [name, prop] of Object.entries(schema.properties) as [string, TSchema][]) {
     const raw = env[name];
@@ -25,10 +36,17 @@ export function loadConfig<T extends TObject>(schema: T, env: NodeJS.ProcessEnv 
     }
     const value = Value.Convert(prop, raw);
     const error = Value.Errors(prop, value).First();
-    if (error) throw new ConfigError(name, `${error.message} (got ${JSON.stringify(redact(name, raw))})`);
+    if (error) throw new ConfigError(name, `${error.message} (got ${JSON.stringify(redact(name, raw, fromFiles))})`);
     out[name] = value;
   }
+  if (mode === 'production') {
+    for (const warning of checkProductionSecrets(out)) (opts.warn ?? warnOnStderr)(warning);
+  }
   return out as Static<T>;
+}
+
+function warnOnStderr({ variable, message }: ConfigWarning): void {
+  process.stderr.write(`configuration warning: ${variable}: ${message}\n`);
 }
 
 /** Loads config or stops the process with a one-line message naming the bad variable. */
@@ -46,8 +64,10 @@ function isOptional(schema: TObject, name: string): boolean {
   return !(schema.required ?? []).includes(name);
 }
 
-function redact(name: string, raw: string): string {
-  return /SECRET|KEY|PASSWORD|TOKEN/.test(name) ? '<redacted>' : raw;
+/** Secret-named variables and file-borne values are never echoed; URLs lose their credentials. */
+function redact(name: string, raw: string, fromFiles: Set<string>): string {
+  if (fromFiles.has(name) || /SECRET|KEY|PASSWORD|TOKEN/.test(name)) return '<redacted>';
+  return /_URL$/.test(name) ? withoutCredentials(raw) : raw;
 }
 
 /** Variables several services read; each service picks the ones it uses. */
@@ -56,6 +76,8 @@ export const common = {
   MONGO_URL: Type.String({ default: 'mongodb://127.0.0.1:27017/pushflow', pattern: '^mongodb(\\+srv)?://' }),
   PUSHFLOW_REDIS_PREFIX: Type.String({ default: 'pushflow:', pattern: '^[A-Za-z0-9_.:-]*$', maxLength: 64 }),
   PUSHFLOW_CONNECT_SECRET: Type.String({ minLength: 32, description: 'HS256 secret, at least 32 bytes' }),
+  /** loadConfig reads it for every service; a schema lists it only to see the value. */
+  PUSHFLOW_ENV: Type.Union(DEPLOYMENT_ENVS.map((e) => Type.Literal(e)), { default: 'development' }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info' },

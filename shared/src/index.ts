@@ -10,3 +10,6 @@ export * from './redis.ts';
 export * from './schemas.ts';
 export * from './shutdown.ts';
 export * from './tokens.ts';
+export * from './production-secrets.ts';
+export * from './secret-files.ts';
+export * from './url-credentials.ts';

@@ -10,7 +10,9 @@ export function createLogger(service: string, level: string = 'info'): Logger {
     base: { service, pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: {
-      paths: ['token', 'authorization', 'req.headers.authorization', 'req.query.token', '*.token', 'secret'],
+      // ioredis puts the failed command's arguments on its errors: AUTH's are the password.
+      paths: ['token', 'authorization', 'req.headers.authorization', 'req.query.token', '*.token', 'secret',
+        'err.command.args', '*.err.command.args'],
       censor: '[redacted]',
     },
   });

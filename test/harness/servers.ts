@@ -14,6 +14,8 @@ export interface Server {
   url: string;
   /** Where it came from: env, container or the binary's path. */
   source: string;
+  /** The password the server requires, for a server started with one. */
+  password?: string;
   stop(): Promise<void>;
 }
 
@@ -22,15 +24,37 @@ process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');
 });
 
-export async function redisServer(): Promise<Server> {
+/**
+ * With `password`, the server requires it (requirepass) and `url` carries it. A URL from the
+ * environment serves then only when it carries a password of its own (reported as
+ * `password`): a server without one would prove nothing about authentication.
+ */
+export async function redisServer(opts: { password?: string } = {}): Promise<Server> {
   const fromEnv = process.env.TEST_REDIS_URL ?? process.env.REDIS_URL;
-  if (fromEnv) return { url: fromEnv, source: 'env', stop: async () => {} };
-  if (await dockerAnswers()) return container('redis:7', 6379, (h, p) => `redis://${h}:${p}`);
+  const envPassword = fromEnv ? urlPassword(fromEnv) : undefined;
+  if (fromEnv && (opts.password === undefined || envPassword)) {
+    return { url: fromEnv, source: 'env', password: envPassword, stop: async () => {} };
+  }
+  const { password } = opts;
+  const auth = password === undefined ? '' : `:${encodeURIComponent(password)}@`;
+  const requirepass = password === undefined ? [] : ['--requirepass', password];
+  const withPassword = (server: Server): Server => ({ ...server, password });
+  if (await dockerAnswers()) {
+    return withPassword(await container('redis:7', 6379, (h, p) => `redis://${auth}${h}:${p}`, ['redis-server', ...requirepass]));
+  }
   const bin = findBinary('redis-server');
   if (!bin) throw new MissingBinary('redis-server', 'apt-get install redis-server (Debian/Ubuntu), brew install redis (macOS), or set REDIS_URL');
-  return localProcess(bin, (dir, port) => [
-    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no',
-  ], (port) => `redis://127.0.0.1:${port}`);
+  return withPassword(await localProcess(bin, (dir, port) => [
+    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', ...requirepass,
+  ], (port) => `redis://${auth}127.0.0.1:${port}`));
+}
+
+function urlPassword(url: string): string | undefined {
+  try {
+    return decodeURIComponent(new URL(url).password) || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function mongoServer(): Promise<Server> {
@@ -151,9 +175,10 @@ function dockerAnswers(): Promise<boolean> {
   return dockerChecked;
 }
 
-async function container(image: string, port: number, url: (host: string, port: number) => string): Promise<Server> {
+async function container(image: string, port: number, url: (host: string, port: number) => string, command?: string[]): Promise<Server> {
   const { GenericContainer } = await import('testcontainers');
-  const started = await new GenericContainer(image).withExposedPorts(port).start();
+  const definition = new GenericContainer(image).withExposedPorts(port);
+  const started = await (command ? definition.withCommand(command) : definition).start();
   return {
     url: url(started.getHost(), started.getMappedPort(port)),
     source: `container ${image}`,
