@@ -206,3 +206,14 @@ test('a service refuses a development secret in production: exit 78, the variabl
   assert.match(r.stderr, /^demo: invalid configuration: REDIS_URL: /m);
   assert.ok(!r.stderr.includes('zebra') && !r.stdout.includes('zebra'), r.stderr);
 });
+
+test('in production a service without a Redis password starts, with one warning line on stderr', () => {
+  const code = `import { loadConfigOrExit, common } from './shared/src/config.ts'; import { Type } from '@sinclair/typebox';
+    loadConfigOrExit('demo', Type.Object({ REDIS_URL: common.REDIS_URL })); console.log('started');`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+    env: { ...process.env, PUSHFLOW_ENV: 'production', REDIS_URL: 'redis://cache:6379' }, encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'started');
+  assert.match(r.stderr, /^configuration warning: REDIS_URL: carries no password/m);
+});
