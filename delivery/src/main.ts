@@ -5,8 +5,8 @@ import { startDeliveryNode } from './node.ts';
 const config = loadDeliveryConfig();
 const nodeId = config.PUSHFLOW_NODE_ID;
 const log = createLogger('delivery', config.LOG_LEVEL).child({ nodeId });
-const redis = createRedis(config.REDIS_URL, `delivery-${nodeId}`);
-const blockingRedis = createRedis(config.REDIS_URL, `delivery-${nodeId}-consumer`);
+const redis = createRedis(config.REDIS_URL, `delivery-${nodeId}`, { log });
+const blockingRedis = createRedis(config.REDIS_URL, `delivery-${nodeId}-consumer`, { log });
 
 const node = await startDeliveryNode({ config, redis, blockingRedis, log }).catch((err: unknown) => {
   log.fatal({ err }, 'start failed');

@@ -15,7 +15,7 @@ const config = loadDispatcherConfigOrExit();
 const log = createLogger('dispatcher', config.LOG_LEVEL);
 const keys = makeKeys(config.PUSHFLOW_REDIS_PREFIX);
 
-const redis = createRedis(config.REDIS_URL, 'dispatcher');
+const redis = createRedis(config.REDIS_URL, 'dispatcher', { log });
 const mongo = new MongoClient(config.MONGO_URL, { serverSelectionTimeoutMS: 5000 });
 await mongo.connect();
 const notifications = await openNotifications(mongo.db(), 'notifications', { statusTtlDays: config.PUSHFLOW_STATUS_TTL_DAYS, log });
@@ -29,15 +29,15 @@ const common = {
 // never delays a status read.
 const consumers = [
   startConsumer({
-    ...common, redis: createRedis(config.REDIS_URL, 'dispatcher-commands'), stream: keys.commands, group: groups.dispatcher,
+    ...common, redis: createRedis(config.REDIS_URL, 'dispatcher-commands', { log }), stream: keys.commands, group: groups.dispatcher,
     handler: createSendHandler({ redis, keys, notifications, log, group: groups.dispatcher, nodeTtlMs: config.PUSHFLOW_NODE_TTL_MS }),
   }),
   startConsumer({
-    ...common, redis: createRedis(config.REDIS_URL, 'dispatcher-queries'), stream: keys.queries, group: groups.dispatcher,
+    ...common, redis: createRedis(config.REDIS_URL, 'dispatcher-queries', { log }), stream: keys.queries, group: groups.dispatcher,
     handler: createStatusHandler({ redis, keys, notifications, log, group: groups.dispatcher }),
   }),
   startConsumer({
-    ...common, redis: createRedis(config.REDIS_URL, 'dispatcher-projector'), stream: keys.events, group: groups.projector,
+    ...common, redis: createRedis(config.REDIS_URL, 'dispatcher-projector', { log }), stream: keys.events, group: groups.projector,
     handler: createProjector({ redis, keys, notifications, log, group: groups.projector }),
   }),
 ];

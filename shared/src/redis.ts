@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from './logger.ts';
 
 export type { Redis } from 'ioredis';
 
@@ -14,7 +15,7 @@ export interface StreamEntry {
  * themselves when Redis comes back. `failFast` clients reject commands at once while
  * disconnected (the gateway answers 503 instead of queueing requests behind an outage).
  */
-export function createRedis(url: string, name: string, opts: { failFast?: boolean } = {}): Redis {
+export function createRedis(url: string, name: string, opts: { failFast?: boolean; log?: Logger } = {}): Redis {
   const options: RedisOptions = {
     connectionName: name,
     lazyConnect: false,
@@ -22,7 +23,12 @@ export function createRedis(url: string, name: string, opts: { failFast?: boolea
     maxRetriesPerRequest: opts.failFast ? 1 : null,
     enableOfflineQueue: !opts.failFast,
   };
-  return new Redis(url, options);
+  const client = new Redis(url, options);
+  // Without a listener ioredis prints every reconnect failure as an unhandled error with a
+  // stack; one warning line per failure says the same, as JSON, without the command's args.
+  const { log } = opts;
+  if (log) client.on('error', (err: Error) => log.warn({ connection: name, err: err.message }, 'redis connection error'));
+  return client;
 }
 
 /** Creates the group (and the stream); a group that exists already is what we want. */
