@@ -5,19 +5,23 @@ import Fastify, { type FastifyError } from 'fastify';
 import type { Logger, Redis } from '@pushflow/shared';
 import pkg from '../package.json' with { type: 'json' };
 import { apiKeyHook } from './auth.ts';
-import type { GatewayConfig } from './config.ts';
+import { contentLimits, rateLimitSettings, type GatewayConfig } from './config.ts';
 import { openapiOptions } from './openapi.ts';
 import { HttpProblem, Problem, problemFor, sendProblem } from './problems.ts';
+import { createRateLimiter } from './rate-limit.ts';
 import type { Rpc } from './rpc.ts';
 import { connectTokenRoutes } from './routes/connect-tokens.ts';
 import { healthRoutes } from './routes/health.ts';
 import { notificationRoutes } from './routes/notifications.ts';
 
-export const BODY_LIMIT_BYTES = 64 * 1024;
+/** Longer than any URL Node reads, so a bad id of any length is a 400 from the validator, not a 404. */
+const MAX_PARAM_LENGTH = 16 * 1024;
+
+export type AppConfig = Omit<GatewayConfig, 'GATEWAY_PORT' | 'GATEWAY_HOST' | 'REDIS_URL' | 'LOG_LEVEL' | 'PUSHFLOW_REPLY_TIMEOUT_MS' | 'PUSHFLOW_API_KEYS'>;
 
 export interface AppDeps {
-  config: Pick<GatewayConfig, 'apiKeys' | 'PUSHFLOW_CONNECT_SECRET' | 'PUSHFLOW_MAX_TOKEN_TTL_SECONDS'>;
-  /** Answers readiness: the fail-fast command connection. */
+  config: AppConfig;
+  /** Answers readiness and keeps the rate limit: the fail-fast command connection. */
   redis: Redis;
   rpc: Rpc;
   log?: Logger;
@@ -27,7 +31,11 @@ export interface AppDeps {
 export async function buildApp({ config, redis, rpc, log }: AppDeps) {
   const app = Fastify({
     ...(log ? { loggerInstance: log } : { logger: false }),
-    bodyLimit: BODY_LIMIT_BYTES,
+    bodyLimit: config.PUSHFLOW_HTTP_BODY_LIMIT_BYTES,
+    // A body holding `__proto__`, or `constructor` with `prototype`, is refused at parse time (400).
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     ajv: {
       customOptions: {
         // Reject what does not fit instead of quietly repairing it: an extra property or a
@@ -59,10 +67,17 @@ export async function buildApp({ config, redis, rpc, log }: AppDeps) {
   await app.register(healthRoutes, { redis });
   await app.register(async (api) => {
     api.addHook('onRequest', apiKeyHook(config.apiKeys));
-    await api.register(notificationRoutes, { rpc });
+    await api.register(notificationRoutes, {
+      rpc,
+      limits: contentLimits(config),
+      bodyLimitBytes: config.PUSHFLOW_HTTP_BODY_LIMIT_BYTES,
+      rateLimiter: createRateLimiter(redis, config.PUSHFLOW_REDIS_PREFIX, rateLimitSettings(config)),
+    });
     await api.register(connectTokenRoutes, {
       secret: config.PUSHFLOW_CONNECT_SECRET,
       maxTtlSeconds: config.PUSHFLOW_MAX_TOKEN_TTL_SECONDS,
+      recipientIdLength: config.PUSHFLOW_MAX_RECIPIENT_ID_LENGTH,
+      audience: config.PUSHFLOW_TOKEN_AUDIENCE,
     });
   });
 

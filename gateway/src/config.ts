@@ -1,7 +1,13 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { common, ConfigError, loadConfig } from '@pushflow/shared';
+import { common, CONTENT_CEILINGS, ConfigError, DEFAULT_CONTENT_LIMITS, loadConfig, type ContentLimits } from '@pushflow/shared';
+import type { RateLimitSettings } from './rate-limit.ts';
 
 export const SERVICE = 'gateway';
+
+/** Whatever PUSHFLOW_HTTP_BODY_LIMIT_BYTES says, a request body is never read past this. */
+export const BODY_LIMIT_CEILING_BYTES = 1_048_576;
+
+const limit = (fallback: number, ceiling: number, minimum = 1) => Type.Integer({ minimum, maximum: ceiling, default: fallback });
 
 /** Property names are the environment variable names (DESIGN.md, "Configuration"). */
 export const GatewayConfigSchema = Type.Object({
@@ -14,6 +20,17 @@ export const GatewayConfigSchema = Type.Object({
   LOG_LEVEL: common.LOG_LEVEL,
   PUSHFLOW_REPLY_TIMEOUT_MS: common.millis(5000),
   PUSHFLOW_MAX_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 31_536_000, default: 86_400 }),
+  /** Set: the connect tokens the gateway signs carry it as `aud`. */
+  PUSHFLOW_TOKEN_AUDIENCE: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  PUSHFLOW_HTTP_BODY_LIMIT_BYTES: limit(65_536, BODY_LIMIT_CEILING_BYTES, 1024),
+  PUSHFLOW_MAX_RECIPIENT_ID_LENGTH: limit(DEFAULT_CONTENT_LIMITS.recipientIdLength, CONTENT_CEILINGS.recipientIdLength),
+  PUSHFLOW_MAX_TITLE_LENGTH: limit(DEFAULT_CONTENT_LIMITS.titleLength, CONTENT_CEILINGS.titleLength),
+  PUSHFLOW_MAX_BODY_LENGTH: limit(DEFAULT_CONTENT_LIMITS.bodyLength, CONTENT_CEILINGS.bodyLength),
+  PUSHFLOW_MAX_DATA_BYTES: limit(DEFAULT_CONTENT_LIMITS.dataBytes, CONTENT_CEILINGS.dataBytes, 2),
+  PUSHFLOW_MAX_DATA_DEPTH: limit(DEFAULT_CONTENT_LIMITS.dataDepth, CONTENT_CEILINGS.dataDepth),
+  /** Per API key, across all gateways (the budget lives in Redis); 0 turns limiting off. */
+  PUSHFLOW_RATE_LIMIT_PER_SECOND: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 1000 }),
+  PUSHFLOW_RATE_LIMIT_BURST: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 2000 }),
 });
 
 export type GatewayConfig = Static<typeof GatewayConfigSchema> & { apiKeys: string[] };
@@ -45,4 +62,22 @@ export function parseApiKeys(value: string): string[] {
     }
   });
   return [...new Set(parts)];
+}
+
+type LimitSettings = Pick<GatewayConfig,
+  'PUSHFLOW_MAX_RECIPIENT_ID_LENGTH' | 'PUSHFLOW_MAX_TITLE_LENGTH' | 'PUSHFLOW_MAX_BODY_LENGTH'
+  | 'PUSHFLOW_MAX_DATA_BYTES' | 'PUSHFLOW_MAX_DATA_DEPTH'>;
+
+export function contentLimits(config: LimitSettings): ContentLimits {
+  return {
+    recipientIdLength: config.PUSHFLOW_MAX_RECIPIENT_ID_LENGTH,
+    titleLength: config.PUSHFLOW_MAX_TITLE_LENGTH,
+    bodyLength: config.PUSHFLOW_MAX_BODY_LENGTH,
+    dataBytes: config.PUSHFLOW_MAX_DATA_BYTES,
+    dataDepth: config.PUSHFLOW_MAX_DATA_DEPTH,
+  };
+}
+
+export function rateLimitSettings(config: Pick<GatewayConfig, 'PUSHFLOW_RATE_LIMIT_PER_SECOND' | 'PUSHFLOW_RATE_LIMIT_BURST'>): RateLimitSettings {
+  return { perSecond: config.PUSHFLOW_RATE_LIMIT_PER_SECOND, burst: config.PUSHFLOW_RATE_LIMIT_BURST };
 }

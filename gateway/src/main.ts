@@ -32,4 +32,8 @@ await app.listen({ port: config.GATEWAY_PORT, host: config.GATEWAY_HOST });
 if (redis.status !== 'ready') await once(redis, 'ready');
 const address = app.server.address();
 const port = typeof address === 'object' && address ? address.port : config.GATEWAY_PORT;
-log.info({ port, gatewayId }, 'ready');
+log.info({
+  port, gatewayId,
+  rateLimit: config.PUSHFLOW_RATE_LIMIT_PER_SECOND === 0 ? 'off' : { perSecond: config.PUSHFLOW_RATE_LIMIT_PER_SECOND, burst: config.PUSHFLOW_RATE_LIMIT_BURST },
+  bodyLimitBytes: config.PUSHFLOW_HTTP_BODY_LIMIT_BYTES,
+}, 'ready');

@@ -14,6 +14,7 @@ export const problemTypes = {
   'payload-too-large': { status: 413, title: 'Request body too large' },
   'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
   'idempotency-key-reused': { status: 422, title: 'Idempotency key already used for a different request' },
+  'rate-limited': { status: 429, title: 'Too many requests for this API key' },
   'bad-request': { status: 400, title: 'Bad request' },
   internal: { status: 500, title: 'Internal error' },
   'dispatcher-unavailable': { status: 503, title: 'Dispatcher unavailable' },
@@ -109,8 +110,14 @@ export function problemFor(err: FastifyError | HttpProblem): { slug: ProblemSlug
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return { slug: 'unsupported-media-type', detail: 'Send the body as application/json' };
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { slug: 'validation-failed', detail: err.message, extra: { errors: [{ path: '/body', message: 'must not be empty' }] } };
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return { slug: 'validation-failed', detail: err.message };
+      // Also what a `__proto__` key, or `constructor` holding `prototype`, anywhere in the body gives.
+      return {
+        slug: 'validation-failed',
+        detail: err.message,
+        extra: { errors: [{ path: '/body', message: 'must be valid JSON without "__proto__" or "constructor.prototype" keys' }] },
+      };
   }
   const status = err.statusCode ?? 500;
   if (status === 404) return { slug: 'not-found', detail: err.message };

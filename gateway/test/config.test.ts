@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError } from '@pushflow/shared';
-import { loadGatewayConfig } from '../src/config.ts';
+import { CONTENT_CEILINGS, ConfigError } from '@pushflow/shared';
+import { contentLimits, loadGatewayConfig } from '../src/config.ts';
 
 const valid = {
   PUSHFLOW_API_KEYS: 'key-one-0123456789, key-two-0123456789',
@@ -28,6 +28,47 @@ describe('gateway config', () => {
     assert.equal(config.PUSHFLOW_MAX_TOKEN_TTL_SECONDS, 86_400);
     assert.equal(config.PUSHFLOW_REDIS_PREFIX, 'pushflow:');
     assert.equal(loadGatewayConfig({ ...valid, GATEWAY_PORT: '8081' }).GATEWAY_PORT, 8081);
+  });
+
+  it('reads the request limits, the rate limit and the token audience, with their defaults', () => {
+    const config = loadGatewayConfig(valid);
+    assert.equal(config.PUSHFLOW_HTTP_BODY_LIMIT_BYTES, 65_536);
+    assert.deepEqual(contentLimits(config), { recipientIdLength: 128, titleLength: 256, bodyLength: 4096, dataBytes: 8192, dataDepth: 8 });
+    assert.equal(config.PUSHFLOW_RATE_LIMIT_PER_SECOND, 1000);
+    assert.equal(config.PUSHFLOW_RATE_LIMIT_BURST, 2000);
+    assert.equal(config.PUSHFLOW_TOKEN_AUDIENCE, undefined);
+    const set = loadGatewayConfig({
+      ...valid, PUSHFLOW_MAX_TITLE_LENGTH: '1024', PUSHFLOW_RATE_LIMIT_PER_SECOND: '0', PUSHFLOW_TOKEN_AUDIENCE: 'pushflow',
+      PUSHFLOW_HTTP_BODY_LIMIT_BYTES: '1048576',
+    });
+    assert.equal(set.PUSHFLOW_MAX_TITLE_LENGTH, 1024);
+    assert.equal(set.PUSHFLOW_RATE_LIMIT_PER_SECOND, 0);
+    assert.equal(set.PUSHFLOW_TOKEN_AUDIENCE, 'pushflow');
+    assert.equal(set.PUSHFLOW_HTTP_BODY_LIMIT_BYTES, 1_048_576);
+  });
+
+  it('names a limit set above its ceiling, below its floor, or not a number', () => {
+    const over: Record<string, number> = {
+      PUSHFLOW_MAX_RECIPIENT_ID_LENGTH: CONTENT_CEILINGS.recipientIdLength,
+      PUSHFLOW_MAX_TITLE_LENGTH: CONTENT_CEILINGS.titleLength,
+      PUSHFLOW_MAX_BODY_LENGTH: CONTENT_CEILINGS.bodyLength,
+      PUSHFLOW_MAX_DATA_BYTES: CONTENT_CEILINGS.dataBytes,
+      PUSHFLOW_MAX_DATA_DEPTH: CONTENT_CEILINGS.dataDepth,
+      PUSHFLOW_HTTP_BODY_LIMIT_BYTES: 1_048_576,
+    };
+    for (const [name, ceiling] of Object.entries(over)) {
+      const atCeiling = loadGatewayConfig({ ...valid, [name]: String(ceiling) }) as unknown as Record<string, unknown>;
+      assert.equal(atCeiling[name], ceiling, `${name} at its ceiling`);
+      const err = configError({ ...valid, [name]: String(ceiling + 1) });
+      assert.equal(err.variable, name);
+      assert.match(err.message, new RegExp(`^${name}: .*${ceiling}`));
+    }
+    for (const [name, value] of [
+      ['PUSHFLOW_MAX_TITLE_LENGTH', '0'], ['PUSHFLOW_MAX_DATA_DEPTH', 'deep'], ['PUSHFLOW_RATE_LIMIT_PER_SECOND', '-1'],
+      ['PUSHFLOW_RATE_LIMIT_BURST', '0'], ['PUSHFLOW_HTTP_BODY_LIMIT_BYTES', 'lots'], ['PUSHFLOW_TOKEN_AUDIENCE', 'a'.repeat(257)],
+    ] as const) {
+      assert.equal(configError({ ...valid, [name]: value }).variable, name, `${name}=${value}`);
+    }
   });
 
   it('names PUSHFLOW_API_KEYS when it is missing or holds a short key, without quoting keys', () => {

@@ -43,6 +43,25 @@ describe('POST /connect-tokens', { timeout: 20_000 }, () => {
     assert.equal(verified.claims.exp - verified.claims.iat!, 3600);
   });
 
+  it('puts PUSHFLOW_TOKEN_AUDIENCE in aud when it is set, and no aud otherwise', async () => {
+    const plain = await gw.app.inject({ method: 'POST', url: '/connect-tokens', headers: auth(), payload: { recipientId: 'u' } });
+    const plainClaims = JSON.parse(Buffer.from(plain.json().token.split('.')[1], 'base64url').toString());
+    assert.equal('aud' in plainClaims, false);
+
+    const withAud = await startGateway(server.url, uniquePrefix(), { env: { PUSHFLOW_TOKEN_AUDIENCE: 'pushflow-eu' }, gatewayId: 'gw-aud' });
+    try {
+      const res = await withAud.app.inject({ method: 'POST', url: '/connect-tokens', headers: auth(), payload: { recipientId: 'u' } });
+      assert.equal(res.statusCode, 201, res.body);
+      const { token } = res.json();
+      const verified = verifyConnectToken(token, SECRET, { audience: 'pushflow-eu' });
+      assert.ok(verified.ok, JSON.stringify(verified));
+      assert.equal(verified.claims.aud, 'pushflow-eu');
+      assert.equal(verifyConnectToken(token, SECRET, { audience: 'pushflow-us' }).ok, false);
+    } finally {
+      await withAud.close();
+    }
+  });
+
   it('refuses a lifetime out of range, a bad recipient or extra fields', async () => {
     for (const payload of [
       { recipientId: 'u', ttlSeconds: 0 },

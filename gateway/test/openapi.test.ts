@@ -43,7 +43,13 @@ describe('OpenAPI document and docs page', { timeout: 20_000 }, () => {
     assert.deepEqual(body.required, ['recipientId']);
     assert.equal(body.additionalProperties, false);
     assert.equal(body.properties.recipientId.pattern, '^[A-Za-z0-9_.@-]+$');
-    assert.deepEqual(Object.keys(send.responses).sort(), ['202', '400', '401', '413', '415', '422', '503', '504']);
+    assert.deepEqual(Object.keys(send.responses).sort(), ['202', '400', '401', '413', '415', '422', '429', '503', '504']);
+    assert.equal(body.properties.recipientId.maxLength, 128, 'the configured limits, defaults here');
+    assert.equal(body.properties.title.maxLength, 256);
+    assert.equal(body.properties.body.maxLength, 4096);
+    assert.match(send.responses['413'].description, /65536 bytes/);
+    assert.ok(send.responses['429'].content['application/problem+json'].schema);
+    assert.equal(send.responses['429'].headers['retry-after'].schema.type, 'integer');
     const idem = send.parameters.find((p: Doc) => p.name === 'idempotency-key');
     assert.equal(idem?.in, 'header');
     assert.equal(idem.required, false);

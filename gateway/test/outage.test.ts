@@ -5,7 +5,7 @@ import { freePort, redisServer, type Server } from '../../test/harness/servers.t
 import { uniquePrefix } from '../../test/harness/isolation.ts';
 import { buildApp } from '../src/app.ts';
 import { createRpc } from '../src/rpc.ts';
-import { API_KEY, auth, SECRET, startGateway, type Gateway } from './peer.ts';
+import { auth, startGateway, testConfig, type Gateway } from './peer.ts';
 
 describe('gateway when the dispatcher or Redis is away', { timeout: 20_000 }, () => {
   let server: Server;
@@ -45,10 +45,8 @@ describe('gateway when the dispatcher or Redis is away', { timeout: 20_000 }, ()
     blocking.on('error', () => {});
     const log = createLogger('gateway-test', 'silent');
     const rpc = createRpc({ redis, blocking, keys: keysFor(uniquePrefix()), gatewayId: 'down', timeoutMs: 5000, log });
-    const app = await buildApp({
-      config: { apiKeys: [API_KEY], PUSHFLOW_CONNECT_SECRET: SECRET, PUSHFLOW_MAX_TOKEN_TTL_SECONDS: 60 },
-      redis, rpc, log,
-    });
+    // The rate limiter would answer first; rate-limit.test.ts covers it.
+    const app = await buildApp({ config: testConfig({ PUSHFLOW_RATE_LIMIT_PER_SECOND: '0' }), redis, rpc, log });
     try {
       const started = Date.now();
       const res = await app.inject({ method: 'POST', url: '/notifications', headers: auth(), payload: { recipientId: 'u' } });

@@ -2,11 +2,12 @@ import { once } from 'node:events';
 import { after, before } from 'node:test';
 import {
   createRedis, createLogger, encodeEntry, keys as keysFor, sendCommandCodec, statusQueryCodec, toEntries,
-  type Keys, type Redis, type SendCommand, type StatusQuery,
+  type Keys, type Logger, type Redis, type SendCommand, type StatusQuery,
 } from '@pushflow/shared';
 import { redisServer, type Server } from '../../test/harness/servers.ts';
 import { uniquePrefix } from '../../test/harness/isolation.ts';
 import { buildApp, type App } from '../src/app.ts';
+import { loadGatewayConfig, type GatewayConfig } from '../src/config.ts';
 import { createRpc, type Rpc } from '../src/rpc.ts';
 
 export const API_KEY = 'test-key-0123456789abcdef';
@@ -21,20 +22,33 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
+/** The gateway's configuration read from an environment holding the test keys and `env`. */
+export function testConfig(env: Record<string, string> = {}): GatewayConfig {
+  return loadGatewayConfig({ PUSHFLOW_API_KEYS: `${API_KEY},${OTHER_KEY}`, PUSHFLOW_CONNECT_SECRET: SECRET, ...env });
+}
+
+export interface GatewayOptions {
+  timeoutMs?: number;
+  /** Environment variables for the configuration (the prefix argument wins over PUSHFLOW_REDIS_PREFIX). */
+  env?: Record<string, string>;
+  /** Two gateways on one Redis need different ids, or they read each other's replies. */
+  gatewayId?: string;
+  log?: Logger;
+}
+
 /** A gateway app wired as main.ts does, on its own key prefix, not listening. */
-export async function startGateway(url: string, prefix: string, opts: { timeoutMs?: number } = {}): Promise<Gateway> {
+export async function startGateway(url: string, prefix: string, opts: GatewayOptions = {}): Promise<Gateway> {
   const keys = keysFor(prefix);
   const redis = createRedis(url, 'gw-test', { failFast: true });
   const blocking = createRedis(url, 'gw-test-replies');
   redis.on('error', () => {});
   blocking.on('error', () => {});
   await Promise.all([redis, blocking].map((c) => c.status === 'ready' ? undefined : once(c, 'ready')));
-  const log = createLogger('gateway-test', 'silent');
-  const rpc = createRpc({ redis, blocking, keys, gatewayId: `test-${process.pid}`, timeoutMs: opts.timeoutMs ?? 2000, log });
-  const app = await buildApp({
-    config: { apiKeys: [API_KEY, OTHER_KEY], PUSHFLOW_CONNECT_SECRET: SECRET, PUSHFLOW_MAX_TOKEN_TTL_SECONDS: 86_400 },
-    redis, rpc, log,
-  });
+  const log = opts.log ?? createLogger('gateway-test', 'silent');
+  const gatewayId = opts.gatewayId ?? `test-${process.pid}`;
+  const rpc = createRpc({ redis, blocking, keys, gatewayId, timeoutMs: opts.timeoutMs ?? 2000, log });
+  const config = testConfig({ ...opts.env, PUSHFLOW_REDIS_PREFIX: prefix });
+  const app = await buildApp({ config, redis, rpc, log });
   return {
     app, rpc, redis, keys,
     async close() {

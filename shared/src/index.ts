@@ -1,5 +1,6 @@
 export * from './config.ts';
 export * from './consumer.ts';
+export * from './data-rules.ts';
 export * from './entries.ts';
 export * from './events.ts';
 export * from './ids.ts';

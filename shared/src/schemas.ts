@@ -2,33 +2,83 @@ import { Type, type Static } from '@sinclair/typebox';
 
 /**
  * The notification a caller sends, shared by the HTTP API, the commands stream and the
- * WebSocket frame. Limits live here so every service enforces the same ones.
+ * WebSocket frame. The gateway enforces the limits its operator configured; the other
+ * services read the same shape with the ceilings below, so no configuration can make a
+ * gateway accept what a dispatcher or a delivery node would refuse.
  */
-export const RecipientId = Type.String({
-  minLength: 1,
-  maxLength: 128,
-  pattern: '^[A-Za-z0-9_.@-]+$',
-  description: 'The application\'s id for the user. Letters, digits and `_ . @ -`, at most 128.',
-});
+export interface ContentLimits {
+  recipientIdLength: number;
+  titleLength: number;
+  bodyLength: number;
+  /** `data` as JSON, in UTF-8 bytes. */
+  dataBytes: number;
+  /** Levels of objects and arrays in `data`, `data` itself being the first. */
+  dataDepth: number;
+}
 
-export const NotificationContent = Type.Object(
-  {
-    recipientId: RecipientId,
-    title: Type.Optional(Type.String({ maxLength: 256 })),
-    body: Type.Optional(Type.String({ maxLength: 4096 })),
-    data: Type.Optional(
-      // Keys starting with `$` or holding `.` could be read as MongoDB operators or paths.
-      Type.Record(Type.String({ pattern: '^[^$.][^.]{0,127}$' }), Type.Unknown(), {
-        additionalProperties: false,
-        description: 'Free-form JSON object handed to the client as is. Keys: no `$` first, no `.`, at most 128 characters.',
-      }),
-    ),
-  },
-  { additionalProperties: false },
-);
+/** Hard upper bounds: a configured limit above one of these is a configuration error. */
+export const CONTENT_CEILINGS: Readonly<ContentLimits> = {
+  recipientIdLength: 256,
+  titleLength: 1024,
+  bodyLength: 65_536,
+  dataBytes: 262_144,
+  dataDepth: 32,
+};
+
+export const DEFAULT_CONTENT_LIMITS: Readonly<ContentLimits> = {
+  recipientIdLength: 128,
+  titleLength: 256,
+  bodyLength: 4096,
+  dataBytes: 8192,
+  dataDepth: 8,
+};
+
+/** No `:` (a Redis key separator), no `$`, no spaces: a recipient id is safe in a key or a filter. */
+export const RECIPIENT_ID_PATTERN = '^[A-Za-z0-9_.@-]+$';
+
+/** A `data` key: no `$` first, no `.`, so it can never read as a MongoDB operator or path. */
+export const DATA_KEY_PATTERN = '^[^$.][^.]{0,127}$';
+
+export function recipientIdSchema(maxLength: number) {
+  return Type.String({
+    minLength: 1,
+    maxLength,
+    pattern: RECIPIENT_ID_PATTERN,
+    description: `The application's id for the user. Letters, digits and \`_ . @ -\`, at most ${maxLength}.`,
+  });
+}
+
+export function notificationContentSchema(limits: ContentLimits) {
+  return Type.Object(
+    {
+      recipientId: recipientIdSchema(limits.recipientIdLength),
+      title: Type.Optional(Type.String({ maxLength: limits.titleLength, description: `At most ${limits.titleLength} characters.` })),
+      body: Type.Optional(Type.String({ maxLength: limits.bodyLength, description: `At most ${limits.bodyLength} characters.` })),
+      data: Type.Optional(
+        Type.Record(Type.String({ pattern: DATA_KEY_PATTERN }), Type.Unknown(), {
+          additionalProperties: false,
+          description: 'Free-form JSON object handed to the client as is. '
+            + `At most ${limits.dataBytes} bytes as JSON and ${limits.dataDepth} levels of objects and arrays deep. `
+            + 'Keys, at every depth: no `$` first, no `.`, not `__proto__`, `constructor` or `prototype`, at most 128 characters.',
+        }),
+      ),
+    },
+    { additionalProperties: false },
+  );
+}
+
+export const RecipientId = recipientIdSchema(CONTENT_CEILINGS.recipientIdLength);
+
+export const NotificationContent = notificationContentSchema(CONTENT_CEILINGS);
 export type NotificationContent = Static<typeof NotificationContent>;
 
-export const NotificationId = Type.String({ format: 'uuid', description: 'UUIDv7 given by PushFlow.' });
+export const NotificationId = Type.String({
+  format: 'uuid',
+  // The format alone would also take a `urn:uuid:` prefix.
+  pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$',
+  maxLength: 36,
+  description: 'UUIDv7 given by PushFlow.',
+});
 
 export const statuses = ['ACCEPTED', 'DISPATCHED', 'DELIVERED', 'ACKNOWLEDGED', 'FAILED'] as const;
 export type Status = (typeof statuses)[number];

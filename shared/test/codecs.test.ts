@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Value } from '@sinclair/typebox/value';
 import {
-  NotificationContent, deliveryRequestCodec, encodeEntry, eventCodec, keys, sendCommandCodec, uuidv7, type LedgerEvent,
+  CONTENT_CEILINGS, NotificationContent, deliveryRequestCodec, encodeEntry, eventCodec, keys, sendCommandCodec, uuidv7, type LedgerEvent,
 } from '../src/index.ts';
 
 test('ledger events round-trip through a stream entry', () => {
@@ -25,12 +25,14 @@ test('malformed entries decode to undefined instead of throwing', () => {
   assert.equal(deliveryRequestCodec.decode(encodeEntry({ notificationId: 'n', recipientId: 'r', acceptedAt: 'yesterday' })), undefined);
 });
 
+// The shared schema holds the ceilings; the gateway enforces its configured (lower) limits.
 test('notification content: recipient charset and length, extra properties, data keys', () => {
   assert.equal(Value.Check(NotificationContent, { recipientId: 'user-1@example.com', title: 't', data: { k: [1, { x: 2 }] } }), true);
   for (const bad of [
-    {}, { recipientId: '' }, { recipientId: 'a b' }, { recipientId: 'x'.repeat(129) }, { recipientId: 'a:b' },
+    {}, { recipientId: '' }, { recipientId: 'a b' }, { recipientId: 'x'.repeat(CONTENT_CEILINGS.recipientIdLength + 1) }, { recipientId: 'a:b' },
     { recipientId: 'a', extra: 1 }, { recipientId: 'a', data: [] }, { recipientId: 'a', data: { $where: 1 } },
-    { recipientId: 'a', data: { 'a.b': 1 } }, { recipientId: { $ne: null } }, { recipientId: 'a', title: 'x'.repeat(257) },
+    { recipientId: 'a', data: { 'a.b': 1 } }, { recipientId: { $ne: null } }, { recipientId: 'a', title: 'x'.repeat(CONTENT_CEILINGS.titleLength + 1) },
+    { recipientId: 'a', body: 'x'.repeat(CONTENT_CEILINGS.bodyLength + 1) },
   ]) assert.equal(Value.Check(NotificationContent, bad), false, JSON.stringify(bad).slice(0, 80));
 });
 

@@ -115,6 +115,8 @@ export interface Stack {
 
 export const devApiKey = 'dev-only-api-key-change-me';
 export const devConnectSecret = 'dev-only-connect-secret-change-me-0000000000';
+/** Tests send bursts far over the default rate limit; a stack's env can still turn it on. */
+const gatewayDefaults = { PUSHFLOW_RATE_LIMIT_PER_SECOND: '0' };
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const ownServers: Server[] = [];
@@ -155,7 +157,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       starting.push(startService('delivery', { ...base, DELIVERY_PORT: String(port), PUSHFLOW_NODE_ID: nodeId }, { label, onLine: onLine(label) }));
     }
     const gatewayPort = opts.gatewayPort ?? (await freePort());
-    starting.push(startService('gateway', { ...base, GATEWAY_PORT: String(gatewayPort) }, { onLine: onLine('gateway') }));
+    starting.push(startService('gateway', { ...gatewayDefaults, ...base, GATEWAY_PORT: String(gatewayPort) }, { onLine: onLine('gateway') }));
     services.push(...(await Promise.all(starting)));
     const find = (label: string) => {
       const found = services.find((s) => s.name === label);
@@ -177,7 +179,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       async add(service, env = {}, label = `${service}-${services.length + 1}`) {
         const port = String(await freePort());
         const portVar = { gateway: 'GATEWAY_PORT', dispatcher: 'DISPATCHER_PORT', delivery: 'DELIVERY_PORT' }[service];
-        const added = await startService(service, { ...base, [portVar]: port, ...env }, { label, onLine: onLine(label) });
+        const defaults = service === 'gateway' ? gatewayDefaults : {};
+        const added = await startService(service, { ...defaults, ...base, [portVar]: port, ...env }, { label, onLine: onLine(label) });
         services.push(added);
         return added;
       },

@@ -1,5 +1,5 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { RecipientId, signConnectToken } from '@pushflow/shared';
+import { recipientIdSchema, signConnectToken } from '@pushflow/shared';
 import { problemResponse } from '../problems.ts';
 
 export const DEFAULT_TOKEN_TTL_SECONDS = 3600;
@@ -7,15 +7,18 @@ export const DEFAULT_TOKEN_TTL_SECONDS = 3600;
 export interface ConnectTokenOptions {
   secret: string;
   maxTtlSeconds: number;
+  recipientIdLength: number;
+  /** Set: every token carries it as `aud`, and delivery nodes configured with it accept only those. */
+  audience?: string;
 }
 
 /**
  * Short-lived tokens a client presents to the delivery service's WebSocket. The gateway
  * signs them so an application that would rather not hold the connect secret can ask for one.
  */
-export const connectTokenRoutes: FastifyPluginAsyncTypebox<ConnectTokenOptions> = async (app, { secret, maxTtlSeconds }) => {
+export const connectTokenRoutes: FastifyPluginAsyncTypebox<ConnectTokenOptions> = async (app, { secret, maxTtlSeconds, recipientIdLength, audience }) => {
   const Body = Type.Object({
-    recipientId: RecipientId,
+    recipientId: recipientIdSchema(recipientIdLength),
     ttlSeconds: Type.Optional(Type.Integer({
       minimum: 1,
       maximum: maxTtlSeconds,
@@ -37,13 +40,15 @@ export const connectTokenRoutes: FastifyPluginAsyncTypebox<ConnectTokenOptions> 
         }, { description: 'The signed token' }),
         400: problemResponse('The request is not valid'),
         401: problemResponse('Missing or invalid API key'),
+        413: problemResponse('The body is over PUSHFLOW_HTTP_BODY_LIMIT_BYTES'),
+        415: problemResponse('The body is not application/json'),
       },
     },
   }, async (request, reply) => {
     const { recipientId, ttlSeconds = DEFAULT_TOKEN_TTL_SECONDS } = request.body;
     const iat = Math.floor(Date.now() / 1000);
     const exp = iat + ttlSeconds;
-    const token = signConnectToken({ sub: recipientId, iat, exp }, secret);
+    const token = signConnectToken({ sub: recipientId, iat, exp, ...(audience === undefined ? {} : { aud: audience }) }, secret);
     return reply.code(201).send({ token, expiresAt: new Date(exp * 1000).toISOString() });
   });
 };

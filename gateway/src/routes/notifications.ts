@@ -1,9 +1,13 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Accepted, NotificationContent, NotificationId, NotificationStatus } from '@pushflow/shared';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import {
+  Accepted, checkData, notificationContentSchema, NotificationId, NotificationStatus, type ContentLimits, type NotificationContent,
+} from '@pushflow/shared';
 import { apiKeyFingerprint } from '../auth.ts';
 import { dispatcherAnswer } from '../dispatcher-answer.ts';
 import { IDEMPOTENCY_HEADER, IdempotencyHeaders, requestHash, scopedKey } from '../idempotency.ts';
-import { problemResponse } from '../problems.ts';
+import { HttpProblem, problemResponse } from '../problems.ts';
+import { rateLimitHook, type RateLimiter } from '../rate-limit.ts';
 import type { Rpc } from '../rpc.ts';
 
 const accepted = dispatcherAnswer(Accepted);
@@ -16,22 +20,45 @@ const common = {
   504: problemResponse('No dispatcher answered in time; see Retry-After'),
 };
 
-export const notificationRoutes: FastifyPluginAsyncTypebox<{ rpc: Rpc }> = async (app, { rpc }) => {
+const rateHeaders = {
+  'retry-after': { type: 'integer', minimum: 1, description: 'Whole seconds to wait before retrying' },
+  'ratelimit-limit': { type: 'integer', description: 'Requests this API key may make at once (PUSHFLOW_RATE_LIMIT_BURST)' },
+  'ratelimit-remaining': { type: 'integer', description: 'Requests left now' },
+  'ratelimit-reset': { type: 'integer', description: 'Seconds until a request would pass' },
+};
+
+export interface NotificationRouteOptions {
+  rpc: Rpc;
+  /** What a notification may hold (the gateway's configured limits). */
+  limits: ContentLimits;
+  /** Only for the documentation: Fastify enforces it. */
+  bodyLimitBytes: number;
+  /** Absent when rate limiting is off. */
+  rateLimiter?: RateLimiter;
+}
+
+export const notificationRoutes: FastifyPluginAsyncTypebox<NotificationRouteOptions> = async (app, opts) => {
+  const { rpc, limits, bodyLimitBytes, rateLimiter } = opts;
+  const checkContent = contentCheck(limits);
+
   app.post('/notifications', {
     schema: {
       operationId: 'sendNotification',
       summary: 'Send a notification to a recipient',
       tags: ['notifications'],
-      body: NotificationContent,
+      body: notificationContentSchema(limits),
       headers: IdempotencyHeaders,
       response: {
         202: { description: 'Accepted: the notification has an id and is on its way', ...Accepted },
         ...common,
-        413: problemResponse('The body is over 64 KiB'),
+        413: problemResponse(`The body is over ${bodyLimitBytes} bytes`),
         415: problemResponse('The body is not application/json'),
         422: problemResponse('The Idempotency-Key was already used with a different body'),
+        429: { ...problemResponse('This API key is over its request rate; see Retry-After'), headers: rateHeaders },
       },
     },
+    // After validation, before any I/O: the data check, then the rate limit (a Redis call).
+    preHandler: rateLimiter ? [checkContent, rateLimitHook(rateLimiter, apiKeyFingerprint)] : [checkContent],
   }, async (request, reply) => {
     const key = request.headers[IDEMPOTENCY_HEADER];
     const idempotency = key === undefined ? undefined : {
@@ -59,3 +86,17 @@ export const notificationRoutes: FastifyPluginAsyncTypebox<{ rpc: Rpc }> = async
     return statusOf(rpc.status(request.params.id));
   });
 };
+
+/** The rules on `data` the schema cannot state (see data-rules.ts), as a 400 like the schema's. */
+function contentCheck(limits: ContentLimits) {
+  const rules = { maxBytes: limits.dataBytes, maxDepth: limits.dataDepth };
+  return async function checkContent(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+    const { data } = request.body as NotificationContent;
+    if (data === undefined) return;
+    const broken = checkData(data, rules);
+    if (broken) {
+      const path = `/body/data${broken.path}`;
+      throw new HttpProblem('validation-failed', `body/data${broken.path} ${broken.message}`, { errors: [{ path, message: broken.message }] });
+    }
+  };
+}
