@@ -34,6 +34,10 @@ export function loadConfig<T extends TObject>(
       else if (!isOptional(schema, name)) throw new ConfigError(name, 'is required but not set');
       continue;
     }
+    // Value.Convert truncates "1.5" to 1 for an integer: a typo must not become a setting.
+    if (prop.type === 'integer' && !/^\s*-?\d+\s*$/.test(raw)) {
+      throw new ConfigError(name, `Expected integer (got ${JSON.stringify(redact(name, raw, fromFiles))})`);
+    }
     const value = Value.Convert(prop, raw);
     const error = Value.Errors(prop, value).First();
     if (error) throw new ConfigError(name, `${error.message} (got ${JSON.stringify(redact(name, raw, fromFiles))})`);

@@ -30,6 +30,8 @@ test('a missing required variable, or a bad value, names the variable', () => {
     [{ PUSHFLOW_CONNECT_SECRET: 'short' }, 'PUSHFLOW_CONNECT_SECRET'],
     [{ PUSHFLOW_CONNECT_SECRET: secret, GATEWAY_PORT: 'http' }, 'GATEWAY_PORT'],
     [{ PUSHFLOW_CONNECT_SECRET: secret, GATEWAY_PORT: '70000' }, 'GATEWAY_PORT'],
+    [{ PUSHFLOW_CONNECT_SECRET: secret, GATEWAY_PORT: '3000.5' }, 'GATEWAY_PORT'],
+    [{ PUSHFLOW_CONNECT_SECRET: secret, GATEWAY_PORT: '1e3' }, 'GATEWAY_PORT'],
     [{ PUSHFLOW_CONNECT_SECRET: secret, REDIS_URL: 'localhost:6379' }, 'REDIS_URL'],
     [{ PUSHFLOW_CONNECT_SECRET: secret, LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
   ];
