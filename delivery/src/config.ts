@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { Type, type Static } from '@sinclair/typebox';
-import { common, loadConfigOrExit } from '@pushflow/shared';
+import { MAX_CLOCK_SKEW_SECONDS, common, loadConfigOrExit } from '@pushflow/shared';
+import { ORIGIN_LIST_PATTERN } from './origins.ts';
 
 /** Property names are the environment variable names (DESIGN.md, "Configuration"). */
 export const deliveryConfigSchema = Type.Object({
@@ -20,6 +21,14 @@ export const deliveryConfigSchema = Type.Object({
   PUSHFLOW_MAX_FRAME_BYTES: Type.Integer({ minimum: 64, maximum: 16 * 1024 * 1024, default: 16 * 1024 }),
   PUSHFLOW_MAX_BACKPRESSURE_BYTES: Type.Integer({ minimum: 1024, maximum: 1024 * 1024 * 1024, default: 1024 * 1024 }),
   PUSHFLOW_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
+  /** When set, connect tokens must carry it in `aud`. */
+  PUSHFLOW_TOKEN_AUDIENCE: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  PUSHFLOW_TOKEN_CLOCK_SKEW_SECONDS: Type.Integer({ minimum: 0, maximum: MAX_CLOCK_SKEW_SECONDS, default: 30 }),
+  /** Comma-separated origin patterns (see origins.ts); empty: same host as the Host header only. */
+  PUSHFLOW_ALLOWED_ORIGINS: Type.String({ default: '', pattern: ORIGIN_LIST_PATTERN, maxLength: 4096 }),
+  PUSHFLOW_MAX_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 100_000 }),
+  PUSHFLOW_MAX_CONNECTIONS_PER_RECIPIENT: Type.Integer({ minimum: 1, maximum: 100_000, default: 16 }),
+  PUSHFLOW_MAX_CLIENT_MESSAGES_PER_SECOND: Type.Integer({ minimum: 1, maximum: 100_000, default: 50 }),
 });
 
 export type DeliveryConfig = Static<typeof deliveryConfigSchema>;

@@ -5,7 +5,8 @@ import { connectedRecipients, createConnections } from './connections.ts';
 import { createPresence } from './presence.ts';
 import { createDeliveryHandler } from './pusher.ts';
 import { isRedisReady } from './readiness.ts';
-import { CLOSE, startServer, type DeliveryServer } from './server.ts';
+import { CLOSE } from './close-codes.ts';
+import { startServer, type DeliveryServer } from './server.ts';
 
 /**
  * One delivery node: server, presence, heartbeat, partition consumer and ack writer put
@@ -53,6 +54,12 @@ export async function startDeliveryNode(deps: DeliveryNodeDeps): Promise<Deliver
     host: config.DELIVERY_HOST,
     port: config.DELIVERY_PORT,
     connectSecret: config.PUSHFLOW_CONNECT_SECRET,
+    ...(config.PUSHFLOW_TOKEN_AUDIENCE !== undefined ? { tokenAudience: config.PUSHFLOW_TOKEN_AUDIENCE } : {}),
+    clockSkewSeconds: config.PUSHFLOW_TOKEN_CLOCK_SKEW_SECONDS,
+    allowedOrigins: config.PUSHFLOW_ALLOWED_ORIGINS,
+    maxConnections: config.PUSHFLOW_MAX_CONNECTIONS,
+    maxConnectionsPerRecipient: config.PUSHFLOW_MAX_CONNECTIONS_PER_RECIPIENT,
+    maxClientMessagesPerSecond: config.PUSHFLOW_MAX_CLIENT_MESSAGES_PER_SECOND,
     maxFrameBytes: config.PUSHFLOW_MAX_FRAME_BYTES,
     maxBackpressureBytes: config.PUSHFLOW_MAX_BACKPRESSURE_BYTES,
     idleTimeoutSeconds: deps.idleTimeoutSeconds,

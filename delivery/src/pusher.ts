@@ -2,6 +2,7 @@ import {
   deliveryRequestCodec, encodeEntry,
   type DeliveryRequest, type Keys, type LedgerEvent, type Logger, type NotificationFrame, type Redis, type StreamEntry,
 } from '@pushflow/shared';
+import { CLOSE } from './close-codes.ts';
 import { socketsOf, type Connections } from './connections.ts';
 import { rememberSent, type ClientSocket } from './socket.ts';
 
@@ -16,7 +17,10 @@ export interface PusherOptions {
   group: string;
   nodeId: string;
   connections: Connections;
-  /** A socket holding more unsent bytes than this is skipped: the client is not reading. */
+  /**
+   * A frame that would take a socket's unsent bytes past this is not sent; the socket is
+   * closed with 4010 instead: the client is not reading, and memory must stay bounded.
+   */
   maxBackpressureBytes: number;
   log: Logger;
 }
@@ -27,8 +31,15 @@ interface Outcome {
   sentTo: number;
 }
 
-// uWS.WebSocket.send: 2 means the message was dropped (over uWS's own maxBackpressure).
+// uWS.WebSocket.send returns 1 (written), 0 (buffered, backpressure building) or 2 (dropped:
+// over uWS's own maxBackpressure, which server.ts keeps above ours, so 2 means a bug).
 const DROPPED = 2;
+
+interface Queued {
+  frame: string;
+  bytes: number;
+  outcome: Outcome;
+}
 
 export function createDeliveryHandler(opts: PusherOptions): (entries: StreamEntry[]) => Promise<void> {
   const { redis, keys, group, nodeId, connections, maxBackpressureBytes, log } = opts;
@@ -38,7 +49,7 @@ export function createDeliveryHandler(opts: PusherOptions): (entries: StreamEntr
     const outcomes: Outcome[] = [];
     // Frames grouped per socket, so each socket is corked once per batch: one syscall for
     // all of a recipient's frames instead of one each.
-    const outbox = new Map<ClientSocket, { frame: string; outcome: Outcome }[]>();
+    const outbox = new Map<ClientSocket, Queued[]>();
 
     for (const entry of entries) {
       const request = deliveryRequestCodec.decode(entry.fields);
@@ -51,10 +62,11 @@ export function createDeliveryHandler(opts: PusherOptions): (entries: StreamEntr
       outcomes.push(outcome);
       if (!sockets) continue;
       const frame = JSON.stringify(toFrame(request));
+      const bytes = Buffer.byteLength(frame);
       for (const ws of sockets) {
         let queue = outbox.get(ws);
         if (!queue) outbox.set(ws, (queue = []));
-        queue.push({ frame, outcome });
+        queue.push({ frame, bytes, outcome });
       }
     }
 
@@ -75,23 +87,43 @@ export function createDeliveryHandler(opts: PusherOptions): (entries: StreamEntr
     if (failed) throw failed[0];
   };
 
-  function send(ws: ClientSocket, queue: { frame: string; outcome: Outcome }[]): void {
+  function send(ws: ClientSocket, queue: Queued[]): void {
+    let overflowAt: number | undefined;
     try {
       const data = ws.getUserData();
       if (data.closed) return;
       ws.cork(() => {
-        for (const { frame, outcome } of queue) {
-          if (ws.getBufferedAmount() > maxBackpressureBytes) continue;
-          if (ws.send(frame, false) === DROPPED) continue;
+        for (const { frame, bytes, outcome } of queue) {
+          const buffered = ws.getBufferedAmount();
+          if (!withinBudget(buffered, bytes, maxBackpressureBytes) || ws.send(frame, false) === DROPPED) {
+            overflowAt = buffered;
+            return;
+          }
+          // Counted only once handed to the socket within its budget: what uWS holds now
+          // goes out unless the connection dies, and then the client reconnects.
           outcome.sentTo++;
           rememberSent(data, outcome.request.notificationId);
         }
       });
+      if (overflowAt === undefined) return;
+      // The rest of this socket's queue is not sent either; a notification no socket of
+      // the recipient took fails BACKPRESSURE.
+      log.info({ recipientId: data.recipientId, bufferedBytes: overflowAt, code: CLOSE.SLOW_CONSUMER }, 'closing a slow consumer');
+      ws.end(CLOSE.SLOW_CONSUMER, 'slow consumer');
     } catch (err) {
       // A socket that died under us counts as not sent; the rest of the batch goes on.
       log.warn({ err: (err as Error).message }, 'sending to a socket failed');
     }
   }
+}
+
+/**
+ * An idle socket always takes one frame, however large (a frame is bounded by the gateway's
+ * content limits, PUSHFLOW_MAX_BACKPRESSURE_BYTES may be set below one); otherwise the
+ * frame must fit in what is left of the budget.
+ */
+export function withinBudget(bufferedBytes: number, frameBytes: number, maxBytes: number): boolean {
+  return bufferedBytes === 0 || bufferedBytes + frameBytes <= maxBytes;
 }
 
 function toFrame(r: DeliveryRequest): NotificationFrame {

@@ -3,9 +3,13 @@ import { RecipientId, verifyConnectToken, type Logger } from '@pushflow/shared';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { AckRecorder } from './acks.ts';
 import { parseClientFrame } from './client-frames.ts';
-import { addConnection, allSockets, removeConnection, type Connections } from './connections.ts';
+import { CLOSE } from './close-codes.ts';
+import { addConnection, allSockets, removeConnection, socketsOf, type Connections } from './connections.ts';
+import { spendMessage } from './message-rate.ts';
+import { createOriginPolicy } from './origins.ts';
 import type { Presence } from './presence.ts';
 import { acceptedSocket, refusedSocket, type ClientSocket, type SocketData } from './socket.ts';
+import { createExpiryBuckets } from './token-expiry.ts';
 
 /**
  * The uWS app: `/ws` for clients (DESIGN.md, "WebSocket (delivery)"), `/healthz` and
@@ -15,6 +19,14 @@ export interface ServerOptions {
   host: string;
   port: number;
   connectSecret: string;
+  /** When set, tokens must carry it in `aud`. */
+  tokenAudience?: string;
+  clockSkewSeconds: number;
+  /** PUSHFLOW_ALLOWED_ORIGINS. */
+  allowedOrigins: string;
+  maxConnections: number;
+  maxConnectionsPerRecipient: number;
+  maxClientMessagesPerSecond: number;
   /** Client frames above this close the socket with 1009. */
   maxFrameBytes: number;
   maxBackpressureBytes: number;
@@ -32,11 +44,17 @@ export interface ServerStats {
   refused: number;
   invalidFrames: number;
   oversizeFrames: number;
+  binaryFrames: number;
+  tooManyMessages: number;
+  originRefused: number;
+  expired: number;
 }
 
 export interface DeliveryServer {
   port: number;
   stats: ServerStats;
+  /** Open, accepted sockets on this node. */
+  openConnections(): number;
   /** Stops accepting connections; open sockets stay. */
   stopListening(): void;
   /** Closes every open socket with this code. */
@@ -45,18 +63,31 @@ export interface DeliveryServer {
   terminate(): void;
 }
 
-export const CLOSE = {
-  GOING_AWAY: 1001,
-  MESSAGE_TOO_BIG: 1009,
-  TOKEN_INVALID: 4001,
-  TOKEN_EXPIRED: 4003,
-} as const;
-
 const isRecipientId = TypeCompiler.Compile(RecipientId);
 
 export function startServer(opts: ServerOptions): Promise<DeliveryServer> {
   const { connections, presence, acks, log } = opts;
-  const stats: ServerStats = { opened: 0, refused: 0, invalidFrames: 0, oversizeFrames: 0 };
+  const stats: ServerStats = {
+    opened: 0, refused: 0, invalidFrames: 0, oversizeFrames: 0, binaryFrames: 0, tooManyMessages: 0, originRefused: 0, expired: 0,
+  };
+  const allowOrigin = createOriginPolicy(opts.allowedOrigins);
+  const perSecond = opts.maxClientMessagesPerSecond;
+  let open = 0;
+  const expiry = createExpiryBuckets<ClientSocket>({
+    onExpired: (ws) => {
+      stats.expired++;
+      closeQuietly(ws, CLOSE.TOKEN_EXPIRED, 'token expired');
+    },
+  });
+
+  /** Every client frame, pings and garbage included, spends from the socket's budget. */
+  function overRate(ws: ClientSocket, data: SocketData): boolean {
+    if (spendMessage(data.messages, perSecond, Date.now())) return false;
+    stats.tooManyMessages++;
+    log.info({ recipientId: data.recipientId, code: CLOSE.TOO_MANY_MESSAGES }, 'closing a socket sending too many messages');
+    ws.end(CLOSE.TOO_MANY_MESSAGES, 'too many messages');
+    return true;
+  }
 
   const app = uWS.App();
   app.ws<SocketData>('/ws', {
@@ -64,9 +95,11 @@ export function startServer(opts: ServerOptions): Promise<DeliveryServer> {
     // not with a close frame. So uWS gets a looser hard cap and we close frames over our own
     // limit with 1009 ourselves; only frames past the hard cap get the bare drop.
     maxPayloadLength: hardFrameCap(opts.maxFrameBytes),
-    // Our own check skips sockets above maxBackpressureBytes; uWS must not drop a frame
-    // before that (a send is at most one frame past the limit).
-    maxBackpressure: opts.maxBackpressureBytes * 2,
+    // uWS drops a send (returns 2) only when the bytes already buffered exceed this. The
+    // pusher never sends to a socket buffering more than maxBackpressureBytes and closes it
+    // with 4010 instead, so with room above ours uWS never drops a frame we counted as
+    // delivered, nor the 4010 close frame itself.
+    maxBackpressure: uwsMaxBackpressure(opts.maxBackpressureBytes),
     closeOnBackpressureLimit: false,
     idleTimeout: opts.idleTimeoutSeconds ?? 60,
     sendPingsAutomatically: true,
@@ -74,8 +107,26 @@ export function startServer(opts: ServerOptions): Promise<DeliveryServer> {
 
     // Verification is synchronous (HMAC), so the upgrade needs no onAborted dance. Bad tokens
     // are upgraded too: only an open WebSocket can tell the client why with a close code.
+    // Nothing here logs the query string or the URL: the token travels in it.
     upgrade: (res, req, context) => {
-      const data = socketDataFor(req.getQuery('token') ?? '', opts.connectSecret);
+      // uWS upgrades anything with a 24-character Sec-WebSocket-Key; RFC 6455 (4.2.1) asks more.
+      if (req.getHeader('upgrade').toLowerCase() !== 'websocket') {
+        res.writeStatus('400 Bad Request').writeHeader('content-type', 'application/json').end('{"status":"not a WebSocket upgrade"}', true);
+        return;
+      }
+      if (req.getHeader('sec-websocket-version') !== '13') {
+        res.writeStatus('426 Upgrade Required').writeHeader('sec-websocket-version', '13')
+          .writeHeader('content-type', 'application/json').end('{"status":"unsupported WebSocket version"}', true);
+        return;
+      }
+      const origin = req.getHeader('origin');
+      if (!allowOrigin(origin, req.getHeader('host'))) {
+        stats.originRefused++;
+        log.info({ origin: origin.slice(0, 256), remoteAddress: remoteAddress(res) }, 'upgrade refused: origin not allowed');
+        res.writeStatus('403 Forbidden').writeHeader('content-type', 'application/json').end('{"status":"origin not allowed"}', true);
+        return;
+      }
+      const data = socketDataFor(req.getQuery('token') ?? '', opts);
       res.upgrade(
         data,
         req.getHeader('sec-websocket-key'),
@@ -87,14 +138,17 @@ export function startServer(opts: ServerOptions): Promise<DeliveryServer> {
 
     open: (ws) => {
       const data = ws.getUserData();
+      data.refused ??= limitRefusal(data.recipientId);
       if (data.refused) {
         stats.refused++;
-        log.info({ code: data.refused.code }, 'connection refused');
+        log.info({ code: data.refused.code, reason: data.refused.reason }, 'connection refused');
         ws.end(data.refused.code, data.refused.reason);
         return;
       }
       stats.opened++;
+      open++;
       addConnection(connections, data.recipientId, ws);
+      data.expiryBucket = expiry.track(ws, data.deadlineMs);
       presence.connected(data.recipientId).catch((err: unknown) => {
         log.error({ err: (err as Error).message, recipientId: data.recipientId }, 'presence increment failed');
       });
@@ -103,10 +157,16 @@ export function startServer(opts: ServerOptions): Promise<DeliveryServer> {
 
     message: (ws, message, isBinary) => {
       const data = ws.getUserData();
-      if (data.refused) return;
+      if (data.refused || data.closed) return;
+      if (overRate(ws, data)) return;
       if (message.byteLength > opts.maxFrameBytes) {
         stats.oversizeFrames++;
         ws.end(CLOSE.MESSAGE_TOO_BIG, 'frame too large');
+        return;
+      }
+      if (isBinary) {
+        stats.binaryFrames++;
+        ws.end(CLOSE.UNSUPPORTED_DATA, 'binary frames not accepted');
         return;
       }
       const frame = parseClientFrame(message, isBinary);
@@ -117,10 +177,17 @@ export function startServer(opts: ServerOptions): Promise<DeliveryServer> {
       acks.record(data, frame.notificationId);
     },
 
+    ping: (ws) => {
+      const data = ws.getUserData();
+      if (!data.refused && !data.closed) overRate(ws, data);
+    },
+
     close: (ws, code) => {
       const data = ws.getUserData();
       data.closed = true;
       if (data.refused) return;
+      open--;
+      if (data.expiryBucket !== undefined) expiry.untrack(ws, data.expiryBucket);
       removeConnection(connections, data.recipientId, ws);
       presence.disconnected(data.recipientId).catch((err: unknown) => {
         log.error({ err: (err as Error).message, recipientId: data.recipientId }, 'presence decrement failed');
@@ -128,6 +195,15 @@ export function startServer(opts: ServerOptions): Promise<DeliveryServer> {
       log.debug({ recipientId: data.recipientId, code }, 'disconnected');
     },
   });
+
+  /** A browser sees a close code only on an open socket, so limits close rather than refuse the upgrade. */
+  function limitRefusal(recipientId: string): SocketData['refused'] {
+    if (open >= opts.maxConnections) return { code: CLOSE.TRY_AGAIN_LATER, reason: 'node at connection limit' };
+    if ((socketsOf(connections, recipientId)?.size ?? 0) >= opts.maxConnectionsPerRecipient) {
+      return { code: CLOSE.TOO_MANY_CONNECTIONS, reason: 'too many connections for this recipient' };
+    }
+    return undefined;
+  }
 
   app.get('/healthz', (res) => {
     json(res, '200 OK', { status: 'ok' });
@@ -154,9 +230,11 @@ export function startServer(opts: ServerOptions): Promise<DeliveryServer> {
         return;
       }
       let listening = true;
+      const stopSweeping = expiry.start();
       resolve({
         port: uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket),
         stats,
+        openConnections: () => open,
         stopListening() {
           if (!listening) return;
           listening = false;
@@ -167,6 +245,7 @@ export function startServer(opts: ServerOptions): Promise<DeliveryServer> {
         },
         terminate() {
           listening = false;
+          stopSweeping();
           app.close();
         },
       });
@@ -174,8 +253,11 @@ export function startServer(opts: ServerOptions): Promise<DeliveryServer> {
   });
 }
 
-function socketDataFor(token: string, secret: string): SocketData {
-  const verdict = verifyConnectToken(token, secret);
+function socketDataFor(token: string, opts: ServerOptions): SocketData {
+  const verdict = verifyConnectToken(token, opts.connectSecret, {
+    clockSkewSeconds: opts.clockSkewSeconds,
+    ...(opts.tokenAudience !== undefined ? { audience: opts.tokenAudience } : {}),
+  });
   if (!verdict.ok) {
     return verdict.error === 'TOKEN_EXPIRED'
       ? refusedSocket(CLOSE.TOKEN_EXPIRED, 'token expired')
@@ -183,7 +265,22 @@ function socketDataFor(token: string, secret: string): SocketData {
   }
   // The recipient id becomes part of Redis keys: hold it to the same rule as the API.
   if (!isRecipientId.Check(verdict.claims.sub)) return refusedSocket(CLOSE.TOKEN_INVALID, 'token invalid');
-  return acceptedSocket(verdict.claims.sub);
+  // Open exactly as long as a connect with this token would be accepted.
+  const deadlineMs = (verdict.claims.exp + opts.clockSkewSeconds) * 1000;
+  return acceptedSocket(verdict.claims.sub, deadlineMs, opts.maxClientMessagesPerSecond);
+}
+
+/** uWS's own limit, kept above ours (see the ws behaviour); uWS reads it as a 32-bit int. */
+export function uwsMaxBackpressure(maxBackpressureBytes: number): number {
+  return Math.min(maxBackpressureBytes * 2 + 1024 * 1024, 2 ** 31 - 1);
+}
+
+function remoteAddress(res: uWS.HttpResponse): string {
+  try {
+    return Buffer.from(res.getRemoteAddressAsText()).toString();
+  } catch {
+    return '';
+  }
 }
 
 /** Large enough that real oversize frames reach our handler and get 1009. */

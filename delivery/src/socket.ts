@@ -1,4 +1,5 @@
 import type { WebSocket } from 'uWebSockets.js';
+import { fullBudget, type MessageBudget } from './message-rate.ts';
 
 /** What a delivery node keeps per WebSocket (uWS userData). */
 export interface SocketData {
@@ -9,6 +10,12 @@ export interface SocketData {
   closed: boolean;
   /** Notification ids sent on this socket and not yet acked, oldest first. */
   sent: Set<string>;
+  /** When the token stops being accepted (exp plus the clock skew), in ms. */
+  deadlineMs: number;
+  /** The token-expiry bucket holding this socket, once open. */
+  expiryBucket?: number;
+  /** Client frames it may still send (PUSHFLOW_MAX_CLIENT_MESSAGES_PER_SECOND). */
+  messages: MessageBudget;
 }
 
 export type ClientSocket = WebSocket<SocketData>;
@@ -16,12 +23,12 @@ export type ClientSocket = WebSocket<SocketData>;
 /** Enough to ack every frame of a burst; an ack older than this is ignored. */
 export const SENT_IDS_KEPT = 1000;
 
-export function acceptedSocket(recipientId: string): SocketData {
-  return { recipientId, closed: false, sent: new Set() };
+export function acceptedSocket(recipientId: string, deadlineMs: number, messagesPerSecond: number): SocketData {
+  return { recipientId, closed: false, sent: new Set(), deadlineMs, messages: fullBudget(messagesPerSecond, Date.now()) };
 }
 
 export function refusedSocket(code: number, reason: string): SocketData {
-  return { recipientId: '', refused: { code, reason }, closed: false, sent: new Set() };
+  return { recipientId: '', refused: { code, reason }, closed: false, sent: new Set(), deadlineMs: 0, messages: fullBudget(0, 0) };
 }
 
 export function rememberSent(data: SocketData, notificationId: string): void {

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import WebSocket from 'ws';
 import {
   createLogger, createRedis, encodeEntry, eventCodec, keys as keysFor, loadConfig, signConnectToken,
-  type Keys, type LedgerEvent, type Redis,
+  type Keys, type LedgerEvent, type Logger, type Redis,
 } from '@pushflow/shared';
 import { uniquePrefix } from '../../test/harness/isolation.ts';
 import { freePort } from '../../test/harness/servers.ts';
@@ -23,7 +23,7 @@ export interface TestNode {
 }
 
 /** A real delivery node in this process, on a free port, under a key prefix of its own. */
-export async function startTestNode(redisUrl: string, env: Record<string, string> = {}): Promise<TestNode> {
+export async function startTestNode(redisUrl: string, env: Record<string, string> = {}, opts: { log?: Logger } = {}): Promise<TestNode> {
   const port = await freePort();
   const config = loadConfig(deliveryConfigSchema, {
     REDIS_URL: redisUrl,
@@ -37,7 +37,7 @@ export async function startTestNode(redisUrl: string, env: Record<string, string
   });
   const redis = createRedis(redisUrl, 'delivery-test');
   const blockingRedis = createRedis(redisUrl, 'delivery-test-consumer');
-  const log = createLogger('delivery-test', process.env.TEST_LOG_LEVEL ?? 'silent');
+  const log = opts.log ?? createLogger('delivery-test', process.env.TEST_LOG_LEVEL ?? 'silent');
   const node = await startDeliveryNode({ config, redis, blockingRedis, log, blockMs: 200 });
   return {
     node, config, redis,
@@ -62,8 +62,8 @@ export interface TestClient {
   closed: Promise<{ code: number; reason: string }>;
 }
 
-export function connectClient(url: string): TestClient {
-  const ws = new WebSocket(url);
+export function connectClient(url: string, opts: WebSocket.ClientOptions = {}): TestClient {
+  const ws = new WebSocket(url, opts);
   const frames: unknown[] = [];
   ws.on('message', (data, isBinary) => frames.push(isBinary ? data : JSON.parse(data.toString())));
   ws.on('error', () => {}); // the close event carries what tests check
@@ -71,8 +71,8 @@ export function connectClient(url: string): TestClient {
   return { ws, frames, closed };
 }
 
-export async function openClient(url: string): Promise<TestClient> {
-  const client = connectClient(url);
+export async function openClient(url: string, opts: WebSocket.ClientOptions = {}): Promise<TestClient> {
+  const client = connectClient(url, opts);
   await withTimeout(once(client.ws, 'open'), 2000, 'client did not open');
   return client;
 }
@@ -123,4 +123,15 @@ export async function dispatch(t: TestNode, request: Record<string, unknown>): P
 export async function pendingCount(t: TestNode): Promise<number> {
   const [count] = (await t.redis.xpending(t.keys.deliveries(t.node.nodeId), 'delivery')) as [number, ...unknown[]];
   return Number(count);
+}
+
+/** Resolves once the node's presence count for the recipient is `count` (0: the field is gone). */
+export async function presenceIs(t: TestNode, recipientId: string, count: number): Promise<void> {
+  const want = count === 0 ? null : String(count);
+  await waitFor(async () => ((await t.redis.hget(t.keys.presence(recipientId), t.node.nodeId)) === want ? true : undefined), 2000, `presence of ${recipientId} = ${count}`);
+}
+
+/** Entries in the events stream (the ledger). */
+export async function ledgerLength(t: TestNode): Promise<number> {
+  return t.redis.xlen(t.keys.events);
 }

@@ -17,6 +17,9 @@ export type VerifyResult =
   | { ok: true; claims: ConnectClaims }
   | { ok: false; error: 'TOKEN_INVALID' | 'TOKEN_EXPIRED' };
 
+/** Clocks further apart than this are a deployment fault, not something to paper over. */
+export const MAX_CLOCK_SKEW_SECONDS = 300;
+
 const HEADER = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
 
 export function signConnectToken(
@@ -46,7 +49,7 @@ export function verifyConnectToken(
   if (!claims || typeof claims.sub !== 'string' || claims.sub === '') return invalid;
   if (typeof claims.exp !== 'number' || !Number.isFinite(claims.exp)) return invalid;
   const now = (opts.now ?? Date.now()) / 1000;
-  const skew = opts.clockSkewSeconds ?? 30;
+  const skew = Math.min(Math.max(opts.clockSkewSeconds ?? 30, 0), MAX_CLOCK_SKEW_SECONDS);
   if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || claims.nbf > now + skew)) return invalid;
   if (opts.audience !== undefined) {
     const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];

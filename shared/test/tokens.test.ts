@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { signConnectToken, verifyConnectToken } from '../src/tokens.ts';
+import { MAX_CLOCK_SKEW_SECONDS, signConnectToken, verifyConnectToken } from '../src/tokens.ts';
 
 const secret = 'a-test-secret-that-is-long-enough-000';
 const now = 1_800_000_000_000;
@@ -51,4 +51,62 @@ test('nbf in the future and a wrong audience are refused', () => {
   const aud = signConnectToken({ sub: 'x', exp, aud: 'pushflow' }, secret);
   assert.equal(verifyConnectToken(aud, secret, { now, audience: 'pushflow' }).ok, true);
   assert.equal(verifyConnectToken(aud, secret, { now, audience: 'other' }).ok, false);
+});
+
+test('alg none (unsigned or signed), HS512, RS256 and a missing alg are TOKEN_INVALID', () => {
+  const payload = Buffer.from(JSON.stringify({ sub: 'x', exp })).toString('base64url');
+  const invalid = { ok: false, error: 'TOKEN_INVALID' };
+  for (const alg of ['none', 'None', 'NONE']) {
+    const h = Buffer.from(JSON.stringify({ alg, typ: 'JWT' })).toString('base64url');
+    assert.deepEqual(verifyConnectToken(`${h}.${payload}.`, secret, { now }), invalid, alg);
+    assert.deepEqual(verifyConnectToken(forge({ alg, typ: 'JWT' }, { sub: 'x', exp }), secret, { now }), invalid, `${alg} with a MAC`);
+  }
+  const hs512 = (() => {
+    const h = Buffer.from(JSON.stringify({ alg: 'HS512' })).toString('base64url');
+    return `${h}.${payload}.${createHmac('sha512', secret).update(`${h}.${payload}`).digest('base64url')}`;
+  })();
+  assert.deepEqual(verifyConnectToken(hs512, secret, { now }), invalid);
+  // Key confusion: an RS256 header over a MAC made with the secret as if it were a public key.
+  assert.deepEqual(verifyConnectToken(forge({ alg: 'RS256', typ: 'JWT' }, { sub: 'x', exp }), secret, { now }), invalid);
+  assert.deepEqual(verifyConnectToken(forge({ typ: 'JWT' }, { sub: 'x', exp }), secret, { now }), invalid);
+});
+
+test('exp must be a finite number', () => {
+  for (const bad of [{ sub: 'x' }, { sub: 'x', exp: String(exp) }, { sub: 'x', exp: null }, { sub: 'x', exp: [exp] }]) {
+    assert.deepEqual(verifyConnectToken(forge({ alg: 'HS256' }, bad), secret, { now }), { ok: false, error: 'TOKEN_INVALID' }, JSON.stringify(bad));
+  }
+  const h = Buffer.from('{"alg":"HS256"}').toString('base64url');
+  const p = Buffer.from('{"sub":"x","exp":1e999}').toString('base64url'); // parses to Infinity
+  const infinite = `${h}.${p}.${createHmac('sha256', secret).update(`${h}.${p}`).digest('base64url')}`;
+  assert.deepEqual(verifyConnectToken(infinite, secret, { now }), { ok: false, error: 'TOKEN_INVALID' });
+});
+
+test('nbf: in the future beyond the skew is refused, within it passes, non-numeric is refused', () => {
+  const nowS = now / 1000;
+  assert.equal(verifyConnectToken(forge({ alg: 'HS256' }, { sub: 'x', exp, nbf: nowS + 31 }), secret, { now, clockSkewSeconds: 30 }).ok, false);
+  assert.equal(verifyConnectToken(forge({ alg: 'HS256' }, { sub: 'x', exp, nbf: nowS + 29 }), secret, { now, clockSkewSeconds: 30 }).ok, true);
+  assert.equal(verifyConnectToken(forge({ alg: 'HS256' }, { sub: 'x', exp, nbf: String(nowS) }), secret, { now }).ok, false);
+});
+
+test('exp within the skew passes, past it is TOKEN_EXPIRED; the skew is capped at 300 s', () => {
+  const nowS = now / 1000;
+  const at = (ago: number) => signConnectToken({ sub: 'x', exp: nowS - ago }, secret);
+  assert.equal(verifyConnectToken(at(10), secret, { now, clockSkewSeconds: 30 }).ok, true);
+  assert.deepEqual(verifyConnectToken(at(30), secret, { now, clockSkewSeconds: 30 }), { ok: false, error: 'TOKEN_EXPIRED' });
+  assert.deepEqual(verifyConnectToken(at(1), secret, { now, clockSkewSeconds: 0 }), { ok: false, error: 'TOKEN_EXPIRED' });
+  assert.equal(verifyConnectToken(at(299), secret, { now, clockSkewSeconds: 86_400 }).ok, true);
+  assert.deepEqual(verifyConnectToken(at(301), secret, { now, clockSkewSeconds: 86_400 }), { ok: false, error: 'TOKEN_EXPIRED' });
+  assert.equal(MAX_CLOCK_SKEW_SECONDS, 300);
+});
+
+test('with an audience required: a match (string or in an array) passes; a mismatch or no aud is TOKEN_INVALID', () => {
+  const invalid = { ok: false, error: 'TOKEN_INVALID' };
+  const audience = 'pushflow-prod';
+  assert.equal(verifyConnectToken(forge({ alg: 'HS256' }, { sub: 'x', exp, aud: audience }), secret, { now, audience }).ok, true);
+  assert.equal(verifyConnectToken(forge({ alg: 'HS256' }, { sub: 'x', exp, aud: ['other', audience] }), secret, { now, audience }).ok, true);
+  assert.deepEqual(verifyConnectToken(forge({ alg: 'HS256' }, { sub: 'x', exp, aud: 'pushflow-staging' }), secret, { now, audience }), invalid);
+  assert.deepEqual(verifyConnectToken(forge({ alg: 'HS256' }, { sub: 'x', exp }), secret, { now, audience }), invalid);
+  assert.deepEqual(verifyConnectToken(forge({ alg: 'HS256' }, { sub: 'x', exp, aud: [] }), secret, { now, audience }), invalid);
+  // Without a required audience, aud is not looked at.
+  assert.equal(verifyConnectToken(forge({ alg: 'HS256' }, { sub: 'x', exp, aud: 'anything' }), secret, { now }).ok, true);
 });

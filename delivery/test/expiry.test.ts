@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it, test } from 'node:test';
+import { uuidv7 } from '@pushflow/shared';
+import { redisServer, type Server } from '../../test/harness/servers.ts';
+import { createExpiryBuckets } from '../src/token-expiry.ts';
+import {
+  dispatch, eventsFor, ledgerLength, openClient, presenceIs, startTestNode, tokenFor, waitFor, withTimeout, type TestNode,
+} from './helpers.ts';
+
+test('expiry buckets hand over each item once, when its second has come', () => {
+  let clock = 10_000;
+  const expired: string[] = [];
+  const b = createExpiryBuckets<string>({ onExpired: (s) => expired.push(s), now: () => clock });
+  b.track('a', 11_000);
+  b.track('b', 11_001); // rounds up to second 12
+  const c = b.track('c', 13_500);
+  const d = b.track('d', 15_000);
+  b.untrack('d', d);
+  assert.equal(b.size(), 3);
+  b.sweep(10_999);
+  assert.deepEqual(expired, []);
+  b.sweep(11_000);
+  assert.deepEqual(expired, ['a']);
+  // A sweep that comes late catches up on every second it missed.
+  b.sweep(16_000);
+  assert.deepEqual(expired, ['a', 'b', 'c']);
+  assert.equal(b.size(), 0);
+  b.untrack('c', c); // already handed over: nothing happens
+  assert.equal(b.size(), 0);
+  // A deadline already swept past goes to the next sweep instead of a bucket nobody visits.
+  clock = 16_000;
+  b.track('late', 12_000);
+  b.sweep(16_999);
+  assert.deepEqual(expired, ['a', 'b', 'c']);
+  b.sweep(17_000);
+  assert.deepEqual(expired, ['a', 'b', 'c', 'late']);
+});
+
+describe('delivery: a token expiring while connected', () => {
+  let redis: Server;
+  let t: TestNode;
+
+  before(async () => {
+    redis = await redisServer();
+    t = await startTestNode(redis.url, { PUSHFLOW_TOKEN_CLOCK_SKEW_SECONDS: '0' });
+  });
+  after(async () => {
+    await t?.close();
+    await redis?.stop();
+  });
+
+  it('closes the socket with 4003 at about expiry; others stay and receive', async () => {
+    const ledgerBefore = await ledgerLength(t);
+    const shortLived = await openClient(t.url(tokenFor('brief', 2)));
+    const longLived = await openClient(t.url(tokenFor('lasting', 600)));
+    await presenceIs(t, 'brief', 1);
+    const { code, reason } = await withTimeout(shortLived.closed, 5000, '4003');
+    assert.equal(code, 4003);
+    assert.equal(reason, 'token expired');
+    await presenceIs(t, 'brief', 0);
+    assert.equal(await ledgerLength(t), ledgerBefore);
+    assert.equal(longLived.ws.readyState, longLived.ws.OPEN);
+    const notificationId = uuidv7();
+    await dispatch(t, { notificationId, recipientId: 'lasting', acceptedAt: new Date().toISOString() });
+    await waitFor(() => (longLived.frames.length === 1 ? true : undefined), 2000, 'frame');
+    await waitFor(async () => ((await eventsFor(t, notificationId))[0]?.type === 'notification.delivered' ? true : undefined), 2000, 'delivered');
+    longLived.ws.close(1000);
+  });
+});
