@@ -17,7 +17,7 @@ const read = (file: string) => readFileSync(join(root, file), 'utf8');
 const BASE_IMAGE = 'node:24-trixie-slim';
 const APP_SERVICES = ['gateway', 'dispatcher', 'delivery'] as const;
 /** Secret-named variables; a <VAR>_FILE holds a path, not the secret. */
-const SECRET_NAME = /^(?!.*_FILE$).*(SECRET|KEY|PASSWORD|TOKEN|AUTH$)/i;
+const SECRET_NAME = /^(?!.*_FILE$)(?!.*_AUDIENCE$).*(SECRET|KEY|PASSWORD|TOKEN|AUTH$)/i;
 const isSecretName = (name: string) => SECRET_NAME.test(name);
 /** The listening port each service reads, and the value compose must give it. */
 const PORT_VARIABLE = { gateway: 'GATEWAY_PORT', dispatcher: 'DISPATCHER_PORT', delivery: 'DELIVERY_PORT' } as const;
@@ -464,3 +464,14 @@ function probeComposeClient(): [string, ...string[]] | undefined {
   }
   return undefined;
 }
+
+test('delivery lets browser pages connect from localhost only, by default', () => {
+  const origins = (resolvedEnv('delivery').PUSHFLOW_ALLOWED_ORIGINS ?? '').split(',').map((o) => o.trim());
+  assert.ok(origins.length > 0 && origins.every((o) => /^https?:\/\/(localhost|127\.0\.0\.1)(:\*|:\d+)?$/.test(o)),
+    `delivery PUSHFLOW_ALLOWED_ORIGINS is ${JSON.stringify(origins)} (${resolved().source}); the development default must name localhost only`);
+});
+
+test('gateway and delivery agree on the connect token audience', () => {
+  assert.equal(resolvedEnv('gateway').PUSHFLOW_TOKEN_AUDIENCE, resolvedEnv('delivery').PUSHFLOW_TOKEN_AUDIENCE,
+    'a gateway minting tokens for another audience than delivery requires would lock every client out');
+});
