@@ -7,7 +7,7 @@ TEST_FILES = $(shell find shared gateway dispatcher delivery test load -path '*/
 # The fault tests each run a whole stack through a 10,000-notification burst: one at a time.
 FAULT_TEST_FILES = $(shell find test/faults -name '*.test.ts' 2>/dev/null | sort)
 
-.PHONY: install mongo-standin dev up down logs test typecheck bench
+.PHONY: install mongo-standin schemathesis dev up down logs test typecheck bench
 
 node_modules: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -20,6 +20,11 @@ install: node_modules
 mongo-standin:
 	@[ -n "$$MONGO_URL$$TEST_MONGO_URL" ] || command -v mongod >/dev/null || command -v ferretdb >/dev/null \
 	  || ./scripts/install-ferretdb.sh >/dev/null
+
+# The fuzz test (test/fuzz.test.ts) runs schemathesis, installed once from PyPI into a
+# virtualenv in ~/.cache/pushflow (scripts/install-schemathesis.sh; needs python3-venv).
+schemathesis:
+	@[ -n "$$PUSHFLOW_SCHEMATHESIS_BIN" ] || ./scripts/install-schemathesis.sh >/dev/null
 
 dev: node_modules mongo-standin
 	$(NODE) --import tsx scripts/dev.ts
@@ -37,7 +42,7 @@ logs:
 typecheck: node_modules
 	npx tsc -p tsconfig.json --noEmit
 
-test: node_modules mongo-standin
+test: node_modules mongo-standin schemathesis
 	$(NODE) --import tsx --test --test-concurrency=2 $(TEST_FILES)
 	$(NODE) --import tsx --test --test-concurrency=1 $(FAULT_TEST_FILES)
 
