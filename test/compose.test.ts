@@ -429,7 +429,8 @@ test('every secret compose falls back to is dev-only, and production mode refuse
   const secrets: [string, string, string][] = [];
   for (const name of [...APP_SERVICES, 'redis', 'mongo']) {
     for (const [variable, value] of Object.entries(resolvedEnv(name))) {
-      if (isSecretName(variable)) secrets.push([name, variable, value]);
+      // Empty is unset (an optional secret such as PUSHFLOW_METRICS_TOKEN): no default to leak.
+      if (isSecretName(variable) && value !== '') secrets.push([name, variable, value]);
       const password = urlCredentials(value)?.password;
       if (password) secrets.push([name, `password in ${variable}`, password]);
     }

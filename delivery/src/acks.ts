@@ -1,4 +1,4 @@
-import { encodeEntry, type Keys, type Logger, type NotificationAcknowledged, type Redis } from '@pushflow/shared';
+import { encodeEntry, type Keys, type LedgerCounter, type Logger, type NotificationAcknowledged, type Redis } from '@pushflow/shared';
 import { takeSent, type SocketData } from './socket.ts';
 
 /**
@@ -20,6 +20,8 @@ export interface AckRecorderOptions {
   log: Logger;
   flushMs?: number;
   maxBuffered?: number;
+  /** Told the events once they are written. */
+  ledger?: LedgerCounter;
 }
 
 // While Redis is away acks pile up; past this many the oldest are dropped (and logged), so
@@ -50,6 +52,7 @@ export function createAckRecorder(opts: AckRecorderOptions): AckRecorder {
     const results = (await pipeline.exec()) ?? [];
     const failed = results.find(([err]) => err);
     if (failed) throw failed[0];
+    opts.ledger?.written(batch);
   }
 
   const recorder: AckRecorder = {

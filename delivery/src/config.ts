@@ -17,6 +17,7 @@ export const deliveryConfigSchema = Type.Object({
   REDIS_URL: common.REDIS_URL,
   PUSHFLOW_REDIS_PREFIX: common.PUSHFLOW_REDIS_PREFIX,
   LOG_LEVEL: common.LOG_LEVEL,
+  PUSHFLOW_METRICS_TOKEN: common.PUSHFLOW_METRICS_TOKEN,
   PUSHFLOW_HEARTBEAT_MS: common.millis(2000),
   PUSHFLOW_MAX_FRAME_BYTES: Type.Integer({ minimum: 64, maximum: 16 * 1024 * 1024, default: 16 * 1024 }),
   PUSHFLOW_MAX_BACKPRESSURE_BYTES: Type.Integer({ minimum: 1024, maximum: 1024 * 1024 * 1024, default: 1024 * 1024 }),

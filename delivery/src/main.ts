@@ -1,4 +1,4 @@
-import { createLogger, createRedis, onShutdown } from '@pushflow/shared';
+import { createLogger, createMetricsRegistry, createRedis, onShutdown } from '@pushflow/shared';
 import { loadDeliveryConfig } from './config.ts';
 import { startDeliveryNode } from './node.ts';
 
@@ -8,7 +8,8 @@ const log = createLogger('delivery', config.LOG_LEVEL).child({ nodeId });
 const redis = createRedis(config.REDIS_URL, `delivery-${nodeId}`, { log });
 const blockingRedis = createRedis(config.REDIS_URL, `delivery-${nodeId}-consumer`, { log });
 
-const node = await startDeliveryNode({ config, redis, blockingRedis, log }).catch((err: unknown) => {
+const registry = createMetricsRegistry('delivery', { processMetrics: true });
+const node = await startDeliveryNode({ config, redis, blockingRedis, log, registry }).catch((err: unknown) => {
   log.fatal({ err }, 'start failed');
   process.exit(1);
 });

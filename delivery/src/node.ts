@@ -1,8 +1,9 @@
-import { ensureGroup, groups, keys as keysFor, startConsumer, type Logger, type Redis } from '@pushflow/shared';
+import { ensureGroup, groups, keys as keysFor, metricsAccess, startConsumer, type Logger, type Redis, type Registry } from '@pushflow/shared';
 import { createAckRecorder } from './acks.ts';
 import type { DeliveryConfig } from './config.ts';
 import { connectedRecipients, createConnections } from './connections.ts';
 import { createPresence } from './presence.ts';
+import { createDeliveryMetrics } from './metrics.ts';
 import { createDeliveryHandler } from './pusher.ts';
 import { isRedisReady } from './readiness.ts';
 import { CLOSE } from './close-codes.ts';
@@ -27,6 +28,8 @@ export interface DeliveryNodeDeps {
   /** Held by XREADGROUP BLOCK; closed by the consumer when it stops. */
   blockingRedis: Redis;
   log: Logger;
+  /** Where the node's metrics go; main.ts passes one with the process metrics. */
+  registry?: Registry;
   /** XREADGROUP BLOCK time. A blocked read delays closing its connection by up to this much. */
   blockMs?: number;
   idleTimeoutSeconds?: number;
@@ -39,6 +42,9 @@ export async function startDeliveryNode(deps: DeliveryNodeDeps): Promise<Deliver
   const stream = keys.deliveries(nodeId);
   const connections = createConnections();
   const presence = createPresence({ redis, keys, nodeId, log });
+  const metrics = createDeliveryMetrics({
+    ...(deps.registry ? { registry: deps.registry } : {}), redis, prefix: config.PUSHFLOW_REDIS_PREFIX, stream, group: groups.delivery,
+  });
 
   // Before any socket opens: fields an earlier run left would otherwise count as live
   // connections and have the dispatcher route to sockets that no longer exist.
@@ -48,7 +54,7 @@ export async function startDeliveryNode(deps: DeliveryNodeDeps): Promise<Deliver
   await presence.heartbeat();
   const stopHeartbeat = presence.startHeartbeat(config.PUSHFLOW_HEARTBEAT_MS);
 
-  const acks = createAckRecorder({ redis, keys, nodeId, log });
+  const acks = createAckRecorder({ redis, keys, nodeId, log, ledger: metrics.ledger });
   let consuming = false;
   const server = await startServer({
     host: config.DELIVERY_HOST,
@@ -65,7 +71,9 @@ export async function startDeliveryNode(deps: DeliveryNodeDeps): Promise<Deliver
     idleTimeoutSeconds: deps.idleTimeoutSeconds,
     connections, presence, acks, log,
     isReady: async () => consuming && (await isRedisReady(redis)),
+    metrics: { registry: metrics.registry, authorized: metricsAccess(config.PUSHFLOW_METRICS_TOKEN) },
   });
+  metrics.watchConnections(() => server.openConnections());
 
   const consumer = startConsumer({
     redis: blockingRedis,
@@ -76,8 +84,9 @@ export async function startDeliveryNode(deps: DeliveryNodeDeps): Promise<Deliver
     blockMs: deps.blockMs ?? 5000,
     handler: createDeliveryHandler({
       redis, keys, group: groups.delivery, nodeId, connections,
-      maxBackpressureBytes: config.PUSHFLOW_MAX_BACKPRESSURE_BYTES, log,
+      maxBackpressureBytes: config.PUSHFLOW_MAX_BACKPRESSURE_BYTES, log, metrics,
     }),
+    onBatch: metrics.batchSize,
     log,
   });
   consuming = true;

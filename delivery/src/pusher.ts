@@ -4,6 +4,7 @@ import {
 } from '@pushflow/shared';
 import { CLOSE } from './close-codes.ts';
 import { socketsOf, type Connections } from './connections.ts';
+import type { DeliveryMetrics } from './metrics.ts';
 import { rememberSent, type ClientSocket } from './socket.ts';
 
 /**
@@ -23,6 +24,7 @@ export interface PusherOptions {
    */
   maxBackpressureBytes: number;
   log: Logger;
+  metrics?: Pick<DeliveryMetrics, 'ledger' | 'acceptToDeliver'>;
 }
 
 interface Outcome {
@@ -42,7 +44,7 @@ interface Queued {
 }
 
 export function createDeliveryHandler(opts: PusherOptions): (entries: StreamEntry[]) => Promise<void> {
-  const { redis, keys, group, nodeId, connections, maxBackpressureBytes, log } = opts;
+  const { redis, keys, group, nodeId, connections, maxBackpressureBytes, log, metrics } = opts;
   const stream = keys.deliveries(nodeId);
 
   return async function deliver(entries) {
@@ -74,8 +76,10 @@ export function createDeliveryHandler(opts: PusherOptions): (entries: StreamEntr
 
     const at = Date.now();
     const pipeline = redis.pipeline();
+    const events: LedgerEvent[] = [];
     for (const outcome of outcomes) {
       const event = toEvent(outcome, at, nodeId);
+      events.push(event);
       pipeline.xadd(keys.events, '*', ...encodeEntry(event));
       log.debug({ notificationId: event.notificationId, event: event.type, connections: outcome.sentTo }, 'delivery outcome');
     }
@@ -85,6 +89,7 @@ export function createDeliveryHandler(opts: PusherOptions): (entries: StreamEntr
     // Thrown, the batch stays pending and the consumer retries it: frames may go out twice
     // (at-least-once; clients dedupe by notificationId), outcomes are never lost.
     if (failed) throw failed[0];
+    if (metrics) record(metrics, outcomes, events, at);
   };
 
   function send(ws: ClientSocket, queue: Queued[]): void {
@@ -115,6 +120,16 @@ export function createDeliveryHandler(opts: PusherOptions): (entries: StreamEntr
       log.warn({ err: (err as Error).message }, 'sending to a socket failed');
     }
   }
+}
+
+/**
+ * Measured once the outcomes are written, like the events they describe, so a retried
+ * batch is measured once: each delivered notification is one accept-to-deliver sample,
+ * taken when its frames were handed to the sockets (`at`).
+ */
+function record(metrics: NonNullable<PusherOptions['metrics']>, outcomes: Outcome[], events: LedgerEvent[], at: number): void {
+  metrics.ledger.written(events);
+  for (const o of outcomes) if (o.sentTo > 0) metrics.acceptToDeliver((at - Date.parse(o.request.acceptedAt)) / 1000);
 }
 
 /**

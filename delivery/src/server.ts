@@ -1,5 +1,5 @@
 import uWS from 'uWebSockets.js';
-import { RecipientId, verifyConnectToken, type Logger } from '@pushflow/shared';
+import { RecipientId, verifyConnectToken, type Logger, type Registry } from '@pushflow/shared';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { AckRecorder } from './acks.ts';
 import { parseClientFrame } from './client-frames.ts';
@@ -13,7 +13,7 @@ import { createExpiryBuckets } from './token-expiry.ts';
 
 /**
  * The uWS app: `/ws` for clients (DESIGN.md, "WebSocket (delivery)"), `/healthz` and
- * `/readyz` for orchestrators.
+ * `/readyz` for orchestrators, `/metrics` for Prometheus.
  */
 export interface ServerOptions {
   host: string;
@@ -36,6 +36,11 @@ export interface ServerOptions {
   presence: Presence;
   acks: AckRecorder;
   isReady: () => Promise<boolean>;
+  metrics?: {
+    registry: Registry;
+    /** Given the Authorization header (metricsAccess). */
+    authorized: (authorization: string | undefined) => boolean;
+  };
   log: Logger;
 }
 
@@ -218,6 +223,28 @@ export function startServer(opts: ServerOptions): Promise<DeliveryServer> {
     if (aborted) return;
     res.cork(() => json(res, ready ? '200 OK' : '503 Service Unavailable', { status: ready ? 'ready' : 'not ready' }));
   });
+
+  const { metrics } = opts;
+  if (metrics) {
+    app.get('/metrics', async (res, req) => {
+      // uWS frees req at the first await: read it before.
+      if (!metrics.authorized(req.getHeader('authorization'))) {
+        res.writeStatus('401 Unauthorized').writeHeader('www-authenticate', 'Bearer')
+          .writeHeader('content-type', 'application/json').end('{"status":"unauthorized"}');
+        return;
+      }
+      let aborted = false;
+      res.onAborted(() => {
+        aborted = true;
+      });
+      const body = await metrics.registry.metrics().catch(() => undefined);
+      if (aborted) return;
+      res.cork(() => {
+        if (body === undefined) json(res, '500 Internal Server Error', { status: 'metrics unavailable' });
+        else res.writeStatus('200 OK').writeHeader('content-type', metrics.registry.contentType).end(body);
+      });
+    });
+  }
 
   app.any('/*', (res) => {
     json(res, '404 Not Found', { status: 'not found' });

@@ -9,6 +9,7 @@ export const DispatcherConfig = Type.Object({
   MONGO_URL: common.MONGO_URL,
   PUSHFLOW_REDIS_PREFIX: common.PUSHFLOW_REDIS_PREFIX,
   LOG_LEVEL: common.LOG_LEVEL,
+  PUSHFLOW_METRICS_TOKEN: common.PUSHFLOW_METRICS_TOKEN,
   DISPATCHER_HOST: Type.String({ default: '0.0.0.0' }),
   DISPATCHER_PORT: common.port(3001),
   /** Consumer name in the groups; stable across restarts lets a restart resume its own pending work. */

@@ -1,8 +1,9 @@
 import { once } from 'node:events';
 import { MongoClient } from 'mongodb';
-import { createLogger, createRedis, groups, keys as makeKeys, onShutdown, startConsumer } from '@pushflow/shared';
+import { createLogger, createRedis, groups, keys as makeKeys, metricsAccess, onShutdown, startConsumer } from '@pushflow/shared';
 import { loadDispatcherConfigOrExit } from './config.ts';
 import { createHealthServer, within } from './health.ts';
+import { createDispatcherMetrics } from './metrics.ts';
 import { runEvery } from './periodic.ts';
 import { createProjector } from './projector.ts';
 import { createStatusHandler } from './queries.ts';
@@ -19,6 +20,8 @@ const redis = createRedis(config.REDIS_URL, 'dispatcher', { log });
 const mongo = new MongoClient(config.MONGO_URL, { serverSelectionTimeoutMS: 5000 });
 await mongo.connect();
 const notifications = await openNotifications(mongo.db(), 'notifications', { statusTtlDays: config.PUSHFLOW_STATUS_TTL_DAYS, log });
+const metrics = createDispatcherMetrics({ redis, keys, prefix: config.PUSHFLOW_REDIS_PREFIX });
+const { ledger } = metrics;
 
 const consumer = config.PUSHFLOW_CONSUMER_ID;
 const common = {
@@ -30,22 +33,25 @@ const common = {
 const consumers = [
   startConsumer({
     ...common, redis: createRedis(config.REDIS_URL, 'dispatcher-commands', { log }), stream: keys.commands, group: groups.dispatcher,
-    handler: createSendHandler({ redis, keys, notifications, log, group: groups.dispatcher, nodeTtlMs: config.PUSHFLOW_NODE_TTL_MS }),
+    handler: createSendHandler({ redis, keys, notifications, log, group: groups.dispatcher, nodeTtlMs: config.PUSHFLOW_NODE_TTL_MS, ledger }),
+    onBatch: metrics.batches(keys.commands, groups.dispatcher),
   }),
   startConsumer({
     ...common, redis: createRedis(config.REDIS_URL, 'dispatcher-queries', { log }), stream: keys.queries, group: groups.dispatcher,
     handler: createStatusHandler({ redis, keys, notifications, log, group: groups.dispatcher }),
+    onBatch: metrics.batches(keys.queries, groups.dispatcher),
   }),
   startConsumer({
     ...common, redis: createRedis(config.REDIS_URL, 'dispatcher-projector', { log }), stream: keys.events, group: groups.projector,
     handler: createProjector({ redis, keys, notifications, log, group: groups.projector }),
+    onBatch: metrics.batches(keys.events, groups.projector),
   }),
 ];
 
 // Every dispatcher runs these; the reaper locks per node and trimming is idempotent.
 const chores = [
   runEvery('reaper', config.PUSHFLOW_REAPER_INTERVAL_MS,
-    () => reapDeadNodes({ redis, keys, nodeLostMs: config.PUSHFLOW_NODE_LOST_MS, log }), log),
+    () => reapDeadNodes({ redis, keys, nodeLostMs: config.PUSHFLOW_NODE_LOST_MS, log, ledger }), log),
   runEvery('ledger-retention', config.PUSHFLOW_LEDGER_TRIM_INTERVAL_MS,
     () => trimLedger({ redis, keys, retentionMs: config.PUSHFLOW_LEDGER_RETENTION_MS, log }), log),
 ];
@@ -53,7 +59,7 @@ const chores = [
 const health = createHealthServer(async () => {
   const [r, m] = await Promise.all([within(500, redis.ping()), within(500, mongo.db().command({ ping: 1 }))]);
   return r && m;
-});
+}, { registry: metrics.registry, authorized: metricsAccess(config.PUSHFLOW_METRICS_TOKEN) });
 health.listen(config.DISPATCHER_PORT, config.DISPATCHER_HOST);
 await once(health, 'listening');
 log.info({ port: config.DISPATCHER_PORT, consumer }, 'ready');

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   deliveryRequestCodec, encodeEntry, groups,
-  type Keys, type LedgerEvent, type Logger, type Redis,
+  type Keys, type LedgerCounter, type LedgerEvent, type Logger, type Redis,
 } from '@pushflow/shared';
 import { compareIds } from './stream-ids.ts';
 
@@ -28,6 +28,8 @@ export interface ReapDeps {
   lockMs?: number;
   /** XRANGE page and pipeline size. */
   batchSize?: number;
+  /** Told the NODE_LOST events once they are written. */
+  ledger?: LedgerCounter;
 }
 
 export interface Reaped {
@@ -98,11 +100,11 @@ async function reapNode(deps: ReapDeps, nodeId: string, deadline: number): Promi
   const batch = deps.batchSize ?? 500;
   for (let i = 0; i < notificationIds.length; i += batch) {
     const pipe = redis.pipeline();
-    for (const notificationId of notificationIds.slice(i, i + batch)) {
-      const event: LedgerEvent = { type: 'notification.failed', notificationId, at, reason: 'NODE_LOST', nodeId };
-      pipe.xadd(keys.events, '*', ...encodeEntry(event));
-    }
+    const events = notificationIds.slice(i, i + batch).map((notificationId): LedgerEvent => (
+      { type: 'notification.failed', notificationId, at, reason: 'NODE_LOST', nodeId }));
+    for (const event of events) pipe.xadd(keys.events, '*', ...encodeEntry(event));
     await execOrThrow(pipe);
+    deps.ledger?.written(events);
   }
 
   // Settled before removed: a crash in between leaves the entries to the next pass, which

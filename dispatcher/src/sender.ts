@@ -1,6 +1,6 @@
 import {
   PoisonEntry, encodeEntry, sendCommandCodec, uuidv7,
-  type DeliveryRequest, type Keys, type LedgerEvent, type Logger, type Redis, type Reply, type SendCommand, type StreamEntry,
+  type DeliveryRequest, type Keys, type LedgerCounter, type LedgerEvent, type Logger, type Redis, type Reply, type SendCommand, type StreamEntry,
 } from '@pushflow/shared';
 import { evolve, type NotificationDoc } from './projection.ts';
 import { execPipeline, queueReplies } from './replies.ts';
@@ -31,6 +31,8 @@ export interface SenderDeps {
   log: Logger;
   group: string;
   nodeTtlMs: number;
+  /** Told the events once they are written. */
+  ledger?: LedgerCounter;
 }
 
 interface Planned {
@@ -119,6 +121,7 @@ export function createSendHandler(deps: SenderDeps) {
     queueReplies(pipe, replies);
     pipe.xack(keys.commands, deps.group, ...entries.map((e) => e.id));
     await execPipeline(pipe);
+    deps.ledger?.written(routed.flatMap((p) => p.events));
 
     for (const p of routed) {
       log.debug({ notificationId: p.notificationId, recipientId: p.command.notification.recipientId, nodes: p.nodes }, 'notification accepted');

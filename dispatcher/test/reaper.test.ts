@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import {
-  createRedis, encodeEntry, ensureGroup, eventCodec, groups, keys as makeKeys, readGroup,
+  createLedgerCounter, createMetricsRegistry, createRedis, encodeEntry, ensureGroup, eventCodec, groups, keys as makeKeys, readGroup,
   type DeliveryRequest, type Keys, type LedgerEvent, type Redis,
 } from '@pushflow/shared';
 import { redisServer, type Server } from '../../test/harness/servers.ts';
@@ -56,8 +56,12 @@ test('a dead node: pending and never-read entries settle as NODE_LOST once; stre
   await redis.hset(keys.presence('alice'), 'live-1', 1);
   await dispatch(keys, 'live-1');
 
-  const reaped = await reapDeadNodes({ redis, keys, nodeLostMs: NODE_LOST_MS, log });
+  const registry = createMetricsRegistry('dispatcher');
+  const ledger = createLedgerCounter(registry);
+  const reaped = await reapDeadNodes({ redis, keys, nodeLostMs: NODE_LOST_MS, log, ledger, batchSize: 2 });
   assert.deepEqual(reaped.map((r) => [r.nodeId, [...r.notificationIds].sort()]), [['dead-1', [...unsettled].sort()]]);
+  assert.match(await registry.metrics(), new RegExp(`^pushflow_events_total\\{type="failed",reason="NODE_LOST",service="dispatcher"\\} ${unsettled.length}$`, 'm'),
+    'counted over every pipeline (batchSize 2)');
 
   const failed = await failures(keys);
   assert.deepEqual(failed.map((e) => e.notificationId).sort(), [...unsettled].sort());
@@ -70,8 +74,9 @@ test('a dead node: pending and never-read entries settle as NODE_LOST once; stre
   assert.equal(await redis.xlen(keys.deliveries('live-1')), 1, 'a live node keeps its partition');
   assert.equal(await redis.exists(lockKey(keys, 'dead-1')), 0, 'lock released');
 
-  assert.deepEqual(await reapDeadNodes({ redis, keys, nodeLostMs: NODE_LOST_MS, log }), []);
+  assert.deepEqual(await reapDeadNodes({ redis, keys, nodeLostMs: NODE_LOST_MS, log, ledger }), []);
   assert.equal((await failures(keys)).length, unsettled.length, 'a second pass appends nothing');
+  assert.match(await registry.metrics(), new RegExp(`reason="NODE_LOST",service="dispatcher"\\} ${unsettled.length}$`, 'm'), 'and counts nothing');
 });
 
 test('a partition without its group: every entry is settled, one event per notification', async () => {

@@ -2,16 +2,18 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyError } from 'fastify';
-import type { Logger, Redis } from '@pushflow/shared';
+import type { Logger, Redis, Registry } from '@pushflow/shared';
 import pkg from '../package.json' with { type: 'json' };
 import { apiKeyHook } from './auth.ts';
 import { contentLimits, rateLimitSettings, type GatewayConfig } from './config.ts';
+import { createGatewayMetrics } from './metrics.ts';
 import { openapiOptions } from './openapi.ts';
 import { HttpProblem, Problem, problemFor, sendProblem } from './problems.ts';
 import { createRateLimiter } from './rate-limit.ts';
 import type { Rpc } from './rpc.ts';
 import { connectTokenRoutes } from './routes/connect-tokens.ts';
 import { healthRoutes } from './routes/health.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { notificationRoutes } from './routes/notifications.ts';
 
 /** Longer than any URL Node reads, so a bad id of any length is a 400 from the validator, not a 404. */
@@ -25,10 +27,12 @@ export interface AppDeps {
   redis: Redis;
   rpc: Rpc;
   log?: Logger;
+  /** Where the gateway's metrics go; main.ts passes one with the process metrics. */
+  registry?: Registry;
 }
 
 /** The HTTP API, ready to inject() into or listen(); it owns no connections. */
-export async function buildApp({ config, redis, rpc, log }: AppDeps) {
+export async function buildApp({ config, redis, rpc, log, registry }: AppDeps) {
   const app = Fastify({
     ...(log ? { loggerInstance: log } : { logger: false }),
     bodyLimit: config.PUSHFLOW_HTTP_BODY_LIMIT_BYTES,
@@ -48,6 +52,9 @@ export async function buildApp({ config, redis, rpc, log }: AppDeps) {
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  const metrics = createGatewayMetrics(registry);
+  app.addHook('onResponse', metrics.timeRequest);
+
   app.addSchema(Problem);
   // The API speaks JSON only: a text body is a 415, not a string for the validator to refuse.
   app.removeContentTypeParser('text/plain');
@@ -65,6 +72,7 @@ export async function buildApp({ config, redis, rpc, log }: AppDeps) {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(healthRoutes, { redis });
+  await app.register(metricsRoutes, { registry: metrics.registry, token: config.PUSHFLOW_METRICS_TOKEN });
   await app.register(async (api) => {
     api.addHook('onRequest', apiKeyHook(config.apiKeys));
     await api.register(notificationRoutes, {
@@ -72,6 +80,7 @@ export async function buildApp({ config, redis, rpc, log }: AppDeps) {
       limits: contentLimits(config),
       bodyLimitBytes: config.PUSHFLOW_HTTP_BODY_LIMIT_BYTES,
       rateLimiter: createRateLimiter(redis, config.PUSHFLOW_REDIS_PREFIX, rateLimitSettings(config)),
+      onRateLimited: metrics.rateLimited,
     });
     await api.register(connectTokenRoutes, {
       secret: config.PUSHFLOW_CONNECT_SECRET,

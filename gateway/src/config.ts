@@ -18,6 +18,7 @@ export const GatewayConfigSchema = Type.Object({
   REDIS_URL: common.REDIS_URL,
   PUSHFLOW_REDIS_PREFIX: common.PUSHFLOW_REDIS_PREFIX,
   LOG_LEVEL: common.LOG_LEVEL,
+  PUSHFLOW_METRICS_TOKEN: common.PUSHFLOW_METRICS_TOKEN,
   PUSHFLOW_REPLY_TIMEOUT_MS: common.millis(5000),
   PUSHFLOW_MAX_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 31_536_000, default: 86_400 }),
   /** Set: the connect tokens the gateway signs carry it as `aud`. */

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { createLogger, createRedis, keys, onShutdown } from '@pushflow/shared';
+import { createLogger, createMetricsRegistry, createRedis, keys, onShutdown } from '@pushflow/shared';
 import { buildApp } from './app.ts';
 import { loadGatewayConfigOrExit, SERVICE } from './config.ts';
 import { createRpc, newGatewayId } from './rpc.ts';
@@ -19,7 +19,7 @@ const rpc = createRpc({
   redis, blocking, keys: keys(config.PUSHFLOW_REDIS_PREFIX), gatewayId,
   timeoutMs: config.PUSHFLOW_REPLY_TIMEOUT_MS, log,
 });
-const app = await buildApp({ config, redis, rpc, log });
+const app = await buildApp({ config, redis, rpc, log, registry: createMetricsRegistry(SERVICE, { processMetrics: true }) });
 
 onShutdown(log, async () => {
   await app.close(); // stops taking requests; those in flight still get their replies

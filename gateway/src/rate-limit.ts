@@ -79,7 +79,7 @@ export function createRateLimiter(redis: Redis, prefix: string, { perSecond, bur
  * A preHandler: it runs after validation, so a request that was going to be refused
  * anyway costs no Redis round trip and no budget.
  */
-export function rateLimitHook(limiter: RateLimiter, subjectOf: (request: FastifyRequest) => string) {
+export function rateLimitHook(limiter: RateLimiter, subjectOf: (request: FastifyRequest) => string, onRefused?: () => void) {
   return async function limitRate(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     let decision: RateDecision;
     try {
@@ -93,6 +93,7 @@ export function rateLimitHook(limiter: RateLimiter, subjectOf: (request: Fastify
     reply.header('ratelimit-remaining', String(decision.remaining));
     reply.header('ratelimit-reset', String(decision.allowed ? decision.resetSeconds : decision.retryAfterSeconds));
     if (!decision.allowed) {
+      onRefused?.();
       throw new HttpProblem('rate-limited', `This API key is over its request rate; retry after ${decision.retryAfterSeconds} s`, {
         headers: { 'retry-after': String(decision.retryAfterSeconds) },
       });

@@ -90,6 +90,8 @@ export const common = {
   PUSHFLOW_CLAIM_IDLE_MS: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 30_000 }),
   /** Failed handling attempts before an entry is dead-lettered (see consumer.ts). */
   PUSHFLOW_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 1000, default: 5 }),
+  /** Set: /metrics answers only `Authorization: Bearer <token>` (metrics-token.ts). */
+  PUSHFLOW_METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, maxLength: 4096, pattern: '^\\S+$' })),
   port: (fallback: number) => Type.Integer({ minimum: 0, maximum: 65535, default: fallback }),
   millis: (fallback: number) => Type.Integer({ minimum: 1, maximum: 3_600_000, default: fallback }),
 };

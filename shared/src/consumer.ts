@@ -37,6 +37,8 @@ export interface ConsumerOptions {
    * before they are acked, so the service can record what became of them.
    */
   onDeadLetter?: (entries: StreamEntry[]) => Promise<void>;
+  /** Told the size of every batch read (new, re-read or claimed; not retries), for metrics. */
+  onBatch?: (size: number) => void;
 }
 
 export interface Consumer {
@@ -171,7 +173,10 @@ export function startConsumer(opts: ConsumerOptions): Consumer {
           entries = await readGroup(redis, { stream, group, consumer, count: opts.count, id: '>', blockMs });
           reading = false;
         }
-        if (entries.length > 0) await handle(entries, 0);
+        if (entries.length > 0) {
+          opts.onBatch?.(entries.length);
+          await handle(entries, 0);
+        }
       } catch (err) {
         reading = false;
         if (stopping) break;

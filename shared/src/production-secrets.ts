@@ -57,6 +57,10 @@ const RULES: Record<string, Rule> = {
     refuse(variable, value, 'the secret');
     return undefined;
   },
+  PUSHFLOW_METRICS_TOKEN: (variable, value) => {
+    refuse(variable, value, 'the token');
+    return undefined;
+  },
   REDIS_URL: backendUrl,
   MONGO_URL: backendUrl,
 };

@@ -155,3 +155,24 @@ test('an outage dead-letters nothing, even when some entries need nothing that i
   await c.stop();
   assert.deepEqual([...handled].sort(), ['a', 'b', 'c', 'd', 'no-db']);
 });
+
+test('onBatch hears the size of every batch read, but not of a retried one', async () => {
+  const stream = `${uniquePrefix()}s`;
+  await redis.xgroup('CREATE', stream, 'g', '0', 'MKSTREAM');
+  const sizes: number[] = [];
+  let failures = 1;
+  const c = startConsumer({
+    redis: createRedis(server.url, 'blocking'), stream, group: 'g', consumer: 'c', count: 10, blockMs: 200, log,
+    handler: async (entries) => {
+      if (failures-- > 0) throw new Error('MongoDB is down');
+      await redis.xack(stream, 'g', ...entries.map((e) => e.id));
+    },
+    onBatch: (size) => sizes.push(size),
+  });
+  // Added in one round trip, so the first read takes them together.
+  await redis.pipeline(Array.from({ length: 13 }, (_, i) => ['xadd', stream, '*', 'v', String(i)])).exec();
+  await waitFor('all acked', async () => ((await redis.xpending(stream, 'g'))[0] === 0 && failures < 0 ? true : undefined));
+  await c.stop();
+  assert.equal(sizes.reduce((a, b) => a + b, 0), 13, `batches ${JSON.stringify(sizes)}: each entry counted once`);
+  assert.ok(sizes.every((s) => s >= 1 && s <= 10));
+});

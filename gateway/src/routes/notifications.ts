@@ -35,10 +35,12 @@ export interface NotificationRouteOptions {
   bodyLimitBytes: number;
   /** Absent when rate limiting is off. */
   rateLimiter?: RateLimiter;
+  /** Told of every request the rate limit refused. */
+  onRateLimited?: () => void;
 }
 
 export const notificationRoutes: FastifyPluginAsyncTypebox<NotificationRouteOptions> = async (app, opts) => {
-  const { rpc, limits, bodyLimitBytes, rateLimiter } = opts;
+  const { rpc, limits, bodyLimitBytes, rateLimiter, onRateLimited } = opts;
   const checkContent = contentCheck(limits);
 
   app.post('/notifications', {
@@ -58,7 +60,7 @@ export const notificationRoutes: FastifyPluginAsyncTypebox<NotificationRouteOpti
       },
     },
     // After validation, before any I/O: the data check, then the rate limit (a Redis call).
-    preHandler: rateLimiter ? [checkContent, rateLimitHook(rateLimiter, apiKeyFingerprint)] : [checkContent],
+    preHandler: rateLimiter ? [checkContent, rateLimitHook(rateLimiter, apiKeyFingerprint, onRateLimited)] : [checkContent],
   }, async (request, reply) => {
     const key = request.headers[IDEMPOTENCY_HEADER];
     const idempotency = key === undefined ? undefined : {
