@@ -9,6 +9,7 @@ import { createProjector } from './projector.ts';
 import { createStatusHandler } from './queries.ts';
 import { reapDeadNodes } from './reaper.ts';
 import { trimLedger } from './retention.ts';
+import { createRefusalReplier } from './refusals.ts';
 import { createSendHandler } from './sender.ts';
 import { openNotifications } from './store.ts';
 
@@ -35,6 +36,7 @@ const consumers = [
     ...common, redis: createRedis(config.REDIS_URL, 'dispatcher-commands', { log }), stream: keys.commands, group: groups.dispatcher,
     handler: createSendHandler({ redis, keys, notifications, log, group: groups.dispatcher, nodeTtlMs: config.PUSHFLOW_NODE_TTL_MS, ledger }),
     onBatch: metrics.batches(keys.commands, groups.dispatcher),
+    onDeadLetter: createRefusalReplier({ redis, keys, log }),
   }),
   startConsumer({
     ...common, redis: createRedis(config.REDIS_URL, 'dispatcher-queries', { log }), stream: keys.queries, group: groups.dispatcher,

@@ -1,5 +1,5 @@
-import { MongoBulkWriteError, MongoServerError, type AnyBulkWriteOperation, type Collection, type Db } from 'mongodb';
-import type { LedgerEvent, Logger } from '@pushflow/shared';
+import { BSON, MongoBulkWriteError, MongoServerError, type AnyBulkWriteOperation, type Collection, type Db } from 'mongodb';
+import { PoisonEntry, type LedgerEvent, type Logger } from '@pushflow/shared';
 import { evolve, type NotificationDoc } from './projection.ts';
 
 /**
@@ -81,7 +81,13 @@ export async function insertAccepted(col: Notifications, docs: NotificationDoc[]
   } catch (err) {
     if (!(err instanceof MongoBulkWriteError)) throw err;
     const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
-    if (errors.some((w) => w.code !== 11000)) throw err;
+    // A document the driver cannot encode fails the whole batch with no write error at all;
+    // taken for "duplicates only" it would be answered ACCEPTED and never stored.
+    if (errors.length === 0) throw unencodable(docs) ?? err;
+    // Any other per-document error is the database refusing that document (FerretDB, say,
+    // refuses nested arrays): retrying cannot help, so the consumer sets it aside.
+    const refused = errors.find((w) => w.code !== 11000);
+    if (refused) throw new PoisonEntry(`the database refused a notification: ${refused.errmsg ?? `code ${refused.code}`}`, { cause: err });
     const commandIds = [...new Set(errors.map((w) => docs[w.index]?.commandId).filter((c): c is string => c !== undefined))];
     const found = await col.find(
       { commandId: { $in: commandIds } },
@@ -172,4 +178,16 @@ async function bulkWriteChunk(col: Notifications, ops: AnyBulkWriteOperation<Sto
 export async function findByIds(col: Notifications, ids: string[]): Promise<Map<string, StoredDoc>> {
   if (ids.length === 0) return new Map();
   return new Map((await col.find({ _id: { $in: ids } }).toArray()).map((d) => [d._id, d]));
+}
+
+/** A PoisonEntry naming the first document that cannot be encoded as BSON, if one cannot. */
+function unencodable(docs: NotificationDoc[]): PoisonEntry | undefined {
+  for (const doc of docs) {
+    try {
+      BSON.serialize(storedForm(doc, 1));
+    } catch (err) {
+      return new PoisonEntry(`a notification cannot be stored: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  return undefined;
 }

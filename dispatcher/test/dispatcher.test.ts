@@ -3,16 +3,17 @@ import assert from 'node:assert/strict';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
 import {
-  createRedis, deliveryRequestCodec, encodeEntry, ensureGroup, eventCodec, groups, keys as makeKeys, readGroup,
-  replyCodec, startConsumer, type Consumer, type Keys, type LedgerEvent, type Redis, type SendCommand, type StatusQuery,
+  createRedis, deadLetterStream, deliveryRequestCodec, encodeEntry, ensureGroup, eventCodec, groups, keys as makeKeys, readGroup,
+  replyCodec, startConsumer, uuidv7, type Consumer, type Keys, type LedgerEvent, type Redis, type SendCommand, type StatusQuery,
 } from '@pushflow/shared';
 import { redisServer, mongoServer, type Server } from '../../test/harness/servers.ts';
 import { uniqueMongoUrl, uniquePrefix } from '../../test/harness/isolation.ts';
 import { waitFor } from '../../test/harness/wait.ts';
+import { createRefusalReplier } from '../src/refusals.ts';
 import { createSendHandler } from '../src/sender.ts';
 import { createStatusHandler } from '../src/queries.ts';
 import { createProjector } from '../src/projector.ts';
-import { applyEvents, openNotifications, type Notifications } from '../src/store.ts';
+import { applyEvents, insertAccepted, openNotifications, type Notifications } from '../src/store.ts';
 
 const log = pino({ level: 'silent' });
 let redisSrv: Server, mongoSrv: Server, redis: Redis, mongo: MongoClient;
@@ -30,7 +31,7 @@ before(async () => {
   const deps = { redis, keys, notifications, log, group: groups.dispatcher };
   const common = { consumer: 'd1', count: 100, blockMs: 100, log };
   consumers.push(
-    startConsumer({ ...common, redis: createRedis(redisSrv.url, 't1'), stream: keys.commands, group: groups.dispatcher, handler: createSendHandler({ ...deps, nodeTtlMs: 5000 }) }),
+    startConsumer({ ...common, redis: createRedis(redisSrv.url, 't1'), stream: keys.commands, group: groups.dispatcher, handler: createSendHandler({ ...deps, nodeTtlMs: 5000 }), onDeadLetter: createRefusalReplier({ redis, keys, log }) }),
     startConsumer({ ...common, redis: createRedis(redisSrv.url, 't2'), stream: keys.queries, group: groups.dispatcher, handler: createStatusHandler(deps) }),
     startConsumer({ ...common, redis: createRedis(redisSrv.url, 't3'), stream: keys.events, group: groups.projector, handler: createProjector({ ...deps, group: groups.projector }) }),
   );
@@ -48,9 +49,9 @@ function sendCommand(recipientId: string, correlationId = `cmd-${++seq}-${Date.n
   return { type: 'notification.send', correlationId, replyTo, sentAt: Date.now(), notification: { recipientId, title: 'Hello', data: { n: seq } } };
 }
 
-async function replyFor(correlationId: string) {
+async function replyFor(correlationId: string, stream = replyTo) {
   return waitFor(`reply ${correlationId}`, async () => {
-    const entries = await redis.xrange(replyTo, '-', '+');
+    const entries = await redis.xrange(stream, '-', '+');
     return entries.map(([, f]) => replyCodec.decode(f)).find((r) => r?.correlationId === correlationId);
   });
 }
@@ -179,4 +180,58 @@ test('a malformed command goes to the dead-letter stream; its neighbours are ans
   assert.equal(dead.length, 1);
   assert.match(dead[0]![1].join(' '), /broken/);
   await waitFor('nothing pending', async () => ((await redis.xpending(keys.commands, groups.dispatcher))[0] === 0 ? true : undefined));
+});
+
+test('a command no gateway would send is refused at once and set aside; its batch neighbours go on', async () => {
+  await goOnline('neighbour', 'node-n');
+  const before = await redis.xlen(keys.events);
+  const replies = keys.replies('refusals');
+  const command = (): SendCommand => ({ ...sendCommand('neighbour'), replyTo: replies });
+  const good1 = command();
+  // A NUL in a key: BSON cannot store it, and the stream codec refuses it like the gateway does.
+  const bad: SendCommand = { ...command(), notification: { recipientId: 'neighbour', data: { ok: { 'k\u0000': 1 } } } };
+  const good2 = command();
+  const pipe = redis.pipeline();
+  for (const c of [good1, bad, good2]) pipe.xadd(keys.commands, '*', ...encodeEntry(c));
+  await pipe.exec();
+
+  const refused = await replyFor(bad.correlationId, replies);
+  assert.equal(refused.ok, false);
+  assert.equal((refused as { error: { code: string } }).error.code, 'NOTIFICATION_REFUSED');
+  for (const c of [good1, good2]) {
+    const reply = await replyFor(c.correlationId, replies);
+    assert.equal(reply.ok, true, `neighbour ${c.correlationId} was answered ${JSON.stringify(reply)}`);
+    const id = (reply as { result: { notificationId: string } }).result.notificationId;
+    assert.ok(await notifications.findOne({ _id: id }), 'a neighbour of the refused command was not stored');
+  }
+  const dead = await redis.xrange(deadLetterStream(keys.commands), '-', '+');
+  const holds = (fields: string[], c: SendCommand) => fields.join(' ').includes(c.correlationId);
+  assert.equal(dead.filter(([, f]) => holds(f, bad)).length, 1, 'the refused command is not in the dead-letter stream once');
+  assert.ok(!dead.some(([, f]) => holds(f, good1) || holds(f, good2)), 'a neighbour was dead-lettered');
+  assert.equal(await notifications.countDocuments({ commandId: bad.correlationId }), 0, 'the refused notification was stored');
+  // accepted + dispatched for each neighbour, nothing for the refused one.
+  assert.equal(await redis.xlen(keys.events) - before, 4);
+  const pending = (await redis.xpending(keys.commands, groups.dispatcher)) as [number, ...unknown[]];
+  assert.equal(pending[0], 0, 'a command was left pending');
+});
+
+test('a dead-lettered command naming a key that is not a reply stream gets no write there', async () => {
+  const target = `${keys.commands}:not-a-reply-stream`;
+  await redis.xadd(keys.commands, '*', 'data', JSON.stringify({ replyTo: target, correlationId: 'x' }));
+  await waitFor('dead-lettered', async () => (await redis.xrange(deadLetterStream(keys.commands), '-', '+'))
+    .some(([, f]) => f.join(' ').includes(target)) || undefined);
+  assert.equal(await redis.exists(target), 0);
+});
+
+test('the store calls a document the database cannot take poison, and stores none of its batch', async () => {
+  const doc = (id: string, data?: Record<string, unknown>) => ({
+    _id: id, recipientId: 'r', status: 'ACCEPTED' as const, acceptedAt: Date.now(), updatedAt: Date.now(),
+    commandId: `store-${id}`, history: [], ...(data && { data }),
+  });
+  const ids = [uuidv7(), uuidv7()];
+  await assert.rejects(
+    insertAccepted(notifications, [doc(ids[0]!), doc(ids[1]!, { 'k\u0000': 1 })] as never),
+    (err: Error) => err.name === 'PoisonEntry',
+  );
+  assert.equal(await notifications.countDocuments({ _id: { $in: ids } }), 0);
 });

@@ -40,6 +40,13 @@ export async function buildApp({ config, redis, rpc, log, registry }: AppDeps) {
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Errors the router raises before any route runs (a malformed %-escape, a path segment
+    // over maxParamLength) skip the error handler: answer them as problems too.
+    frameworkErrors: (err, request, reply) => {
+      const slug = err.code === 'FST_ERR_BAD_URL' || err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'bad-request' : 'internal';
+      if (slug === 'internal') request.log.error({ err }, 'router failed');
+      return sendProblem(reply, request, slug, slug === 'bad-request' ? err.message : undefined);
+    },
     ajv: {
       customOptions: {
         // Reject what does not fit instead of quietly repairing it: an extra property or a

@@ -28,6 +28,8 @@ export function dispatcherAnswer<T extends TSchema>(schema: T) {
           throw new HttpProblem('not-found', reply.error.message);
         case 'IDEMPOTENCY_KEY_REUSED':
           throw new HttpProblem('idempotency-key-reused', 'This Idempotency-Key was already used with a different body; use a new key for a new notification');
+        case 'NOTIFICATION_REFUSED':
+          throw new HttpProblem('notification-refused', reply.error.message);
         case 'INTERNAL':
           // The dispatcher could not finish (its database is down, say): worth a retry.
           throw new HttpProblem('dispatcher-unavailable', 'The dispatcher could not complete the request; retry later');

@@ -14,6 +14,7 @@ export const problemTypes = {
   'payload-too-large': { status: 413, title: 'Request body too large' },
   'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
   'idempotency-key-reused': { status: 422, title: 'Idempotency key already used for a different request' },
+  'notification-refused': { status: 422, title: 'The notification cannot be stored' },
   'rate-limited': { status: 429, title: 'Too many requests for this API key' },
   'bad-request': { status: 400, title: 'Bad request' },
   internal: { status: 500, title: 'Internal error' },
@@ -88,9 +89,12 @@ export function sendProblem(
 }
 
 interface AjvError {
+  keyword?: string;
   instancePath?: string;
   message?: string;
-  params?: { missingProperty?: string; additionalProperty?: string };
+  /** Set on the errors a `propertyNames` rule found in a key. */
+  propertyName?: string;
+  params?: { missingProperty?: string; additionalProperty?: string; propertyName?: string };
 }
 
 /** Fastify's own errors (validation, body parsing) mapped onto our problem types. */
@@ -98,7 +102,10 @@ export function problemFor(err: FastifyError | HttpProblem): { slug: ProblemSlug
   if (err instanceof HttpProblem) return { slug: err.slug, detail: err.detail, extra: err.extra };
   if (err.validation) {
     const where = err.validationContext ?? 'body';
-    const errors = (err.validation as AjvError[]).map((e) => ({
+    // A bad key yields the rule it broke and a generic "property name must be valid": keep the first.
+    const all = err.validation as AjvError[];
+    const specific = all.filter((e) => e.keyword !== 'propertyNames');
+    const errors = (specific.length > 0 ? specific : all).map((e) => ({
       path: `/${where}${e.instancePath ?? ''}${fieldSuffix(e)}`,
       message: e.message ?? 'is invalid',
     }));
@@ -129,6 +136,7 @@ export function problemFor(err: FastifyError | HttpProblem): { slug: ProblemSlug
 }
 
 function fieldSuffix(e: AjvError): string {
-  const name = e.params?.missingProperty ?? e.params?.additionalProperty;
-  return name === undefined ? '' : `/${name}`;
+  const name = e.params?.missingProperty ?? e.params?.additionalProperty ?? e.propertyName ?? e.params?.propertyName;
+  // A JSON Pointer token (RFC 6901): a key may hold `/` or `~`.
+  return name === undefined ? '' : `/${name.replaceAll('~', '~0').replaceAll('/', '~1')}`;
 }

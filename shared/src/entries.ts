@@ -17,7 +17,8 @@ export interface EntryCodec<T extends TSchema> {
   decode(fields: string[]): Static<T> | undefined;
 }
 
-export function entryCodec<T extends TSchema>(schema: T): EntryCodec<T> {
+/** `refine` checks what a JSON schema cannot say; a value it refuses decodes as malformed. */
+export function entryCodec<T extends TSchema>(schema: T, refine?: (value: Static<T>) => boolean): EntryCodec<T> {
   const check = TypeCompiler.Compile(schema);
   return {
     decode(fields) {
@@ -29,7 +30,8 @@ export function entryCodec<T extends TSchema>(schema: T): EntryCodec<T> {
       } catch {
         return undefined;
       }
-      return check.Check(parsed) ? parsed : undefined;
+      if (!check.Check(parsed)) return undefined;
+      return refine === undefined || refine(parsed) ? parsed : undefined;
     },
   };
 }

@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { entryCodec } from './entries.ts';
-import { NotificationContent, ReasonSchema, StatusSchema } from './schemas.ts';
+import { checkData } from './data-rules.ts';
+import { CONTENT_CEILINGS, NotificationContent, ReasonSchema, StatusSchema } from './schemas.ts';
 
 /**
  * Request/reply between gateways and dispatchers over Redis Streams. A gateway appends a
@@ -59,7 +60,7 @@ export const NotificationStatus = Type.Object({
 });
 export type NotificationStatus = Static<typeof NotificationStatus>;
 
-export const replyErrorCodes = ['NOT_FOUND', 'INVALID_COMMAND', 'INTERNAL', 'IDEMPOTENCY_KEY_REUSED'] as const;
+export const replyErrorCodes = ['NOT_FOUND', 'INVALID_COMMAND', 'INTERNAL', 'IDEMPOTENCY_KEY_REUSED', 'NOTIFICATION_REFUSED'] as const;
 
 export const Reply = Type.Union([
   Type.Object({ correlationId: Type.String(), ok: Type.Literal(true), result: Type.Unknown() }),
@@ -74,7 +75,10 @@ export const Reply = Type.Union([
 ]);
 export type Reply = Static<typeof Reply>;
 
-export const sendCommandCodec = entryCodec(SendCommand);
+// The key rules for `data` at every depth (see data-rules.ts), held to on the stream too: a
+// command no gateway would have let through is malformed, whoever wrote it.
+const dataCeilings = { maxBytes: CONTENT_CEILINGS.dataBytes, maxDepth: CONTENT_CEILINGS.dataDepth };
+export const sendCommandCodec = entryCodec(SendCommand, (c) => c.notification.data === undefined || checkData(c.notification.data, dataCeilings) === undefined);
 export const statusQueryCodec = entryCodec(StatusQuery);
 export const replyCodec = entryCodec(Reply);
 

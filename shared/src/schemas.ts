@@ -36,8 +36,11 @@ export const DEFAULT_CONTENT_LIMITS: Readonly<ContentLimits> = {
 /** No `:` (a Redis key separator), no `$`, no spaces: a recipient id is safe in a key or a filter. */
 export const RECIPIENT_ID_PATTERN = '^[A-Za-z0-9_.@-]+$';
 
-/** A `data` key: no `$` first, no `.`, so it can never read as a MongoDB operator or path. */
-export const DATA_KEY_PATTERN = '^[^$.][^.]{0,127}$';
+/**
+ * A `data` key: no `$` first, no `.`, so it can never read as a MongoDB operator or path, and
+ * no control character (BSON refuses a NUL in a key; none belongs in a name).
+ */
+export const DATA_KEY_PATTERN = '^[^$.\\u0000-\\u001F][^.\\u0000-\\u001F]{0,127}$';
 
 export function recipientIdSchema(maxLength: number) {
   return Type.String({
@@ -48,6 +51,8 @@ export function recipientIdSchema(maxLength: number) {
   });
 }
 
+const DataKey = { pattern: DATA_KEY_PATTERN, maxLength: 128 };
+
 export function notificationContentSchema(limits: ContentLimits) {
   return Type.Object(
     {
@@ -55,12 +60,18 @@ export function notificationContentSchema(limits: ContentLimits) {
       title: Type.Optional(Type.String({ maxLength: limits.titleLength, description: `At most ${limits.titleLength} characters.` })),
       body: Type.Optional(Type.String({ maxLength: limits.bodyLength, description: `At most ${limits.bodyLength} characters.` })),
       data: Type.Optional(
-        Type.Record(Type.String({ pattern: DATA_KEY_PATTERN }), Type.Unknown(), {
-          additionalProperties: false,
+        // propertyNames rather than Type.Record's patternProperties: @fastify/swagger turns
+        // patternProperties into `additionalProperties: {}`, so /openapi.json lost the rule.
+        // The rules below the top level, the depth and the size are checked by data-rules.ts:
+        // a recursive schema would be validated by recursion, which input tens of thousands
+        // of levels deep turns into a stack overflow.
+        Type.Unsafe<Record<string, unknown>>(Type.Object({}, {
+          additionalProperties: true,
+          propertyNames: DataKey,
           description: 'Free-form JSON object handed to the client as is. '
             + `At most ${limits.dataBytes} bytes as JSON and ${limits.dataDepth} levels of objects and arrays deep. `
-            + 'Keys, at every depth: no `$` first, no `.`, not `__proto__`, `constructor` or `prototype`, at most 128 characters.',
-        }),
+            + 'Keys, at every depth: no `$` first, no `.`, no control characters, not `__proto__`, `constructor` or `prototype`, at most 128 characters.',
+        })),
       ),
     },
     { additionalProperties: false },

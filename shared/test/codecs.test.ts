@@ -30,10 +30,19 @@ test('notification content: recipient charset and length, extra properties, data
   assert.equal(Value.Check(NotificationContent, { recipientId: 'user-1@example.com', title: 't', data: { k: [1, { x: 2 }] } }), true);
   for (const bad of [
     {}, { recipientId: '' }, { recipientId: 'a b' }, { recipientId: 'x'.repeat(CONTENT_CEILINGS.recipientIdLength + 1) }, { recipientId: 'a:b' },
-    { recipientId: 'a', extra: 1 }, { recipientId: 'a', data: [] }, { recipientId: 'a', data: { $where: 1 } },
-    { recipientId: 'a', data: { 'a.b': 1 } }, { recipientId: { $ne: null } }, { recipientId: 'a', title: 'x'.repeat(CONTENT_CEILINGS.titleLength + 1) },
+    { recipientId: 'a', extra: 1 }, { recipientId: 'a', data: [] }, { recipientId: { $ne: null } }, { recipientId: 'a', title: 'x'.repeat(CONTENT_CEILINGS.titleLength + 1) },
     { recipientId: 'a', body: 'x'.repeat(CONTENT_CEILINGS.bodyLength + 1) },
   ]) assert.equal(Value.Check(NotificationContent, bad), false, JSON.stringify(bad).slice(0, 80));
+});
+
+test('a send command whose data breaks the key rules, at any depth, decodes as malformed', () => {
+  const command = (data: Record<string, unknown>) => encodeEntry({
+    type: 'notification.send', correlationId: 'c', replyTo: 'r', sentAt: 1, notification: { recipientId: 'a', data },
+  });
+  assert.ok(sendCommandCodec.decode(command({ ok: { nested: [1, { fine: true }] } })));
+  for (const data of [{ $where: 1 }, { 'a.b': 1 }, { ok: { $gt: 1 } }, { 'k\u0000': 1 }, { ok: [{ 'x.y': 1 }] }, JSON.parse('{"__proto__":{"x":1}}')]) {
+    assert.equal(sendCommandCodec.decode(command(data)), undefined, JSON.stringify(data));
+  }
 });
 
 test('key names live under the prefix', () => {

@@ -55,7 +55,7 @@ export const notificationRoutes: FastifyPluginAsyncTypebox<NotificationRouteOpti
         ...common,
         413: problemResponse(`The body is over ${bodyLimitBytes} bytes`),
         415: problemResponse('The body is not application/json'),
-        422: problemResponse('The Idempotency-Key was already used with a different body'),
+        422: problemResponse('The Idempotency-Key was already used with a different body (idempotency-key-reused), or the database refused to store the notification (notification-refused)'),
         429: { ...problemResponse('This API key is over its request rate; see Retry-After'), headers: rateHeaders },
       },
     },
