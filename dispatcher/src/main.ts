@@ -18,7 +18,9 @@ const log = createLogger('dispatcher', config.LOG_LEVEL);
 const keys = makeKeys(config.PUSHFLOW_REDIS_PREFIX);
 
 const redis = createRedis(config.REDIS_URL, 'dispatcher', { log });
-const mongo = new MongoClient(config.MONGO_URL, { serverSelectionTimeoutMS: 5000 });
+// socketTimeoutMS: a reply that never comes (a connection half-dead after a network cut)
+// fails the operation, and the consumer retries it, instead of holding its batch for ever.
+const mongo = new MongoClient(config.MONGO_URL, { serverSelectionTimeoutMS: 5000, socketTimeoutMS: 30_000 });
 await mongo.connect();
 const notifications = await openNotifications(mongo.db(), 'notifications', { statusTtlDays: config.PUSHFLOW_STATUS_TTL_DAYS, log });
 const metrics = createDispatcherMetrics({ redis, keys, prefix: config.PUSHFLOW_REDIS_PREFIX });
