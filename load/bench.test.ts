@@ -57,10 +57,51 @@ test('a tiny throughput run exits 0 with one verified JSON document', { timeout:
   for (const p of doc.processes) assert.ok(p.rssMB > 0, `${p.name} RSS`);
 });
 
+test('tiny status and connections runs print one complete JSON document each', { timeout: 60_000 }, async () => {
+  const { code, stdout, stderr } = await bench([
+    '--scenario', 'status', '--scenario', 'connections', '--duration', '2', '--concurrency', '8',
+    '--status-docs', '200', '--connections', '50', '--sample', '10',
+  ], 55_000);
+  assert.equal(code, 0, stderr);
+  const lines = stdout.trim().split('\n');
+  assert.equal(lines.length, 2, `two JSON lines on stdout, got:\n${stdout}`);
+  const [status, connections] = lines.map((l) => JSON.parse(l));
+
+  assert.equal(status.scenario, 'status');
+  assert.equal(status.verified, true, JSON.stringify(status.counts));
+  assert.deepEqual(status.documents.seeded, 200);
+  assert.ok(status.documents.inCollection >= 200, JSON.stringify(status.documents));
+  assert.ok(status.requestsPerSecond > 0);
+  assert.deepEqual(status.counts.errors, {});
+  assert.equal(status.counts.ok, status.counts.requests);
+  const get = status.latencyMs.get;
+  assert.equal(get.count, status.counts.ok);
+  assert.ok(get.min <= get.p50 && get.p50 <= get.p90 && get.p90 <= get.p99 && get.p99 <= get.max, JSON.stringify(get));
+
+  assert.equal(connections.scenario, 'connections');
+  assert.equal(connections.verified, true, JSON.stringify({ c: connections.connections, f: connections.fanOut }));
+  assert.equal(connections.connections.opened, 50);
+  assert.equal(connections.connections.heldAfterHold, 50);
+  assert.ok(connections.connectsPerSecond > 0);
+  assert.deepEqual(connections.fanOut, { recipients: 10, sendErrors: {}, accepted: 10, received: 10, duplicates: 0, misrouted: 0, unexpected: 0 });
+  assert.equal(connections.latencyMs.acceptToReceive.count, 10);
+  assert.equal(connections.latencyMs.handshake.count, 50);
+  const [node] = connections.memory.deliveryNodes;
+  assert.equal(node.connections, 50);
+  assert.ok(node.rssBeforeBytes > 0 && node.rssAfterBytes > 0, JSON.stringify(node));
+  assert.equal(typeof connections.memory.bytesPerConnection, 'number');
+  assert.equal(connections.memory.garbageCollectedBeforeSamples, true, 'the delivery node collected garbage through its inspector');
+  assert.ok(node.heapUsedAfterBytes > node.heapUsedBeforeBytes, `50 sockets take some JS heap: ${JSON.stringify(node)}`);
+  for (const doc of [status, connections]) {
+    assert.equal(typeof doc.machine.cpus, 'number');
+    assert.deepEqual(doc.processes.map((p: { name: string }) => p.name).sort(), ['delivery', 'dispatcher', 'gateway']);
+  }
+});
+
 test('--help documents the options and exits 0; a bad option exits 1', { timeout: 20_000 }, async () => {
   const help = await bench(['--help'], 15_000);
   assert.equal(help.code, 0);
-  for (const option of ['--scenario', '--nodes', '--recipients', '--concurrency', '--duration', '--rate', '--gateway', '--mongo']) {
+  for (const option of ['--scenario', '--nodes', '--recipients', '--concurrency', '--duration', '--rate', '--gateway', '--mongo', '--status-docs', '--connections', '--sample']) {
     assert.ok(help.stdout.includes(option), option);
   }
   const bad = await bench(['--scenario', 'nope'], 15_000);

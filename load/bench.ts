@@ -5,10 +5,12 @@
 import { serverVersions } from './environment.ts';
 import { parseOptions, usage, UsageError, type BenchOptions, type ScenarioName } from './options.ts';
 import { buildReport, printReport } from './report.ts';
-import { runScenario, type Driver } from './run-scenario.ts';
+import { runScenario } from './run-scenario.ts';
+import { connectionsScenario } from './scenarios/connections.ts';
 import { latency } from './scenarios/latency.ts';
+import { statusScenario } from './scenarios/status.ts';
 import { throughput } from './scenarios/throughput.ts';
-import { openTarget } from './target.ts';
+import { openTarget, type Target } from './target.ts';
 
 let options: BenchOptions | 'help';
 try {
@@ -26,9 +28,11 @@ if (options === 'help') {
 const opts = options;
 // Exiting (rather than dying of the signal) lets the harness kill the stack it started.
 process.once('SIGINT', () => process.exit(130));
-const drivers: Record<ScenarioName, () => Driver> = {
-  throughput: () => throughput(opts.concurrency),
-  latency: () => latency(opts.rate, opts.maxInFlight),
+const scenarios: Record<ScenarioName, (target: Target) => Promise<{ verified: boolean }>> = {
+  throughput: (target) => runScenario(target, opts, throughput(opts.concurrency)),
+  latency: (target) => runScenario(target, opts, latency(opts.rate, opts.maxInFlight)),
+  status: (target) => statusScenario(target, opts),
+  connections: (target) => connectionsScenario(target, opts),
 };
 
 // A fresh stack per scenario: scenarios stay independent of each other (the status
@@ -37,11 +41,11 @@ let allVerified = true;
 let failure: unknown;
 for (const name of opts.scenarios) {
   process.stderr.write(opts.external ? `bench: ${name}: targeting ${opts.external.gatewayUrl}\n` : `bench: ${name}: starting a stack with ${opts.nodes} delivery node(s)\n`);
-  const target = await openTarget(opts).catch((err) => { failure = err; });
+  const target = await openTarget(opts, { inspect: name === 'connections' }).catch((err) => { failure = err; });
   if (!target) break;
   try {
     const servers = await serverVersions(target.redisUrl, target.mongoUrl);
-    const figures = await runScenario(target, opts, drivers[name]());
+    const figures = await scenarios[name](target);
     allVerified &&= figures.verified;
     printReport(buildReport(figures, target, servers));
   } catch (err) {

@@ -89,7 +89,7 @@ export async function connectReceivers(
   return r;
 }
 
-async function connectToken(target: ReceiverTarget, recipientId: string): Promise<string> {
+export async function connectToken(target: ReceiverTarget, recipientId: string): Promise<string> {
   const res = await fetch(`${target.gatewayUrl}/connect-tokens`, {
     method: 'POST',
     headers: { authorization: `Bearer ${target.apiKey}`, 'content-type': 'application/json' },

@@ -5,9 +5,20 @@ import { parseOptions, UsageError, type BenchOptions } from './options.ts';
 test('no arguments (make bench) gives every scenario with sensible defaults', () => {
   const o = parseOptions([]) as BenchOptions;
   assert.deepEqual(o, {
-    scenarios: ['throughput', 'latency'], nodes: 1, recipients: 50, concurrency: 64,
+    scenarios: ['throughput', 'latency', 'status', 'connections'], nodes: 1, recipients: 50, concurrency: 64,
     durationSeconds: 10, rate: 1000, maxInFlight: 1000, drainSeconds: 120,
+    statusDocs: 100_000, connections: 10_000, sample: 100,
   });
+});
+
+test('status and connections take their sizes', () => {
+  const o = parseOptions(['--scenario', 'status', '--scenario', 'connections', '--status-docs', '200', '--connections', '50', '--sample', '10']) as BenchOptions;
+  assert.deepEqual([o.scenarios, o.statusDocs, o.connections, o.sample], [['status', 'connections'], 200, 50, 10]);
+  assert.throws(() => parseOptions(['--connections', '5', '--sample', '10']), /--sample \(10\) cannot exceed --connections \(5\)/);
+  assert.throws(() => parseOptions(['--status-docs', '1e3.5']), UsageError);
+  // Seeding needs the database: against a running stack only with --mongo.
+  assert.throws(() => parseOptions(['--gateway', 'http://x', '--delivery', 'ws://y', '--scenario', 'status']), /needs --mongo/);
+  assert.equal((parseOptions(['--gateway', 'http://x', '--delivery', 'ws://y', '--scenario', 'status', '--mongo', 'mongodb://m/db']) as BenchOptions).external?.mongoUrl, 'mongodb://m/db');
 });
 
 test('a running stack is targeted with --gateway and --delivery', () => {

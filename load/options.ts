@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
 
 /** Command-line options of `load/bench.ts`; `make bench` passes none, so every default runs. */
-export type ScenarioName = 'throughput' | 'latency';
-export const scenarioNames: readonly ScenarioName[] = ['throughput', 'latency'];
+export type ScenarioName = 'throughput' | 'latency' | 'status' | 'connections';
+export const scenarioNames: readonly ScenarioName[] = ['throughput', 'latency', 'status', 'connections'];
 
 export interface BenchOptions {
   scenarios: ScenarioName[];
@@ -13,6 +13,12 @@ export interface BenchOptions {
   rate: number;
   maxInFlight: number;
   drainSeconds: number;
+  /** status: documents seeded into the status collection before the GETs. */
+  statusDocs: number;
+  /** connections: idle WebSockets to open and hold. */
+  connections: number;
+  /** connections: recipients the notification is sent to while every socket is held. */
+  sample: number;
   /** Set when targeting a running stack instead of starting one. */
   external?: { gatewayUrl: string; deliveryUrls: string[]; apiKey: string; mongoUrl?: string; redisUrl?: string };
 }
@@ -21,38 +27,59 @@ export const usage = `Usage: ./scripts/node.sh --import tsx load/bench.ts [optio
 
 Benchmarks PushFlow on this machine. By default it starts its own stack (Redis, a
 MongoDB-protocol server, dispatcher, delivery nodes, gateway) on free loopback ports,
-runs every scenario (each on a fresh stack), prints ONE JSON line per scenario
-on stdout and stops the stack.
+runs every scenario (each on a fresh stack; all four take about 1.5 minutes on
+2 cores), prints ONE JSON line per scenario on stdout and stops the stack.
 Progress goes to stderr.
 
 Scenarios:
   throughput   closed loop: --concurrency senders POST as fast as answers come back
   latency      open loop: POSTs scheduled at --rate per second whatever the answers
+  status       seeds --status-docs status documents straight into MongoDB, then
+               --concurrency keep-alive connections GET /notifications/:id/status
+               of random seeded ids, closed loop, for --duration
+  connections  opens --connections idle WebSockets (distinct recipients, valid
+               tokens, --concurrency handshakes at a time, round-robin over the
+               delivery nodes), holds them for --duration, sends one notification
+               to each of --sample of them, reports connect rate, the delivery
+               processes' RSS growth per connection and the receive latency
 
 Options:
   --scenario NAME      run only this scenario (repeatable; default: all)
   --nodes N            delivery nodes of the stack it starts (default 1)
   --recipients N       connected WebSocket recipients, spread over the nodes (default 50)
-  --concurrency N      concurrent HTTP senders in throughput (default 64)
-  --duration S         seconds of sending per scenario (default 10)
+  --concurrency N      throughput: concurrent HTTP senders; status: concurrent GET
+                       connections; connections: handshakes in flight (default 64)
+  --duration S         seconds of sending (throughput, latency), of GETs (status),
+                       of holding the sockets (connections) (default 10)
   --rate N             target sends per second in latency (default 1000)
   --max-in-flight N    latency: cap on unanswered POSTs; sends due beyond it are
                        skipped and reported (default 1000)
   --drain S            bound on the wait, after sending, for every frame and for every
                        status to reach DELIVERED (default 120; the projection into
                        a FerretDB stand-in lags the sends by tens of seconds)
+  --status-docs N      status: documents seeded into the collection (default 100000;
+                       the FerretDB stand-in takes ~10 s per 100000 on 2 cores)
+  --connections N      connections: idle WebSockets (default 10000). Beyond the load
+                       generator's open-file limit (ulimit -n) it opens what it can and
+                       says so; past ~25000 per source address it moves on to
+                       127.0.0.2, 127.0.0.3, ... (loopback targets only)
+  --sample N           connections: recipients that get a notification (default 100)
 
 Targeting a running stack (e.g. make dev) instead:
   --gateway URL        gateway base URL, e.g. http://127.0.0.1:3000
   --delivery URL       delivery base URL, e.g. ws://127.0.0.1:8080 (repeatable)
   --api-key K          an API key (default: the development key)
   --mongo URL          read statuses from this MongoDB (database in the path);
-                       without it statuses are read with GET /notifications/:id/status
+                       without it statuses are read with GET /notifications/:id/status;
+                       the status scenario needs it and WRITES --status-docs
+                       documents into that database's notifications collection
   --redis URL          only to report the Redis version
   -h, --help           this text
 
-Exit status: 0 when every scenario verified (every accepted notification received
-exactly once and DELIVERED), 2 when one did not, 1 on errors.
+Exit status: 0 when every scenario verified, 2 when one did not, 1 on errors.
+Verified: throughput and latency, every accepted notification received exactly once
+and DELIVERED; status, every GET answered 200 about the id asked for; connections,
+every socket opened and held, and every sampled notification received exactly once.
 `;
 
 export class UsageError extends Error {
@@ -72,6 +99,9 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       rate: { type: 'string' },
       'max-in-flight': { type: 'string' },
       drain: { type: 'string' },
+      'status-docs': { type: 'string' },
+      connections: { type: 'string' },
+      sample: { type: 'string' },
       gateway: { type: 'string' },
       delivery: { type: 'string', multiple: true },
       'api-key': { type: 'string' },
@@ -94,7 +124,11 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     rate: positive('rate', values.rate, 1000),
     maxInFlight: positive('max-in-flight', values['max-in-flight'], 1000, true),
     drainSeconds: positive('drain', values.drain, 120),
+    statusDocs: positive('status-docs', values['status-docs'], 100_000, true),
+    connections: positive('connections', values.connections, 10_000, true),
+    sample: positive('sample', values.sample, 100, true),
   };
+  if (options.sample > options.connections) throw new UsageError(`--sample (${options.sample}) cannot exceed --connections (${options.connections})`);
   if (values.gateway || values.delivery) {
     if (!values.gateway || !values.delivery) throw new UsageError('--gateway and --delivery go together');
     options.external = {
@@ -104,6 +138,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       ...(values.mongo && { mongoUrl: values.mongo }),
       ...(values.redis && { redisUrl: values.redis }),
     };
+    if (scenarios.includes('status') && !values.mongo) throw new UsageError('the status scenario seeds MongoDB: with --gateway it needs --mongo');
   } else if (values['api-key'] || values.mongo || values.redis) {
     throw new UsageError('--api-key, --mongo and --redis only apply with --gateway and --delivery');
   }

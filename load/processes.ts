@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Resident memory and CPU time of processes, from /proc (Linux only; null elsewhere). */
 export interface ProcessSample {
@@ -38,4 +38,28 @@ export function sampleProcess(pid: number): ProcessSample {
 
 function round(n: number): number {
   return Math.round(n * 100) / 100;
+}
+
+/** VmRSS in bytes (kB precision), for growth per connection; null when unreadable. */
+export function residentBytes(pid: number): number | null {
+  try {
+    const kb = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb ? Number(kb) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The soft limit on open files of this process (`ulimit -n`) and how many it holds now,
+ * from /proc; null off Linux.
+ */
+export function openFiles(): { limit: number; open: number } | null {
+  try {
+    const limit = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1];
+    if (!limit) return null;
+    return { limit: limit === 'unlimited' ? Number.POSITIVE_INFINITY : Number(limit), open: readdirSync('/proc/self/fd').length };
+  } catch {
+    return null;
+  }
 }

@@ -9,16 +9,21 @@ export interface Target {
   mongoUrl?: string;
   redisUrl?: string;
   /** The service processes, when they are ours to observe. */
-  processes: { name: string; pid: number }[];
+  processes: { name: string; pid: number; inspectorUrl?: string }[];
   stop(): Promise<void>;
 }
 
 // Service output is only kept for error reports; a run logs a line or more per request.
 const keptLines = 200;
 
-export async function openTarget(options: BenchOptions): Promise<Target> {
+/**
+ * `inspect` starts the services with the inspector on a free loopback port, so the harness
+ * can make them collect garbage before sampling their memory (remote-gc.ts).
+ */
+export async function openTarget(options: BenchOptions, opts: { inspect?: boolean } = {}): Promise<Target> {
   if (options.external) return { ...options.external, processes: [], stop: async () => {} };
-  const stack: Stack = await startStack({ deliveryNodes: options.nodes, onLine: () => {} });
+  const env = opts.inspect ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --inspect=127.0.0.1:0`.trim() } : undefined;
+  const stack: Stack = await startStack({ deliveryNodes: options.nodes, onLine: () => {}, ...(env && { env }) });
   const trim = setInterval(() => {
     for (const s of stack.services) if (s.lines.length > 2 * keptLines) s.lines.splice(0, s.lines.length - keptLines);
   }, 1000).unref();
@@ -28,7 +33,11 @@ export async function openTarget(options: BenchOptions): Promise<Target> {
     apiKey: stack.apiKey,
     mongoUrl: stack.mongoUrl,
     redisUrl: stack.redisUrl,
-    processes: stack.services.map((s) => ({ name: s.name, pid: s.child.pid! })),
+    processes: stack.services.map((s) => {
+      // Node prints this line on stderr before the service logs `ready`.
+      const inspectorUrl = /Debugger listening on (ws:\/\/\S+)/.exec(s.lines.join('\n'))?.[1];
+      return { name: s.name, pid: s.child.pid!, ...(inspectorUrl && { inspectorUrl }) };
+    }),
     async stop() {
       clearInterval(trim);
       const codes = await stack.stop();

@@ -1,0 +1,212 @@
+import { randomBytes } from 'node:crypto';
+import WebSocket from 'ws';
+import { awaitRoutable, connectToken } from '../clients.ts';
+import { now, sleep } from '../clock.ts';
+import { openIdleSockets, type IdleSockets } from '../idle-sockets.ts';
+import type { BenchOptions } from '../options.ts';
+import { summarize } from '../percentiles.ts';
+import { openFiles, residentBytes } from '../processes.ts';
+import { startProgress } from '../progress.ts';
+import { collectGarbage } from '../remote-gc.ts';
+import { postNotification } from '../senders.ts';
+import { sourceAddresses } from '../source-addresses.ts';
+import type { Target } from '../target.ts';
+
+/**
+ * Many idle connections: --connections WebSockets for as many distinct recipients (the
+ * per-recipient limit stays out of the way), each with its own connect token from the
+ * API. Reports how fast they open, what each costs the delivery processes in resident
+ * memory, and, with all of them held, how fast one notification reaches each of
+ * --sample of them. Everything is closed at the end.
+ */
+
+/** Descriptors kept free for the HTTP connections (tokens, sends) and the rest of the process. */
+const reservedFiles = 200;
+
+export async function connectionsScenario(target: Target, options: BenchOptions) {
+  const runId = randomBytes(3).toString('hex');
+  const files = openFiles();
+  const room = files ? Math.max(0, files.limit - files.open - reservedFiles - options.concurrency) : Number.POSITIVE_INFINITY;
+  const wanted = Math.min(options.connections, room);
+  const limitedBy = wanted < options.connections
+    ? `this load generator's open-file limit: ulimit -n is ${files!.limit}, ${files!.open} were open and ${reservedFiles + options.concurrency} are kept for HTTP, so at most ${wanted} sockets (raise ulimit -n for more)`
+    : undefined;
+  const recipients = Array.from({ length: wanted }, (_, i) => `conn-${runId}-${i}`);
+  const nodes = target.processes.filter((p) => p.name.startsWith('delivery'));
+
+  let phase = 'minting tokens';
+  const tokens: string[] = new Array(recipients.length);
+  let minted = 0;
+  let sockets: IdleSockets | undefined;
+  const started = now();
+  const progress = startProgress('connections', () => {
+    const s = ((now() - started) / 1000).toFixed(1);
+    const failed = sockets ? Object.values(sockets.failures).reduce((a, b) => a + b, 0) : 0;
+    return `${phase} ${s}s tokens ${minted}/${recipients.length} open ${sockets?.opened ?? 0} failed ${failed}`;
+  });
+  if (limitedBy) progress.note(`only ${wanted} of ${options.connections} connections: ${limitedBy}`);
+  const arrived = new Set<string>();
+  // By notification id: a frame may come before its POST is answered, so sorting out
+  // which frames were ours waits until every send is.
+  const frames = new Map<string, number>();
+  const firstReceiptMs = new Map<string, number>();
+  let misrouted = 0;
+  try {
+    const heapBefore = await collectGarbageIn(nodes);
+    const rssBefore = nodes.map((p) => residentBytes(p.pid));
+
+    const mintStart = now();
+    let nextToken = 0;
+    await Promise.all(Array.from({ length: Math.min(options.concurrency, recipients.length) }, async () => {
+      while (nextToken < recipients.length) {
+        const i = nextToken++;
+        tokens[i] = await connectToken(target, recipients[i]!);
+        minted++;
+      }
+    }));
+    const mintSeconds = (now() - mintStart) / 1000;
+
+    phase = 'connecting';
+    sockets = await openIdleSockets({
+      deliveryUrls: target.deliveryUrls,
+      tokens,
+      concurrency: options.concurrency,
+      addresses: sourceAddresses(target.deliveryUrls),
+      onStart: (live) => { sockets = live; },
+      onFrame(index, frame, receivedAt) {
+        if (frame.type !== 'notification') return;
+        const recipientId = recipients[index]!;
+        if (frame.data?.warmup) return void arrived.add(recipientId);
+        if (frame.data?.to !== recipientId) misrouted++;
+        const seen = frames.get(frame.notificationId) ?? 0;
+        frames.set(frame.notificationId, seen + 1);
+        if (seen === 0 && typeof frame.data?.sentAt === 'number') firstReceiptMs.set(frame.notificationId, receivedAt - frame.data.sentAt);
+      },
+    });
+    const opened = sockets;
+    let shedForHeadroom = 0;
+    if (opened.stoppedBy) {
+      shedForHeadroom = opened.shed(reservedFiles);
+      progress.note(`${opened.stoppedBy}; closed the last ${shedForHeadroom} to carry on`);
+    }
+
+    phase = 'holding';
+    await sleep(options.durationSeconds * 1000);
+    const heapAfter = await collectGarbageIn(nodes);
+    const rssAfter = nodes.map((p) => residentBytes(p.pid));
+    const held = recipients.filter((_, i) => opened.sockets[i]?.readyState === WebSocket.OPEN);
+
+    // An even spread over the held sockets reaches every node and source address. The
+    // sends go out together, as one burst, while every other socket stays connected.
+    phase = 'sending';
+    const size = Math.min(options.sample, held.length);
+    const sample = Array.from({ length: size }, (_, k) => held[Math.floor((k * held.length) / size)]!);
+    await awaitRoutable(sample, async (id) => { await postNotification(target, id, { warmup: true }); }, arrived);
+    const results = await Promise.all(sample.map((id) => postNotification(target, id, {})));
+    const accepted = results.flatMap((r) => (r.notificationId ? [r.notificationId] : []));
+    const sendErrors: Record<string, number> = {};
+    for (const r of results) if (!r.notificationId) sendErrors[String(r.outcome)] = (sendErrors[String(r.outcome)] ?? 0) + 1;
+    const waitUntil = now() + 10_000;
+    while (now() < waitUntil && accepted.some((id) => !frames.has(id))) await sleep(10);
+    await sleep(250); // lets a duplicate that trails its original show up
+    const received = accepted.filter((id) => frames.has(id)).length;
+    const duplicates = [...frames.values()].reduce((a, n) => a + n - 1, 0);
+    const ours = new Set(accepted);
+    const unexpected = [...frames.keys()].filter((id) => !ours.has(id)).length;
+    const latencyMs = accepted.flatMap((id) => firstReceiptMs.get(id) ?? []);
+
+    phase = 'closing';
+    const closedByServer = { ...opened.closedByServer };
+    const closeSeconds = await opened.close();
+
+    const perNode = nodes.length > 0 ? nodes : target.deliveryUrls.map((url) => ({ name: url, pid: 0 }));
+    const growth = perNode.map((p, i) => {
+      const before = rssBefore[i] ?? null;
+      const after = rssAfter[i] ?? null;
+      const open = opened.perNode[i] ?? 0;
+      return {
+        name: p.name,
+        url: target.deliveryUrls[i],
+        connections: open,
+        rssBeforeBytes: before,
+        rssAfterBytes: after,
+        rssGrowthBytes: before === null || after === null ? null : after - before,
+        bytesPerConnection: before === null || after === null || open === 0 ? null : Math.round((after - before) / open),
+        heapUsedBeforeBytes: heapBefore[i] ?? null,
+        heapUsedAfterBytes: heapAfter[i] ?? null,
+        heapBytesPerConnection: heapBefore[i] == null || heapAfter[i] == null || open === 0 ? null : Math.round((heapAfter[i]! - heapBefore[i]!) / open),
+      };
+    });
+    const known = growth.filter((g) => g.rssGrowthBytes !== null);
+    const totalGrowth = known.reduce((a, g) => a + g.rssGrowthBytes!, 0);
+    const totalOpen = known.reduce((a, g) => a + g.connections, 0);
+    const failed = Object.values(opened.failures).reduce((a, b) => a + b, 0);
+    const dropped = Object.values(closedByServer).reduce((a, b) => a + b, 0);
+    return {
+      scenario: 'connections' as const,
+      parameters: {
+        connections: options.connections,
+        concurrency: options.concurrency,
+        holdSeconds: options.durationSeconds,
+        sample: options.sample,
+        deliveryNodes: target.deliveryUrls.length,
+        stack: options.external ? 'external' : 'started by the harness',
+      },
+      connectSeconds: round(opened.seconds, 3),
+      connectsPerSecond: opened.seconds > 0 ? round(opened.opened / opened.seconds) : 0,
+      tokens: { minted, seconds: round(mintSeconds, 3), perSecond: mintSeconds > 0 ? round(minted / mintSeconds) : 0 },
+      connections: {
+        requested: options.connections,
+        attempted: wanted,
+        opened: opened.opened,
+        heldAfterHold: held.length,
+        failed,
+        failures: opened.failures,
+        closedByServer,
+        perSourceAddress: opened.perSourceAddress,
+        ...(limitedBy && { limitedBy }),
+        ...(opened.stoppedBy && { stoppedBy: opened.stoppedBy, shedForHeadroom }),
+        openFilesLimit: files?.limit ?? null,
+      },
+      latencyMs: {
+        handshake: summarize(opened.handshakeMs),
+        acceptToReceive: summarize(latencyMs),
+      },
+      memory: {
+        deliveryNodes: growth,
+        bytesPerConnection: totalOpen > 0 && known.length > 0 ? Math.round(totalGrowth / totalOpen) : null,
+        // Without a collection before each sample, startup garbage freed in between can
+        // outweigh the connections (even make the growth negative). Even so RSS moves in
+        // pages the allocators keep or return as they please; the JS heap in use is exact.
+        garbageCollectedBeforeSamples: [...heapBefore, ...heapAfter].every((h) => h !== null),
+        heapBytesPerConnection: totalOpen > 0 && growth.every((g) => g.heapBytesPerConnection !== null)
+          ? Math.round(growth.reduce((a, g) => a + g.heapUsedAfterBytes! - g.heapUsedBeforeBytes!, 0) / totalOpen)
+          : null,
+      },
+      fanOut: {
+        recipients: sample.length,
+        sendErrors,
+        accepted: accepted.length,
+        received,
+        duplicates,
+        misrouted,
+        unexpected,
+      },
+      closeSeconds: round(closeSeconds, 3),
+      verified: opened.opened === options.connections && failed === 0 && dropped === 0 && sample.length > 0
+        && accepted.length === sample.length && received === accepted.length && duplicates === 0 && misrouted === 0,
+    };
+  } finally {
+    progress.stop();
+    await sockets?.close();
+  }
+}
+
+/** A full collection in every process that has an inspector: each one's JS heap in use after it. */
+async function collectGarbageIn(processes: { inspectorUrl?: string }[]): Promise<(number | null)[]> {
+  return Promise.all(processes.map(async (p) => (p.inspectorUrl ? (await collectGarbage(p.inspectorUrl))?.heapUsedBytes ?? null : null)));
+}
+
+function round(n: number, decimals = 1): number {
+  return Number(n.toFixed(decimals));
+}
