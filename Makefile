@@ -47,4 +47,4 @@ test: node_modules mongo-standin schemathesis
 	$(NODE) --import tsx --test --test-concurrency=1 $(FAULT_TEST_FILES)
 
 bench: node_modules mongo-standin
-	$(NODE) --import tsx load/bench.ts
+	@$(NODE) --import tsx load/bench.ts
