@@ -88,7 +88,11 @@ async function fuzz(name: string, args: string[], deadlineMs: number) {
   const result = await runSchemathesis([
     '--config-file', join(outDir, 'schemathesis.toml'),
     'run', `${stack.gatewayUrl}/openapi.json`,
-    '--workers', '2',
+    // One worker: with two, hypothesis parses source in two threads at once, and CPython
+    // 3.11's AST constructor is not thread-safe (python/cpython#106905: "SystemError: AST
+    // constructor recursion depth mismatch", seen in about one run in three). Generation
+    // holds the GIL anyway, so a second thread bought little.
+    '--workers', '1',
     '--request-timeout', '15',
     // No example database: each run starts clean, and its seed (printed) replays it.
     '--generation-database', 'none',
@@ -102,6 +106,8 @@ async function fuzz(name: string, args: string[], deadlineMs: number) {
     // dispatcher makes every later send wait out the gateway's 5 s reply timeout), and a
     // run spent waiting would end at the deadline with no report at all.
     '--max-failures', '1',
+    // PUSHFLOW_FUZZ_SEED=<the seed a run printed> replays that run.
+    ...(process.env.PUSHFLOW_FUZZ_SEED ? ['--seed', process.env.PUSHFLOW_FUZZ_SEED] : []),
     ...args,
   ], { cwd: outDir, outputFile, deadlineMs });
   assert.ok(!result.timedOut, `schemathesis (${name}) did not finish within ${deadlineMs / 1000} s; output so far in ${outputFile}:\n${failuresSection(result.output)}`);
