@@ -21,3 +21,8 @@ export function buildReport(figures: Record<string, unknown>, target: Target, se
 export function printReport(doc: object): void {
   process.stdout.write(`${JSON.stringify(doc)}\n`);
 }
+
+/** Where the figures were measured: how many delivery nodes, and whose stack. */
+export function stackParameters(target: Target, external: boolean) {
+  return { deliveryNodes: target.deliveryUrls.length, stack: external ? 'external' : 'started by the harness' };
+}

@@ -6,6 +6,7 @@ import type { BenchOptions, ScenarioName } from './options.ts';
 import { summarize } from './percentiles.ts';
 import { sampleProcess } from './processes.ts';
 import { startProgress } from './progress.ts';
+import { stackParameters } from './report.ts';
 import { createTally, postNotification, tallied, type Tally } from './senders.ts';
 import type { Target } from './target.ts';
 import { awaitDelivered } from './verify.ts';
@@ -84,8 +85,7 @@ export async function runScenario(target: Target, options: BenchOptions, driver:
         recipients: options.recipients,
         durationSeconds: options.durationSeconds,
         drainSeconds: options.drainSeconds,
-        deliveryNodes: target.deliveryUrls.length,
-        stack: options.external ? 'external' : 'started by the harness',
+        ...stackParameters(target, Boolean(options.external)),
       },
       durationSeconds: round(windowSeconds, 3),
       acceptedPerSecond: round(accepted.size / windowSeconds),

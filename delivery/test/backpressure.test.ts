@@ -1,22 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { uuidv7, type LedgerEvent } from '@pushflow/shared';
-import { redisServer, type Server } from '../../test/harness/servers.ts';
 import { withinBudget } from '../src/pusher.ts';
-import { dispatch, eventsFor, openClient, presenceIs, startTestNode, tokenFor, waitFor, withTimeout, type TestNode } from './helpers.ts';
+import { dispatch, eventsFor, openClient, presenceIs, tokenFor, waitFor, withTimeout, type TestNode, withTestNode } from './helpers.ts';
 
 describe('delivery: backpressure', () => {
-  let redis: Server;
   let t: TestNode;
-
-  before(async () => {
-    redis = await redisServer();
-    t = await startTestNode(redis.url, { PUSHFLOW_MAX_BACKPRESSURE_BYTES: String(1024 * 1024) });
-  });
-  after(async () => {
-    await t?.close();
-    await redis?.stop();
-  });
+  withTestNode({ PUSHFLOW_MAX_BACKPRESSURE_BYTES: String(1024 * 1024) }, (node) => (t = node));
 
   const outcomesOf = (ids: string[]) => waitFor(async () => {
     const all = await Promise.all(ids.map((id) => eventsFor(t, id)));

@@ -1,22 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { signConnectToken } from '@pushflow/shared';
-import { redisServer, type Server } from '../../test/harness/servers.ts';
 import { hardFrameCap } from '../src/server.ts';
-import { SECRET, connectClient, openClient, startTestNode, tokenFor, waitFor, withTimeout, type TestNode } from './helpers.ts';
+import { SECRET, connectClient, openClient, tokenFor, waitFor, withTimeout, type TestNode, withTestNode } from './helpers.ts';
 
 describe('delivery: connecting', () => {
-  let redis: Server;
   let t: TestNode;
-
-  before(async () => {
-    redis = await redisServer();
-    t = await startTestNode(redis.url, { PUSHFLOW_MAX_FRAME_BYTES: '1024' });
-  });
-  after(async () => {
-    await t?.close();
-    await redis?.stop();
-  });
+  withTestNode({ PUSHFLOW_MAX_FRAME_BYTES: '1024' }, (node) => (t = node));
 
   it('registers a valid connection in presence and removes it on close', async () => {
     const key = t.keys.presence('alice');
@@ -111,18 +101,9 @@ describe('delivery: connecting', () => {
 });
 
 describe('delivery: connecting with PUSHFLOW_TOKEN_AUDIENCE set', () => {
-  let redis: Server;
   let t: TestNode;
+  withTestNode({ PUSHFLOW_TOKEN_AUDIENCE: 'pf-prod', PUSHFLOW_TOKEN_CLOCK_SKEW_SECONDS: '5' }, (node) => (t = node));
   const exp = () => Math.floor(Date.now() / 1000) + 60;
-
-  before(async () => {
-    redis = await redisServer();
-    t = await startTestNode(redis.url, { PUSHFLOW_TOKEN_AUDIENCE: 'pf-prod', PUSHFLOW_TOKEN_CLOCK_SKEW_SECONDS: '5' });
-  });
-  after(async () => {
-    await t?.close();
-    await redis?.stop();
-  });
 
   it('accepts a token for this audience and closes others with 4001', async () => {
     const ok = await openClient(t.url(signConnectToken({ sub: 'aud-ok', exp: exp(), aud: 'pf-prod' }, SECRET)));

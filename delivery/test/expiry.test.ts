@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it, test } from 'node:test';
+import { describe, it, test } from 'node:test';
 import { uuidv7 } from '@pushflow/shared';
-import { redisServer, type Server } from '../../test/harness/servers.ts';
 import { createExpiryBuckets } from '../src/token-expiry.ts';
 import {
-  dispatch, eventsFor, ledgerLength, openClient, presenceIs, startTestNode, tokenFor, waitFor, withTimeout, type TestNode,
+  dispatch, eventsFor, ledgerLength, openClient, presenceIs, tokenFor, waitFor, withTimeout, type TestNode, withTestNode,
 } from './helpers.ts';
 
 test('expiry buckets hand over each item once, when its second has come', () => {
@@ -37,17 +36,8 @@ test('expiry buckets hand over each item once, when its second has come', () => 
 });
 
 describe('delivery: a token expiring while connected', () => {
-  let redis: Server;
   let t: TestNode;
-
-  before(async () => {
-    redis = await redisServer();
-    t = await startTestNode(redis.url, { PUSHFLOW_TOKEN_CLOCK_SKEW_SECONDS: '0' });
-  });
-  after(async () => {
-    await t?.close();
-    await redis?.stop();
-  });
+  withTestNode({ PUSHFLOW_TOKEN_CLOCK_SKEW_SECONDS: '0' }, (node) => (t = node));
 
   it('closes the socket with 4003 at about expiry; others stay and receive', async () => {
     const ledgerBefore = await ledgerLength(t);

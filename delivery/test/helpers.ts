@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { after, before } from 'node:test';
 import WebSocket from 'ws';
 import {
   createLogger, createRedis, encodeEntry, eventCodec, keys as keysFor, loadConfig, signConnectToken,
   type Keys, type LedgerEvent, type Logger, type Redis,
 } from '@pushflow/shared';
 import { uniquePrefix } from '../../test/harness/isolation.ts';
-import { freePort } from '../../test/harness/servers.ts';
+import { freePort, redisServer, type Server } from '../../test/harness/servers.ts';
 import { deliveryConfigSchema, type DeliveryConfig } from '../src/config.ts';
 import { startDeliveryNode, type DeliveryNode } from '../src/node.ts';
 
@@ -49,6 +50,24 @@ export async function startTestNode(redisUrl: string, env: Record<string, string
       blockingRedis.disconnect();
     },
   };
+}
+
+/**
+ * A test node on a Redis of its own for one describe block: started before its tests
+ * (handed to `use`), stopped after them.
+ */
+export function withTestNode(env: Record<string, string>, use: (t: TestNode) => void): void {
+  let redis: Server | undefined;
+  let t: TestNode | undefined;
+  before(async () => {
+    redis = await redisServer();
+    t = await startTestNode(redis.url, env);
+    use(t);
+  });
+  after(async () => {
+    await t?.close();
+    await redis?.stop();
+  });
 }
 
 export function tokenFor(sub: string, ttlSeconds = 60, secret = SECRET): string {

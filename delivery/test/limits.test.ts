@@ -6,7 +6,7 @@ import { deliveryConfigSchema } from '../src/config.ts';
 import { fullBudget, spendMessage } from '../src/message-rate.ts';
 import {
   connectClient, dispatch, eventsFor, ledgerLength, openClient, presenceIs, startTestNode, tokenFor, waitFor, withTimeout,
-  type TestClient, type TestNode,
+  type TestClient, type TestNode, withTestNode,
 } from './helpers.ts';
 
 test('the message budget holds one second\'s allowance and refills at that rate', () => {
@@ -149,17 +149,8 @@ describe('delivery: per-socket and per-recipient limits', () => {
 });
 
 describe('delivery: the node\'s connection limit', () => {
-  let redis: Server;
   let t: TestNode;
-
-  before(async () => {
-    redis = await redisServer();
-    t = await startTestNode(redis.url, { PUSHFLOW_MAX_CONNECTIONS: '2' });
-  });
-  after(async () => {
-    await t?.close();
-    await redis?.stop();
-  });
+  withTestNode({ PUSHFLOW_MAX_CONNECTIONS: '2' }, (node) => (t = node));
 
   it('closes a connection past PUSHFLOW_MAX_CONNECTIONS with 1013; those open keep receiving', async () => {
     const ledgerBefore = await ledgerLength(t);

@@ -1,23 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { uuidv7 } from '@pushflow/shared';
-import { redisServer, type Server } from '../../test/harness/servers.ts';
 import {
-  dispatch, eventsFor, ledger, openClient, pendingCount, startTestNode, tokenFor, waitFor, type TestClient, type TestNode,
+  dispatch, eventsFor, ledger, openClient, pendingCount, tokenFor, waitFor, type TestClient, type TestNode, withTestNode,
 } from './helpers.ts';
 
 describe('delivery: pushing and acks', () => {
-  let redis: Server;
   let t: TestNode;
-
-  before(async () => {
-    redis = await redisServer();
-    t = await startTestNode(redis.url);
-  });
-  after(async () => {
-    await t?.close();
-    await redis?.stop();
-  });
+  withTestNode({}, (node) => (t = node));
 
   const nextFrame = (c: TestClient, n = 1) => waitFor(() => (c.frames.length >= n ? c.frames[n - 1] : undefined), 2000, `frame ${n}`);
   const settled = (id: string) => waitFor(async () => {

@@ -57,7 +57,7 @@ if #top == 0 or top[1][1] == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 en
 return 0`;
 
 export async function reapDeadNodes(deps: ReapDeps): Promise<Reaped[]> {
-  const { redis, keys, nodeLostMs, log } = deps;
+  const { redis, keys, nodeLostMs } = deps;
   const now = deps.now ?? Date.now();
   const deadline = now - nodeLostMs;
   const dead = await redis.zrangebyscore(keys.nodes, '-inf', `(${deadline}`);

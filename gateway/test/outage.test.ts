@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createLogger, createRedis, keys as keysFor } from '@pushflow/shared';
-import { freePort, redisServer, type Server } from '../../test/harness/servers.ts';
+import { redisServer, type Server } from '../../test/harness/servers.ts';
 import { uniquePrefix } from '../../test/harness/isolation.ts';
-import { buildApp } from '../src/app.ts';
-import { createRpc } from '../src/rpc.ts';
-import { auth, startGateway, testConfig, type Gateway } from './peer.ts';
+import { auth, startGateway, startGatewayWithoutRedis, type Gateway } from './peer.ts';
 
 describe('gateway when the dispatcher or Redis is away', { timeout: 20_000 }, () => {
   let server: Server;
@@ -38,15 +35,9 @@ describe('gateway when the dispatcher or Redis is away', { timeout: 20_000 }, ()
   });
 
   it('answers 503 with Retry-After at once when Redis is unreachable, and readyz says not ready', async () => {
-    const closed = `redis://127.0.0.1:${await freePort()}`;
-    const redis = createRedis(closed, 'gw-down', { failFast: true });
-    const blocking = createRedis(closed, 'gw-down-replies');
-    redis.on('error', () => {});
-    blocking.on('error', () => {});
-    const log = createLogger('gateway-test', 'silent');
-    const rpc = createRpc({ redis, blocking, keys: keysFor(uniquePrefix()), gatewayId: 'down', timeoutMs: 5000, log });
     // The rate limiter would answer first; rate-limit.test.ts covers it.
-    const app = await buildApp({ config: testConfig({ PUSHFLOW_RATE_LIMIT_PER_SECOND: '0' }), redis, rpc, log });
+    const down = await startGatewayWithoutRedis({ PUSHFLOW_RATE_LIMIT_PER_SECOND: '0' });
+    const { app } = down;
     try {
       const started = Date.now();
       const res = await app.inject({ method: 'POST', url: '/notifications', headers: auth(), payload: { recipientId: 'u' } });
@@ -64,9 +55,7 @@ describe('gateway when the dispatcher or Redis is away', { timeout: 20_000 }, ()
       const health = await app.inject({ method: 'GET', url: '/healthz' });
       assert.equal(health.statusCode, 200);
     } finally {
-      await app.close();
-      await rpc.stop();
-      redis.disconnect();
+      await down.close();
     }
   });
 

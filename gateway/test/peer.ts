@@ -4,7 +4,7 @@ import {
   createRedis, createLogger, encodeEntry, keys as keysFor, sendCommandCodec, statusQueryCodec, toEntries,
   type Keys, type Logger, type Redis, type SendCommand, type StatusQuery,
 } from '@pushflow/shared';
-import { redisServer, type Server } from '../../test/harness/servers.ts';
+import { freePort, redisServer, type Server } from '../../test/harness/servers.ts';
 import { uniquePrefix } from '../../test/harness/isolation.ts';
 import { buildApp, type App } from '../src/app.ts';
 import { loadGatewayConfig, type GatewayConfig } from '../src/config.ts';
@@ -37,13 +37,22 @@ export interface GatewayOptions {
 }
 
 /** A gateway app wired as main.ts does, on its own key prefix, not listening. */
-export async function startGateway(url: string, prefix: string, opts: GatewayOptions = {}): Promise<Gateway> {
+export function startGateway(url: string, prefix: string, opts: GatewayOptions = {}): Promise<Gateway> {
+  return wireGateway(url, prefix, opts, true);
+}
+
+/** A gateway whose Redis is a port nothing listens on: every Redis command fails at once. */
+export async function startGatewayWithoutRedis(env: Record<string, string> = {}): Promise<Gateway> {
+  return wireGateway(`redis://127.0.0.1:${await freePort()}`, uniquePrefix(), { env, timeoutMs: 5000, gatewayId: 'down' }, false);
+}
+
+async function wireGateway(url: string, prefix: string, opts: GatewayOptions, waitReady: boolean): Promise<Gateway> {
   const keys = keysFor(prefix);
   const redis = createRedis(url, 'gw-test', { failFast: true });
   const blocking = createRedis(url, 'gw-test-replies');
   redis.on('error', () => {});
   blocking.on('error', () => {});
-  await Promise.all([redis, blocking].map((c) => c.status === 'ready' ? undefined : once(c, 'ready')));
+  if (waitReady) await Promise.all([redis, blocking].map((c) => c.status === 'ready' ? undefined : once(c, 'ready')));
   const log = opts.log ?? createLogger('gateway-test', 'silent');
   const gatewayId = opts.gatewayId ?? `test-${process.pid}`;
   const rpc = createRpc({ redis, blocking, keys, gatewayId, timeoutMs: opts.timeoutMs ?? 2000, log });

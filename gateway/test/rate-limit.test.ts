@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { createLogger, createRedis, keys as keysFor, type Redis } from '@pushflow/shared';
-import { freePort, redisServer, type Server } from '../../test/harness/servers.ts';
+import { createRedis, type Redis } from '@pushflow/shared';
+import { redisServer, type Server } from '../../test/harness/servers.ts';
 import { uniquePrefix } from '../../test/harness/isolation.ts';
-import { buildApp } from '../src/app.ts';
 import { rateLimitKey } from '../src/rate-limit.ts';
-import { createRpc } from '../src/rpc.ts';
-import { answerNext, API_KEY, auth, OTHER_KEY, startGateway, testConfig, type Gateway } from './peer.ts';
+import { answerNext, API_KEY, auth, OTHER_KEY, startGateway, startGatewayWithoutRedis, type Gateway } from './peer.ts';
 
 const sha256Hex = (s: string) => createHash('sha256').update(s).digest('hex');
 const PROBLEM = /^application\/problem\+json(; charset=utf-8)?$/;
@@ -139,23 +137,14 @@ describe('POST /notifications rate limit per API key', { timeout: 30_000 }, () =
 
 describe('rate limit when Redis is away', { timeout: 20_000 }, () => {
   it('answers 503 with Retry-After, not 500', async () => {
-    const closed = `redis://127.0.0.1:${await freePort()}`;
-    const redis = createRedis(closed, 'gw-down', { failFast: true });
-    const blocking = createRedis(closed, 'gw-down-replies');
-    redis.on('error', () => {});
-    blocking.on('error', () => {});
-    const log = createLogger('gateway-test', 'silent');
-    const rpc = createRpc({ redis, blocking, keys: keysFor(uniquePrefix()), gatewayId: 'down', timeoutMs: 5000, log });
-    const app = await buildApp({ config: testConfig(LIMITED), redis, rpc, log });
+    const down = await startGatewayWithoutRedis(LIMITED);
     try {
-      const res = await app.inject({ method: 'POST', url: '/notifications', headers: auth(), payload: { recipientId: 'u' } });
+      const res = await down.app.inject({ method: 'POST', url: '/notifications', headers: auth(), payload: { recipientId: 'u' } });
       assert.equal(res.statusCode, 503, res.body);
       assert.equal(res.headers['retry-after'], '1');
       assert.equal(res.json().type, 'urn:pushflow:problem:dispatcher-unavailable');
     } finally {
-      await app.close();
-      await rpc.stop();
-      redis.disconnect();
+      await down.close();
     }
   });
 });

@@ -8,6 +8,7 @@ import { summarize } from '../percentiles.ts';
 import { openFiles, residentBytes } from '../processes.ts';
 import { startProgress } from '../progress.ts';
 import { collectGarbage } from '../remote-gc.ts';
+import { stackParameters } from '../report.ts';
 import { postNotification } from '../senders.ts';
 import { sourceAddresses } from '../source-addresses.ts';
 import type { Target } from '../target.ts';
@@ -149,8 +150,7 @@ export async function connectionsScenario(target: Target, options: BenchOptions)
         concurrency: options.concurrency,
         holdSeconds: options.durationSeconds,
         sample: options.sample,
-        deliveryNodes: target.deliveryUrls.length,
-        stack: options.external ? 'external' : 'started by the harness',
+        ...stackParameters(target, Boolean(options.external)),
       },
       connectSeconds: round(opened.seconds, 3),
       connectsPerSecond: opened.seconds > 0 ? round(opened.opened / opened.seconds) : 0,

@@ -2,6 +2,7 @@ import { now } from '../clock.ts';
 import type { BenchOptions } from '../options.ts';
 import { summarize } from '../percentiles.ts';
 import { startProgress } from '../progress.ts';
+import { stackParameters } from '../report.ts';
 import { seedStatuses } from '../seed-statuses.ts';
 import type { Target } from '../target.ts';
 import { startWindowUsage } from '../window-usage.ts';
@@ -68,8 +69,7 @@ export async function statusScenario(target: Target, options: BenchOptions) {
         statusDocs: options.statusDocs,
         concurrency: options.concurrency,
         durationSeconds: options.durationSeconds,
-        deliveryNodes: target.deliveryUrls.length,
-        stack: options.external ? 'external' : 'started by the harness',
+        ...stackParameters(target, Boolean(options.external)),
       },
       durationSeconds: round(windowSeconds, 3),
       requestsPerSecond: round(samples.length / windowSeconds),
