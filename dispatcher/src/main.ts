@@ -4,6 +4,7 @@ import { createLogger, createRedis, groups, keys as makeKeys, metricsAccess, onS
 import { loadDispatcherConfigOrExit } from './config.ts';
 import { createHealthServer, within } from './health.ts';
 import { createDispatcherMetrics } from './metrics.ts';
+import { restartClient, watchHeartbeats } from './mongo-watchdog.ts';
 import { runEvery } from './periodic.ts';
 import { createProjector } from './projector.ts';
 import { createStatusHandler } from './queries.ts';
@@ -20,8 +21,11 @@ const keys = makeKeys(config.PUSHFLOW_REDIS_PREFIX);
 const redis = createRedis(config.REDIS_URL, 'dispatcher', { log });
 // socketTimeoutMS: a reply that never comes (a connection half-dead after a network cut)
 // fails the operation, and the consumer retries it, instead of holding its batch for ever.
-const mongo = new MongoClient(config.MONGO_URL, { serverSelectionTimeoutMS: 5000, socketTimeoutMS: 30_000 });
+const connectTimeoutMS = 10_000;
+const mongo = new MongoClient(config.MONGO_URL, { serverSelectionTimeoutMS: 5000, socketTimeoutMS: 30_000, connectTimeoutMS });
 await mongo.connect();
+// A heartbeat times out after connectTimeoutMS; one unanswered three times as long is stuck.
+const watchdog = watchHeartbeats(mongo, { stallMs: 3 * connectTimeoutMS, log, restart: () => restartClient(mongo) });
 const notifications = await openNotifications(mongo.db(), 'notifications', { statusTtlDays: config.PUSHFLOW_STATUS_TTL_DAYS, log });
 const metrics = createDispatcherMetrics({ redis, keys, prefix: config.PUSHFLOW_REDIS_PREFIX });
 const { ledger } = metrics;
@@ -72,5 +76,6 @@ onShutdown(log, async () => {
   health.close();
   await Promise.all([...chores, ...consumers].map((c) => c.stop()));
   await redis.quit();
+  watchdog.stop();
   await mongo.close();
 });
