@@ -14,7 +14,10 @@ fi
 command -v go >/dev/null || { echo "install-centrifugo: Go is needed to build Centrifugo (apt-get install golang, or put a centrifugo binary on PATH)" >&2; exit 1; }
 mkdir -p "$cache/bin"
 echo "install-centrifugo: building Centrifugo $version (a few minutes the first time)" >&2
-GOBIN="$cache/bin" GOFLAGS=-buildvcs=false CGO_ENABLED=0 go install -trimpath \
+# Centrifugo v6.9.1 needs Go 1.26 (its go.mod says so). Distribution Go packages set
+# GOTOOLCHAIN=local; `auto` lets an older Go (1.21+) fetch the toolchain it needs from the
+# Go module proxy instead of refusing. A GOTOOLCHAIN set in the environment wins.
+GOTOOLCHAIN=${GOTOOLCHAIN:-auto} GOBIN="$cache/bin" GOFLAGS=-buildvcs=false CGO_ENABLED=0 go install -trimpath \
   -ldflags "-s -w -X github.com/centrifugal/centrifugo/v6/internal/build.Version=${version#v}" \
   "github.com/centrifugal/centrifugo/v6@$version"
 echo "$out"
