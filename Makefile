@@ -7,7 +7,7 @@ TEST_FILES = $(shell find shared gateway dispatcher delivery test load -path '*/
 # The fault tests each run a whole stack through a 10,000-notification burst: one at a time.
 FAULT_TEST_FILES = $(shell find test/faults -name '*.test.ts' 2>/dev/null | sort)
 
-.PHONY: install mongo-standin schemathesis dev up down logs test typecheck bench
+.PHONY: install mongo-standin schemathesis centrifugo dev up down logs test typecheck bench
 
 node_modules: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -26,6 +26,12 @@ mongo-standin:
 schemathesis:
 	@[ -n "$$PUSHFLOW_SCHEMATHESIS_BIN" ] || ./scripts/install-schemathesis.sh >/dev/null
 
+# `make bench` also runs throughput and latency against Centrifugo (a peer comparison), and
+# load/centrifugo.test.ts checks that it does: Centrifugo v6 is built once with Go from the
+# Go module proxy into ~/.cache/pushflow (scripts/install-centrifugo.sh), unless on PATH.
+centrifugo:
+	@command -v centrifugo >/dev/null || [ -n "$$PUSHFLOW_CENTRIFUGO_BIN" ] || ./scripts/install-centrifugo.sh >/dev/null
+
 dev: node_modules mongo-standin
 	$(NODE) --import tsx scripts/dev.ts
 
@@ -42,9 +48,9 @@ logs:
 typecheck: node_modules
 	npx tsc -p tsconfig.json --noEmit
 
-test: node_modules mongo-standin schemathesis
+test: node_modules mongo-standin schemathesis centrifugo
 	$(NODE) --import tsx --test --test-concurrency=2 $(TEST_FILES)
 	$(NODE) --import tsx --test --test-concurrency=1 $(FAULT_TEST_FILES)
 
-bench: node_modules mongo-standin
+bench: node_modules mongo-standin centrifugo
 	@$(NODE) --import tsx load/bench.ts

@@ -1,36 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { root } from '../test/harness/stack.ts';
-
-/**
- * The real harness as `make bench` runs it, with tiny parameters: it starts its own
- * stack, sends, verifies and stops by itself, printing one JSON line per scenario.
- */
-function bench(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(`${root}/scripts/node.sh`, ['--import', 'tsx', 'load/bench.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`bench still running after ${timeoutMs} ms:\n${stderr}`));
-    }, timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+import { bench } from './run-bench.ts';
 
 test('a tiny throughput run exits 0 with one verified JSON document', { timeout: 60_000 }, async () => {
-  const { code, stdout, stderr } = await bench(['--scenario', 'throughput', '--duration', '2', '--recipients', '5', '--concurrency', '4', '--drain', '20'], 55_000);
+  // PushFlow alone; load/centrifugo.test.ts runs the same with the Centrifugo peer.
+  const { code, stdout, stderr } = await bench(['--scenario', 'throughput', '--duration', '2', '--recipients', '5', '--concurrency', '4', '--drain', '20', '--peer', 'none'], 55_000);
   assert.equal(code, 0, stderr);
   const lines = stdout.trim().split('\n');
   assert.equal(lines.length, 1, `one JSON line on stdout, got:\n${stdout}`);
   const doc = JSON.parse(lines[0]!);
+  assert.equal(doc.system, 'pushflow');
   assert.equal(doc.scenario, 'throughput');
   assert.equal(doc.verified, true, JSON.stringify(doc.verification));
   assert.deepEqual(
@@ -93,6 +72,7 @@ test('tiny status and connections runs print one complete JSON document each', {
   assert.equal(connections.memory.garbageCollectedBeforeSamples, true, 'the delivery node collected garbage through its inspector');
   assert.ok(node.heapUsedAfterBytes > node.heapUsedBeforeBytes, `50 sockets take some JS heap: ${JSON.stringify(node)}`);
   for (const doc of [status, connections]) {
+    assert.equal(doc.system, 'pushflow');
     assert.equal(typeof doc.machine.cpus, 'number');
     assert.deepEqual(doc.processes.map((p: { name: string }) => p.name).sort(), ['delivery', 'dispatcher', 'gateway']);
   }
@@ -101,7 +81,7 @@ test('tiny status and connections runs print one complete JSON document each', {
 test('--help documents the options and exits 0; a bad option exits 1', { timeout: 20_000 }, async () => {
   const help = await bench(['--help'], 15_000);
   assert.equal(help.code, 0);
-  for (const option of ['--scenario', '--nodes', '--recipients', '--concurrency', '--duration', '--rate', '--gateway', '--mongo', '--status-docs', '--connections', '--sample']) {
+  for (const option of ['--scenario', '--nodes', '--recipients', '--concurrency', '--duration', '--rate', '--gateway', '--mongo', '--status-docs', '--connections', '--sample', '--peer']) {
     assert.ok(help.stdout.includes(option), option);
   }
   const bad = await bench(['--scenario', 'nope'], 15_000);

@@ -1,11 +1,16 @@
 /**
  * `make bench`: measures PushFlow on this machine and prints one JSON document per
  * scenario on stdout. `--help` lists the options; without any it starts its own stack.
+ * With a peer (--peer, on by default where a centrifugo binary is found), throughput and
+ * latency also run against Centrifugo and each print its document and a comparison.
  */
+import { compareWithCentrifugo } from './centrifugo/comparison.ts';
+import { runOnCentrifugo } from './centrifugo/run.ts';
 import { serverVersions } from './environment.ts';
 import { parseOptions, usage, UsageError, type BenchOptions, type ScenarioName } from './options.ts';
+import { pushflowSystem } from './pushflow.ts';
 import { buildReport, printReport } from './report.ts';
-import { runScenario } from './run-scenario.ts';
+import { runScenario, type Driver } from './run-scenario.ts';
 import { connectionsScenario } from './scenarios/connections.ts';
 import { latency } from './scenarios/latency.ts';
 import { statusScenario } from './scenarios/status.ts';
@@ -28,9 +33,12 @@ if (options === 'help') {
 const opts = options;
 // Exiting (rather than dying of the signal) lets the harness kill the stack it started.
 process.once('SIGINT', () => process.exit(130));
-const scenarios: Record<ScenarioName, (target: Target) => Promise<{ verified: boolean }>> = {
-  throughput: (target) => runScenario(target, opts, throughput(opts.concurrency)),
-  latency: (target) => runScenario(target, opts, latency(opts.rate, opts.maxInFlight)),
+// The scenarios that go through run-scenario.ts, and so can run against a peer too.
+const drivers: Partial<Record<ScenarioName, () => Driver>> = {
+  throughput: () => throughput(opts.concurrency),
+  latency: () => latency(opts.rate, opts.maxInFlight),
+};
+const others: Partial<Record<ScenarioName, (target: Target) => Promise<Record<string, unknown> & { verified: boolean }>>> = {
   status: (target) => statusScenario(target, opts),
   connections: (target) => connectionsScenario(target, opts),
 };
@@ -43,11 +51,14 @@ for (const name of opts.scenarios) {
   process.stderr.write(opts.external ? `bench: ${name}: targeting ${opts.external.gatewayUrl}\n` : `bench: ${name}: starting a stack with ${opts.nodes} delivery node(s)\n`);
   const target = await openTarget(opts, { inspect: name === 'connections' }).catch((err) => { failure = err; });
   if (!target) break;
+  const driver = drivers[name];
+  let pushflow: Awaited<ReturnType<typeof runScenario>> | undefined;
   try {
     const servers = await serverVersions(target.redisUrl, target.mongoUrl);
-    const figures = await scenarios[name](target);
+    const system = pushflowSystem(target, Boolean(opts.external));
+    const figures = driver ? (pushflow = await runScenario(system, opts, driver())) : await others[name]!(target);
     allVerified &&= figures.verified;
-    printReport(buildReport(figures, target, servers));
+    printReport(buildReport(figures, { system: 'pushflow', processes: target.processes, servers }));
   } catch (err) {
     failure = err;
   } finally {
@@ -55,6 +66,17 @@ for (const name of opts.scenarios) {
     await target.stop().catch((err) => { failure ??= err; });
   }
   if (failure) break;
+  if (driver && pushflow && opts.peer === 'centrifugo') {
+    try {
+      const centrifugo = await runOnCentrifugo(opts.centrifugoBinary!, opts, driver());
+      allVerified &&= centrifugo.verified;
+      printReport(centrifugo);
+      printReport(compareWithCentrifugo(pushflow, centrifugo));
+    } catch (err) {
+      failure = err;
+      break;
+    }
+  }
 }
 if (failure) {
   process.stderr.write(`bench: ${(failure as Error).stack ?? failure}\n`);

@@ -1,29 +1,24 @@
 import WebSocket from 'ws';
-import { now, sleep } from './clock.ts';
+import { sleep } from './clock.ts';
+import type { System } from './system.ts';
 
 /**
- * The receiving side: WebSocket clients, one per recipient, spread round-robin over the
- * delivery nodes, counting every notification frame and its accept-to-receive latency.
- * Frames whose data has `warmup` are probes (see awaitRoutable) and are not counted.
+ * The receiving side: one client per recipient, opened by the system under test (see
+ * system.ts), counting every publication and its accept-to-receive latency. Publications
+ * whose data has `warmup` are probes (see awaitRoutable) and are not counted.
  */
 export interface Receivers {
   recipients: string[];
-  /** Frames per notification id; more than one is a duplicate. */
+  /** Publications per id; more than one is a duplicate. */
   counts: Map<string, number>;
-  /** Receive time minus data.sentAt, first receipt of each notification. */
+  /** Receive time minus data.sentAt, first receipt of each publication. */
   latencyMs: number[];
   frames: number;
-  /** Frames that reached a recipient other than the one they were sent to. */
+  /** Publications that reached a recipient other than the one they were sent to. */
   misrouted: number;
   /** Recipients whose socket closed before we closed it. */
   dropped: number;
   close(): Promise<void>;
-}
-
-interface Frame {
-  type: string;
-  notificationId: string;
-  data?: { sentAt?: number; to?: string; warmup?: boolean };
 }
 
 export interface ReceiverTarget {
@@ -33,7 +28,7 @@ export interface ReceiverTarget {
 }
 
 export async function connectReceivers(
-  target: ReceiverTarget,
+  system: System,
   recipients: string[],
   onProbe: (recipientId: string) => void,
 ): Promise<Receivers> {
@@ -52,26 +47,17 @@ export async function connectReceivers(
     },
   };
   const open = async (recipientId: string, index: number) => {
-    const token = await connectToken(target, recipientId);
-    const url = `${target.deliveryUrls[index % target.deliveryUrls.length]}/ws?token=${encodeURIComponent(token)}`;
-    const ws = new WebSocket(url, { perMessageDeflate: false });
-    sockets.push(ws);
-    ws.on('message', (raw) => {
-      const receivedAt = now();
-      const frame = JSON.parse(String(raw)) as Frame;
-      if (frame.type !== 'notification') return;
-      if (frame.data?.warmup) return onProbe(recipientId);
+    const ws = await system.openSocket(recipientId, index, (p, receivedAt) => {
+      if (p.warmup) return onProbe(recipientId);
       r.frames++;
-      if (frame.data?.to !== recipientId) r.misrouted++;
-      const seen = r.counts.get(frame.notificationId) ?? 0;
-      r.counts.set(frame.notificationId, seen + 1);
-      if (seen === 0 && typeof frame.data?.sentAt === 'number') r.latencyMs.push(receivedAt - frame.data.sentAt);
+      if (p.to !== recipientId) r.misrouted++;
+      const id = p.id ?? '(no id)';
+      const seen = r.counts.get(id) ?? 0;
+      r.counts.set(id, seen + 1);
+      if (seen === 0 && typeof p.sentAt === 'number') r.latencyMs.push(receivedAt - p.sentAt);
     });
+    sockets.push(ws);
     ws.once('close', () => { if (!closing) r.dropped++; });
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-    });
   };
   // A few at a time: thousands of simultaneous handshakes measure nothing useful.
   let next = 0;
@@ -87,6 +73,16 @@ export async function connectReceivers(
     throw err;
   }
   return r;
+}
+
+/** A WebSocket once open; an error before that rejects (and closes it). */
+export function openWebSocket(url: string): Promise<WebSocket> {
+  const ws = new WebSocket(url, { perMessageDeflate: false });
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve(ws));
+    // Kept after the open: an error event without a listener would throw.
+    ws.on('error', (err) => { ws.terminate(); reject(err); });
+  });
 }
 
 export async function connectToken(target: ReceiverTarget, recipientId: string): Promise<string> {

@@ -2,17 +2,36 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseOptions, UsageError, type BenchOptions } from './options.ts';
 
+const noCentrifugo = () => undefined;
+const centrifugoAt = (path: string) => () => path;
+
 test('no arguments (make bench) gives every scenario with sensible defaults', () => {
-  const o = parseOptions([]) as BenchOptions;
+  const o = parseOptions([], noCentrifugo) as BenchOptions;
   assert.deepEqual(o, {
     scenarios: ['throughput', 'latency', 'status', 'connections'], nodes: 1, recipients: 50, concurrency: 64,
     durationSeconds: 10, rate: 1000, maxInFlight: 1000, drainSeconds: 120,
-    statusDocs: 100_000, connections: 10_000, sample: 100,
+    statusDocs: 100_000, connections: 10_000, sample: 100, peer: 'none',
   });
 });
 
+test('the Centrifugo peer runs by default where its binary is found, and only there', () => {
+  assert.deepEqual(pick(parseOptions([], centrifugoAt('/opt/centrifugo')) as BenchOptions), { peer: 'centrifugo', centrifugoBinary: '/opt/centrifugo' });
+  assert.deepEqual(pick(parseOptions(['--peer', 'centrifugo'], centrifugoAt('/opt/centrifugo')) as BenchOptions), { peer: 'centrifugo', centrifugoBinary: '/opt/centrifugo' });
+  assert.deepEqual(pick(parseOptions(['--peer', 'none'], centrifugoAt('/opt/centrifugo')) as BenchOptions), { peer: 'none', centrifugoBinary: undefined });
+  assert.deepEqual(pick(parseOptions([], noCentrifugo) as BenchOptions), { peer: 'none', centrifugoBinary: undefined });
+  assert.deepEqual(pick(parseOptions(['--peer', 'none'], noCentrifugo) as BenchOptions), { peer: 'none', centrifugoBinary: undefined });
+  // Asking for it without a binary is a usage error that says how to get one.
+  assert.throws(() => parseOptions(['--peer', 'centrifugo'], noCentrifugo), (err: Error) => err instanceof UsageError && /scripts\/install-centrifugo\.sh/.test(err.message));
+  assert.throws(() => parseOptions(['--peer', 'nats'], centrifugoAt('/opt/centrifugo')), /--peer must be centrifugo or none, got nats/);
+  assert.throws(() => parseOptions(['--peer'], centrifugoAt('/opt/centrifugo')), /argument missing/);
+});
+
+function pick(o: BenchOptions) {
+  return { peer: o.peer, centrifugoBinary: o.centrifugoBinary };
+}
+
 test('status and connections take their sizes', () => {
-  const o = parseOptions(['--scenario', 'status', '--scenario', 'connections', '--status-docs', '200', '--connections', '50', '--sample', '10']) as BenchOptions;
+  const o = parseOptions(['--scenario', 'status', '--scenario', 'connections', '--status-docs', '200', '--connections', '50', '--sample', '10'], noCentrifugo) as BenchOptions;
   assert.deepEqual([o.scenarios, o.statusDocs, o.connections, o.sample], [['status', 'connections'], 200, 50, 10]);
   assert.throws(() => parseOptions(['--connections', '5', '--sample', '10']), /--sample \(10\) cannot exceed --connections \(5\)/);
   assert.throws(() => parseOptions(['--status-docs', '1e3.5']), UsageError);
@@ -22,7 +41,7 @@ test('status and connections take their sizes', () => {
 });
 
 test('a running stack is targeted with --gateway and --delivery', () => {
-  const o = parseOptions(['--gateway', 'http://127.0.0.1:3000/', '--delivery', 'ws://127.0.0.1:8080', '--delivery', 'ws://127.0.0.1:8081', '--scenario', 'latency', '--rate', '250']) as BenchOptions;
+  const o = parseOptions(['--gateway', 'http://127.0.0.1:3000/', '--delivery', 'ws://127.0.0.1:8080', '--delivery', 'ws://127.0.0.1:8081', '--scenario', 'latency', '--rate', '250'], noCentrifugo) as BenchOptions;
   assert.deepEqual(o.scenarios, ['latency']);
   assert.equal(o.rate, 250);
   assert.deepEqual(o.external, {

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { findCentrifugo, installHint } from './centrifugo/find.ts';
 
 /** Command-line options of `load/bench.ts`; `make bench` passes none, so every default runs. */
 export type ScenarioName = 'throughput' | 'latency' | 'status' | 'connections';
@@ -19,6 +20,10 @@ export interface BenchOptions {
   connections: number;
   /** connections: recipients the notification is sent to while every socket is held. */
   sample: number;
+  /** throughput and latency also run against this peer, in the same run (see --peer). */
+  peer: 'centrifugo' | 'none';
+  /** The centrifugo binary, when peer is centrifugo. */
+  centrifugoBinary?: string;
   /** Set when targeting a running stack instead of starting one. */
   external?: { gatewayUrl: string; deliveryUrls: string[]; apiKey: string; mongoUrl?: string; redisUrl?: string };
 }
@@ -28,8 +33,10 @@ export const usage = `Usage: ./scripts/node.sh --import tsx load/bench.ts [optio
 Benchmarks PushFlow on this machine. By default it starts its own stack (Redis, a
 MongoDB-protocol server, dispatcher, delivery nodes, gateway) on free loopback ports,
 runs every scenario (each on a fresh stack; all four take about 1.5 minutes on
-2 cores), prints ONE JSON line per scenario on stdout and stops the stack.
-Progress goes to stderr.
+2 cores, half a minute more with the Centrifugo peer), prints ONE JSON line per
+scenario on stdout ("system":"pushflow") and stops the stack. With a peer (--peer),
+throughput and latency each print two more lines: Centrifugo's ("system":
+"centrifugo") and the comparison. Progress goes to stderr.
 
 Scenarios:
   throughput   closed loop: --concurrency senders POST as fast as answers come back
@@ -65,6 +72,20 @@ Options:
                        127.0.0.2, 127.0.0.3, ... (loopback targets only)
   --sample N           connections: recipients that get a notification (default 100)
 
+Peer comparison:
+  --peer centrifugo|none
+                       after PushFlow's throughput and latency runs, run the same
+                       scenario (same options, same code) against a Centrifugo v6 the
+                       harness starts itself (its own Redis, Redis engine, free port,
+                       temporary config), print its JSON document ("system":
+                       "centrifugo") and then a "comparison" document with PushFlow's
+                       figures over Centrifugo's. Publications go to each recipient's
+                       personal channel #<recipient> over Centrifugo's HTTP API;
+                       clients use its JSON WebSocket protocol. Default: centrifugo
+                       when a centrifugo binary is found (PATH, then
+                       PUSHFLOW_CENTRIFUGO_BIN, then ~/.cache/pushflow/bin, where
+                       scripts/install-centrifugo.sh builds it), else none.
+
 Targeting a running stack (e.g. make dev) instead:
   --gateway URL        gateway base URL, e.g. http://127.0.0.1:3000
   --delivery URL       delivery base URL, e.g. ws://127.0.0.1:8080 (repeatable)
@@ -78,15 +99,17 @@ Targeting a running stack (e.g. make dev) instead:
 
 Exit status: 0 when every scenario verified, 2 when one did not, 1 on errors.
 Verified: throughput and latency, every accepted notification received exactly once
-and DELIVERED; status, every GET answered 200 about the id asked for; connections,
-every socket opened and held, and every sampled notification received exactly once.
+and DELIVERED (on Centrifugo, which stores no status, received exactly once); status,
+every GET answered 200 about the id asked for; connections, every socket opened and
+held, and every sampled notification received exactly once.
 `;
 
 export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-export function parseOptions(argv: string[]): BenchOptions | 'help' {
+/** `findPeer` finds the centrifugo binary (tests pass their own). */
+export function parseOptions(argv: string[], findPeer: () => string | undefined = findCentrifugo): BenchOptions | 'help' {
   const { values } = parseArgs({
     args: argv,
     strict: true,
@@ -107,6 +130,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       'api-key': { type: 'string' },
       mongo: { type: 'string' },
       redis: { type: 'string' },
+      peer: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -127,6 +151,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     statusDocs: positive('status-docs', values['status-docs'], 100_000, true),
     connections: positive('connections', values.connections, 10_000, true),
     sample: positive('sample', values.sample, 100, true),
+    ...peer(values.peer, findPeer),
   };
   if (options.sample > options.connections) throw new UsageError(`--sample (${options.sample}) cannot exceed --connections (${options.connections})`);
   if (values.gateway || values.delivery) {
@@ -143,6 +168,15 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     throw new UsageError('--api-key, --mongo and --redis only apply with --gateway and --delivery');
   }
   return options;
+}
+
+function peer(asked: string | undefined, find: () => string | undefined): Pick<BenchOptions, 'peer' | 'centrifugoBinary'> {
+  if (asked !== undefined && asked !== 'centrifugo' && asked !== 'none') throw new UsageError(`--peer must be centrifugo or none, got ${asked}`);
+  if (asked === 'none') return { peer: 'none' };
+  const binary = find();
+  if (binary) return { peer: 'centrifugo', centrifugoBinary: binary };
+  if (asked === 'centrifugo') throw new UsageError(`--peer centrifugo: no centrifugo binary found; ${installHint}`);
+  return { peer: 'none' };
 }
 
 function positive(name: string, raw: string | undefined, fallback: number, integer = false): number {

@@ -1,19 +1,26 @@
 import { machineInfo, type ServerVersions } from './environment.ts';
 import { sampleProcess } from './processes.ts';
+import type { SystemName } from './system.ts';
 import type { Target } from './target.ts';
 
 /**
- * Completes a scenario's figures with what they were measured on and what the processes
- * weighed at the end, and prints the document as one JSON line on stdout.
+ * Completes a scenario's figures with whose they are (`system`, first), what they were
+ * measured on and what the processes weighed at the end; printReport prints the document
+ * as one JSON line on stdout.
  */
-export function buildReport(figures: Record<string, unknown>, target: Target, servers: ServerVersions) {
+export function buildReport<Figures extends object>(
+  figures: Figures,
+  about: { system: SystemName; processes: { name: string; pid: number }[]; servers: ServerVersions; extra?: Record<string, unknown> },
+) {
   const harness = sampleProcess(process.pid);
   return {
+    system: about.system,
+    ...about.extra,
     ...figures,
     finishedAt: new Date().toISOString(),
     machine: machineInfo(),
-    servers,
-    processes: target.processes.map((p) => ({ name: p.name, pid: p.pid, rssMB: sampleProcess(p.pid).rssMB })),
+    servers: about.servers,
+    processes: about.processes.map((p) => ({ name: p.name, pid: p.pid, rssMB: sampleProcess(p.pid).rssMB })),
     harness: { pid: process.pid, rssMB: harness.rssMB ?? Math.round(process.memoryUsage().rss / 2 ** 20) },
   };
 }

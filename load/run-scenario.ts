@@ -6,15 +6,14 @@ import type { BenchOptions, ScenarioName } from './options.ts';
 import { summarize } from './percentiles.ts';
 import { sampleProcess } from './processes.ts';
 import { startProgress } from './progress.ts';
-import { stackParameters } from './report.ts';
-import { createTally, postNotification, tallied, type Tally } from './senders.ts';
-import type { Target } from './target.ts';
-import { awaitDelivered } from './verify.ts';
+import { createTally, tallied, type Tally } from './senders.ts';
+import type { System } from './system.ts';
 
 /**
  * What every scenario shares: connect the recipients, make sure they are routable, let
- * the scenario's driver send for the window, wait (bounded) for every frame and every
- * DELIVERED status, and turn it all into figures. Drivers only decide when to send.
+ * the scenario's driver send for the window, wait (bounded) for every frame and, where the
+ * system stores one, every DELIVERED status, and turn it all into figures. Drivers only
+ * decide when to send; the system (system.ts) decides how: PushFlow or a peer.
  */
 export interface Driver {
   name: ScenarioName;
@@ -23,7 +22,7 @@ export interface Driver {
   drive(ctx: { send: (recipientId: string) => Promise<void>; recipients: string[]; deadline: number; tally: Tally }): Promise<Record<string, unknown>>;
 }
 
-export async function runScenario(target: Target, options: BenchOptions, driver: Driver) {
+export async function runScenario(system: System, options: BenchOptions, driver: Driver) {
   const runId = randomBytes(3).toString('hex');
   const recipients = Array.from({ length: options.recipients }, (_, i) => `bench-${runId}-${i}`);
   const tally = createTally();
@@ -37,20 +36,20 @@ export async function runScenario(target: Target, options: BenchOptions, driver:
   });
   try {
     const arrived = new Set<string>();
-    receivers = await connectReceivers(target, recipients, (id) => arrived.add(id));
+    receivers = await connectReceivers(system, recipients, (id) => arrived.add(id));
     phase = 'warming up';
-    await awaitRoutable(recipients, async (id) => { await postNotification(target, id, { warmup: true }); }, arrived);
+    await awaitRoutable(recipients, async (id) => { await system.send(id, { warmup: true }); }, arrived);
 
     phase = 'sending';
-    const cpuBefore = target.processes.map((p) => sampleProcess(p.pid).cpuSeconds);
+    const cpuBefore = system.processes.map((p) => sampleProcess(p.pid).cpuSeconds);
     const harnessCpuBefore = process.cpuUsage();
     const loadBefore = loadavg()[0]!;
     const windowStart = now();
     const deadline = windowStart + options.durationSeconds * 1000;
-    const extra = await driver.drive({ send: tallied(target, tally), recipients, deadline, tally });
+    const extra = await driver.drive({ send: tallied(system.send, tally), recipients, deadline, tally });
     const windowEnd = now();
     const framesInWindow = receivers.frames;
-    const cpuAfter = target.processes.map((p) => sampleProcess(p.pid).cpuSeconds);
+    const cpuAfter = system.processes.map((p) => sampleProcess(p.pid).cpuSeconds);
     const harnessCpu = process.cpuUsage(harnessCpuBefore);
     const loadAfter = loadavg()[0]!;
     const windowSeconds = (windowEnd - windowStart) / 1000;
@@ -61,7 +60,7 @@ export async function runScenario(target: Target, options: BenchOptions, driver:
     const framesCompleteAt = await awaitFrames(receivers, tally.acceptedIds, drainDeadline);
     await sleep(250); // lets a duplicate that trails its original show up
     phase = 'verifying';
-    const statuses = await awaitDelivered(target, tally.acceptedIds, drainDeadline);
+    const statuses = system.statuses.kind === 'stored' ? await system.statuses.await(tally.acceptedIds, drainDeadline) : undefined;
     await receivers.close();
 
     const accepted = new Set(tally.acceptedIds);
@@ -74,9 +73,9 @@ export async function runScenario(target: Target, options: BenchOptions, driver:
       if (n > 1) duplicates += n - 1;
     }
     const missing = accepted.size - received;
-    const delivered = statuses.statuses.DELIVERED ?? 0;
+    const delivered = statuses?.statuses.DELIVERED ?? 0;
     const verified = accepted.size > 0 && missing === 0 && duplicates === 0 && receivers.misrouted === 0
-      && delivered === accepted.size;
+      && (statuses === undefined || delivered === accepted.size);
 
     return {
       scenario: driver.name,
@@ -85,7 +84,7 @@ export async function runScenario(target: Target, options: BenchOptions, driver:
         recipients: options.recipients,
         durationSeconds: options.durationSeconds,
         drainSeconds: options.drainSeconds,
-        ...stackParameters(target, Boolean(options.external)),
+        ...system.parameters,
       },
       durationSeconds: round(windowSeconds, 3),
       acceptedPerSecond: round(accepted.size / windowSeconds),
@@ -109,19 +108,20 @@ export async function runScenario(target: Target, options: BenchOptions, driver:
       },
       verified,
       verification: {
-        via: statuses.via,
-        statuses: statuses.statuses,
-        notFound: statuses.notFound,
+        via: statuses?.via ?? 'none',
+        statuses: statuses?.statuses ?? null,
+        notFound: statuses?.notFound ?? null,
+        ...(system.statuses.kind === 'none' && { noStatuses: system.statuses.why }),
         // How long after the window every frame had arrived, and every status was
         // DELIVERED: the second is the projection's lag (null: not within --drain).
         framesCompleteAfterWindowMs: afterWindow(framesCompleteAt),
-        statusesCompleteAfterWindowMs: afterWindow(statuses.completeAt),
+        statusesCompleteAfterWindowMs: statuses ? afterWindow(statuses.completeAt) : null,
       },
       // Anything else busy on the machine skews every figure above; this shows it.
       loadAverage1m: { beforeWindow: round(loadBefore, 2), afterWindow: round(loadAfter, 2) },
       cpuSecondsDuringWindow: {
         harness: round((harnessCpu.user + harnessCpu.system) / 1e6),
-        ...Object.fromEntries(target.processes.map((p, i) => [p.name, diff(cpuAfter[i], cpuBefore[i])])),
+        ...Object.fromEntries(system.processes.map((p, i) => [p.name, diff(cpuAfter[i], cpuBefore[i])])),
       },
     };
   } finally {

@@ -1,45 +1,62 @@
 import { now } from './clock.ts';
 
 /**
- * POST /notifications the way an application would, over Node's fetch (undici, keep-alive
- * connections), and a tally of what came back. The send time travels in `data.sentAt` so
- * the receiving client can compute accept-to-receive latency.
+ * Sending the way an application would: POSTs over Node's fetch (undici, keep-alive
+ * connections), timed from the moment each leaves, and a tally of what came back. The send
+ * time travels in the published data (`sentAt`) so the receiving client can compute
+ * accept-to-receive latency.
  */
 export interface SendTarget {
   gatewayUrl: string;
   apiKey: string;
 }
 
-export type Outcome = number | 'timeout' | 'network';
+/** An HTTP status, a system's own refusal inside a 2xx answer, or no answer at all. */
+export type Outcome = number | string;
 
 export interface SendResult {
   outcome: Outcome;
-  notificationId?: string;
+  /** The id the receiver will see with the publication, when it was accepted. */
+  id?: string;
   postMs: number;
 }
 
+/**
+ * One timed POST; `body` is made with the moment the request leaves (clock.now), so the
+ * payload can carry it. A request with no answer reports `timeout` or `network`.
+ */
+export async function timedPost(
+  url: string,
+  headers: Record<string, string>,
+  body: (sentAt: number) => string,
+  timeoutMs = 10_000,
+): Promise<{ status: number | 'timeout' | 'network'; text: string; postMs: number }> {
+  const sentAt = now();
+  try {
+    const res = await fetch(url, { method: 'POST', headers, body: body(sentAt), signal: AbortSignal.timeout(timeoutMs) });
+    const text = await res.text();
+    return { status: res.status, text, postMs: now() - sentAt };
+  } catch (err) {
+    const name = (err as Error).name;
+    return { status: name === 'TimeoutError' || name === 'AbortError' ? 'timeout' : 'network', text: '', postMs: now() - sentAt };
+  }
+}
+
+/** POST /notifications to PushFlow's gateway; accepted means 202 with a notificationId. */
 export async function postNotification(
   target: SendTarget,
   recipientId: string,
   data: Record<string, unknown>,
   timeoutMs = 10_000,
 ): Promise<SendResult> {
-  const sentAt = now();
-  try {
-    const res = await fetch(`${target.gatewayUrl}/notifications`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${target.apiKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ recipientId, title: 'bench', data: { ...data, sentAt, to: recipientId } }),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    const text = await res.text();
-    const postMs = now() - sentAt;
-    if (res.status !== 202) return { outcome: res.status, postMs };
-    return { outcome: 202, notificationId: (JSON.parse(text) as { notificationId: string }).notificationId, postMs };
-  } catch (err) {
-    const name = (err as Error).name;
-    return { outcome: name === 'TimeoutError' || name === 'AbortError' ? 'timeout' : 'network', postMs: now() - sentAt };
-  }
+  const r = await timedPost(
+    `${target.gatewayUrl}/notifications`,
+    { authorization: `Bearer ${target.apiKey}`, 'content-type': 'application/json' },
+    (sentAt) => JSON.stringify({ recipientId, title: 'bench', data: { ...data, sentAt, to: recipientId } }),
+    timeoutMs,
+  );
+  if (r.status !== 202) return { outcome: r.status, postMs: r.postMs };
+  return { outcome: 202, id: (JSON.parse(r.text) as { notificationId: string }).notificationId, postMs: r.postMs };
 }
 
 export interface Tally {
@@ -54,15 +71,18 @@ export function createTally(): Tally {
   return { sent: 0, inFlight: 0, acceptedIds: [], postMs: [], errors: {} };
 }
 
-/** Sends one notification and records its outcome in `tally`. */
-export function tallied(target: SendTarget, tally: Tally): (recipientId: string) => Promise<void> {
+/** Sends one publication with `send` and records its outcome in `tally`. */
+export function tallied(
+  send: (recipientId: string, data: Record<string, unknown>) => Promise<SendResult>,
+  tally: Tally,
+): (recipientId: string) => Promise<void> {
   return async (recipientId) => {
     tally.sent++;
     tally.inFlight++;
-    const r = await postNotification(target, recipientId, {});
+    const r = await send(recipientId, {});
     tally.inFlight--;
-    if (r.notificationId) {
-      tally.acceptedIds.push(r.notificationId);
+    if (r.id !== undefined) {
+      tally.acceptedIds.push(r.id);
       tally.postMs.push(r.postMs);
     } else {
       tally.errors[String(r.outcome)] = (tally.errors[String(r.outcome)] ?? 0) + 1;

@@ -104,9 +104,9 @@ export async function connectionsScenario(target: Target, options: BenchOptions)
     const sample = Array.from({ length: size }, (_, k) => held[Math.floor((k * held.length) / size)]!);
     await awaitRoutable(sample, async (id) => { await postNotification(target, id, { warmup: true }); }, arrived);
     const results = await Promise.all(sample.map((id) => postNotification(target, id, {})));
-    const accepted = results.flatMap((r) => (r.notificationId ? [r.notificationId] : []));
+    const accepted = results.flatMap((r) => (r.id ? [r.id] : []));
     const sendErrors: Record<string, number> = {};
-    for (const r of results) if (!r.notificationId) sendErrors[String(r.outcome)] = (sendErrors[String(r.outcome)] ?? 0) + 1;
+    for (const r of results) if (!r.id) sendErrors[String(r.outcome)] = (sendErrors[String(r.outcome)] ?? 0) + 1;
     const waitUntil = now() + 10_000;
     while (now() < waitUntil && accepted.some((id) => !frames.has(id))) await sleep(10);
     await sleep(250); // lets a duplicate that trails its original show up
