@@ -1,0 +1,95 @@
+/**
+ * How fast the MongoDB-protocol server itself takes the dispatcher's writes, with nothing
+ * else running: the ceiling on end-to-end throughput while every status is persisted.
+ * Every notification costs one insert (the ACCEPTED document, in the sender's insertMany)
+ * and one replace (DELIVERED, in the projector's bulkWrite, in chunks of WRITE_CHUNK),
+ * both through the dispatcher's own store functions. Prints one JSON line.
+ *
+ *   ./scripts/node.sh --import tsx load/store-ceiling.ts [--docs N] [--batch N] [--mongo URL]
+ *
+ * Without --mongo it starts the same server the tests use (test/harness/servers.ts).
+ */
+import { parseArgs } from 'node:util';
+import { MongoClient } from 'mongodb';
+import { uuidv7, type LedgerEvent } from '@pushflow/shared';
+import { evolve, type NotificationDoc } from '../dispatcher/src/projection.ts';
+import { applyEvents, insertAccepted, openNotifications, WRITE_CHUNK } from '../dispatcher/src/store.ts';
+import { mongoServer, type Server } from '../test/harness/servers.ts';
+import { machineInfo, serverVersions } from './environment.ts';
+import { now } from './clock.ts';
+import { summarize } from './percentiles.ts';
+
+const { values } = parseArgs({
+  options: {
+    docs: { type: 'string', default: '20000' },
+    batch: { type: 'string', default: '500' },
+    mongo: { type: 'string' },
+  },
+});
+const docs = Number(values.docs);
+const batch = Number(values.batch);
+if (!Number.isInteger(docs) || docs < 1 || !Number.isInteger(batch) || batch < 1) {
+  process.stderr.write('store-ceiling: --docs and --batch take positive integers\n');
+  process.exit(1);
+}
+
+let server: Server | undefined;
+const url = values.mongo ?? (server = await mongoServer()).url;
+const client = new MongoClient(url, { serverSelectionTimeoutMS: 10_000 });
+try {
+  await client.connect();
+  const col = await openNotifications(client.db(), `store_ceiling_${Date.now()}`);
+  const accepted = Array.from({ length: docs }, (_, i) => acceptedDoc(i));
+
+  const insertMs: number[] = [];
+  const insertStart = now();
+  for (let i = 0; i < docs; i += batch) {
+    const t = now();
+    await insertAccepted(col, accepted.slice(i, i + batch));
+    insertMs.push(now() - t);
+  }
+  const insertSeconds = (now() - insertStart) / 1000;
+
+  const projectMs: number[] = [];
+  const projectStart = now();
+  for (let i = 0; i < docs; i += batch) {
+    const t = now();
+    await applyEvents(col, accepted.slice(i, i + batch).map(deliveredEvent));
+    projectMs.push(now() - t);
+  }
+  const projectSeconds = (now() - projectStart) / 1000;
+  await col.drop();
+
+  const insertsPerSecond = Math.round(docs / insertSeconds);
+  const deliveredPerSecond = Math.round(docs / projectSeconds);
+  process.stdout.write(`${JSON.stringify({
+    scenario: 'store-ceiling',
+    parameters: { docs, batch, writeChunk: WRITE_CHUNK },
+    insertAccepted: { docsPerSecond: insertsPerSecond, batchMs: summarize(insertMs) },
+    projectDelivered: { docsPerSecond: deliveredPerSecond, batchMs: summarize(projectMs) },
+    // One insert and one read-and-replace per notification, one after the other.
+    notificationsPerSecondCeiling: Math.round(docs / (insertSeconds + projectSeconds)),
+    machine: machineInfo(),
+    servers: await serverVersions(undefined, url),
+  })}\n`);
+} finally {
+  await client.close();
+  await server?.stop();
+}
+
+function acceptedDoc(i: number): NotificationDoc {
+  const at = Date.now();
+  const notificationId = uuidv7(at);
+  const events: LedgerEvent[] = [
+    {
+      type: 'notification.accepted', notificationId, at, commandId: uuidv7(at), recipientId: `ceiling-${i % 50}`,
+      title: 'bench', body: 'a notification', data: { seq: i },
+    },
+    { type: 'notification.dispatched', notificationId, at, nodeIds: ['delivery-1'] },
+  ];
+  return events.reduce<NotificationDoc | null>((doc, e) => evolve(doc, e), null)!;
+}
+
+function deliveredEvent(doc: NotificationDoc): LedgerEvent {
+  return { type: 'notification.delivered', notificationId: doc._id, at: Date.now(), nodeId: 'delivery-1', connections: 1 };
+}
