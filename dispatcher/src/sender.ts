@@ -1,3 +1,4 @@
+import type { ChainableCommander } from 'ioredis';
 import { BSON } from 'mongodb';
 import {
   PoisonEntry, encodeEntry, sendCommandCodec, uuidv7,
@@ -12,7 +13,7 @@ import { insertAccepted, storedForm, type Notifications, type StoredCommand } fr
 
 /**
  * Handles one batch of `notification.send` commands: ids, routing, then one pipeline that
- * appends the ledger events, the delivery entries, the status snapshots, the replies and
+ * appends the ledger events (in one MULTI), the delivery entries, the status snapshots, the replies and
  * the XACK. The projector (projector.ts) builds the MongoDB documents from those events.
  *
  * A command's id is its correlation id, or `idem:<key>` when the caller sent an
@@ -124,8 +125,17 @@ export function createSendHandler(deps: SenderDeps) {
     }
 
     const pipe = redis.pipeline();
+    // One transaction on the one ledger key: a projector blocked on the ledger wakes after
+    // EXEC, never between a notification's accepted and dispatched events, so it builds the
+    // document whole and inserts it once instead of inserting and then replacing it.
+    if (routed.length > 0) {
+      // ioredis queues MULTI and EXEC inside a pipeline; its types leave `multi` out.
+      const tx = pipe as ChainableCommander & { multi(): ChainableCommander };
+      tx.multi();
+      for (const p of routed) for (const e of p.events) pipe.xadd(keys.events, '*', ...encodeEntry(e));
+      void pipe.exec();
+    }
     for (const p of routed) {
-      for (const e of p.events) pipe.xadd(keys.events, '*', ...encodeEntry(e));
       if (p.nodes.length > 0) {
         const request = deliveryRequest(p);
         for (const node of p.nodes) pipe.xadd(keys.deliveries(node), '*', ...encodeEntry(request));
