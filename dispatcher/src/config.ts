@@ -15,6 +15,18 @@ export const DispatcherConfig = Type.Object({
   /** Consumer name in the groups; stable across restarts lets a restart resume its own pending work. */
   PUSHFLOW_CONSUMER_ID: Type.String({ default: `${hostname()}-${process.pid}`, pattern: '^[A-Za-z0-9_.-]{1,128}$' }),
   PUSHFLOW_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
+  /**
+   * The projector's batch: large, so a notification's accepted, dispatched and delivered
+   * events mostly land in one batch and its document is written once, by one insert.
+   */
+  PUSHFLOW_PROJECTOR_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 10_000, default: 2000 }),
+  /**
+   * How long Redis remembers what a send command without an Idempotency-Key was answered
+   * with (and the status snapshot GET reads until the projector wrote the document). It
+   * must outlive a crashed dispatcher's pending commands: a command redelivered after it
+   * would make a second notification.
+   */
+  PUSHFLOW_COMMAND_MEMORY_SECONDS: Type.Integer({ minimum: 1, maximum: 30 * 86_400, default: 3600 }),
   PUSHFLOW_BLOCK_MS: common.millis(1000),
   PUSHFLOW_CLAIM_IDLE_MS: common.PUSHFLOW_CLAIM_IDLE_MS,
   PUSHFLOW_MAX_ATTEMPTS: common.PUSHFLOW_MAX_ATTEMPTS,
@@ -42,8 +54,16 @@ export function loadDispatcherConfig(env: NodeJS.ProcessEnv = process.env): Disp
     throw new ConfigError('PUSHFLOW_NODE_LOST_MS',
       `must be greater than PUSHFLOW_NODE_TTL_MS (${config.PUSHFLOW_NODE_TTL_MS}), got ${config.PUSHFLOW_NODE_LOST_MS}`);
   }
+  // "Well past" the claim idle time: a claimed command may wait for a retry with backoff too.
+  const minMemoryMs = COMMAND_MEMORY_CLAIM_FACTOR * config.PUSHFLOW_CLAIM_IDLE_MS;
+  if (config.PUSHFLOW_COMMAND_MEMORY_SECONDS * 1000 < minMemoryMs) {
+    throw new ConfigError('PUSHFLOW_COMMAND_MEMORY_SECONDS',
+      `must be at least ${COMMAND_MEMORY_CLAIM_FACTOR} times PUSHFLOW_CLAIM_IDLE_MS (${Math.ceil(minMemoryMs / 1000)} s), got ${config.PUSHFLOW_COMMAND_MEMORY_SECONDS}`);
+  }
   return config;
 }
+
+const COMMAND_MEMORY_CLAIM_FACTOR = 10;
 
 /** Like loadConfigOrExit: a wrong setting stops the process with one line naming it. */
 export function loadDispatcherConfigOrExit(service = 'dispatcher'): DispatcherConfig {

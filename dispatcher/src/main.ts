@@ -40,7 +40,9 @@ const common = {
 const consumers = [
   startConsumer({
     ...common, redis: createRedis(config.REDIS_URL, 'dispatcher-commands', { log }), stream: keys.commands, group: groups.dispatcher,
-    handler: createSendHandler({ redis, keys, notifications, log, group: groups.dispatcher, nodeTtlMs: config.PUSHFLOW_NODE_TTL_MS, ledger }),
+    handler: createSendHandler({
+      redis, keys, notifications, log, group: groups.dispatcher, nodeTtlMs: config.PUSHFLOW_NODE_TTL_MS, commandMemoryMs: config.PUSHFLOW_COMMAND_MEMORY_SECONDS * 1000, ledger,
+    }),
     onBatch: metrics.batches(keys.commands, groups.dispatcher),
     onDeadLetter: createRefusalReplier({ redis, keys, log }),
   }),
@@ -50,7 +52,8 @@ const consumers = [
     onBatch: metrics.batches(keys.queries, groups.dispatcher),
   }),
   startConsumer({
-    ...common, redis: createRedis(config.REDIS_URL, 'dispatcher-projector', { log }), stream: keys.events, group: groups.projector,
+    ...common, count: config.PUSHFLOW_PROJECTOR_BATCH_SIZE,
+    redis: createRedis(config.REDIS_URL, 'dispatcher-projector', { log }), stream: keys.events, group: groups.projector,
     handler: createProjector({ redis, keys, notifications, log, group: groups.projector }),
     onBatch: metrics.batches(keys.events, groups.projector),
   }),

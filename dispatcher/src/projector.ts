@@ -1,20 +1,19 @@
 import { PoisonEntry, eventCodec, type Keys, type LedgerEvent, type Logger, type Redis, type StreamEntry } from '@pushflow/shared';
+import { execPipeline } from './replies.ts';
+import { queueSnapshotDrops } from './snapshots.ts';
 import { applyEvents, type Notifications } from './store.ts';
 
 /**
- * The live projector: applies a batch of ledger events to the status documents, then
- * acks the batch.
+ * The live projector: applies every event of a batch to the status documents, then drops
+ * the status snapshots of the notifications whose documents now exist and acks the batch,
+ * in one pipeline.
  *
- * Events the dispatcher appends itself (accepted, dispatched, failed with no node) are
- * already folded into the document it wrote before appending them (sender.ts), so the
- * live projector skips them: about two thirds of the ledger, and no read for them.
- * A replay (replay.ts) applies every event.
+ * The sender writes nothing to MongoDB for commands without an Idempotency-Key, so a new
+ * notification's document is built here from its accepted and dispatched (or failed)
+ * events, and its outcome when that is in the same batch, and written by one insert. A
+ * keyed command's document was inserted by the sender: its accepted and dispatched events
+ * change nothing and write nothing (evolve returns the same document).
  */
-export function alreadyProjectedBySender(e: LedgerEvent): boolean {
-  return e.type === 'notification.accepted' || e.type === 'notification.dispatched'
-    || (e.type === 'notification.failed' && e.nodeId === undefined);
-}
-
 export function createProjector(deps: { redis: Redis; keys: Keys; notifications: Notifications; log: Logger; group: string }) {
   return async function handleLedgerBatch(entries: StreamEntry[]): Promise<void> {
     const events: LedgerEvent[] = [];
@@ -22,10 +21,13 @@ export function createProjector(deps: { redis: Redis; keys: Keys; notifications:
       const event = eventCodec.decode(entry.fields);
       // The consumer then handles the entries one by one and dead-letters the malformed ones.
       if (!event) throw new PoisonEntry(`malformed ledger entry ${entry.id}`);
-      if (!alreadyProjectedBySender(event)) events.push(event);
+      events.push(event);
     }
-    await applyEvents(deps.notifications, events);
-    await deps.redis.xack(deps.keys.events, deps.group, ...entries.map((e) => e.id));
+    await applyEvents(deps.notifications, events, { log: deps.log });
+    const pipe = deps.redis.pipeline();
+    queueSnapshotDrops(pipe, deps.keys, new Set(events.filter((e) => e.type === 'notification.accepted').map((e) => e.notificationId)));
+    pipe.xack(deps.keys.events, deps.group, ...entries.map((e) => e.id));
+    await execPipeline(pipe);
     if (deps.log.isLevelEnabled('debug')) {
       for (const e of events) deps.log.debug({ notificationId: e.notificationId, type: e.type }, 'event projected');
     }

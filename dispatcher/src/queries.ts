@@ -1,19 +1,29 @@
 import { PoisonEntry, statusQueryCodec, type Keys, type Logger, type Redis, type StreamEntry } from '@pushflow/shared';
 import { toStatusView } from './projection.ts';
 import { execPipeline, queueReplies } from './replies.ts';
+import { readSnapshots } from './snapshots.ts';
 import { findByIds, type Notifications } from './store.ts';
 
-/** Answers a batch of status queries with one MongoDB read and one pipeline. */
+/**
+ * Answers a batch of status queries with one read of the sender's snapshots, one MongoDB
+ * read and one pipeline. The document wins when both exist (it is never older). Snapshots
+ * are read first: the projector drops one only after writing its document, so a
+ * notification is always found in one of the two reads.
+ */
 export function createStatusHandler(deps: { redis: Redis; keys: Keys; notifications: Notifications; log: Logger; group: string }) {
   return async function handleStatusBatch(entries: StreamEntry[]): Promise<void> {
     const queries = entries.map((e) => statusQueryCodec.decode(e.fields)).filter((q) => q !== undefined);
     // The consumer then handles the entries one by one and dead-letters the malformed ones.
     if (queries.length < entries.length) throw new PoisonEntry('malformed status queries');
-    const docs = await findByIds(deps.notifications, [...new Set(queries.map((q) => q.notificationId))]);
+    const ids = [...new Set(queries.map((q) => q.notificationId))];
+    const snapshots = await readSnapshots(deps.redis, deps.keys, ids);
+    const docs = await findByIds(deps.notifications, ids);
     const pipe = deps.redis.pipeline();
     queueReplies(pipe, queries.map((q) => {
+      // A document built from an outcome that overtook its accepted event shows nothing yet.
       const doc = docs.get(q.notificationId);
-      const view = doc && toStatusView(doc);
+      const snapshot = snapshots.get(q.notificationId);
+      const view = (doc && toStatusView(doc)) ?? (snapshot && toStatusView(snapshot));
       return {
         replyTo: q.replyTo,
         reply: view

@@ -71,7 +71,7 @@ export async function replayLedger(deps: ReplayDeps): Promise<ReplayResult> {
         log.warn({ entryId: id }, 'skipping malformed ledger entry');
       }
     }
-    await applyEvents(col, events);
+    await applyEvents(col, events, { log });
     result.events += events.length;
     log.debug({ events: result.events, at: page[page.length - 1]![0] }, 'replay progress');
     if (page.length < batch) break;

@@ -1,26 +1,34 @@
+import type { ChainableCommander } from 'ioredis';
+import { BSON } from 'mongodb';
 import {
   PoisonEntry, encodeEntry, sendCommandCodec, uuidv7,
   type DeliveryRequest, type Keys, type LedgerCounter, type LedgerEvent, type Logger, type Redis, type Reply, type SendCommand, type StreamEntry,
 } from '@pushflow/shared';
+import { rememberCommands } from './command-memory.ts';
 import { evolve, type NotificationDoc } from './projection.ts';
 import { execPipeline, queueReplies } from './replies.ts';
 import { routeRecipients } from './router.ts';
-import { applyEvents, insertAccepted, type Notifications } from './store.ts';
+import { queueSnapshot } from './snapshots.ts';
+import { insertAccepted, storedForm, type Notifications, type StoredCommand } from './store.ts';
 
 /**
- * Handles one batch of `notification.send` commands: ids, routing, one insertMany of
- * the documents, then one pipeline that appends the ledger events, the delivery entries,
- * the replies and the XACK. Routing comes before the insert so each document is written
- * once with everything known so far, exactly what replaying those events would build.
+ * Handles one batch of `notification.send` commands: ids, routing, then one pipeline that
+ * appends the ledger events (in one MULTI), the delivery entries, the status snapshots, the replies and
+ * the XACK. The projector (projector.ts) builds the MongoDB documents from those events.
  *
- * The unique commandId index is what makes sends idempotent. A command's id is its
- * correlation id, or `idem:<key>` when the caller sent an Idempotency-Key, so every retry
- * with that key (in this batch, a later one, or on another dispatcher) finds the
- * notification stored first. A retry with the same body is answered with that
- * notification and routed no further; one with another body is refused.
+ * A command's id is its correlation id, or `idem:<key>` when the caller sent an
+ * Idempotency-Key. Each command id makes one notification:
+ * - Without a key (the hot path), Redis remembers the notification a command became
+ *   (command-memory.ts), for as long as a crashed dispatcher's commands can stay pending;
+ *   MongoDB is not on the path. A read of the status before the projector wrote the
+ *   document is answered from the snapshot (snapshots.ts).
+ * - With a key, the document is inserted first and the unique commandId index finds the
+ *   notification stored first, for as long as that document lives (30 days by default),
+ *   on every dispatcher: correctness over speed. A retry with another body is refused.
+ * A retry that finds its notification is answered with it and routed no further.
  *
- * A crash between the insert and the pipeline leaves the commands pending; when they are
- * read again (redelivered) the index hands back the notification stored the first time,
+ * A crash between recording and the pipeline leaves the commands pending; when they are
+ * read again (redelivered) the record hands back the notification made the first time,
  * and its events and deliveries are appended again (the projection ignores repeats;
  * clients dedupe frames by notificationId).
  */
@@ -31,6 +39,8 @@ export interface SenderDeps {
   log: Logger;
   group: string;
   nodeTtlMs: number;
+  /** How long command records and status snapshots live (PUSHFLOW_COMMAND_MEMORY_SECONDS); an hour by default. */
+  commandMemoryMs?: number;
   /** Told the events once they are written. */
   ledger?: LedgerCounter;
 }
@@ -52,6 +62,7 @@ export function commandIdOf(command: SendCommand): string {
 
 export function createSendHandler(deps: SenderDeps) {
   const { redis, keys, log } = deps;
+  const memoryMs = deps.commandMemoryMs ?? 3_600_000;
 
   return async function handleSendBatch(entries: StreamEntry[]): Promise<void> {
     const now = Date.now();
@@ -65,14 +76,23 @@ export function createSendHandler(deps: SenderDeps) {
     // The consumer then handles the entries one by one and dead-letters the malformed ones.
     if (junk.length) throw new PoisonEntry(`malformed commands: ${junk.join(', ')}`);
 
-    const routes = await routeRecipients(redis, keys, commands.map((c) => c.command.notification.recipientId), deps.nodeTtlMs, now);
-    const planned = commands.map(({ command, redelivered }) => plan(command, redelivered, uuidv7(now), routes, now));
-    const stored = await insertAccepted(deps.notifications, planned.map((p) => p.doc));
+    // Refused before anything is recorded or appended: the projector could never store it.
+    const ids = commands.map(() => uuidv7(now));
+    commands.forEach(({ command }, i) => refuseUnencodable(plan(command, false, ids[i]!, new Map(), now).doc));
+
+    const unkeyed = commands.flatMap(({ command }, i) => (command.idempotencyKey === undefined
+      ? [{ commandId: commandIdOf(command), notificationId: ids[i]!, acceptedAt: now }]
+      : []));
+    const [routes, remembered] = await Promise.all([
+      routeRecipients(redis, keys, commands.map((c) => c.command.notification.recipientId), deps.nodeTtlMs, now),
+      rememberCommands(redis, keys, unkeyed, memoryMs),
+    ]);
+    const planned = commands.map(({ command, redelivered }, i) => plan(command, redelivered, ids[i]!, routes, now));
+    const keyed = planned.filter((p) => p.command.idempotencyKey !== undefined);
+    const stored: Map<string, StoredCommand> = new Map([...remembered, ...await insertAccepted(deps.notifications, keyed.map((p) => p.doc))]);
     const plannedIds = new Set(planned.map((p) => p.notificationId));
 
     const routed: Planned[] = [];
-    /** Routed again for a document an earlier attempt stored: its route may differ now. */
-    const rerouted: Planned[] = [];
     const replies: { replyTo: string; reply: Reply }[] = [];
     for (const p of planned) {
       const first = stored.get(p.doc.commandId!);
@@ -95,28 +115,33 @@ export function createSendHandler(deps: SenderDeps) {
       }
       // Only this command's own earlier attempt can have died before its events were
       // appended; a notification stored by another command is that command's to route.
+      // Routed again with today's route: the projector folds the new dispatch in.
       if (p.redelivered && !plannedIds.has(first.notificationId)) {
-        const again = plan(p.command, true, first.notificationId, routes, first.acceptedAt);
-        routed.push(again);
-        rerouted.push(again);
+        routed.push(plan(p.command, true, first.notificationId, routes, first.acceptedAt));
       } else {
         log.debug({ notificationId: first.notificationId }, 'retry answered with the notification stored first');
       }
       replies.push(acceptedReply(p.command, first.notificationId, first.acceptedAt));
     }
 
-    // The live projector skips the events the sender appends (projector.ts), trusting that
-    // the document already holds them; a new route for a stored document must be folded in
-    // here, before its events are appended.
-    if (rerouted.length > 0) await applyEvents(deps.notifications, rerouted.flatMap((p) => p.events));
-
     const pipe = redis.pipeline();
+    // One transaction on the one ledger key: a projector blocked on the ledger wakes after
+    // EXEC, never between a notification's accepted and dispatched events, so it builds the
+    // document whole and inserts it once instead of inserting and then replacing it.
+    if (routed.length > 0) {
+      // ioredis queues MULTI and EXEC inside a pipeline; its types leave `multi` out.
+      const tx = pipe as ChainableCommander & { multi(): ChainableCommander };
+      tx.multi();
+      for (const p of routed) for (const e of p.events) pipe.xadd(keys.events, '*', ...encodeEntry(e));
+      void pipe.exec();
+    }
     for (const p of routed) {
-      for (const e of p.events) pipe.xadd(keys.events, '*', ...encodeEntry(e));
       if (p.nodes.length > 0) {
         const request = deliveryRequest(p);
         for (const node of p.nodes) pipe.xadd(keys.deliveries(node), '*', ...encodeEntry(request));
       }
+      // A keyed command's document is in MongoDB already.
+      if (p.command.idempotencyKey === undefined) queueSnapshot(pipe, keys, p.doc, memoryMs);
     }
     queueReplies(pipe, replies);
     pipe.xack(keys.commands, deps.group, ...entries.map((e) => e.id));
@@ -168,4 +193,13 @@ function deliveryRequest(p: Planned): DeliveryRequest {
     ...(n.data !== undefined && { data: n.data }),
     acceptedAt: new Date(p.doc.acceptedAt!).toISOString(),
   };
+}
+
+/** A PoisonEntry when the stored form of a document cannot be encoded as BSON. */
+function refuseUnencodable(doc: NotificationDoc): void {
+  try {
+    BSON.serialize(storedForm(doc, 1));
+  } catch (err) {
+    throw new PoisonEntry(`a notification cannot be stored: ${(err as Error).message}`, { cause: err });
+  }
 }

@@ -109,8 +109,24 @@ export async function insertAccepted(col: Notifications, docs: NotificationDoc[]
   }
 }
 
-/** Folds events into their documents; idempotent and order-safe (see projection.ts). */
-export async function applyEvents(col: Notifications, events: LedgerEvent[], maxAttempts = 10): Promise<number> {
+export interface ApplyOptions {
+  maxAttempts?: number;
+  /** Where a command that made two notifications is reported. */
+  log?: Logger;
+}
+
+/**
+ * Folds events into their documents; idempotent and order-safe (see projection.ts). New
+ * documents are inserted (insertMany, the cheap write), existing ones replaced on the
+ * version they were read at. A document that would not change is not written.
+ *
+ * Two documents cannot share a commandId: an insert or replace refused on that index means
+ * one command made two notifications (only when Redis lost its record of the command,
+ * command-memory.ts). The document stored first is kept, the other is reported and left
+ * out, never retried: retrying cannot change the answer.
+ */
+export async function applyEvents(col: Notifications, events: LedgerEvent[], opts: ApplyOptions = {}): Promise<number> {
+  const maxAttempts = opts.maxAttempts ?? 10;
   const byId = new Map<string, LedgerEvent[]>();
   for (const e of events) {
     const list = byId.get(e.notificationId);
@@ -119,60 +135,121 @@ export async function applyEvents(col: Notifications, events: LedgerEvent[], max
   }
   let written = 0;
   let pending = [...byId.keys()];
+  /** Ids whose insert was refused as a duplicate in the last round. */
+  let insertRefused = new Set<string>();
+  const duplicates: NotificationDoc[] = [];
   for (let attempt = 1; pending.length > 0; attempt++) {
     if (attempt > maxAttempts) throw new Error(`projection kept conflicting for ${pending.length} notifications`);
     const current = new Map((await col.find({ _id: { $in: pending } }).toArray()).map((d) => [d._id, d]));
-    const ops: AnyBulkWriteOperation<StoredDoc>[] = [];
-    const touched: string[] = [];
+    const inserts: StoredDoc[] = [];
+    const replaces: AnyBulkWriteOperation<StoredDoc>[] = [];
+    const replaced: NotificationDoc[] = [];
     for (const id of pending) {
       const before = current.get(id) ?? null;
       const after = byId.get(id)!.reduce<NotificationDoc | null>((doc, e) => evolve(doc, e), before);
       if (after === before || after === null) continue;
-      touched.push(id);
+      // Refused, yet no document has this id: the refusal came from the commandId index.
+      if (!before && insertRefused.has(id)) {
+        duplicates.push(after);
+        continue;
+      }
       if (before) {
         const { _id: _i, ...replacement } = storedForm(after, before.version + 1);
-        ops.push({ replaceOne: { filter: { _id: id, version: before.version }, replacement } });
+        replaces.push({ replaceOne: { filter: { _id: id, version: before.version }, replacement } });
+        replaced.push(after);
       } else {
-        ops.push({ insertOne: { document: storedForm(after, 1) } });
+        inserts.push(storedForm(after, 1));
       }
     }
-    if (ops.length === 0) break;
-    const landed = await bulkWriteCounting(col, ops);
-    written += landed;
-    if (landed === ops.length) break;
-    // Some writes lost a race with another projector: recompute those from fresh reads.
-    // Re-applying events that did land is a no-op, so recomputing all touched ones is safe.
-    pending = touched;
+    const ins = await insertChunks(col, inserts);
+    const rep = await replaceChunks(col, replaces);
+    written += ins.landed + rep.landed;
+    // A versioned replace never collides on _id: a duplicate there is the commandId index.
+    for (const i of rep.duplicateAt) duplicates.push(replaced[i]!);
+    insertRefused = new Set(ins.duplicateAt.map((i) => inserts[i]!._id));
+    if (ins.landed + rep.landed + rep.duplicateAt.length === inserts.length + replaces.length) break;
+    // Some writes lost a race with another projector (a newer version, or an insert first):
+    // recompute them from fresh reads. Recomputing those that landed too is a no-op.
+    const settled = new Set(rep.duplicateAt.map((i) => replaced[i]!._id));
+    pending = [...replaced, ...inserts].map((d) => d._id).filter((id) => !settled.has(id));
   }
+  if (duplicates.length > 0) await reportDuplicates(col, duplicates, opts.log);
   return written;
+}
+
+/** Says which notification each command kept; an operator decides what the other one was. */
+async function reportDuplicates(col: Notifications, docs: NotificationDoc[], log?: Logger): Promise<void> {
+  const commandIds = docs.map((d) => d.commandId).filter((c): c is string => c !== undefined);
+  const kept = new Map((await col.find({ commandId: { $in: commandIds } }, { projection: { _id: 1, commandId: 1 } }).toArray())
+    .map((d) => [d.commandId, d._id]));
+  for (const doc of docs) {
+    log?.error({ notificationId: doc._id, commandId: doc.commandId, keptNotificationId: kept.get(doc.commandId) },
+      'one command made two notifications (its Redis record was lost); the first is kept, this one is not stored');
+  }
 }
 
 /**
  * FerretDB 1.x holds every statement's cursor open until its whole `update` command ends,
  * so a command of 100 or more statements exhausts its connection pool and deadlocks.
  * Writing in chunks costs real MongoDB a few more round trips per batch and keeps the
- * stand-in alive.
+ * stand-in alive. Inserts do not hold cursors (load/seed-statuses.ts inserts 1000 a time).
  */
 export const WRITE_CHUNK = 50;
+export const INSERT_CHUNK = 1000;
 
-async function bulkWriteCounting(col: Notifications, ops: AnyBulkWriteOperation<StoredDoc>[]): Promise<number> {
-  let landed = 0;
-  for (let i = 0; i < ops.length; i += WRITE_CHUNK) landed += await bulkWriteChunk(col, ops.slice(i, i + WRITE_CHUNK));
-  return landed;
+interface ChunkResult {
+  landed: number;
+  /** Indexes (into the whole list) of the writes refused as duplicates (code 11000). */
+  duplicateAt: number[];
 }
 
-async function bulkWriteChunk(col: Notifications, ops: AnyBulkWriteOperation<StoredDoc>[]): Promise<number> {
-  try {
-    const r = await col.bulkWrite(ops, { ordered: false });
-    return r.insertedCount + r.modifiedCount;
-  } catch (err) {
-    // A duplicate _id means another projector inserted first: a lost race, not a failure.
-    if (err instanceof MongoBulkWriteError && (Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors]).every((w) => w.code === 11000)) {
-      return err.result.insertedCount + err.result.modifiedCount;
+async function insertChunks(col: Notifications, docs: StoredDoc[]): Promise<ChunkResult> {
+  const out: ChunkResult = { landed: 0, duplicateAt: [] };
+  for (let i = 0; i < docs.length; i += INSERT_CHUNK) {
+    const chunk = docs.slice(i, i + INSERT_CHUNK);
+    try {
+      out.landed += (await col.insertMany(chunk, { ordered: false })).insertedCount;
+    } catch (err) {
+      const errors = writeErrorsOf(err, chunk);
+      out.landed += (err as MongoBulkWriteError).result.insertedCount;
+      out.duplicateAt.push(...errors.map((w) => w.index + i));
     }
-    if (err instanceof MongoServerError && err.code === 11000) return 0;
-    throw err;
   }
+  return out;
+}
+
+async function replaceChunks(col: Notifications, ops: AnyBulkWriteOperation<StoredDoc>[]): Promise<ChunkResult> {
+  const out: ChunkResult = { landed: 0, duplicateAt: [] };
+  for (let i = 0; i < ops.length; i += WRITE_CHUNK) {
+    const chunk = ops.slice(i, i + WRITE_CHUNK);
+    try {
+      const r = await col.bulkWrite(chunk, { ordered: false });
+      out.landed += r.modifiedCount;
+    } catch (err) {
+      const docs = chunk.map((op) => ('replaceOne' in op ? op.replaceOne.replacement : undefined)) as StoredDoc[];
+      const errors = writeErrorsOf(err, docs);
+      out.landed += (err as MongoBulkWriteError).result.modifiedCount;
+      out.duplicateAt.push(...errors.map((w) => w.index + i));
+    }
+  }
+  return out;
+}
+
+/**
+ * The duplicate-key errors of a failed bulk write; anything else is thrown: a document the
+ * driver cannot encode or the database refuses (FerretDB, say, refuses nested arrays) is
+ * a PoisonEntry, since retrying cannot help; any other error passes (an outage).
+ */
+function writeErrorsOf(err: unknown, docs: StoredDoc[]): { index: number; code: number }[] {
+  if (!(err instanceof MongoBulkWriteError)) {
+    if (err instanceof MongoServerError) throw err;
+    throw unencodable(docs) ?? err;
+  }
+  const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+  if (errors.length === 0) throw unencodable(docs) ?? err;
+  const refused = errors.find((w) => w.code !== 11000);
+  if (refused) throw new PoisonEntry(`the database refused a notification: ${refused.errmsg ?? `code ${refused.code}`}`, { cause: err });
+  return errors.map((w) => ({ index: w.index, code: w.code }));
 }
 
 export async function findByIds(col: Notifications, ids: string[]): Promise<Map<string, StoredDoc>> {

@@ -4,7 +4,7 @@ import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
 import {
   createRedis, deadLetterStream, deliveryRequestCodec, encodeEntry, ensureGroup, eventCodec, groups, keys as makeKeys, readGroup,
-  replyCodec, startConsumer, uuidv7, type Consumer, type Keys, type LedgerEvent, type Redis, type SendCommand, type StatusQuery,
+  replyCodec, startConsumer, uuidv7, type Consumer, type Keys, type LedgerEvent, type Redis, type SendCommand, type Status, type StatusQuery,
 } from '@pushflow/shared';
 import { redisServer, mongoServer, type Server } from '../../test/harness/servers.ts';
 import { uniqueMongoUrl, uniquePrefix } from '../../test/harness/isolation.ts';
@@ -60,6 +60,30 @@ async function ledger(notificationId: string): Promise<LedgerEvent[]> {
   return (await redis.xrange(keys.events, '-', '+')).map(([, f]) => eventCodec.decode(f)!).filter((e) => e.notificationId === notificationId);
 }
 
+/** The document, once the projector wrote it (with this status, when one is given). */
+async function projected(notificationId: string, status?: Status) {
+  return waitFor(`document ${notificationId}`, async () => (await notifications.findOne({
+    _id: notificationId, acceptedAt: { $exists: true }, ...(status !== undefined && { status }),
+  })) ?? undefined);
+}
+
+async function projectorCaughtUp() {
+  await waitFor('projector caught up', async () => {
+    const info = (await redis.xinfo('GROUPS', keys.events)) as unknown[][];
+    const group = info.map((g) => Object.fromEntries(chunk(g))).find((g) => g.name === groups.projector);
+    return group && group.pending === 0 && group.lag === 0 ? true : undefined;
+  });
+}
+
+let queries = 0;
+async function statusOf(notificationId: string): Promise<{ status: string }> {
+  const query: StatusQuery = { type: 'notification.status', correlationId: `q-${++queries}`, replyTo, sentAt: Date.now(), notificationId };
+  await redis.xadd(keys.queries, '*', ...encodeEntry(query));
+  const reply = await replyFor(query.correlationId);
+  assert.equal(reply.ok, true, `status of ${notificationId}: ${JSON.stringify(reply)}`);
+  return (reply as { result: { status: string } }).result;
+}
+
 async function goOnline(recipientId: string, nodeId: string, heartbeatAt = Date.now()) {
   await redis.hincrby(keys.presence(recipientId), nodeId, 1);
   await redis.zadd(keys.nodes, heartbeatAt, nodeId);
@@ -75,10 +99,10 @@ test('a send to an online recipient is stored, recorded, routed to its node and 
   assert.equal(result.status, 'ACCEPTED');
   assert.match(result.notificationId, /^[0-9a-f-]{36}$/);
 
-  // Read-your-writes: the document exists as soon as the reply does.
-  const doc = await notifications.findOne({ _id: result.notificationId });
-  assert.equal(doc?.status, 'DISPATCHED');
-  assert.deepEqual(doc?.dispatchedTo, ['node-a']);
+  // Read-your-writes: a status query finds it as soon as the reply exists; the projector writes the document.
+  assert.equal((await statusOf(result.notificationId)).status, 'DISPATCHED');
+  const doc = await projected(result.notificationId, 'DISPATCHED');
+  assert.deepEqual(doc.dispatchedTo, ['node-a']);
   assert.deepEqual((await ledger(result.notificationId)).map((e) => e.type), ['notification.accepted', 'notification.dispatched']);
 
   const partition = await redis.xrange(keys.deliveries('node-a'), '-', '+');
@@ -95,8 +119,8 @@ test('a recipient with no live connection fails at once with RECIPIENT_OFFLINE',
     await redis.xadd(keys.commands, '*', ...encodeEntry(cmd));
     const reply = await replyFor(cmd.correlationId);
     const { notificationId } = (reply as { result: { notificationId: string } }).result;
-    const doc = await notifications.findOne({ _id: notificationId });
-    assert.deepEqual([doc?.status, doc?.reason], ['FAILED', 'RECIPIENT_OFFLINE'], recipient);
+    const doc = await projected(notificationId, 'FAILED');
+    assert.equal(doc.reason, 'RECIPIENT_OFFLINE', recipient);
     assert.equal(await redis.exists(keys.deliveries('dead-node')), 0, 'nothing routed to a dead node');
   }
 });
@@ -109,6 +133,8 @@ test('a command handled twice (redelivered after a crash) yields the same notifi
   await redis.xadd(keys.commands, '*', ...encodeEntry(cmd));
   const second = await replyFor(cmd.correlationId);
   assert.deepEqual(second, first);
+  await projected((first as { result: { notificationId: string } }).result.notificationId);
+  await projectorCaughtUp();
   assert.equal(await notifications.countDocuments({ commandId: cmd.correlationId }), 1);
 });
 
@@ -144,11 +170,7 @@ test('the projector folds delivery outcomes and acks into the document; status q
 });
 
 test('replaying the whole ledger, twice, into an empty collection rebuilds the same documents', async () => {
-  await waitFor('projector caught up', async () => {
-    const info = (await redis.xinfo('GROUPS', keys.events)) as unknown[][];
-    const group = info.map((g) => Object.fromEntries(chunk(g))).find((g) => g.name === groups.projector);
-    return group && group.pending === 0 && group.lag === 0 ? true : undefined;
-  });
+  await projectorCaughtUp();
   const events = (await redis.xrange(keys.events, '-', '+')).map(([, f]) => eventCodec.decode(f)!);
   const replayed = await openNotifications(mongo.db(), 'replay');
   await applyEvents(replayed, events);
@@ -202,7 +224,7 @@ test('a command no gateway would send is refused at once and set aside; its batc
     const reply = await replyFor(c.correlationId, replies);
     assert.equal(reply.ok, true, `neighbour ${c.correlationId} was answered ${JSON.stringify(reply)}`);
     const id = (reply as { result: { notificationId: string } }).result.notificationId;
-    assert.ok(await notifications.findOne({ _id: id }), 'a neighbour of the refused command was not stored');
+    assert.ok(await projected(id), 'a neighbour of the refused command was not stored');
   }
   const dead = await redis.xrange(deadLetterStream(keys.commands), '-', '+');
   const holds = (fields: string[], c: SendCommand) => fields.join(' ').includes(c.correlationId);

@@ -8,6 +8,7 @@ import {
 } from '@pushflow/shared';
 import { redisServer, mongoServer, type Server } from '../../test/harness/servers.ts';
 import { uniqueMongoUrl, uniquePrefix } from '../../test/harness/isolation.ts';
+import { createProjector } from '../src/projector.ts';
 import { createSendHandler } from '../src/sender.ts';
 import { applyEvents, openNotifications, type Notifications } from '../src/store.ts';
 
@@ -32,6 +33,7 @@ before(async () => {
   keys = makeKeys(uniquePrefix());
   handle = createSendHandler({ redis, keys, notifications, log, group: groups.dispatcher, nodeTtlMs: 60_000 });
   await ensureGroup(redis, keys.commands, groups.dispatcher);
+  await ensureGroup(redis, keys.events, groups.projector);
   await redis.hincrby(keys.presence('alice'), NODE, 1);
   await redis.zadd(keys.nodes, Date.now() + 3_600_000, NODE); // alive for the whole file
 });
@@ -79,6 +81,13 @@ async function ledger(notificationId: string): Promise<LedgerEvent[]> {
 async function deliveries(notificationId: string): Promise<number> {
   return (await redis.xrange(keys.deliveries(NODE), '-', '+'))
     .filter(([, f]) => deliveryRequestCodec.decode(f)?.notificationId === notificationId).length;
+}
+
+/** Runs the projector over every ledger event not projected yet (the sender leaves unkeyed documents to it). */
+async function project(): Promise<void> {
+  const projector = createProjector({ redis, keys, notifications, log, group: groups.projector });
+  const entries = await readGroup(redis, { stream: keys.events, group: groups.projector, consumer: 'p1', count: 10_000, id: '>' });
+  if (entries.length > 0) await projector(entries);
 }
 
 const pendingCount = async () => ((await redis.xpending(keys.commands, groups.dispatcher)) as [number])[0];
@@ -178,12 +187,14 @@ test('without a key, a repeated correlation id is answered with the stored notif
   await handleBatch([once]);
   assert.deepEqual((await acceptedIn([once]))[0], first);
   assert.equal(await deliveries(first!.notificationId), 1);
+  await project();
   const doc = await notifications.findOne({ _id: first!.notificationId });
   assert.equal(doc?.commandId, once.correlationId);
   assert.equal(doc?.requestHash, undefined);
 });
 
 test('replaying the ledger rebuilds the same documents, request hashes included', async () => {
+  await project();
   const events = (await redis.xrange(keys.events, '-', '+')).map(([, f]) => eventCodec.decode(f)!);
   const replayed = await openNotifications(mongo.db(), 'replay');
   await applyEvents(replayed, events);

@@ -7,6 +7,10 @@ export interface Keys {
   replies(gatewayId: string): string;
   deliveries(nodeId: string): string;
   presence(recipientId: string): string;
+  /** What a send command (without an Idempotency-Key) was answered with; expires. */
+  command(commandId: string): string;
+  /** The status a notification was accepted with, until its document is projected; expires. */
+  accepted(notificationId: string): string;
 }
 
 export const groups = {
@@ -24,5 +28,8 @@ export function keys(prefix = 'pushflow:'): Keys {
     replies: (gatewayId) => `${prefix}replies:${gatewayId}`,
     deliveries: (nodeId) => `${prefix}deliveries:${nodeId}`,
     presence: (recipientId) => `${prefix}presence:${recipientId}`,
+    // Hash tags keep each key on a slot of its own id; no command ever names two of them.
+    command: (commandId) => `${prefix}command:{${commandId}}`,
+    accepted: (notificationId) => `${prefix}accepted:{${notificationId}}`,
   };
 }
