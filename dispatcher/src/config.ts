@@ -26,7 +26,7 @@ export const DispatcherConfig = Type.Object({
    * must outlive a crashed dispatcher's pending commands: a command redelivered after it
    * would make a second notification.
    */
-  PUSHFLOW_COMMAND_MEMORY_SECONDS: Type.Integer({ minimum: 1, maximum: 30 * 86_400, default: 3600 }),
+  PUSHFLOW_COMMAND_MEMORY_SECONDS: Type.Integer({ minimum: 1, maximum: 30 * 86_400, default: 600 }),
   PUSHFLOW_BLOCK_MS: common.millis(1000),
   PUSHFLOW_CLAIM_IDLE_MS: common.PUSHFLOW_CLAIM_IDLE_MS,
   PUSHFLOW_MAX_ATTEMPTS: common.PUSHFLOW_MAX_ATTEMPTS,

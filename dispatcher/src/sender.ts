@@ -39,7 +39,7 @@ export interface SenderDeps {
   log: Logger;
   group: string;
   nodeTtlMs: number;
-  /** How long command records and status snapshots live (PUSHFLOW_COMMAND_MEMORY_SECONDS); an hour by default. */
+  /** How long command records and status snapshots live (PUSHFLOW_COMMAND_MEMORY_SECONDS); ten minutes by default. */
   commandMemoryMs?: number;
   /** Told the events once they are written. */
   ledger?: LedgerCounter;
