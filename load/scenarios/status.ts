@@ -1,3 +1,4 @@
+import { request } from 'undici';
 import { now } from '../clock.ts';
 import type { BenchOptions } from '../options.ts';
 import { summarize } from '../percentiles.ts';
@@ -36,9 +37,10 @@ export async function statusScenario(target: Target, options: BenchOptions) {
       const sentAt = now();
       let outcome: string;
       try {
-        const res = await fetch(`${target.gatewayUrl}/notifications/${id}/status`, { headers, signal: AbortSignal.timeout(10_000) });
-        const body = await res.text();
-        if (res.status !== 200) outcome = String(res.status);
+        // undici's request rather than fetch: a quarter of the load generator's CPU (senders.ts).
+        const res = await request(`${target.gatewayUrl}/notifications/${id}/status`, { headers, signal: AbortSignal.timeout(10_000) });
+        const body = await res.body.text();
+        if (res.statusCode !== 200) outcome = String(res.statusCode);
         else outcome = (JSON.parse(body) as { notificationId?: string }).notificationId === id ? 'ok' : 'wrong notificationId';
       } catch (err) {
         const name = (err as Error).name;
