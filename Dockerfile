@@ -16,6 +16,8 @@ COPY shared/package.json shared/
 COPY gateway/package.json gateway/
 COPY dispatcher/package.json dispatcher/
 COPY delivery/package.json delivery/
+# The CLI is a workspace too: npm ci needs every workspace's manifest, though no image runs it.
+COPY cli/package.json cli/
 # tsx is a runtime dependency of each service (TypeScript runs from source, no build step),
 # so --omit=dev keeps it while dropping the test tooling.
 RUN npm ci --omit=dev --no-audit --no-fund \

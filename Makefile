@@ -3,7 +3,7 @@
 # older Linux (Debian 12) by itself.
 SHELL := /bin/bash
 NODE := ./scripts/node.sh
-TEST_FILES = $(shell find shared gateway dispatcher delivery test load -path '*/node_modules' -prune -o -path test/faults -prune -o -name '*.test.ts' -print 2>/dev/null | sort)
+TEST_FILES = $(shell find shared gateway dispatcher delivery cli test load -path '*/node_modules' -prune -o -path test/faults -prune -o -name '*.test.ts' -print 2>/dev/null | sort)
 # The fault tests each run a whole stack through a 10,000-notification burst: one at a time.
 FAULT_TEST_FILES = $(shell find test/faults -name '*.test.ts' 2>/dev/null | sort)
 

@@ -1,0 +1,137 @@
+import type { Redis } from 'ioredis';
+import type { LedgerEvent } from '@pushflow/shared';
+import { commonHelp, commonOptions, parseCommand } from '../args.ts';
+import { CliError, EXIT, usageError } from '../errors.ts';
+import { paint, printHelp, printJson, type Output, type Style } from '../output.ts';
+import type { Command } from './command.ts';
+
+const BLOCK_MS = 5000;
+const CONNECT_TIMEOUT_MS = 5000;
+
+const help = `Usage: pushflow watch [--recipient R] [--notification ID] [--from ID|$] [--redis URL] [--prefix P]
+
+Tails the ledger live: one line per event (accepted, dispatched, delivered, acknowledged,
+failed), coloured by type on a terminal. Reads the Redis events stream directly (XREAD
+BLOCK), as a plain reader: it joins no consumer group and changes nothing. Ctrl-C stops it
+(exit 0).
+
+  --recipient R      only notifications to recipient R (known from their accepted event,
+                     so only notifications accepted after --from)
+  --notification ID  only events of this notification
+  --from ID|$        start after this stream entry id (0 = the whole ledger retention
+                     left); $ (default) = only events from now on
+  --redis URL        Redis (env REDIS_URL; default redis://127.0.0.1:6379)
+  --prefix P         key prefix (env PUSHFLOW_REDIS_PREFIX; default pushflow:)
+${commonHelp}  (with watch: one JSON object per line, {"id": <entry id>, ...event})
+
+Prints "watching <stream> from <id>" on stderr once it is reading.
+Exit codes: 0 stopped with Ctrl-C (SIGINT) or SIGTERM, 1 usage, 3 Redis unreachable or lost.
+`;
+
+export const watch: Command = {
+  name: 'watch',
+  summary: 'tail the ledger live, one line per event (Redis XREAD on the events stream)',
+  help,
+  async run(args, out) {
+    const { values } = parseCommand('watch', args, {
+      ...commonOptions,
+      recipient: { type: 'string' }, notification: { type: 'string' }, from: { type: 'string' },
+      redis: { type: 'string' }, prefix: { type: 'string' },
+    });
+    if (values.help) return printHelp(help);
+    // Loaded only here: @pushflow/shared takes most of a second to import.
+    const [{ Redis }, { eventCodec, keys: makeKeys, withoutCredentials }] = await Promise.all([import('ioredis'), import('@pushflow/shared')]);
+    const from = values.from ?? '$';
+    if (from !== '$' && !/^\d+(-\d+)?$/.test(from)) throw usageError(`watch: --from must be a stream entry id (e.g. 1764626400000-0 or 0) or $ (got ${JSON.stringify(from)})`);
+    const url = values.redis ?? (process.env.REDIS_URL || 'redis://127.0.0.1:6379');
+    const stream = makeKeys(values.prefix ?? (process.env.PUSHFLOW_REDIS_PREFIX || 'pushflow:')).events;
+    const filter = eventFilter(values.recipient, values.notification);
+
+    // No reconnecting: a tail that silently waits through an outage would look like a quiet
+    // ledger. Losing Redis ends the watch with exit 3 instead.
+    const redis = new Redis(url, { lazyConnect: true, connectTimeout: CONNECT_TIMEOUT_MS, maxRetriesPerRequest: 0, retryStrategy: () => null, connectionName: 'pushflow-cli-watch' });
+    // Each failure also rejects the command in flight, but only the event says why (ECONNREFUSED).
+    let lastError: Error | undefined;
+    redis.on('error', (err: Error) => (lastError = err));
+    let stopping = false;
+    const stop = () => {
+      stopping = true;
+      redis.disconnect();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    try {
+      try {
+        await redis.connect();
+      } catch (err) {
+        throw redisLost(url, lastError ?? err, withoutCredentials);
+      }
+      let after = from === '$' ? await lastId(redis, stream) : from;
+      process.stderr.write(`watching ${stream} from ${after} (Ctrl-C to stop)\n`);
+      while (!stopping) {
+        const reply = (await redis.call('XREAD', 'COUNT', 500, 'BLOCK', BLOCK_MS, 'STREAMS', stream, after)) as [string, [string, string[]][]][] | null;
+        for (const [id, fields] of reply?.[0]?.[1] ?? []) {
+          after = id;
+          const event = eventCodec.decode(fields);
+          if (event && filter(event)) printEvent(out, id, event);
+        }
+      }
+      return EXIT.ok;
+    } catch (err) {
+      if (stopping) return EXIT.ok;
+      throw err instanceof CliError ? err : redisLost(url, lastError ?? err, withoutCredentials);
+    } finally {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      redis.disconnect();
+    }
+  },
+};
+
+/** The newest entry's id, so that `$` means "from now" across the successive XREADs too. */
+async function lastId(redis: Redis, stream: string): Promise<string> {
+  const [last] = await redis.xrevrange(stream, '+', '-', 'COUNT', 1);
+  return last?.[0] ?? '0-0';
+}
+
+function redisLost(url: string, err: unknown, withoutCredentials: (url: string) => string): CliError {
+  return new CliError(EXIT.unavailable, 'REDIS_UNREACHABLE', `Redis at ${withoutCredentials(url)}: ${(err as Error).message}`);
+}
+
+/**
+ * Only `notification.accepted` names the recipient, so --recipient remembers the ids it
+ * accepted and follows their later events.
+ */
+export function eventFilter(recipient: string | undefined, notification: string | undefined): (e: LedgerEvent) => boolean {
+  const ofRecipient = new Set<string>();
+  return (e) => {
+    if (notification !== undefined && e.notificationId !== notification) return false;
+    if (recipient === undefined) return true;
+    if (e.type === 'notification.accepted' && e.recipientId === recipient) ofRecipient.add(e.notificationId);
+    return ofRecipient.has(e.notificationId);
+  };
+}
+
+const STYLE: Record<LedgerEvent['type'], Style> = {
+  'notification.accepted': 'cyan',
+  'notification.dispatched': 'blue',
+  'notification.delivered': 'green',
+  'notification.acknowledged': 'magenta',
+  'notification.failed': 'red',
+};
+
+function printEvent(out: Output, id: string, e: LedgerEvent): void {
+  if (out.json) return printJson({ id, ...e });
+  const type = e.type.slice('notification.'.length);
+  process.stdout.write(`${paint(out, 'dim', new Date(e.at).toISOString())} ${paint(out, STYLE[e.type], type.padEnd(12))} ${e.notificationId} ${detail(e)}\n`);
+}
+
+function detail(e: LedgerEvent): string {
+  switch (e.type) {
+    case 'notification.accepted': return `to ${e.recipientId}${e.title !== undefined ? ` ${JSON.stringify(e.title)}` : ''}`;
+    case 'notification.dispatched': return `to ${e.nodeIds.join(', ')}`;
+    case 'notification.delivered': return `on ${e.nodeId} (${e.connections} connection${e.connections === 1 ? '' : 's'})`;
+    case 'notification.acknowledged': return e.nodeId ? `on ${e.nodeId}` : '';
+    case 'notification.failed': return `${e.reason}${e.nodeId ? ` on ${e.nodeId}` : ''}`;
+  }
+}

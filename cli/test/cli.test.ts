@@ -1,0 +1,187 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import WebSocket from 'ws';
+import { Redis } from 'ioredis';
+import { keys as makeKeys } from '@pushflow/shared';
+import { startStack, type Stack } from '../../test/harness/stack.ts';
+import { waitFor } from '../../test/harness/wait.ts';
+import { runCli, startCli } from './run-cli.ts';
+
+/**
+ * The real `pushflow` binary (node_modules/.bin/pushflow, as `npx pushflow` runs it) against
+ * a real stack: Redis, a MongoDB-protocol server and the three services as processes.
+ */
+let stack: Stack;
+let redis: Redis;
+let env: Record<string, string>;
+
+before(async () => {
+  stack = await startStack();
+  redis = new Redis(stack.redisUrl);
+  env = {
+    PUSHFLOW_URL: stack.gatewayUrl, PUSHFLOW_API_KEY: stack.apiKey,
+    REDIS_URL: stack.redisUrl, PUSHFLOW_REDIS_PREFIX: stack.prefix,
+  };
+});
+
+after(async () => {
+  redis?.disconnect();
+  await stack?.stop();
+});
+
+const cli = (args: string[], extra: Record<string, string> = {}) => runCli(args, { ...env, ...extra });
+
+/** A WebSocket client of `recipientId`, connected with `token` and visible to routing. */
+async function connect(recipientId: string, token: string): Promise<{ ws: WebSocket; frames: any[] }> {
+  const ws = new WebSocket(`${stack.deliveryUrls[0]}/ws?token=${encodeURIComponent(token)}`);
+  const frames: any[] = [];
+  ws.on('message', (data) => frames.push(JSON.parse(String(data))));
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+    ws.once('close', (code) => reject(new Error(`closed with ${code}`)));
+  });
+  const presence = makeKeys(stack.prefix).presence(recipientId);
+  await waitFor(`presence of ${recipientId}`, async () => (Number(await redis.hget(presence, stack.nodeIds[0]!)) > 0 ? true : undefined));
+  return { ws, frames };
+}
+
+async function sendJson(recipientId: string, ...args: string[]): Promise<{ notificationId: string; status: string; acceptedAt: string }> {
+  const r = await cli(['send', recipientId, '--json', ...args]);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+test('send --json prints the accepted notification; human output names it', async () => {
+  const sent = await sendJson('cli-send', '--title', 'Hi', '--body', 'Welcome', '--data', '{"orderId":42}');
+  assert.match(sent.notificationId, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-/);
+  assert.equal(sent.status, 'ACCEPTED');
+  const human = await cli(['send', 'cli-send']);
+  assert.equal(human.code, 0, human.stderr);
+  assert.match(human.stdout, /^ACCEPTED [0-9a-f-]{36} to cli-send at \S+\n$/);
+  assert.doesNotMatch(human.stdout, /\u001b\[/, 'no colours when stdout is not a terminal');
+});
+
+test('send --idempotency-key twice makes one notification', async () => {
+  const key = randomUUID();
+  const a = await sendJson('cli-idem', '--title', 'once', '--idempotency-key', key);
+  const b = await sendJson('cli-idem', '--title', 'once', '--idempotency-key', key);
+  assert.equal(b.notificationId, a.notificationId);
+});
+
+test('status --wait DELIVERED returns once a connected client got it; --wait ACKNOWLEDGED times out with 5', async () => {
+  const minted = await cli(['token', 'cli-wait', '--ttl', '600']);
+  assert.equal(minted.code, 0, minted.stderr);
+  const client = await connect('cli-wait', minted.stdout.trim());
+  try {
+    const sent = await sendJson('cli-wait', '--title', 'wait for me');
+    const r = await cli(['status', sent.notificationId, '--wait', 'DELIVERED', '--timeout', '15', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const doc = JSON.parse(r.stdout);
+    assert.equal(doc.status, 'DELIVERED');
+    assert.equal(doc.recipientId, 'cli-wait');
+    assert.deepEqual(doc.history.map((h: { status: string }) => h.status), ['ACCEPTED', 'DISPATCHED', 'DELIVERED']);
+    assert.ok(client.frames.some((f) => f.notificationId === sent.notificationId), 'the client got the frame');
+
+    const human = await cli(['status', sent.notificationId]);
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, new RegExp(`^${sent.notificationId} DELIVERED\\n  recipient  cli-wait\\n`));
+    assert.match(human.stdout, /DELIVERED +on delivery-1/);
+
+    // Never acked: still DELIVERED when the wait gives up; the last status is printed anyway.
+    const timedOut = await cli(['status', sent.notificationId, '--wait', 'ACKNOWLEDGED', '--timeout', '1']);
+    assert.equal(timedOut.code, 5, timedOut.stderr);
+    assert.match(timedOut.stderr, /error WAIT_TIMEOUT: .* still DELIVERED after 1 s/);
+    assert.match(timedOut.stdout, /DELIVERED/);
+  } finally {
+    client.ws.close();
+  }
+});
+
+test('status --wait DELIVERED of a notification that FAILED exits 6', async () => {
+  const sent = await sendJson('cli-nobody-home');
+  const r = await cli(['status', sent.notificationId, '--wait', 'DELIVERED', '--timeout', '15', '--json']);
+  assert.equal(r.code, 6, r.stderr);
+  assert.equal(JSON.parse(r.stdout).reason, 'RECIPIENT_OFFLINE');
+  assert.equal(JSON.parse(r.stderr).error.code, 'WAIT_OTHER_OUTCOME');
+});
+
+test('status of an unknown id exits 4 with the not-found problem type', async () => {
+  const r = await cli(['status', randomUUID()]);
+  assert.equal(r.code, 4, r.stderr);
+  assert.equal(r.stdout, '');
+  assert.match(r.stderr, /error urn:pushflow:problem:not-found: GET \/notifications\/[0-9a-f-]+\/status answered 404/);
+});
+
+test('a bad API key exits 2 with the unauthorized problem type', async () => {
+  const r = await cli(['send', 'cli-send', '--json'], { PUSHFLOW_API_KEY: 'not-a-key-of-this-gateway' });
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stdout, '');
+  const { error } = JSON.parse(r.stderr);
+  assert.equal(error.code, 'urn:pushflow:problem:unauthorized');
+  assert.equal(error.type, 'urn:pushflow:problem:unauthorized');
+  assert.equal(error.status, 401);
+});
+
+test('a request the API refuses as invalid exits 2 and names the field', async () => {
+  const r = await cli(['send', 'cli-send', '--title', 'x'.repeat(300)]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /error urn:pushflow:problem:validation-failed: .*\/body\/title/);
+});
+
+test('token --local signs a token the delivery node accepts', async () => {
+  const r = await cli(['token', 'cli-local', '--local', '--ttl', '120'], { PUSHFLOW_CONNECT_SECRET: stack.connectSecret });
+  assert.equal(r.code, 0, r.stderr);
+  const client = await connect('cli-local', r.stdout.trim());
+  try {
+    const sent = await sendJson('cli-local', '--title', 'signed here');
+    await waitFor('the frame', async () => client.frames.find((f) => f.notificationId === sent.notificationId));
+  } finally {
+    client.ws.close();
+  }
+  // Signed with another secret, the node refuses it (4001): the secret is what counts.
+  const wrong = await cli(['token', 'cli-local', '--local'], { PUSHFLOW_CONNECT_SECRET: 'y'.repeat(40) });
+  const refused = new WebSocket(`${stack.deliveryUrls[0]}/ws?token=${encodeURIComponent(wrong.stdout.trim())}`);
+  const [code] = await new Promise<[number]>((resolve) => refused.once('close', (c) => resolve([c])));
+  assert.equal(code, 4001);
+});
+
+test('watch prints the events of a send as they happen and exits 0 on SIGINT', async () => {
+  const minted = await cli(['token', 'cli-watch', '--ttl', '600']);
+  const client = await connect('cli-watch', minted.stdout.trim());
+  const json = startCli(['watch', '--recipient', 'cli-watch', '--json'], env);
+  const human = startCli(['watch', '--recipient', 'cli-watch'], env);
+  try {
+    for (const w of [json, human]) await waitFor('watch to start', async () => (w.stderrLines.some((l) => l.startsWith('watching ')) ? true : undefined), 15_000);
+    await sendJson('cli-other', '--title', 'not for cli-watch');
+    const sent = await sendJson('cli-watch', '--title', 'watched');
+    const types = await waitFor('accepted, dispatched and delivered', async () => {
+      const events = json.stdoutLines.map((l) => JSON.parse(l));
+      const t = events.map((e) => e.type);
+      return t.includes('notification.delivered') ? events : undefined;
+    });
+    assert.deepEqual(types.map((e) => e.type), ['notification.accepted', 'notification.dispatched', 'notification.delivered']);
+    assert.ok(types.every((e) => e.notificationId === sent.notificationId), 'only cli-watch\'s notification');
+    assert.match(types[0].id, /^\d+-\d+$/);
+    await waitFor('human lines', async () => (human.stdoutLines.length >= 3 ? true : undefined));
+    assert.match(human.stdoutLines[0]!, new RegExp(`^\\S+Z accepted +${sent.notificationId} to cli-watch "watched"$`));
+    assert.match(human.stdoutLines[1]!, new RegExp(`^\\S+Z dispatched +${sent.notificationId} to delivery-1$`));
+    assert.match(human.stdoutLines[2]!, /delivered +\S+ on delivery-1 \(1 connection\)$/);
+  } finally {
+    json.child.kill('SIGINT');
+    human.child.kill('SIGINT');
+    client.ws.close();
+  }
+  assert.equal(await json.exited, 0, json.stderrLines.join('\n'));
+  assert.equal(await human.exited, 0, human.stderrLines.join('\n'));
+});
+
+test('replay runs the ledger replay with its options and prints its summary', async () => {
+  await sendJson('cli-replay');
+  const r = await cli(['replay', '--collection', `cli_replay_${Date.now()}`, '--json'], { MONGO_URL: stack.mongoUrl });
+  assert.equal(r.code, 0, r.stderr);
+  const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+  assert.ok(summary.events > 0, r.stdout);
+  assert.ok(summary.documents > 0, r.stdout);
+});

@@ -1,0 +1,42 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { runProcess, type ProcessResult } from '../../test/harness/run-process.ts';
+import { root } from '../../test/harness/stack.ts';
+
+/** The installed command, as `npx pushflow` finds it: npm links it there from cli/bin. */
+export const bin = `${root}node_modules/.bin/pushflow`;
+
+/**
+ * The environment the CLI sees: this process's, minus every setting the CLI or the replay
+ * reads, so that only what a test passes counts (a developer's PUSHFLOW_API_KEY must not
+ * leak in). node.sh's own settings (PUSHFLOW_CACHE_DIR, ...) stay.
+ */
+const CLI_SETTINGS = /^(PUSHFLOW_(URL|API_KEY|CONNECT_SECRET|TOKEN_AUDIENCE|REDIS_PREFIX)(_FILE)?|REDIS_URL|MONGO_URL|NO_COLOR)$/;
+
+export function cliEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !CLI_SETTINGS.test(k)) env[k] = v;
+  return { ...env, ...extra };
+}
+
+export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<ProcessResult> {
+  return runProcess(bin, args, { env: cliEnv(env), timeoutMs, what: `pushflow ${args.join(' ')}` });
+}
+
+export interface RunningCli {
+  child: ChildProcess;
+  stdoutLines: string[];
+  stderrLines: string[];
+  exited: Promise<number | null>;
+}
+
+/** A long-running command (watch), read line by line while it runs. */
+export function startCli(args: string[], env: Record<string, string> = {}): RunningCli {
+  const child = spawn(bin, args, { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const stdoutLines: string[] = [];
+  const stderrLines: string[] = [];
+  createInterface({ input: child.stdout! }).on('line', (l) => stdoutLines.push(l));
+  createInterface({ input: child.stderr! }).on('line', (l) => stderrLines.push(l));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, stdoutLines, stderrLines, exited };
+}
