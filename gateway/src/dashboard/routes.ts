@@ -38,7 +38,8 @@ const WINDOW_REUSE_MS = 500;
 export const NODE_STALE_MS = 10_000;
 
 // Query strings stay strings (the gateway never coerces types), so numbers are patterns.
-const Minutes = Type.String({ pattern: '^([1-9]|[1-5][0-9]|60)$', default: '5', description: 'Minutes back the ledger window reaches, 1 to 60' });
+// Optional with a default: the query may leave them out, and the handler sees the default.
+const Minutes = Type.Optional(Type.String({ pattern: '^([1-9]|[1-5][0-9]|60)$', default: '5', description: 'Minutes back the ledger window reaches, 1 to 60' }));
 
 const WindowQuery = Type.Object({ minutes: Minutes }, { additionalProperties: false });
 
@@ -48,7 +49,7 @@ const SearchQuery = Type.Object({
     minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.@-]+$',
     description: 'A recipient id (exact) or a notification id (exact, or its first characters)',
   })),
-  limit: Type.String({ pattern: '^([1-9][0-9]?|[1-4][0-9][0-9]|500)$', default: '50', description: 'At most this many, 1 to 500' }),
+  limit: Type.Optional(Type.String({ pattern: '^([1-9][0-9]?|[1-4][0-9][0-9]|500)$', default: '50', description: 'At most this many, 1 to 500' })),
 }, { additionalProperties: false });
 
 const WindowFields = {
@@ -131,7 +132,7 @@ export const dashboardApiRoutes: FastifyPluginAsyncTypebox<DashboardApiOptions> 
       tags, querystring: WindowQuery, response: { 200: Activity, ...common },
     },
   }, async (request) => {
-    const { timed, notifications, ...window } = await readWindow(Number(request.query.minutes));
+    const { timed, notifications, ...window } = await readWindow(Number(request.query.minutes ?? 5));
     return { ...window, counts: countStatuses(notifications), throughput: throughput(timed, window.from, window.to) };
   });
 
@@ -143,9 +144,9 @@ export const dashboardApiRoutes: FastifyPluginAsyncTypebox<DashboardApiOptions> 
     },
   }, async (request) => {
     const { q, limit, minutes } = request.query;
-    const { timed: _timed, notifications, ...window } = await readWindow(Number(minutes));
+    const { timed: _timed, notifications, ...window } = await readWindow(Number(minutes ?? 5));
     const matching = q === undefined ? notifications : notifications.filter((n) => n.recipientId === q || n.notificationId.startsWith(q));
-    return { ...window, notifications: matching.slice(0, Number(limit)) };
+    return { ...window, notifications: matching.slice(0, Number(limit ?? 50)) };
   });
 
   app.get('/dashboard/api/streams', {

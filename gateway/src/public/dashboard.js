@@ -19,6 +19,8 @@ let query = '';
 
 class Unauthorized extends Error {}
 
+const TIME = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', fractionalSecondDigits: 3, hour12: false });
+
 async function getJson(path) {
   const res = await fetch(path, { headers: { authorization: `Bearer ${apiKey}` }, cache: 'no-store' });
   if (res.status === 401) throw new Unauthorized('the API key was refused');
@@ -199,10 +201,12 @@ async function openHistory(id) {
   try {
     const s = await getJson(`/notifications/${encodeURIComponent(id)}/status`);
     $('history-summary').textContent = `${s.recipientId}: ${s.status}${s.reason ? ` (${s.reason})` : ''}`;
+    const start = Date.parse(s.acceptedAt);
     $('history').replaceChildren(...s.history.map((h) => {
       const li = document.createElement('li');
       li.dataset.status = h.status;
-      const parts = [new Date(h.at).toLocaleTimeString(undefined, { hour12: false, fractionalSecondDigits: 3 }), h.status];
+      const at = Date.parse(h.at);
+      const parts = [TIME.format(at), `(+${at - start} ms)`, h.status];
       if (h.reason) parts.push(h.reason);
       if (h.nodeId) parts.push(`on ${h.nodeId}`);
       li.textContent = parts.join(' ');
