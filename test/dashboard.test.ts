@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import type { Browser, Page } from 'playwright-core';
 import { collectPageErrors, launchBrowser, screenshot } from './harness/browser.ts';
+import { apiOf } from './harness/api.ts';
 import { startStack, type Stack } from './harness/stack.ts';
 
 /**
@@ -24,15 +25,7 @@ after(async () => {
   await stack?.stop();
 });
 
-async function api(method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(`${stack.gatewayUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${stack.apiKey}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  assert.ok(res.ok, `${method} ${path}: ${res.status}`);
-  return res.json();
-}
+const api = apiOf(() => stack);
 
 const count = async (page: Page, status: string) => Number(await page.textContent(`[data-count="${status}"]`));
 

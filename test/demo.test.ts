@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import type { Browser, Page } from 'playwright-core';
 import { keys as makeKeys } from '@pushflow/shared';
 import { collectPageErrors, launchBrowser, screenshot } from './harness/browser.ts';
+import { apiOf } from './harness/api.ts';
 import { startStack, type Stack } from './harness/stack.ts';
 import { waitFor } from './harness/wait.ts';
 
@@ -31,15 +32,7 @@ after(async () => {
 
 const demoUrl = () => `${stack.deliveryUrls[0]!.replace(/^ws/, 'http')}/demo`;
 
-async function api(method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(`${stack.gatewayUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${stack.apiKey}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  assert.ok(res.ok, `${method} ${path}: ${res.status}`);
-  return res.json();
-}
+const api = apiOf(() => stack);
 
 async function token(recipientId: string): Promise<string> {
   return (await api('POST', '/connect-tokens', { recipientId, ttlSeconds: 600 })).token;
