@@ -37,7 +37,12 @@ dev: node_modules mongo-standin
 
 up:
 	docker compose up -d --build --wait
-	@echo "PushFlow is up: API http://localhost:3000 (docs http://localhost:3000/docs), WebSocket ws://localhost:8080/ws"
+	@echo "PushFlow is up:"
+	@echo "  API            http://localhost:3000   (key: PUSHFLOW_API_KEYS; dev-only-api-key-change-me by default)"
+	@echo "  API docs       http://localhost:3000/docs   (OpenAPI: http://localhost:3000/openapi.json)"
+	@echo "  dashboard      http://localhost:3000/dashboard   (asks for the API key)"
+	@echo "  demo client    http://localhost:8080/demo   (paste a connect token from POST /connect-tokens)"
+	@echo "  WebSocket      ws://localhost:8080/ws?token=<connect token>"
 
 down:
 	docker compose down

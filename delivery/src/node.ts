@@ -41,7 +41,9 @@ export async function startDeliveryNode(deps: DeliveryNodeDeps): Promise<Deliver
   const keys = keysFor(config.PUSHFLOW_REDIS_PREFIX);
   const stream = keys.deliveries(nodeId);
   const connections = createConnections();
-  const presence = createPresence({ redis, keys, nodeId, log });
+  // The server starts after presence (presence must be clean first); heartbeats before it report 0.
+  let openConnections = () => 0;
+  const presence = createPresence({ redis, keys, nodeId, log, openConnections: () => openConnections() });
   const metrics = createDeliveryMetrics({
     ...(deps.registry ? { registry: deps.registry } : {}), redis, prefix: config.PUSHFLOW_REDIS_PREFIX, stream, group: groups.delivery,
   });
@@ -73,7 +75,8 @@ export async function startDeliveryNode(deps: DeliveryNodeDeps): Promise<Deliver
     isReady: async () => consuming && (await isRedisReady(redis)),
     metrics: { registry: metrics.registry, authorized: metricsAccess(config.PUSHFLOW_METRICS_TOKEN) },
   });
-  metrics.watchConnections(() => server.openConnections());
+  openConnections = () => server.openConnections();
+  metrics.watchConnections(openConnections);
 
   const consumer = startConsumer({
     redis: blockingRedis,

@@ -15,15 +15,16 @@ export const ORIGIN_LIST_PATTERN = `^\\s*(${ENTRY}(\\s*,\\s*${ENTRY})*)?\\s*$`;
  * `*` alone allows every origin. Elsewhere `*` stands for one DNS label or a port
  * (letters, digits, `-`), never a dot: `https://*.example.com` does not match
  * `https://a.b.example.com`, nor `http://localhost:*` `http://localhost.evil.com`.
- * An empty list allows only pages served from the same host as the Host header names.
+ * Pages served by this node itself (its /demo page: Origin is the host the Host header
+ * names) are always allowed, list or no list; an empty list allows only those.
  */
 export function createOriginPolicy(list: string): OriginPolicy {
   const patterns = list.split(',').map((p) => p.trim().toLowerCase()).filter((p) => p !== '');
   if (patterns.includes('*')) return () => true;
   if (patterns.length === 0) return (origin, host) => origin === '' || sameHost(origin, host);
   const compiled = patterns.map(toRegExp);
-  return (origin) => {
-    if (origin === '') return true;
+  return (origin, host) => {
+    if (origin === '' || sameHost(origin, host)) return true;
     const o = origin.toLowerCase();
     return compiled.some((re) => re.test(o));
   };

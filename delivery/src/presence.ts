@@ -3,7 +3,8 @@ import type { Keys, Logger, Redis } from '@pushflow/shared';
 /**
  * Presence in Redis (DESIGN.md, "Redis keys"): `presence:<recipientId>` counts this node's
  * open sockets per recipient, `nodes` holds each node's last heartbeat. The dispatcher
- * routes by the first and judges liveness by the second.
+ * routes by the first and judges liveness by the second. Each heartbeat also reports the
+ * node's open connections in `node-connections`, for the dashboard.
  */
 export interface Presence {
   connected(recipientId: string): Promise<void>;
@@ -26,7 +27,7 @@ local n = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
 if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
 return n`;
 
-export function createPresence(deps: { redis: Redis; keys: Keys; nodeId: string; log: Logger }): Presence {
+export function createPresence(deps: { redis: Redis; keys: Keys; nodeId: string; log: Logger; openConnections?: () => number }): Presence {
   const { redis, keys, nodeId, log } = deps;
 
   const presence: Presence = {
@@ -37,7 +38,10 @@ export function createPresence(deps: { redis: Redis; keys: Keys; nodeId: string;
       await redis.eval(DECREMENT, 1, keys.presence(recipientId), nodeId);
     },
     async heartbeat() {
-      await redis.zadd(keys.nodes, Date.now(), nodeId);
+      await redis.multi()
+        .zadd(keys.nodes, Date.now(), nodeId)
+        .hset(keys.nodeConnections, nodeId, deps.openConnections?.() ?? 0)
+        .exec();
     },
     startHeartbeat(intervalMs) {
       const beat = () => presence.heartbeat().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'heartbeat failed'));
@@ -73,7 +77,7 @@ export function createPresence(deps: { redis: Redis; keys: Keys; nodeId: string;
       for (const [err] of results) if (err) throw err;
     },
     async retire() {
-      await redis.zrem(keys.nodes, nodeId);
+      await redis.multi().zrem(keys.nodes, nodeId).hdel(keys.nodeConnections, nodeId).exec();
     },
   };
   return presence;

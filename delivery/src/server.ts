@@ -6,6 +6,7 @@ import { parseClientFrame } from './client-frames.ts';
 import { CLOSE } from './close-codes.ts';
 import { addConnection, allSockets, removeConnection, socketsOf, type Connections } from './connections.ts';
 import { spendMessage } from './message-rate.ts';
+import { addDemoPage } from './demo-page.ts';
 import { createOriginPolicy } from './origins.ts';
 import type { Presence } from './presence.ts';
 import { acceptedSocket, refusedSocket, type ClientSocket, type SocketData } from './socket.ts';
@@ -13,7 +14,7 @@ import { createExpiryBuckets } from './token-expiry.ts';
 
 /**
  * The uWS app: `/ws` for clients (DESIGN.md, "WebSocket (delivery)"), `/healthz` and
- * `/readyz` for orchestrators, `/metrics` for Prometheus.
+ * `/readyz` for orchestrators, `/metrics` for Prometheus, `/demo` for people.
  */
 export interface ServerOptions {
   host: string;
@@ -245,6 +246,8 @@ export function startServer(opts: ServerOptions): Promise<DeliveryServer> {
       });
     });
   }
+
+  addDemoPage(app);
 
   app.any('/*', (res) => {
     json(res, '404 Not Found', { status: 'not found' });

@@ -89,6 +89,17 @@ describe('delivery: connecting', () => {
     assert.ok(later > Number(first));
   });
 
+  it('reports its open connections with each heartbeat (node-connections, for the dashboard)', async () => {
+    const count = () => t.redis.hget(t.keys.nodeConnections, t.node.nodeId);
+    await waitFor(async () => ((await count()) === '0' ? true : undefined), 2000, 'no connections reported');
+    const a = await openClient(t.url(tokenFor('counted-1')));
+    const b = await openClient(t.url(tokenFor('counted-2')));
+    await waitFor(async () => ((await count()) === '2' ? true : undefined), 2000, 'two connections reported');
+    a.ws.close(1000);
+    b.ws.close(1000);
+    await waitFor(async () => ((await count()) === '0' ? true : undefined), 2000, 'back to none');
+  });
+
   it('answers /healthz and /readyz', async () => {
     const health = await fetch(`http://127.0.0.1:${t.node.port}/healthz`, { signal: AbortSignal.timeout(2000) });
     assert.equal(health.status, 200);

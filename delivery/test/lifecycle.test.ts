@@ -47,6 +47,7 @@ describe('delivery: start and graceful stop', () => {
     }
     assert.equal(await client.exists(t.keys.presence('kim'), t.keys.presence('lee')), 0);
     assert.equal(await client.zscore(t.keys.nodes, t.node.nodeId), null);
+    assert.equal(await client.hexists(t.keys.nodeConnections, t.node.nodeId), 0);
     // A heartbeat tick after stop would bring the node back to life in the dispatcher's eyes.
     await new Promise((r) => setTimeout(r, 250));
     assert.equal(await client.zscore(t.keys.nodes, t.node.nodeId), null);

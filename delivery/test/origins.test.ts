@@ -35,6 +35,9 @@ test('patterns: * stands for one label or a port, never a dot; * alone allows al
   assert.equal(allow('https://app.example.org.evil.com', 'x'), false);
   assert.equal(allow('', 'x'), true);
   assert.equal(createOriginPolicy('*')('https://anything.at.all', 'x'), true);
+  // The node's own pages (/demo) connect whatever the list says.
+  assert.equal(allow('http://push.internal:8080', 'push.internal:8080'), true);
+  assert.equal(allow('http://push.internal:8081', 'push.internal:8080'), false);
   assert.equal(createOriginPolicy('https://a.example, *')('null', 'x'), true);
 });
 
@@ -84,6 +87,10 @@ describe('delivery: origin allowlist at the upgrade', () => {
     assert.equal(await upgradeStatus(listed.url(tokenFor('o1')), 'https://app.example.com'), 101);
     assert.equal(await upgradeStatus(listed.url(tokenFor('o1')), 'http://localhost:5173'), 101);
     assert.equal(await upgradeStatus(listed.url(tokenFor('o1')), 'http://localhost:3000'), 101);
+  });
+
+  it('upgrades the page of the node\'s own host even when the list does not name it', async () => {
+    assert.equal(await upgradeStatus(listed.url(tokenFor('o1')), `http://127.0.0.1:${listed.node.port}`), 101);
   });
 
   it('upgrades a request without an Origin header (not a browser page)', async () => {

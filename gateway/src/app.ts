@@ -2,10 +2,11 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyError } from 'fastify';
-import type { Logger, Redis, Registry } from '@pushflow/shared';
+import { keys as keysFor, type Logger, type Redis, type Registry } from '@pushflow/shared';
 import pkg from '../package.json' with { type: 'json' };
 import { apiKeyHook } from './auth.ts';
 import { contentLimits, rateLimitSettings, type GatewayConfig } from './config.ts';
+import { dashboardApiRoutes, dashboardPageRoutes } from './dashboard/routes.ts';
 import { createGatewayMetrics } from './metrics.ts';
 import { openapiOptions } from './openapi.ts';
 import { HttpProblem, Problem, problemFor, sendProblem } from './problems.ts';
@@ -80,6 +81,8 @@ export async function buildApp({ config, redis, rpc, log, registry }: AppDeps) {
 
   await app.register(healthRoutes, { redis });
   await app.register(metricsRoutes, { registry: metrics.registry, token: config.PUSHFLOW_METRICS_TOKEN });
+  // The page is public (it holds no data and asks for the key); its JSON is behind the key.
+  await app.register(dashboardPageRoutes);
   await app.register(async (api) => {
     api.addHook('onRequest', apiKeyHook(config.apiKeys));
     await api.register(notificationRoutes, {
@@ -95,6 +98,7 @@ export async function buildApp({ config, redis, rpc, log, registry }: AppDeps) {
       recipientIdLength: config.PUSHFLOW_MAX_RECIPIENT_ID_LENGTH,
       audience: config.PUSHFLOW_TOKEN_AUDIENCE,
     });
+    await api.register(dashboardApiRoutes, { redis, keys: keysFor(config.PUSHFLOW_REDIS_PREFIX), redisPrefix: config.PUSHFLOW_REDIS_PREFIX });
   });
 
   await app.ready();

@@ -28,6 +28,7 @@ export function openapiOptions(version: string): FastifyDynamicSwaggerOptions {
         { name: 'notifications', description: 'Send notifications and read their status' },
         { name: 'connect tokens', description: 'Tokens for the WebSocket connection' },
         { name: 'health', description: 'Liveness and readiness probes' },
+        { name: 'dashboard', description: 'What the /dashboard page shows: the recent ledger, consumer groups, delivery nodes' },
       ],
     },
   };

@@ -74,6 +74,11 @@ describe('OpenAPI document and docs page', { timeout: 20_000 }, () => {
       assert.deepEqual(doc.paths[path][method].security, [], `${path} is public`);
     }
     assert.equal(doc.paths['/openapi.json'], undefined);
+    // The dashboard's JSON is API (behind the key); its page is not (gateway/test/dashboard.test.ts).
+    for (const path of ['/dashboard/api/activity', '/dashboard/api/notifications', '/dashboard/api/streams', '/dashboard/api/nodes']) {
+      assert.ok(doc.paths[path]?.get, path);
+    }
+    assert.equal(doc.paths['/dashboard'], undefined);
   });
 
   it('describes problems once, and every $ref resolves', () => {

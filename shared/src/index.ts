@@ -18,3 +18,4 @@ export * from './tokens.ts';
 export * from './production-secrets.ts';
 export * from './secret-files.ts';
 export * from './url-credentials.ts';
+export * from './static-pages.ts';

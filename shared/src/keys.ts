@@ -4,6 +4,8 @@ export interface Keys {
   queries: string;
   events: string;
   nodes: string;
+  /** Hash: node id -> open WebSockets, written with each heartbeat (the dashboard reads it). */
+  nodeConnections: string;
   replies(gatewayId: string): string;
   deliveries(nodeId: string): string;
   presence(recipientId: string): string;
@@ -25,6 +27,7 @@ export function keys(prefix = 'pushflow:'): Keys {
     queries: `${prefix}queries`,
     events: `${prefix}events`,
     nodes: `${prefix}nodes`,
+    nodeConnections: `${prefix}node-connections`,
     replies: (gatewayId) => `${prefix}replies:${gatewayId}`,
     deliveries: (nodeId) => `${prefix}deliveries:${nodeId}`,
     presence: (recipientId) => `${prefix}presence:${recipientId}`,

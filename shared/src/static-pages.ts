@@ -1,0 +1,49 @@
+import { readFileSync } from 'node:fs';
+import { extname, join } from 'node:path';
+
+/**
+ * The pages the services serve (the delivery node's demo client, the gateway's dashboard):
+ * a few files read once at start-up and answered from memory, each with its content type and
+ * headers that let a page load only from its own origin. No framework, no build step.
+ */
+export interface StaticAsset {
+  /** The URL path it answers, e.g. `/demo/client.js`. */
+  path: string;
+  body: Buffer;
+  headers: Record<string, string>;
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+};
+
+/**
+ * Scripts, styles, images and connections (fetch, WebSocket) from the page's own origin only:
+ * no inline script, so text that reaches the page from a notification can never run, and
+ * no other site's script either. Chromium counts ws:// on the same host as 'self'.
+ */
+export const PAGE_CSP = [
+  "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self'", "connect-src 'self'",
+  "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",
+].join('; ');
+
+export function pageHeaders(file: string): Record<string, string> {
+  const contentType = CONTENT_TYPES[extname(file)];
+  if (!contentType) throw new Error(`no content type for ${file}`);
+  return {
+    'content-type': contentType,
+    'content-security-policy': PAGE_CSP,
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+    // Small and read at start-up: a new version is one reload away, never a stale cache.
+    'cache-control': 'no-cache',
+  };
+}
+
+/** Reads `files` (URL path → file name in `dir`) now, so a missing file stops the service at start. */
+export function loadStaticAssets(dir: string, files: Record<string, string>): StaticAsset[] {
+  return Object.entries(files).map(([path, file]) => ({ path, body: readFileSync(join(dir, file)), headers: pageHeaders(file) }));
+}
