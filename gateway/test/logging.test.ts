@@ -94,3 +94,19 @@ describe('what the gateway logs', { timeout: 20_000 }, () => {
     assert.deepEqual(await lengths(), before);
   });
 });
+
+describe('request lines', { timeout: 20_000 }, () => {
+  it('are written at debug only: at info a request that succeeds or is refused logs nothing', async () => {
+    const server = await redisServer();
+    const lines: string[] = [];
+    const gw = await startGateway(server.url, uniquePrefix(), { log: createLogger('gateway', 'info', { write: (s: string) => { lines.push(s); } }) });
+    try {
+      assert.equal((await gw.app.inject({ method: 'POST', url: '/connect-tokens', headers: auth(), payload: { recipientId: 'u' } })).statusCode, 201);
+      assert.equal((await gw.app.inject({ method: 'POST', url: '/connect-tokens', headers: auth(WRONG_KEY), payload: { recipientId: 'u' } })).statusCode, 401);
+      assert.deepEqual(lines, []);
+    } finally {
+      await gw.close();
+      await server.stop();
+    }
+  });
+});
