@@ -50,8 +50,10 @@ down:
 logs:
 	docker compose logs -f
 
+# Two projects: Node's code, and the pages' scripts (the DOM's types, no Node's).
 typecheck: node_modules
 	npx tsc -p tsconfig.json --noEmit
+	npx tsc -p tsconfig.pages.json --noEmit
 
 test: node_modules mongo-standin schemathesis centrifugo
 	$(NODE) --import tsx --test --test-concurrency=2 $(TEST_FILES)

@@ -13,7 +13,7 @@ export function addDemoPage(app: uWS.TemplatedApp): void {
   const assets = loadStaticAssets(publicDir, {
     '/demo': 'demo.html',
     '/demo/': 'demo.html',
-    '/demo/client.js': 'client.js',
+    '/demo/client.js': 'client.ts',
     '/demo/demo.css': 'demo.css',
     '/demo/favicon.svg': 'favicon.svg',
   });

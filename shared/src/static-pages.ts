@@ -1,10 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
+import { transformSync } from 'esbuild';
 
 /**
  * The pages the services serve (the delivery node's demo client, the gateway's dashboard):
  * a few files read once at start-up and answered from memory, each with its content type and
- * headers that let a page load only from its own origin. No framework, no build step.
+ * headers that let a page load only from its own origin. No framework and no build step: a
+ * page's script is TypeScript (tsconfig.pages.json checks it), stripped of its types here
+ * when the service starts and served as JavaScript.
  */
 export interface StaticAsset {
   /** The URL path it answers, e.g. `/demo/client.js`. */
@@ -16,6 +19,8 @@ export interface StaticAsset {
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
+  // Served as what transpile() makes of it.
+  '.ts': 'text/javascript; charset=utf-8',
   '.css': 'text/css; charset=utf-8',
   '.svg': 'image/svg+xml',
 };
@@ -43,7 +48,25 @@ export function pageHeaders(file: string): Record<string, string> {
   };
 }
 
-/** Reads `files` (URL path → file name in `dir`) now, so a missing file stops the service at start. */
+/**
+ * A page script's TypeScript as the JavaScript module a browser runs: types removed, the
+ * code otherwise as written. No `format` option: esbuild then leaves imports and exports
+ * where they are (`export function connectClient`, not an `export {}` list at the end). It
+ * drops comments, so the commented source is the .ts file. A type error is tsc's to find
+ * (`make typecheck`); a syntax error here stops the service at start.
+ */
+export function transpile(source: string, file: string): string {
+  return transformSync(source, { loader: 'ts', target: 'es2022', sourcefile: file }).code;
+}
+
+/**
+ * Reads `files` (URL path → file name in `dir`) now, so a missing file stops the service at
+ * start; `.ts` files are transpiled now too.
+ */
 export function loadStaticAssets(dir: string, files: Record<string, string>): StaticAsset[] {
-  return Object.entries(files).map(([path, file]) => ({ path, body: readFileSync(join(dir, file)), headers: pageHeaders(file) }));
+  return Object.entries(files).map(([path, file]) => {
+    const raw = readFileSync(join(dir, file));
+    const body = extname(file) === '.ts' ? Buffer.from(transpile(raw.toString('utf8'), file)) : raw;
+    return { path, body, headers: pageHeaders(file) };
+  });
 }

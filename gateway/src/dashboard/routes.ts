@@ -21,7 +21,7 @@ export const dashboardPageRoutes: FastifyPluginAsync = async (app) => {
   const assets = loadStaticAssets(publicDir, {
     '/dashboard': 'dashboard.html',
     '/dashboard/': 'dashboard.html',
-    '/dashboard/app.js': 'dashboard.js',
+    '/dashboard/app.js': 'dashboard.ts',
     '/dashboard/dashboard.css': 'dashboard.css',
     '/dashboard/favicon.svg': 'favicon.svg',
   });

@@ -1,17 +1,108 @@
 // PushFlow dashboard: polls the gateway's /dashboard/api/ endpoints once a second with the
-// API key the operator typed in, and draws what they say. No framework, no build step; the
-// page's CSP allows scripts and requests to this origin only, so everything a notification
-// carries is written with textContent, never as HTML.
+// API key the operator typed in, and draws what they say. No framework; TypeScript for the
+// shapes of the JSON it reads (README, "Dashboard"), stripped by the gateway when it starts
+// (esbuild) and served as /dashboard/app.js. The page's CSP allows scripts and requests to
+// this origin only, so everything a notification carries is written with textContent, never
+// as HTML.
+
+// ---- what /dashboard/api/ and /notifications/:id/status answer ----------------------------
+
+interface ThroughputPoint {
+  /** The second (epoch ms) these events fall in. */
+  t: number;
+  accepted: number;
+  delivered: number;
+  failed: number;
+  acknowledged: number;
+}
+
+interface LedgerWindow {
+  from: number;
+  to: number;
+  /** Ledger events read; `truncated` when the window held more than one read may return. */
+  events: number;
+  truncated: boolean;
+}
+
+interface Activity extends LedgerWindow {
+  counts: { byStatus: Record<string, number>; byReason: Record<string, number> };
+  throughput: ThroughputPoint[];
+}
+
+interface RecentNotification {
+  notificationId: string;
+  recipientId?: string;
+  title?: string;
+  status: string;
+  reason?: string;
+  acceptedAt?: number;
+  updatedAt: number;
+}
+
+interface Recent extends LedgerWindow {
+  notifications: RecentNotification[];
+}
+
+interface StreamGroup {
+  stream: string;
+  group: string;
+  /** Entries the group has not read yet; null when Redis cannot tell. */
+  lag: number | null;
+  pending: number;
+}
+
+interface DeliveryNode {
+  nodeId: string;
+  lastHeartbeatAt: number;
+  alive: boolean;
+  /** null when the node has not reported a count with its heartbeat. */
+  connections: number | null;
+}
+
+interface StatusHistoryEntry {
+  status: string;
+  at: string;
+  reason?: string;
+  nodeId?: string;
+}
+
+interface NotificationStatus {
+  notificationId: string;
+  recipientId: string;
+  status: string;
+  reason?: string;
+  acceptedAt: string;
+  history: StatusHistoryEntry[];
+}
+
+/** An RFC 9457 problem, what the gateway answers an error with. */
+interface Problem {
+  title?: string;
+  detail?: string;
+}
+
+type Series = 'accepted' | 'delivered' | 'failed' | 'acknowledged';
+
+// ---- state ----------------------------------------------------------------------------------
 
 const POLL_MS = 1000;
-const SERIES = ['accepted', 'delivered', 'failed', 'acknowledged'];
+const SERIES: readonly Series[] = ['accepted', 'delivered', 'failed', 'acknowledged'];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // Only this tab remembers the key, and only until it closes.
 const KEY_STORAGE = 'pushflow.apiKey';
 
-const $ = (id) => document.getElementById(id);
+/**
+ * The element with this id, as the type dashboard.html gives it: a missing one is a broken
+ * page, so it throws where it is first used rather than drawing half a dashboard.
+ */
+function $<T extends HTMLElement = HTMLElement>(id: string, type?: new () => T): T {
+  const el = document.getElementById(id);
+  if (!el || (type && !(el instanceof type))) throw new Error(`dashboard.html has no ${type?.name ?? 'element'} #${id}`);
+  return el as T;
+}
+
 let apiKey = sessionStorage.getItem(KEY_STORAGE) ?? '';
-let pollTimer;
+let pollTimer: number | undefined;
 let polling = false;
 /** Bumped by every (re)start: a poll still in flight from before does not schedule another. */
 let generation = 0;
@@ -21,15 +112,24 @@ class Unauthorized extends Error {}
 
 const TIME = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', fractionalSecondDigits: 3, hour12: false });
 
-async function getJson(path) {
+/** The JSON at `path`, trusted to be a `T`: the gateway's own endpoints, in its OpenAPI document. */
+async function getJson<T>(path: string): Promise<T> {
   const res = await fetch(path, { headers: { authorization: `Bearer ${apiKey}` }, cache: 'no-store' });
   if (res.status === 401) throw new Unauthorized('the API key was refused');
-  const body = await res.json().catch(() => undefined);
-  if (!res.ok) throw new Error(body?.detail ?? body?.title ?? `HTTP ${res.status}`);
-  return body;
+  const body: unknown = await res.json().catch(() => undefined);
+  if (!res.ok) {
+    const problem = body as Problem | undefined;
+    throw new Error(problem?.detail ?? problem?.title ?? `HTTP ${res.status}`);
+  }
+  return body as T;
 }
 
-function setLive(state, text) {
+/** What went wrong, for the page: an Error's message, anything else as text. */
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function setLive(state: 'idle' | 'live' | 'error', text: string): void {
   $('live').dataset.state = state;
   $('live').textContent = text;
 }
@@ -37,17 +137,17 @@ function setLive(state, text) {
 // ---- polling ------------------------------------------------------------------------------
 
 /** One poll at a time: the next is scheduled when this one is done, so a slow gateway is not piled on. */
-async function poll(gen = generation) {
+async function poll(gen = generation): Promise<void> {
   if (!polling || gen !== generation) return;
-  const minutes = $('minutes').value;
+  const minutes = $('minutes', HTMLSelectElement).value;
   const search = new URLSearchParams({ minutes, limit: '50' });
   if (query) search.set('q', query);
   try {
     const [activity, recent, streams, nodes] = await Promise.all([
-      getJson(`/dashboard/api/activity?minutes=${minutes}`),
-      getJson(`/dashboard/api/notifications?${search}`),
-      getJson('/dashboard/api/streams'),
-      getJson('/dashboard/api/nodes'),
+      getJson<Activity>(`/dashboard/api/activity?minutes=${minutes}`),
+      getJson<Recent>(`/dashboard/api/notifications?${search}`),
+      getJson<{ groups: StreamGroup[] }>('/dashboard/api/streams'),
+      getJson<{ nodes: DeliveryNode[] }>('/dashboard/api/nodes'),
     ]);
     // A newer poll (another search) owns the page now.
     if (gen !== generation) return;
@@ -65,20 +165,20 @@ async function poll(gen = generation) {
       $('main').hidden = true;
       return;
     }
-    setLive('error', `cannot read: ${err.message}; retrying`);
+    setLive('error', `cannot read: ${messageOf(err)}; retrying`);
   }
-  if (polling && gen === generation) pollTimer = setTimeout(() => void poll(gen), POLL_MS);
+  if (polling && gen === generation) pollTimer = window.setTimeout(() => void poll(gen), POLL_MS);
 }
 
 /** Now, not at the next tick (a new search or window); a poll in flight is superseded. */
-function pollNow() {
+function pollNow(): void {
   if (!polling) return;
   clearTimeout(pollTimer);
   generation++;
   void poll();
 }
 
-function start() {
+function start(): void {
   stop();
   polling = true;
   $('main').hidden = false;
@@ -86,7 +186,7 @@ function start() {
   pollNow();
 }
 
-function stop() {
+function stop(): void {
   polling = false;
   generation++;
   clearTimeout(pollTimer);
@@ -94,7 +194,7 @@ function stop() {
 
 // ---- drawing ------------------------------------------------------------------------------
 
-function drawCounts({ counts, truncated, from, events }) {
+function drawCounts({ counts, truncated, from, events }: Activity): void {
   for (const [status, n] of Object.entries(counts.byStatus)) {
     const el = document.querySelector(`[data-count="${status}"]`);
     if (el) el.textContent = String(n);
@@ -111,8 +211,8 @@ function drawCounts({ counts, truncated, from, events }) {
     : `(${events} events)`;
 }
 
-function drawChart(points) {
-  const canvas = $('chart');
+function drawChart(points: ThroughputPoint[]): void {
+  const canvas = $('chart', HTMLCanvasElement);
   const ratio = window.devicePixelRatio || 1;
   const width = canvas.clientWidth * ratio;
   const height = canvas.clientHeight * ratio;
@@ -121,12 +221,13 @@ function drawChart(points) {
     canvas.height = height;
   }
   const ctx = canvas.getContext('2d');
+  if (!ctx) return;
   ctx.clearRect(0, 0, width, height);
   const max = Math.max(1, ...points.flatMap((p) => SERIES.map((s) => p[s])));
   const styles = getComputedStyle(document.documentElement);
   const pad = 6 * ratio;
-  const x = (i) => pad + (i / Math.max(1, points.length - 1)) * (width - 2 * pad);
-  const y = (v) => height - pad - (v / max) * (height - 2 * pad);
+  const x = (i: number): number => pad + (i / Math.max(1, points.length - 1)) * (width - 2 * pad);
+  const y = (v: number): number => height - pad - (v / max) * (height - 2 * pad);
   ctx.lineWidth = 1.5 * ratio;
   for (const series of SERIES) {
     ctx.strokeStyle = styles.getPropertyValue(`--${series}`).trim();
@@ -142,26 +243,26 @@ function drawChart(points) {
   $('rate').textContent = last ? `last second: ${SERIES.map((s) => `${last[s]} ${s}`).join(', ')}` : '';
 }
 
-function cell(text, className) {
+function cell(text: string, className?: string): HTMLTableCellElement {
   const td = document.createElement('td');
   td.textContent = text;
   if (className) td.className = className;
   return td;
 }
 
-function row(...cells) {
+function row(...cells: HTMLTableCellElement[]): HTMLTableRowElement {
   const tr = document.createElement('tr');
   tr.append(...cells);
   return tr;
 }
 
-function drawStreams(groups) {
+function drawStreams(groups: StreamGroup[]): void {
   $('streams').replaceChildren(...groups.map((g) => row(
     cell(g.stream), cell(g.group), cell(g.lag === null ? '?' : String(g.lag)), cell(String(g.pending)),
   )));
 }
 
-function drawNodes(nodes) {
+function drawNodes(nodes: DeliveryNode[]): void {
   const now = Date.now();
   $('nodes').replaceChildren(...nodes.map((n) => {
     const tr = row(
@@ -173,13 +274,13 @@ function drawNodes(nodes) {
   }));
 }
 
-function statusCell(status, reason) {
+function statusCell(status: string, reason: string | undefined): HTMLTableCellElement {
   const td = cell(reason ? `${status} ${reason}` : status, 'status');
   td.dataset.status = status;
   return td;
 }
 
-function drawRecent(notifications) {
+function drawRecent(notifications: RecentNotification[]): void {
   $('recent').replaceChildren(...notifications.map((n) => {
     const tr = row(
       cell(n.acceptedAt ? new Date(n.acceptedAt).toLocaleTimeString() : '—'),
@@ -193,13 +294,13 @@ function drawRecent(notifications) {
 
 // ---- one notification's history (the status store, authoritative) -----------------------
 
-async function openHistory(id) {
+async function openHistory(id: string): Promise<void> {
   $('history-panel').hidden = false;
   $('history-id').textContent = id;
   $('history-summary').textContent = 'loading';
   $('history').replaceChildren();
   try {
-    const s = await getJson(`/notifications/${encodeURIComponent(id)}/status`);
+    const s = await getJson<NotificationStatus>(`/notifications/${encodeURIComponent(id)}/status`);
     $('history-summary').textContent = `${s.recipientId}: ${s.status}${s.reason ? ` (${s.reason})` : ''}`;
     const start = Date.parse(s.acceptedAt);
     $('history').replaceChildren(...s.history.map((h) => {
@@ -213,7 +314,7 @@ async function openHistory(id) {
       return li;
     }));
   } catch (err) {
-    $('history-summary').textContent = err.message;
+    $('history-summary').textContent = messageOf(err);
   }
 }
 
@@ -221,7 +322,7 @@ async function openHistory(id) {
 
 $('key-form').addEventListener('submit', (event) => {
   event.preventDefault();
-  apiKey = $('api-key').value.trim();
+  apiKey = $('api-key', HTMLInputElement).value.trim();
   if (!apiKey) return;
   sessionStorage.setItem(KEY_STORAGE, apiKey);
   start();
@@ -231,14 +332,14 @@ $('forget-key').addEventListener('click', () => {
   stop();
   apiKey = '';
   sessionStorage.removeItem(KEY_STORAGE);
-  $('api-key').value = '';
+  $('api-key', HTMLInputElement).value = '';
   $('main').hidden = true;
   setLive('idle', 'not connected');
 });
 
 $('search-form').addEventListener('submit', (event) => {
   event.preventDefault();
-  query = $('search').value.trim();
+  query = $('search', HTMLInputElement).value.trim();
   // A whole id may be older than the window: its history comes from the status store anyway.
   if (UUID.test(query)) void openHistory(query);
   pollNow();
@@ -251,6 +352,6 @@ $('history-close').addEventListener('click', () => {
 });
 
 if (apiKey) {
-  $('api-key').value = apiKey;
+  $('api-key', HTMLInputElement).value = apiKey;
   start();
 }

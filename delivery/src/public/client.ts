@@ -1,17 +1,49 @@
 // PushFlow demo client: the reference for a raw WebSocket client of a delivery node.
 //
 // Everything a client needs is in the first half of this file (connect, receive, ack,
-// reconnect, close codes); the second half only draws the page. No library, no build step:
-// a browser's WebSocket is all it takes. The protocol is in the README, "WebSocket protocol"
-// and "Errors and close codes".
+// reconnect, close codes); the second half only draws the page. No library: a browser's
+// WebSocket is all it takes. The protocol is in the README, "WebSocket protocol" and "Errors
+// and close codes". This is TypeScript for the types the protocol has; the delivery node
+// strips them when it starts (esbuild) and serves the result as /demo/client.js.
 
 // ---- The client -------------------------------------------------------------------------
+
+/** What the node sends: one frame per notification (README, "WebSocket protocol"). */
+export interface NotificationFrame {
+  type: 'notification';
+  notificationId: string;
+  title?: string;
+  body?: string;
+  data?: Record<string, unknown>;
+  /** When the gateway accepted it (ISO 8601): the latency shown is received minus this. */
+  acceptedAt: string;
+}
+
+/** What the client sends: an ack of a notification this socket received. */
+export interface AckFrame {
+  type: 'ack';
+  notificationId: string;
+}
+
+/** idle before the first connect; stopped after a final close; closed after stop(). */
+export type ClientState = 'idle' | 'connecting' | 'open' | 'waiting' | 'stopped' | 'closed';
+
+export interface ClientCallbacks {
+  onState(state: ClientState, detail: string): void;
+  onNotification(frame: NotificationFrame, receivedAt: number): void;
+  onLog(text: string): void;
+}
+
+export interface Client {
+  ack(notificationId: string): boolean;
+  stop(): void;
+}
 
 /**
  * Close codes after which reconnecting cannot help. Any other close (a node shutting down,
  * a lost network, a slow-consumer close) is worth a reconnect with backoff.
  */
-const FINAL_CLOSES = new Map([
+const FINAL_CLOSES = new Map<number, string>([
   // The token is bad (signature, algorithm, claims): the same token will always fail.
   [4001, 'token invalid: get a new token from your application'],
   // The token expired: a fresh token is needed, then connect again.
@@ -35,13 +67,13 @@ const STABLE_MS = 10_000;
  * every client it had reconnects; without jitter they would all come back in the same
  * instant, each round, and knock the next node over.
  */
-export function backoffDelay(attempt, random = Math.random) {
+export function backoffDelay(attempt: number, random: () => number = Math.random): number {
   const bound = Math.min(MAX_MS, BASE_MS * 2 ** attempt);
   return Math.round(random() * bound);
 }
 
 /** ws://host/ws on the page's own host (wss:// when the page came over https). */
-export function socketUrl(token, location = window.location) {
+export function socketUrl(token: string, location: Pick<Location, 'href' | 'protocol'> = window.location): string {
   const url = new URL('/ws', location.href);
   url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
   // The token is the only credential; it travels in the query string because a browser's
@@ -55,42 +87,43 @@ export function socketUrl(token, location = window.location) {
  * onState(state, detail), onNotification(frame, receivedAt), onLog(text).
  * Returns { ack(notificationId), stop() }.
  */
-export function connectClient(token, { onState, onNotification, onLog }) {
-  let ws;
+export function connectClient(token: string, { onState, onNotification, onLog }: ClientCallbacks): Client {
+  let ws: WebSocket | undefined;
   let attempt = 0;
-  let retryTimer;
+  let retryTimer: number | undefined;
   let stopped = false;
   let openedAt = 0;
 
-  function open() {
+  function open(): void {
     onState('connecting', attempt === 0 ? '' : `attempt ${attempt + 1}`);
-    ws = new WebSocket(socketUrl(token));
+    const socket = new WebSocket(socketUrl(token));
+    ws = socket;
 
-    ws.onopen = () => {
+    socket.onopen = () => {
       openedAt = Date.now();
       onState('open', '');
       onLog('connected');
     };
 
-    ws.onmessage = (event) => {
+    socket.onmessage = (event: MessageEvent<string>) => {
       const receivedAt = Date.now();
-      let frame;
+      let frame: { type?: unknown } | null;
       try {
-        frame = JSON.parse(event.data);
+        frame = JSON.parse(event.data) as { type?: unknown } | null;
       } catch {
         onLog('ignored a frame that is not JSON');
         return;
       }
       // Frames are typed; skip types this client does not know, so the server can add some.
-      if (frame.type === 'notification') onNotification(frame, receivedAt);
+      if (frame?.type === 'notification') onNotification(frame as NotificationFrame, receivedAt);
     };
 
     // The browser fires `error` and then `close`; everything is decided in `close`, which
     // carries the code. A refused upgrade (HTTP 403 for a page from an origin not in
     // PUSHFLOW_ALLOWED_ORIGINS) shows only as 1006, like a network failure.
-    ws.onerror = () => {};
+    socket.onerror = () => {};
 
-    ws.onclose = (event) => {
+    socket.onclose = (event: CloseEvent) => {
       ws = undefined;
       const why = `closed ${event.code}${event.reason ? ` (${event.reason})` : ''}`;
       const final = FINAL_CLOSES.get(event.code);
@@ -106,7 +139,7 @@ export function connectClient(token, { onState, onNotification, onLog }) {
       attempt++;
       onState('waiting', `reconnecting in ${(delay / 1000).toFixed(1)} s`);
       onLog(`${why}: reconnecting in ${delay} ms`);
-      retryTimer = setTimeout(open, delay);
+      retryTimer = window.setTimeout(open, delay);
     };
   }
 
@@ -121,13 +154,14 @@ export function connectClient(token, { onState, onNotification, onLog }) {
      * Tells the node the notification arrived; its status becomes ACKNOWLEDGED. Only an
      * open socket can ack, and only notifications it was sent: the node ignores the rest.
      */
-    ack(notificationId) {
+    ack(notificationId: string): boolean {
       if (!ws || ws.readyState !== WebSocket.OPEN) return false;
-      ws.send(JSON.stringify({ type: 'ack', notificationId }));
+      const frame: AckFrame = { type: 'ack', notificationId };
+      ws.send(JSON.stringify(frame));
       return true;
     },
     /** Closes for good. Handlers are detached first, so a later client's page state is its own. */
-    stop() {
+    stop(): void {
       if (stopped) return;
       stopped = true;
       clearTimeout(retryTimer);
@@ -144,10 +178,11 @@ export function connectClient(token, { onState, onNotification, onLog }) {
 }
 
 /** The `sub` claim, only to show whose token it is; the node is what verifies tokens. */
-export function tokenSubject(token) {
+export function tokenSubject(token: string): string | undefined {
   try {
-    const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-    return JSON.parse(atob(payload)).sub;
+    const payload = (token.split('.')[1] ?? '').replace(/-/g, '+').replace(/_/g, '/');
+    const sub: unknown = (JSON.parse(atob(payload)) as { sub?: unknown }).sub;
+    return typeof sub === 'string' ? sub : undefined;
   } catch {
     return undefined;
   }
@@ -155,7 +190,7 @@ export function tokenSubject(token) {
 
 // ---- The page ---------------------------------------------------------------------------
 
-const STATE_TEXT = {
+const STATE_TEXT: Record<ClientState, string> = {
   idle: 'not connected',
   connecting: 'connecting',
   open: 'connected',
@@ -164,27 +199,45 @@ const STATE_TEXT = {
   closed: 'closed',
 };
 
-function startPage() {
-  const $ = (id) => document.getElementById(id);
-  const form = $('connect-form');
-  const tokenField = $('token');
-  const connectButton = $('connect');
-  const disconnectButton = $('disconnect');
-  const autoAck = $('auto-ack');
+/**
+ * The element with this id, as the type demo.html gives it: a missing one is a broken page,
+ * so it throws at start rather than later in a handler.
+ */
+function byId<T extends HTMLElement = HTMLElement>(id: string, type?: new () => T): T {
+  const el = document.getElementById(id);
+  if (!el || (type && !(el instanceof type))) throw new Error(`demo.html has no ${type?.name ?? 'element'} #${id}`);
+  return el as T;
+}
+
+/** The first element matching `selector` in `root`, which the template always has. */
+function part(root: ParentNode, selector: string): HTMLElement {
+  const el = root.querySelector<HTMLElement>(selector);
+  if (!el) throw new Error(`the notification template has no ${selector}`);
+  return el;
+}
+
+function startPage(): void {
+  const $ = byId;
+  const form = $('connect-form', HTMLFormElement);
+  const tokenField = $('token', HTMLTextAreaElement);
+  const connectButton = $('connect', HTMLButtonElement);
+  const disconnectButton = $('disconnect', HTMLButtonElement);
+  const autoAck = $('auto-ack', HTMLInputElement);
   const stateEl = $('state');
   const list = $('notifications');
-  const template = $('notification-template');
-  let client;
+  const template = $('notification-template', HTMLTemplateElement);
+  const logList = $('log');
+  let client: Client | undefined;
   let connects = 0;
 
-  function log(text) {
+  function log(text: string): void {
     const li = document.createElement('li');
     li.textContent = `${new Date().toLocaleTimeString()} ${text}`;
-    $('log').prepend(li);
-    while ($('log').children.length > 50) $('log').lastElementChild.remove();
+    logList.prepend(li);
+    while (logList.children.length > 50) logList.lastElementChild?.remove();
   }
 
-  function setState(state, detail) {
+  function setState(state: ClientState, detail: string): void {
     stateEl.dataset.state = state;
     stateEl.textContent = detail ? `${STATE_TEXT[state]}: ${detail}` : STATE_TEXT[state];
     if (state === 'open') {
@@ -197,21 +250,22 @@ function startPage() {
     disconnectButton.disabled = !active;
   }
 
-  function showNotification(frame, receivedAt) {
-    const item = template.content.firstElementChild.cloneNode(true);
+  function showNotification(frame: NotificationFrame, receivedAt: number): void {
+    const item = template.content.firstElementChild?.cloneNode(true);
+    if (!(item instanceof HTMLElement)) throw new Error('the notification template is empty');
     item.dataset.notificationId = frame.notificationId;
     // textContent, never innerHTML: a notification's text comes from whoever called the API.
-    item.querySelector('.title').textContent = frame.title ?? '(no title)';
-    item.querySelector('.body').textContent = frame.body ?? '';
-    item.querySelector('.data').textContent = frame.data === undefined ? '' : JSON.stringify(frame.data);
-    item.querySelector('.id').textContent = frame.notificationId;
+    part(item, '.title').textContent = frame.title ?? '(no title)';
+    part(item, '.body').textContent = frame.body ?? '';
+    part(item, '.data').textContent = frame.data === undefined ? '' : JSON.stringify(frame.data);
+    part(item, '.id').textContent = frame.notificationId;
     const latency = receivedAt - Date.parse(frame.acceptedAt);
-    item.querySelector('.latency').textContent = Number.isFinite(latency) ? `${latency} ms` : '';
-    const button = item.querySelector('.ack');
-    const ack = () => {
+    part(item, '.latency').textContent = Number.isFinite(latency) ? `${latency} ms` : '';
+    const button = part(item, '.ack');
+    const ack = (): void => {
       if (client?.ack(frame.notificationId)) {
         button.hidden = true;
-        item.querySelector('.acked').hidden = false;
+        part(item, '.acked').hidden = false;
         item.classList.add('is-acked');
       } else {
         log('cannot ack: not connected');
