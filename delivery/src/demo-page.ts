@@ -14,6 +14,8 @@ export function addDemoPage(app: uWS.TemplatedApp): void {
     '/demo': 'demo.html',
     '/demo/': 'demo.html',
     '/demo/client.js': 'client.ts',
+    // The same client as its commented source: the reference for writing one.
+    '/demo/client.ts': 'client.ts',
     '/demo/demo.css': 'demo.css',
     '/demo/favicon.svg': 'favicon.svg',
   });

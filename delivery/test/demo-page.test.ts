@@ -12,6 +12,8 @@ describe('delivery: GET /demo', () => {
     ['/demo', 'text/html; charset=utf-8', '<script type="module" src="/demo/client.js">'],
     ['/demo/', 'text/html; charset=utf-8', '<title>PushFlow demo client</title>'],
     ['/demo/client.js', 'text/javascript; charset=utf-8', 'export function connectClient'],
+    // The commented source, types and all, for people to read.
+    ['/demo/client.ts', 'text/plain; charset=utf-8', 'export function connectClient(token: string'],
     ['/demo/demo.css', 'text/css; charset=utf-8', '.notification'],
   ] as const) {
     it(`${path}: ${type}, a CSP allowing only its own origin, nosniff`, async () => {

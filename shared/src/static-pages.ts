@@ -61,11 +61,15 @@ export function transpile(source: string, file: string): string {
 
 /**
  * Reads `files` (URL path → file name in `dir`) now, so a missing file stops the service at
- * start; `.ts` files are transpiled now too.
+ * start; `.ts` files are transpiled now too, except at a URL path that itself ends in `.ts`:
+ * there the commented source is served as text, for people to read.
  */
 export function loadStaticAssets(dir: string, files: Record<string, string>): StaticAsset[] {
   return Object.entries(files).map(([path, file]) => {
     const raw = readFileSync(join(dir, file));
+    if (extname(file) === '.ts' && path.endsWith('.ts')) {
+      return { path, body: raw, headers: { ...pageHeaders(file), 'content-type': 'text/plain; charset=utf-8' } };
+    }
     const body = extname(file) === '.ts' ? Buffer.from(transpile(raw.toString('utf8'), file)) : raw;
     return { path, body, headers: pageHeaders(file) };
   });
