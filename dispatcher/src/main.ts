@@ -52,7 +52,7 @@ const consumers = [
     onBatch: metrics.batches(keys.queries, groups.dispatcher),
   }),
   startConsumer({
-    ...common, count: config.PUSHFLOW_PROJECTOR_BATCH_SIZE,
+    ...common, count: config.PUSHFLOW_PROJECTOR_BATCH_SIZE, lingerMs: config.PUSHFLOW_PROJECTOR_LINGER_MS,
     redis: createRedis(config.REDIS_URL, 'dispatcher-projector', { log }), stream: keys.events, group: groups.projector,
     handler: createProjector({ redis, keys, notifications, log, group: groups.projector }),
     onBatch: metrics.batches(keys.events, groups.projector),

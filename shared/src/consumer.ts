@@ -39,6 +39,12 @@ export interface ConsumerOptions {
   onDeadLetter?: (entries: StreamEntry[]) => Promise<void>;
   /** Told the size of every batch read (new, re-read or claimed; not retries), for metrics. */
   onBatch?: (size: number) => void;
+  /**
+   * When a read of new entries comes back short of `count`, wait this long and read what
+   * arrived meanwhile into the same batch. Entries that belong together (a notification's
+   * events, a few milliseconds apart) then meet in one handler call; costs that much latency.
+   */
+  lingerMs?: number;
 }
 
 export interface Consumer {
@@ -172,6 +178,10 @@ export function startConsumer(opts: ConsumerOptions): Consumer {
           const blockMs = Math.max(1, Math.min(opts.blockMs, nextClaimAt - Date.now()));
           entries = await readGroup(redis, { stream, group, consumer, count: opts.count, id: '>', blockMs });
           reading = false;
+          if (opts.lingerMs && entries.length > 0 && entries.length < opts.count && !stopping) {
+            await sleep(opts.lingerMs);
+            entries = entries.concat(await readGroup(redis, { stream, group, consumer, count: opts.count - entries.length, id: '>' }));
+          }
         }
         if (entries.length > 0) {
           opts.onBatch?.(entries.length);

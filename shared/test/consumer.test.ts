@@ -176,3 +176,33 @@ test('onBatch hears the size of every batch read, but not of a retried one', asy
   assert.equal(sizes.reduce((a, b) => a + b, 0), 13, `batches ${JSON.stringify(sizes)}: each entry counted once`);
   assert.ok(sizes.every((s) => s >= 1 && s <= 10));
 });
+
+test('lingerMs: entries that arrive just after a short read join its batch', async () => {
+  const stream = `${uniquePrefix()}s`;
+  const batches: string[][] = [];
+  const c = startConsumer({
+    redis: createRedis(server.url, 'blocking'), stream, group: 'g', consumer: 'c1', count: 10, blockMs: 5000, log, lingerMs: 200,
+    handler: async (entries) => {
+      batches.push(entries.map((e) => e.fields[1]!));
+      await redis.xack(stream, 'g', ...entries.map((e) => e.id));
+    },
+  });
+  try {
+    await ensureGroupReady(stream);
+    await redis.xadd(stream, '*', 'v', 'first');
+    await new Promise((r) => setTimeout(r, 50));
+    await redis.xadd(stream, '*', 'v', 'second');
+    await waitFor('both handled', async () => (batches.flat().length === 2 ? true : undefined));
+    assert.deepEqual(batches, [['first', 'second']]);
+  } finally {
+    await c.stop();
+  }
+});
+
+/** Waits until the consumer's group exists, so an entry added next is read as new. */
+async function ensureGroupReady(stream: string): Promise<void> {
+  await waitFor('the group', async () => {
+    const groups = (await redis.xinfo('GROUPS', stream).catch(() => [])) as unknown[];
+    return groups.length > 0 ? true : undefined;
+  });
+}
