@@ -43,48 +43,25 @@ try {
   const col = await openNotifications(client.db(), `store_ceiling_${Date.now()}`);
   const accepted = Array.from({ length: docs }, (_, i) => acceptedDoc(i));
 
-  const insertMs: number[] = [];
-  const insertStart = now();
-  for (let i = 0; i < docs; i += batch) {
-    const t = now();
-    await insertAccepted(col, accepted.slice(i, i + batch));
-    insertMs.push(now() - t);
-  }
-  const insertSeconds = (now() - insertStart) / 1000;
-
-  const projectMs: number[] = [];
-  const projectStart = now();
-  for (let i = 0; i < docs; i += batch) {
-    const t = now();
-    await applyEvents(col, accepted.slice(i, i + batch).map(deliveredEvent));
-    projectMs.push(now() - t);
-  }
-  const projectSeconds = (now() - projectStart) / 1000;
-
+  const inserted = await inBatches(accepted, batch, (docs) => insertAccepted(col, docs));
+  const projected = await inBatches(accepted, batch, (docs) => applyEvents(col, docs.map(deliveredEvent)));
   // What the projector does on the hot path (sender.ts): a new notification's document built
   // from its accepted, dispatched and delivered events, all in one batch, written by one insert.
   const fresh = Array.from({ length: docs }, (_, i) => acceptedDoc(i));
   const perBatch = Math.max(1, Math.floor(batch / 3));
-  const newMs: number[] = [];
-  const newStart = now();
-  for (let i = 0; i < docs; i += perBatch) {
-    const t = now();
-    await applyEvents(col, fresh.slice(i, i + perBatch).flatMap(eventsOf));
-    newMs.push(now() - t);
-  }
-  const newSeconds = (now() - newStart) / 1000;
+  const built = await inBatches(fresh, perBatch, (docs) => applyEvents(col, docs.flatMap(eventsOf)));
   await col.drop();
 
-  const insertsPerSecond = Math.round(docs / insertSeconds);
-  const deliveredPerSecond = Math.round(docs / projectSeconds);
+  const insertsPerSecond = Math.round(docs / inserted.seconds);
+  const deliveredPerSecond = Math.round(docs / projected.seconds);
   process.stdout.write(`${JSON.stringify({
     scenario: 'store-ceiling',
     parameters: { docs, batch, writeChunk: WRITE_CHUNK },
-    insertAccepted: { docsPerSecond: insertsPerSecond, batchMs: summarize(insertMs) },
-    projectDelivered: { docsPerSecond: deliveredPerSecond, batchMs: summarize(projectMs) },
-    projectNewFromEvents: { docsPerSecond: Math.round(docs / newSeconds), eventsPerBatch: perBatch * 3, batchMs: summarize(newMs) },
+    insertAccepted: { docsPerSecond: insertsPerSecond, batchMs: summarize(inserted.batchMs) },
+    projectDelivered: { docsPerSecond: deliveredPerSecond, batchMs: summarize(projected.batchMs) },
+    projectNewFromEvents: { docsPerSecond: Math.round(docs / built.seconds), eventsPerBatch: perBatch * 3, batchMs: summarize(built.batchMs) },
     // The sender's insert then a read-and-replace, per notification (keyed sends; every send before the hot path).
-    insertThenReplacePerSecond: Math.round(docs / (insertSeconds + projectSeconds)),
+    insertThenReplacePerSecond: Math.round(docs / (inserted.seconds + projected.seconds)),
     machine: machineInfo(),
     servers: await serverVersions(undefined, url),
   })}\n`);
@@ -104,6 +81,18 @@ function acceptedDoc(i: number): NotificationDoc {
     { type: 'notification.dispatched', notificationId, at, nodeIds: ['delivery-1'] },
   ];
   return events.reduce<NotificationDoc | null>((doc, e) => evolve(doc, e), null)!;
+}
+
+/** Runs `write` over `items` a batch at a time; how long each batch and the whole took. */
+async function inBatches<T>(items: T[], size: number, write: (batch: T[]) => Promise<unknown>): Promise<{ batchMs: number[]; seconds: number }> {
+  const batchMs: number[] = [];
+  const start = now();
+  for (let i = 0; i < items.length; i += size) {
+    const t = now();
+    await write(items.slice(i, i + size));
+    batchMs.push(now() - t);
+  }
+  return { batchMs, seconds: (now() - start) / 1000 };
 }
 
 function eventsOf(doc: NotificationDoc): LedgerEvent[] {
