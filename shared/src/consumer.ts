@@ -5,8 +5,8 @@ import { ensureGroup, isRedisError, readGroup, toEntries, type Redis, type Strea
  * A consumer-group loop that only reads and calls a handler. The handler owns acking, so
  * it can put XACK in the same pipeline as the writes the batch produced.
  *
- * - On start it first re-reads the entries this consumer name left pending (a restart
- *   after a crash), then new ones.
+ * - On start, and after every reconnect, it first re-reads the entries this consumer name
+ *   left pending (a restart after a crash, a reply lost with its connection), then new ones.
  * - Entries another consumer left pending longer than `claimIdleMs` (it died) are taken
  *   over with XAUTOCLAIM. Re-read and claimed entries are marked `redelivered`.
  * - A failing handler keeps its batch and the loop retries that batch with backoff rather
@@ -209,10 +209,18 @@ export function startConsumer(opts: ConsumerOptions): Consumer {
     }
   }
 
+  // A read whose reply the dying connection lost still took its entries into our pending
+  // list, and ioredis resends it on reconnect asking only for newer ones: re-read that
+  // list after every reconnect, not only after a read that failed (CI saw an entry sit
+  // there until claimIdleMs after kill -9 of Redis).
+  const onReconnect = () => void (pendingFirst = true);
+  redis.on('ready', onReconnect);
+
   const done = loop();
   return {
     async stop() {
       stopping = true;
+      redis.off('ready', onReconnect);
       // A blocked XREADGROUP would hold us for up to blockMs; closing its dedicated
       // connection ends it at once. A handler in flight is left to finish.
       if (reading) redis.disconnect();

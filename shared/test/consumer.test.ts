@@ -5,6 +5,7 @@ import { PoisonEntry, createRedis, startConsumer, type Redis, type StreamEntry }
 import { redisServer, type Server } from '../../test/harness/servers.ts';
 import { uniquePrefix } from '../../test/harness/isolation.ts';
 import { waitFor } from '../../test/harness/wait.ts';
+import { tcpProxy } from '../../test/harness/proxy.ts';
 
 const log = pino({ level: 'silent' });
 let server: Server;
@@ -68,6 +69,38 @@ test('entries a consumer left pending before a crash are handled when it comes b
   const c = consume(stream, acking(stream, seen), 'c1');
   await waitFor('the pending entry', async () => (seen.includes('left-over') ? true : undefined));
   await c.stop();
+  assert.equal((await redis.xpending(stream, 'g'))[0], 0);
+});
+
+test('an entry read just as the connection died (its reply lost) is handled once the connection is back', async () => {
+  // Redis put the entry in our pending list, the reply never arrived, and ioredis resent
+  // the read after reconnecting, which asks only for newer entries: without re-reading our
+  // own pending list the entry would wait for claimIdleMs (30 s by default), as it did in CI.
+  const stream = `${uniquePrefix()}s`;
+  await redis.xgroup('CREATE', stream, 'g', '0', 'MKSTREAM');
+  const proxy = await tcpProxy(server.url);
+  const seen: StreamEntry[] = [];
+  const c = startConsumer({
+    redis: createRedis(proxy.url, 'blocking'), stream, group: 'g', consumer: 'c1', count: 10, blockMs: 500, log,
+    claimIdleMs: 3_600_000,
+    handler: async (entries) => {
+      seen.push(...entries);
+      await redis.xack(stream, 'g', ...entries.map((e) => e.id));
+    },
+  });
+  try {
+    await waitFor('the consumer blocked in its read', async () => ((await redis.xinfo('CONSUMERS', stream, 'g')) as unknown[]).length > 0 ? true : undefined);
+    await new Promise((r) => setTimeout(r, 100));
+    proxy.dropNextReply();
+    await redis.xadd(stream, '*', 'v', 'lost-reply');
+    await waitFor('the entry whose reply was lost', async () => (seen.length > 0 ? true : undefined), 5000);
+  } finally {
+    await c.stop();
+    await proxy.close();
+  }
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0]!.fields[1], 'lost-reply');
+  assert.equal(seen[0]!.redelivered, true, 'it came from the pending list, not from a new read');
   assert.equal((await redis.xpending(stream, 'g'))[0], 0);
 });
 

@@ -10,6 +10,11 @@ export interface TcpProxy {
   url: string;
   cut(): Promise<void>;
   restore(): Promise<void>;
+  /**
+   * The next bytes the server sends back are thrown away and that connection is cut: the
+   * server did the work, the client never hears of it (a crash between the two).
+   */
+  dropNextReply(): void;
   close(): Promise<void>;
 }
 
@@ -19,6 +24,7 @@ export async function tcpProxy(targetUrl: string): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
   let server: NetServer | undefined;
   let port = 0;
+  let dropNext = false;
 
   const listen = () => new Promise<void>((resolve, reject) => {
     const srv = createServer((client) => {
@@ -28,7 +34,14 @@ export async function tcpProxy(targetUrl: string): Promise<TcpProxy> {
         s.once('close', () => sockets.delete(s));
         s.on('error', () => { client.destroy(); upstream.destroy(); });
       }
-      client.pipe(upstream).pipe(client);
+      client.pipe(upstream);
+      upstream.on('data', (chunk: Buffer) => {
+        if (!dropNext) return void client.write(chunk);
+        dropNext = false;
+        client.destroy();
+        upstream.destroy();
+      });
+      upstream.once('end', () => client.end());
     });
     srv.once('error', reject);
     srv.listen(port, '127.0.0.1', () => {
@@ -48,5 +61,5 @@ export async function tcpProxy(targetUrl: string): Promise<TcpProxy> {
   await listen();
   const url = new URL(targetUrl);
   url.host = `127.0.0.1:${port}`;
-  return { port, url: url.toString(), cut, restore: listen, close: cut };
+  return { port, url: url.toString(), cut, restore: listen, close: cut, dropNextReply: () => void (dropNext = true) };
 }
