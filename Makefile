@@ -7,7 +7,7 @@ TEST_FILES = $(shell find shared gateway dispatcher delivery cli test load -path
 # The fault tests each run a whole stack through a 10,000-notification burst: one at a time.
 FAULT_TEST_FILES = $(shell find test/faults -name '*.test.ts' 2>/dev/null | sort)
 
-.PHONY: install mongo-standin schemathesis centrifugo dev up down logs test typecheck bench
+.PHONY: install mongo-standin schemathesis centrifugo helm dev up up-scale down logs test typecheck bench
 
 node_modules: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -32,6 +32,12 @@ schemathesis:
 centrifugo:
 	@command -v centrifugo >/dev/null || [ -n "$$PUSHFLOW_CENTRIFUGO_BIN" ] || ./scripts/install-centrifugo.sh >/dev/null
 
+# test/helm.test.ts lints and renders the Helm chart (deploy/helm/pushflow): Helm is built
+# once with Go from the Go module proxy into ~/.cache/pushflow (scripts/install-helm.sh),
+# unless on PATH or at PUSHFLOW_HELM_BIN.
+helm:
+	@command -v helm >/dev/null || [ -n "$$PUSHFLOW_HELM_BIN" ] || ./scripts/install-helm.sh >/dev/null
+
 dev: node_modules mongo-standin
 	$(NODE) --import tsx scripts/dev.ts
 
@@ -55,7 +61,7 @@ typecheck: node_modules
 	npx tsc -p tsconfig.json --noEmit
 	npx tsc -p tsconfig.pages.json --noEmit
 
-test: node_modules mongo-standin schemathesis centrifugo
+test: node_modules mongo-standin schemathesis centrifugo helm
 	$(NODE) --import tsx --test --test-concurrency=2 $(TEST_FILES)
 	$(NODE) --import tsx --test --test-concurrency=1 $(FAULT_TEST_FILES)
 

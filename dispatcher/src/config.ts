@@ -7,6 +7,12 @@ const DAY_MS = 86_400_000;
 export const DispatcherConfig = Type.Object({
   REDIS_URL: common.REDIS_URL,
   MONGO_URL: common.MONGO_URL,
+  /**
+   * How many members acknowledge each write before it counts: `majority` (a write that
+   * survives a primary's failover, which the guarantees need) or a number of members.
+   * Never 0: an unacknowledged write could be lost after the client was told it was stored.
+   */
+  PUSHFLOW_MONGO_WRITE_CONCERN: Type.String({ default: 'majority', pattern: '^(majority|[1-9][0-9]?)$' }),
   PUSHFLOW_REDIS_PREFIX: common.PUSHFLOW_REDIS_PREFIX,
   LOG_LEVEL: common.LOG_LEVEL,
   PUSHFLOW_METRICS_TOKEN: common.PUSHFLOW_METRICS_TOKEN,
@@ -66,7 +72,18 @@ export function loadDispatcherConfig(env: NodeJS.ProcessEnv = process.env): Disp
     throw new ConfigError('PUSHFLOW_COMMAND_MEMORY_SECONDS',
       `must be at least ${COMMAND_MEMORY_CLAIM_FACTOR} times PUSHFLOW_CLAIM_IDLE_MS (${Math.ceil(minMemoryMs / 1000)} s), got ${config.PUSHFLOW_COMMAND_MEMORY_SECONDS}`);
   }
+  const inUrl = urlWriteConcern(config.MONGO_URL);
+  if (inUrl !== undefined && inUrl !== config.PUSHFLOW_MONGO_WRITE_CONCERN) {
+    throw new ConfigError('PUSHFLOW_MONGO_WRITE_CONCERN',
+      `is ${config.PUSHFLOW_MONGO_WRITE_CONCERN} but MONGO_URL asks for w=${inUrl}; set the write concern here only (or make them agree)`);
+  }
   return config;
+}
+
+/** The `w=` option of a connection string; a regex, as `new URL` rejects multi-host lists. */
+function urlWriteConcern(url: string): string | undefined {
+  const value = /[?&]w=([^&#]*)/i.exec(url)?.[1];
+  return value === undefined ? undefined : decodeURIComponent(value);
 }
 
 const COMMAND_MEMORY_CLAIM_FACTOR = 10;

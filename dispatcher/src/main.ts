@@ -4,6 +4,7 @@ import { createLogger, createRedis, groups, keys as makeKeys, metricsAccess, onS
 import { loadDispatcherConfigOrExit } from './config.ts';
 import { createHealthServer, within } from './health.ts';
 import { createDispatcherMetrics } from './metrics.ts';
+import { MONGO_CONNECT_TIMEOUT_MS, mongoClientOptions } from './mongo-client.ts';
 import { restartClient, watchHeartbeats } from './mongo-watchdog.ts';
 import { runEvery } from './periodic.ts';
 import { createProjector } from './projector.ts';
@@ -19,13 +20,10 @@ const log = createLogger('dispatcher', config.LOG_LEVEL);
 const keys = makeKeys(config.PUSHFLOW_REDIS_PREFIX);
 
 const redis = createRedis(config.REDIS_URL, 'dispatcher', { log });
-// socketTimeoutMS: a reply that never comes (a connection half-dead after a network cut)
-// fails the operation, and the consumer retries it, instead of holding its batch for ever.
-const connectTimeoutMS = 10_000;
-const mongo = new MongoClient(config.MONGO_URL, { serverSelectionTimeoutMS: 5000, socketTimeoutMS: 30_000, connectTimeoutMS });
+const mongo = new MongoClient(config.MONGO_URL, mongoClientOptions(config));
 await mongo.connect();
-// A heartbeat times out after connectTimeoutMS; one unanswered three times as long is stuck.
-const watchdog = watchHeartbeats(mongo, { stallMs: 3 * connectTimeoutMS, log, restart: () => restartClient(mongo) });
+// A heartbeat times out after the connect timeout; one unanswered three times as long is stuck.
+const watchdog = watchHeartbeats(mongo, { stallMs: 3 * MONGO_CONNECT_TIMEOUT_MS, log, restart: () => restartClient(mongo) });
 const notifications = await openNotifications(mongo.db(), 'notifications', { statusTtlDays: config.PUSHFLOW_STATUS_TTL_DAYS, log });
 const metrics = createDispatcherMetrics({ redis, keys, prefix: config.PUSHFLOW_REDIS_PREFIX });
 const { ledger } = metrics;
