@@ -50,6 +50,18 @@ up:
 	@echo "  demo client    http://localhost:8080/demo   (paste a connect token from POST /connect-tokens)"
 	@echo "  WebSocket      ws://localhost:8080/ws?token=<connect token>"
 
+# The scale profile (compose.yaml): two gateways, two dispatchers and three delivery nodes on
+# a Redis Cluster, behind nginx. Naming `proxy` starts it and what it depends on only.
+up-scale:
+	docker compose --profile scale up -d --build --wait proxy
+	@echo "PushFlow (scale profile) is up: 2 gateways, 2 dispatchers, 3 delivery nodes, Redis Cluster (3 masters + 3 replicas), 8 partitions"
+	@echo "  API            http://localhost:3100   (nginx to gateway-1, gateway-2; key: PUSHFLOW_API_KEYS, dev-only-api-key-change-me by default)"
+	@echo "  API docs       http://localhost:3100/docs"
+	@echo "  dashboard      http://localhost:3100/dashboard"
+	@echo "  demo client    http://localhost:8180/demo   (nginx to delivery-1..3)"
+	@echo "  WebSocket      ws://localhost:8180/ws?token=<connect token>"
+	@echo "  stop it with   docker compose --profile scale down"
+
 down:
 	docker compose down
 
