@@ -201,6 +201,10 @@ function checkRendering(t: { diagnostic: (m: string) => void }, objects: Dict[],
         assert.equal(deployment.spec.replicas, undefined, `${name}: replicas is the autoscaler's, so the Deployment must not set it`);
       }
 
+      // Replicas spread over nodes (softly by default), counting this component's pods only.
+      const spread = (pod.topologySpreadConstraints ?? []) as Dict[];
+      assert.ok(spread.some((c) => matches(c.labelSelector?.matchLabels ?? { none: 'none' }, podLabels)), `${name}: no topology spread over its own pods`);
+
       // Requests for scheduling, limits for neighbours.
       for (const k of ['cpu', 'memory']) {
         assert.ok(container.resources?.requests?.[k], `${name}: no ${k} request`);
