@@ -53,9 +53,13 @@ const helmBin = findHelm();
 const required = (process.env.PUSHFLOW_REQUIRE_HELM ?? '') !== '';
 const skip = !helmBin && !required ? `helm not found (${installHint}); set PUSHFLOW_REQUIRE_HELM=1 to fail instead` : false;
 
-function helm(args: string[]): string {
+function runHelm(args: string[]) {
   assert.ok(helmBin, `helm not found and PUSHFLOW_REQUIRE_HELM is set: ${installHint}`);
-  const run = spawnSync(helmBin, args, { cwd: root, encoding: 'utf8', timeout: 60_000 });
+  return spawnSync(helmBin, args, { cwd: root, encoding: 'utf8', timeout: 60_000 });
+}
+
+function helm(args: string[]): string {
+  const run = runHelm(args);
   assert.equal(run.status, 0, `helm ${args.join(' ')} failed (exit ${run.status}):\n${run.stdout}\n${run.stderr || run.error?.message}`);
   return run.stdout;
 }
@@ -294,7 +298,7 @@ test('the chart refuses values the services would refuse', { skip }, () => {
     ['redis.url=http://redis:6379', /redis/],
     ['environment=staging', /environment/],
   ] as const) {
-    const run = spawnSync(helmBin!, ['template', RELEASE, chart, '--set', set], { encoding: 'utf8', timeout: 60_000 });
+    const run = runHelm(['template', RELEASE, chart, '--set', set]);
     assert.notEqual(run.status, 0, `helm template --set ${set} rendered`);
     assert.match(run.stderr, message, `helm template --set ${set}: ${run.stderr}`);
   }
