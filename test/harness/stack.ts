@@ -81,12 +81,14 @@ export async function startService(
 
 export interface StackOptions {
   deliveryNodes?: number;
+  /** Dispatcher processes (labels 'dispatcher', then 'dispatcher-2', ...); one by default. */
+  dispatchers?: number;
   /** Fixed ports (make dev); tests take free ones. */
   gatewayPort?: number;
   deliveryPorts?: number[];
   dispatcherPort?: number;
   env?: Record<string, string>;
-  /** Shared servers; a stack started without them starts its own. */
+  /** Shared servers; a stack started without them starts its own. A Redis Cluster (redis-cluster.ts) serves too. */
   redis?: Server;
   mongo?: Server;
   isolate?: boolean;
@@ -144,6 +146,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   try {
     const dispatcherPort = opts.dispatcherPort ?? (await freePort());
     services.push(await startService('dispatcher', { ...base, DISPATCHER_PORT: String(dispatcherPort) }, { onLine: onLine('dispatcher') }));
+    for (let i = 2; i <= (opts.dispatchers ?? 1); i++) {
+      const label = `dispatcher-${i}`;
+      services.push(await startService('dispatcher', { ...base, DISPATCHER_PORT: String(await freePort()) }, { label, onLine: onLine(label) }));
+    }
     const nodes = opts.deliveryNodes ?? 1;
     const deliveryUrls: string[] = [];
     const nodeIds: string[] = [];

@@ -1,0 +1,56 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { keys as makeKeys } from '@pushflow/shared';
+import type { Stack } from '../harness/stack.ts';
+import type { ClusterNode, RedisCluster } from '../harness/redis-cluster.ts';
+import { assertAllSettled, burst, burstRecipients, burstSize, connectClients, onlineRecipients, type Clients } from '../faults/support.ts';
+import { startClusterStack } from './stack.ts';
+
+/**
+ * A master failover mid-burst: the master serving the commands stream's slot is SIGKILLed,
+ * its replica takes over, then the same for the events stream's master. Every notification
+ * answered 202 ends terminal, once, and nothing stays pending.
+ */
+let cluster: RedisCluster;
+let stack: Stack;
+let clients: Clients;
+
+before(async () => {
+  ({ stack, cluster } = await startClusterStack({ env: { PUSHFLOW_REPLY_TIMEOUT_MS: '3000' } }));
+  clients = await connectClients(stack, onlineRecipients);
+});
+
+after(async () => {
+  clients?.close();
+  await stack?.stop();
+  await cluster?.stop();
+});
+
+test('SIGKILL the masters of the commands and events streams mid-burst: nothing acknowledged is lost', { timeout: 180_000 }, async () => {
+  const keys = makeKeys(stack.prefix);
+  const killed: number[] = [];
+  const failover = async (node: ClusterNode) => {
+    killed.push(node.port);
+    await cluster.kill(node);
+    await cluster.waitHealthy(30_000);
+  };
+  const result = await burst(stack, {
+    count: Math.min(burstSize, 4000),
+    recipients: burstRecipients,
+    fault: async () => {
+      const commandsMaster = await cluster.masterOf(keys.commands);
+      await failover(commandsMaster);
+      await new Promise((r) => setTimeout(r, 1000));
+      // A replica that just took over has no replica of its own: killing it would lose the slots.
+      const eventsMaster = await cluster.masterOf(keys.events);
+      const promoted = await cluster.masterOf(keys.commands);
+      if (eventsMaster.port !== promoted.port) await failover(eventsMaster);
+    },
+  });
+  assert.ok(killed.length >= 1, 'a master was killed');
+  const settled = await assertAllSettled(stack, result, 60_000);
+  assert.ok((settled.byStatus.DELIVERED ?? 0) > 0, JSON.stringify(settled));
+  assert.ok((settled.byStatus.FAILED ?? 0) > 0, JSON.stringify(settled));
+  for (const s of stack.services) assert.equal(s.child.exitCode, null, `${s.name} survived the failover:\n${s.lines.slice(-15).join("\n")}`);
+  process.stdout.write(`# killed masters on ports ${killed.join(', ')}; statuses ${JSON.stringify([...result.statuses])}; settled ${JSON.stringify(settled)}\n`);
+});
