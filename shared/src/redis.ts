@@ -77,6 +77,9 @@ function createCluster(url: string, name: string, opts: { failFast?: boolean }):
     retryDelayOnClusterDown: 200,
     retryDelayOnTryAgain: 200,
     maxRedirections: opts.failFast ? 8 : 64,
+    // Learns of replicas that joined (or came back) without a MOVED: ordered-writes.ts waits
+    // for a replica only where the slot map lists one.
+    slotsRefreshInterval: 5000,
     redisOptions: {
       connectionName: name,
       maxRetriesPerRequest: opts.failFast ? 1 : null,

@@ -7,12 +7,18 @@ import { redisCluster, type RedisCluster } from '../harness/redis-cluster.ts';
  */
 export const CLUSTER_STACK_ENV: Record<string, string> = {};
 
-/** Two dispatchers and three delivery nodes on a fresh six-node cluster (three masters). */
-export async function startClusterStack(opts: StackOptions = {}): Promise<{ stack: Stack; cluster: RedisCluster }> {
+/**
+ * Two dispatchers and three delivery nodes on a fresh six-node cluster (three masters).
+ * `prefixFor` may pick the key prefix once the cluster is up (e.g. to place keys).
+ */
+export async function startClusterStack(
+  opts: StackOptions = {},
+  prefixFor?: (cluster: RedisCluster) => Promise<string>,
+): Promise<{ stack: Stack; cluster: RedisCluster }> {
   const cluster = await redisCluster();
   try {
     const stack = await startStack({
-      dispatchers: 2, deliveryNodes: 3, ...opts,
+      dispatchers: 2, deliveryNodes: 3, ...opts, ...(prefixFor && { prefix: await prefixFor(cluster) }),
       redis: cluster, env: { ...CLUSTER_STACK_ENV, ...opts.env },
     });
     return { stack, cluster };

@@ -25,11 +25,19 @@ export interface RedisCluster extends Server {
   masterOf(key: string): Promise<ClusterNode>;
   /** SIGKILL, as a crash: no shutdown, no failover handed over. */
   kill(node: ClusterNode): Promise<void>;
-  /** Resolves once a live master serves every slot and every live node says cluster_state:ok. */
-  waitHealthy(timeoutMs?: number): Promise<void>;
+  /**
+   * Resolves once a live master serves every slot and every live node says cluster_state:ok;
+   * with `replicated`, once every master also has a replica online.
+   */
+  waitHealthy(timeoutMs?: number, opts?: { replicated?: boolean }): Promise<void>;
 }
 
 const run = promisify(execFile);
+
+/** A key that hashes to this slot (for priming each master with a write). */
+function keyInSlot(slot: number): string {
+  for (let i = 0; ; i++) if (keySlot(`pushflow-harness:${i}`) === slot) return `pushflow-harness:${i}`;
+}
 export const CLUSTER_NODE_TIMEOUT_MS = 2000;
 
 export async function redisCluster(opts: { size?: number; replicas?: number } = {}): Promise<RedisCluster> {
@@ -86,12 +94,12 @@ export async function redisCluster(opts: { size?: number; replicas?: number } = 
       r.disconnect();
     }
   };
-  /** [start, end, masterPort] for every slot range, as a live node sees them. */
-  const slotMap = async (): Promise<[number, number, number][]> => {
+  /** [start, end, masterPort, replicas] for every slot range, as a live node sees them. */
+  const slotMap = async (): Promise<[number, number, number, number][]> => {
     for (const n of nodes.filter((x) => x.alive)) {
       try {
-        const slots = (await ask(n.port, (r) => r.call('CLUSTER', 'SLOTS'))) as [number, number, [string, number]][];
-        return slots.map(([start, end, master]) => [start, end, Number(master[1])]);
+        const slots = (await ask(n.port, (r) => r.call('CLUSTER', 'SLOTS'))) as [number, number, [string, number], ...unknown[]][];
+        return slots.map(([start, end, master, ...replicas]) => [start, end, Number(master[1]), replicas.length]);
       } catch {
         // Try the next node.
       }
@@ -117,7 +125,7 @@ export async function redisCluster(opts: { size?: number; replicas?: number } = 
       child.kill('SIGKILL');
       await exited;
     },
-    async waitHealthy(timeoutMs = 30_000) {
+    async waitHealthy(timeoutMs = 30_000, { replicated = false } = {}) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const healthy = await (async () => {
@@ -126,7 +134,12 @@ export async function redisCluster(opts: { size?: number; replicas?: number } = 
           if (!infos.every((info) => /cluster_state:ok/.test(String(info)))) return false;
           const ranges = await slotMap();
           const covered = ranges.reduce((sum, [start, end]) => sum + end - start + 1, 0);
-          return covered === 16384 && ranges.every(([, , port]) => live.some((n) => n.port === port));
+          if (covered !== 16384 || !ranges.every(([, , port]) => live.some((n) => n.port === port))) return false;
+          // CLUSTER SLOTS (which clients read) lists a replica only once it has replicated
+          // something: a write to every master gets them listed.
+          if (!replicated) return true;
+          await Promise.all(ranges.map(([start, , port]) => ask(port, (r) => r.set(keyInSlot(start), '1'))));
+          return ranges.every(([, , , replicas]) => replicas > 0);
         })().catch(() => false);
         if (healthy) return;
         if (Date.now() > deadline) throw new Error(`redis cluster not healthy after ${timeoutMs} ms (logs in ${dir})`);
@@ -136,7 +149,9 @@ export async function redisCluster(opts: { size?: number; replicas?: number } = 
     stop: stopAll,
   };
   try {
-    await cluster.waitHealthy();
+    // Replicas attach and sync a moment after `--cluster create`: a test starts on a cluster
+    // whose every master has one, so a failover has somewhere to go.
+    await cluster.waitHealthy(30_000, { replicated: true });
   } catch (err) {
     await stopAll();
     throw err;

@@ -92,6 +92,8 @@ export interface StackOptions {
   redis?: Server;
   mongo?: Server;
   isolate?: boolean;
+  /** The key prefix of an isolated stack; a unique one by default. */
+  prefix?: string;
   onLine?: (service: string, line: string) => void;
 }
 
@@ -130,7 +132,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const redis: Server = opts.redis ?? (await own(redisServer));
   const mongo: Server = opts.mongo ?? (await own(mongoServer));
   const isolate = opts.isolate ?? true;
-  const prefix = isolate ? uniquePrefix() : 'pushflow:';
+  const prefix = isolate ? opts.prefix ?? uniquePrefix() : 'pushflow:';
   const mongoUrl = isolate ? uniqueMongoUrl(mongo.url) : mongo.url;
   const apiKey = opts.env?.PUSHFLOW_API_KEYS?.split(',')[0] ?? devApiKey;
   const connectSecret = opts.env?.PUSHFLOW_CONNECT_SECRET ?? devConnectSecret;
