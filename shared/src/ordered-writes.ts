@@ -13,7 +13,7 @@ import type { RedisClient } from './redis.ts';
  * what announces it (replies) and what forgets the command (XACK).
  *
  * A MULTI...EXEC queued in a phase is kept whole; its keys must share one slot (a cluster
- * cannot run a transaction across slots, so a transaction over two slots is refused here,
+ * cannot run a transaction across slots, so on a cluster one over two slots is refused,
  * code CROSSSLOT_TRANSACTION, before anything is sent).
  */
 export type Phase = ((pipe: ChainableCommander) => void) & { [REPLICATED]?: true };
@@ -66,7 +66,7 @@ export async function pipelined(redis: RedisClient, fill: Phase): Promise<Pipeli
   return runSplit(redis, record(fill));
 }
 
-export function throwFirstError(results: PipelineResults): void {
+function throwFirstError(results: PipelineResults): void {
   for (const [err, value] of results) {
     if (err) throw err;
     if (Array.isArray(value)) for (const v of value) if (v instanceof Error) throw v;

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cluster, type ChainableCommander } from 'ioredis';
-import { createRedis, keySlot, pipelined, replicated, writeInOrder, type RedisClient } from '@pushflow/shared';
+import { createRedis, keySlot, masters, pipelined, replicated, scanKeys, writeInOrder, type RedisClient } from '@pushflow/shared';
 import { redisCluster, type RedisCluster } from '../harness/redis-cluster.ts';
 import { redisServer, type Server } from '../harness/servers.ts';
 import { uniquePrefix } from '../harness/isolation.ts';
@@ -97,6 +97,16 @@ describe('ordered writes on a Redis Cluster', () => {
       void pipe.exec();
     }]), (err: Error & { code?: string }) => err.code === 'CROSSSLOT_TRANSACTION');
     assert.equal(await redis.get(`${a!}:x`), null);
+  });
+
+  test('scanKeys visits every master: SCAN on one node sees only its own keys', async () => {
+    const prefix = uniquePrefix();
+    const keys = Array.from({ length: 60 }, (_, i) => `${prefix}s:${i}`);
+    await writeInOrder(redis, [(pipe) => { for (const k of keys) pipe.set(k, '1'); }]);
+    assert.equal(masters(redis).length, 3);
+    const found: string[] = [];
+    for await (const batch of scanKeys(redis, `${prefix}s:*`, 7)) found.push(...batch);
+    assert.deepEqual(found.sort(), [...keys].sort());
   });
 
   test('pipelined reads across masters come back in the order queued', async () => {

@@ -1,11 +1,5 @@
 import { startStack, type Stack, type StackOptions } from '../harness/stack.ts';
-import { redisCluster, type RedisCluster } from '../harness/redis-cluster.ts';
-
-/**
- * The stack settings every test on a Redis Cluster runs with. When the partitions work
- * lands, PUSHFLOW_PARTITIONS: '8' goes here.
- */
-export const CLUSTER_STACK_ENV: Record<string, string> = {};
+import { CLUSTER_STACK_ENV, redisCluster, type RedisCluster } from '../harness/redis-cluster.ts';
 
 /**
  * Two dispatchers and three delivery nodes on a fresh six-node cluster (three masters).

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { freePort, mongoServer, redisServer, type Server } from './servers.ts';
+import { CLUSTER_STACK_ENV, clusterRequested, redisCluster } from './redis-cluster.ts';
 import { uniqueMongoUrl, uniquePrefix } from './isolation.ts';
 
 /**
@@ -129,7 +130,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     ownServers.push(s);
     return s;
   };
-  const redis: Server = opts.redis ?? (await own(redisServer));
+  // PUSHFLOW_TEST_REDIS_CLUSTER=1 runs the suites that start their own Redis on a Redis Cluster.
+  const onCluster = !opts.redis && clusterRequested();
+  const redis: Server = opts.redis ?? (await own(onCluster ? () => redisCluster() : redisServer));
   const mongo: Server = opts.mongo ?? (await own(mongoServer));
   const isolate = opts.isolate ?? true;
   const prefix = isolate ? opts.prefix ?? uniquePrefix() : 'pushflow:';
@@ -139,6 +142,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const base = {
     REDIS_URL: redis.url, MONGO_URL: mongoUrl, PUSHFLOW_REDIS_PREFIX: prefix,
     PUSHFLOW_API_KEYS: apiKey, PUSHFLOW_CONNECT_SECRET: connectSecret, LOG_LEVEL: 'info',
+    ...(onCluster && CLUSTER_STACK_ENV),
     ...opts.env,
   };
   const services: ServiceProcess[] = [];
