@@ -3,9 +3,11 @@
 # older Linux (Debian 12) by itself.
 SHELL := /bin/bash
 NODE := ./scripts/node.sh
-TEST_FILES = $(shell find shared gateway dispatcher delivery cli test load -path '*/node_modules' -prune -o -path test/faults -prune -o -name '*.test.ts' -print 2>/dev/null | sort)
+TEST_FILES = $(shell find shared gateway dispatcher delivery cli test load -path '*/node_modules' -prune -o -path test/faults -prune -o -path test/cluster -prune -o -name '*.test.ts' -print 2>/dev/null | sort)
 # The fault tests each run a whole stack through a 10,000-notification burst: one at a time.
 FAULT_TEST_FILES = $(shell find test/faults -name '*.test.ts' 2>/dev/null | sort)
+# Each starts a six-process Redis Cluster (redis-server, redis-cli) and a stack on it: one at a time too.
+CLUSTER_TEST_FILES = $(shell find test/cluster -name '*.test.ts' 2>/dev/null | sort)
 
 .PHONY: install mongo-standin schemathesis centrifugo helm dev up up-scale down logs test typecheck bench
 
@@ -76,6 +78,7 @@ typecheck: node_modules
 test: node_modules mongo-standin schemathesis centrifugo helm
 	$(NODE) --import tsx --test --test-concurrency=2 $(TEST_FILES)
 	$(NODE) --import tsx --test --test-concurrency=1 $(FAULT_TEST_FILES)
+	$(NODE) --import tsx --test --test-concurrency=1 $(CLUSTER_TEST_FILES)
 
 bench: node_modules mongo-standin centrifugo
 	@$(NODE) --import tsx load/bench.ts

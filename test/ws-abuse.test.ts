@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { createRedis, encodeEntry, eventCodec, keys as keysFor, signConnectToken, uuidv7, type Keys, type Redis } from '@pushflow/shared';
+import { createRedis, encodeEntry, eventCodec, keys as keysFor, signConnectToken, uuidv7, type Keys, type RedisClient } from '@pushflow/shared';
 import { SECRET, openClient, tokenFor, withTimeout, type TestClient } from '../delivery/test/helpers.ts';
 import { uniquePrefix } from './harness/isolation.ts';
 import { freePort, redisServer, type Server } from './harness/servers.ts';
@@ -28,7 +28,7 @@ const BAD_TOKEN_CONCURRENCY = 200;
 
 describe('delivery: WebSocket abuse changes nothing', () => {
   let redis: Server;
-  let client: Redis;
+  let client: RedisClient;
   let svc: ServiceProcess;
   let port: number;
   let keys: Keys;

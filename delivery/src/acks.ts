@@ -1,4 +1,4 @@
-import { encodeEntry, type Keys, type LedgerCounter, type Logger, type NotificationAcknowledged, type Redis } from '@pushflow/shared';
+import { encodeEntry, type Keys, type LedgerCounter, type Logger, type NotificationAcknowledged, type RedisClient } from '@pushflow/shared';
 import { takeSent, type SocketData } from './socket.ts';
 
 /**
@@ -14,7 +14,7 @@ export interface AckRecorder {
 }
 
 export interface AckRecorderOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   nodeId: string;
   log: Logger;

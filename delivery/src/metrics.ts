@@ -1,7 +1,7 @@
 import { Gauge, Histogram } from 'prom-client';
 import {
   createBatchSizes, createLedgerCounter, createMetricsRegistry, LATENCY_BUCKETS_SECONDS, registerStreamGauges,
-  type LedgerCounter, type Redis, type Registry,
+  type LedgerCounter, type RedisClient, type Registry,
 } from '@pushflow/shared';
 
 /** What a delivery node measures: its partition, its sockets, the events it writes. */
@@ -19,7 +19,7 @@ export interface DeliveryMetrics {
 export interface DeliveryMetricsDeps {
   /** main.ts passes one with the process metrics; tests leave it out. */
   registry?: Registry;
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   /** The node's partition stream key. */
   stream: string;

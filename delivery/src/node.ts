@@ -1,4 +1,4 @@
-import { ensureGroup, groups, keys as keysFor, metricsAccess, startConsumer, type Logger, type Redis, type Registry } from '@pushflow/shared';
+import { ensureGroup, groups, keys as keysFor, metricsAccess, startConsumer, type Logger, type RedisClient, type Registry } from '@pushflow/shared';
 import { createAckRecorder } from './acks.ts';
 import type { DeliveryConfig } from './config.ts';
 import { connectedRecipients, createConnections } from './connections.ts';
@@ -24,9 +24,9 @@ export interface DeliveryNode {
 export interface DeliveryNodeDeps {
   config: DeliveryConfig;
   /** Ordinary commands. */
-  redis: Redis;
+  redis: RedisClient;
   /** Held by XREADGROUP BLOCK; closed by the consumer when it stops. */
-  blockingRedis: Redis;
+  blockingRedis: RedisClient;
   log: Logger;
   /** Where the node's metrics go; main.ts passes one with the process metrics. */
   registry?: Registry;

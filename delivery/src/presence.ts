@@ -1,4 +1,4 @@
-import type { Keys, Logger, Redis } from '@pushflow/shared';
+import { scanKeys, writeInOrder, type Keys, type Logger, type RedisClient } from '@pushflow/shared';
 
 /**
  * Presence in Redis (DESIGN.md, "Redis keys"): `presence:<recipientId>` counts this node's
@@ -27,7 +27,7 @@ local n = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
 if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
 return n`;
 
-export function createPresence(deps: { redis: Redis; keys: Keys; nodeId: string; log: Logger; openConnections?: () => number }): Presence {
+export function createPresence(deps: { redis: RedisClient; keys: Keys; nodeId: string; log: Logger; openConnections?: () => number }): Presence {
   const { redis, keys, nodeId, log } = deps;
 
   const presence: Presence = {
@@ -37,11 +37,11 @@ export function createPresence(deps: { redis: Redis; keys: Keys; nodeId: string;
     async disconnected(recipientId) {
       await redis.eval(DECREMENT, 1, keys.presence(recipientId), nodeId);
     },
+    // Two keys, so no MULTI (a cluster may hold them on two nodes); nothing reads both as one.
     async heartbeat() {
-      await redis.multi()
+      await writeInOrder(redis, [(pipe) => pipe
         .zadd(keys.nodes, Date.now(), nodeId)
-        .hset(keys.nodeConnections, nodeId, deps.openConnections?.() ?? 0)
-        .exec();
+        .hset(keys.nodeConnections, nodeId, deps.openConnections?.() ?? 0)]);
     },
     startHeartbeat(intervalMs) {
       const beat = () => presence.heartbeat().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'heartbeat failed'));
@@ -52,32 +52,18 @@ export function createPresence(deps: { redis: Redis; keys: Keys; nodeId: string;
     },
     async clearStale() {
       // Recipient ids and the prefix cannot hold glob characters, so this pattern is exact.
-      const pattern = keys.presence('*');
-      let cursor = '0';
       let cleared = 0;
-      do {
-        const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-        cursor = next;
-        if (found.length === 0) continue;
-        const pipeline = redis.pipeline();
-        for (const key of found) pipeline.hdel(key, nodeId);
-        const results = (await pipeline.exec()) ?? [];
-        for (const [err, n] of results) {
-          if (err) throw err;
-          cleared += Number(n);
-        }
-      } while (cursor !== '0');
+      for await (const found of scanKeys(redis, keys.presence('*'), 1000)) {
+        const results = await writeInOrder(redis, [(pipe) => { for (const key of found) pipe.hdel(key, nodeId); }]);
+        for (const [, n] of results) cleared += Number(n);
+      }
       return cleared;
     },
     async forget(recipientIds) {
-      const pipeline = redis.pipeline();
-      for (const recipientId of recipientIds) pipeline.hdel(keys.presence(recipientId), nodeId);
-      if (pipeline.length === 0) return;
-      const results = (await pipeline.exec()) ?? [];
-      for (const [err] of results) if (err) throw err;
+      await writeInOrder(redis, [(pipe) => { for (const recipientId of recipientIds) pipe.hdel(keys.presence(recipientId), nodeId); }]);
     },
     async retire() {
-      await redis.multi().zrem(keys.nodes, nodeId).hdel(keys.nodeConnections, nodeId).exec();
+      await writeInOrder(redis, [(pipe) => pipe.zrem(keys.nodes, nodeId).hdel(keys.nodeConnections, nodeId)]);
     },
   };
   return presence;

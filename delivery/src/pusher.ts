@@ -1,6 +1,6 @@
 import {
-  deliveryRequestCodec, encodeEntry,
-  type DeliveryRequest, type Keys, type LedgerEvent, type Logger, type NotificationFrame, type Redis, type StreamEntry,
+  deliveryRequestCodec, encodeEntry, replicated, writeInOrder,
+  type DeliveryRequest, type Keys, type LedgerEvent, type Logger, type NotificationFrame, type RedisClient, type StreamEntry,
 } from '@pushflow/shared';
 import { CLOSE } from './close-codes.ts';
 import { socketsOf, type Connections } from './connections.ts';
@@ -13,7 +13,7 @@ import { rememberSent, type ClientSocket } from './socket.ts';
  * event and the XACK of the whole batch.
  */
 export interface PusherOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   group: string;
   nodeId: string;
@@ -75,20 +75,19 @@ export function createDeliveryHandler(opts: PusherOptions): (entries: StreamEntr
     for (const [ws, queue] of outbox) send(ws, queue);
 
     const at = Date.now();
-    const pipeline = redis.pipeline();
     const events: LedgerEvent[] = [];
     for (const outcome of outcomes) {
       const event = toEvent(outcome, at, nodeId);
       events.push(event);
-      pipeline.xadd(keys.events, '*', ...encodeEntry(event));
       log.debug({ notificationId: event.notificationId, event: event.type, connections: outcome.sentTo }, 'delivery outcome');
     }
-    pipeline.xack(stream, group, ...entries.map((e) => e.id));
-    const results = (await pipeline.exec()) ?? [];
-    const failed = results.find(([err]) => err);
     // Thrown, the batch stays pending and the consumer retries it: frames may go out twice
-    // (at-least-once; clients dedupe by notificationId), outcomes are never lost.
-    if (failed) throw failed[0];
+    // (at-least-once; clients dedupe by notificationId), outcomes are never lost. The XACK
+    // follows the outcomes (one pipeline on one Redis, a second step on a cluster).
+    await writeInOrder(redis, [
+      replicated((pipe) => { for (const event of events) pipe.xadd(keys.events, '*', ...encodeEntry(event)); }),
+      (pipe) => pipe.xack(stream, group, ...entries.map((e) => e.id)),
+    ]);
     if (metrics) record(metrics, outcomes, events, at);
   };
 

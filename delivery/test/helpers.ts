@@ -4,7 +4,7 @@ import { after, before } from 'node:test';
 import WebSocket from 'ws';
 import {
   createLogger, createRedis, encodeEntry, eventCodec, keys as keysFor, loadConfig, signConnectToken,
-  type Keys, type LedgerEvent, type Logger, type Redis,
+  type Keys, type LedgerEvent, type Logger, type RedisClient,
 } from '@pushflow/shared';
 import { uniquePrefix } from '../../test/harness/isolation.ts';
 import { freePort, redisServer, type Server } from '../../test/harness/servers.ts';
@@ -17,7 +17,7 @@ export interface TestNode {
   node: DeliveryNode;
   config: DeliveryConfig;
   keys: Keys;
-  redis: Redis;
+  redis: RedisClient;
   url(token: string): string;
   /** Stops the node (if not stopped yet) and closes its clients. */
   close(): Promise<void>;
@@ -121,7 +121,7 @@ export async function waitFor<T>(check: () => Promise<T | undefined> | T | undef
   }
 }
 
-export async function ledger(redis: Redis, keys: Keys): Promise<LedgerEvent[]> {
+export async function ledger(redis: RedisClient, keys: Keys): Promise<LedgerEvent[]> {
   const entries = await redis.xrange(keys.events, '-', '+');
   return entries.map(([id, fields]) => {
     const event = eventCodec.decode(fields);

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createRedis, keys as keysFor, type Redis } from '@pushflow/shared';
+import { createRedis, keys as keysFor, type RedisClient } from '@pushflow/shared';
 import { uniquePrefix } from '../../test/harness/isolation.ts';
 import { redisServer, type Server } from '../../test/harness/servers.ts';
 import { openClient, startTestNode, tokenFor, waitFor, withTimeout } from './helpers.ts';
 
 describe('delivery: start and graceful stop', () => {
   let redis: Server;
-  let client: Redis;
+  let client: RedisClient;
 
   before(async () => {
     redis = await redisServer();

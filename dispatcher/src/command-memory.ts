@@ -1,4 +1,4 @@
-import type { Keys, Redis } from '@pushflow/shared';
+import { pipelined, type Keys, type RedisClient } from '@pushflow/shared';
 import type { StoredCommand } from './store.ts';
 
 /**
@@ -12,19 +12,19 @@ import type { StoredCommand } from './store.ts';
  * command makes a second notification and the projector keeps the first (store.ts).
  */
 export async function rememberCommands(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   commands: { commandId: string; notificationId: string; acceptedAt: number }[],
   windowMs: number,
 ): Promise<Map<string, StoredCommand>> {
   const earlier = new Map<string, StoredCommand>();
   if (commands.length === 0) return earlier;
-  const pipe = redis.pipeline();
-  for (const c of commands) {
-    const record = JSON.stringify({ notificationId: c.notificationId, acceptedAt: c.acceptedAt });
-    pipe.set(keys.command(c.commandId), record, 'PX', windowMs, 'NX', 'GET');
-  }
-  const results = (await pipe.exec()) ?? [];
+  const results = await pipelined(redis, (pipe) => {
+    for (const c of commands) {
+      const record = JSON.stringify({ notificationId: c.notificationId, acceptedAt: c.acceptedAt });
+      pipe.set(keys.command(c.commandId), record, 'PX', windowMs, 'NX', 'GET');
+    }
+  });
   results.forEach(([err, value], i) => {
     if (err) throw err;
     if (typeof value !== 'string') return;

@@ -1,6 +1,6 @@
 import {
   createBatchSizes, createLedgerCounter, createMetricsRegistry, registerStreamGauges,
-  type Keys, type LedgerCounter, type Redis, type Registry,
+  type Keys, type LedgerCounter, type RedisClient, type Registry,
 } from '@pushflow/shared';
 
 /** What the dispatcher measures: the ledger events it writes, and its three consumer groups. */
@@ -11,7 +11,7 @@ export interface DispatcherMetrics {
   batches(streamKey: string, group: string): (size: number) => void;
 }
 
-export function createDispatcherMetrics(deps: { redis: Redis; keys: Keys; prefix: string }): DispatcherMetrics {
+export function createDispatcherMetrics(deps: { redis: RedisClient; keys: Keys; prefix: string }): DispatcherMetrics {
   const registry = createMetricsRegistry('dispatcher', { processMetrics: true });
   registerStreamGauges(registry, { redis: deps.redis, prefix: deps.prefix, streams: [deps.keys.commands, deps.keys.queries, deps.keys.events] });
   return { registry, ledger: createLedgerCounter(registry), batches: createBatchSizes(registry, deps.prefix) };

@@ -1,5 +1,4 @@
-import { PoisonEntry, eventCodec, type Keys, type LedgerEvent, type Logger, type Redis, type StreamEntry } from '@pushflow/shared';
-import { execPipeline } from './replies.ts';
+import { PoisonEntry, eventCodec, writeInOrder, type Keys, type LedgerEvent, type Logger, type RedisClient, type StreamEntry } from '@pushflow/shared';
 import { queueSnapshotDrops } from './snapshots.ts';
 import { applyEvents, type Notifications } from './store.ts';
 
@@ -14,7 +13,7 @@ import { applyEvents, type Notifications } from './store.ts';
  * keyed command's document was inserted by the sender: its accepted and dispatched events
  * change nothing and write nothing (evolve returns the same document).
  */
-export function createProjector(deps: { redis: Redis; keys: Keys; notifications: Notifications; log: Logger; group: string }) {
+export function createProjector(deps: { redis: RedisClient; keys: Keys; notifications: Notifications; log: Logger; group: string }) {
   return async function handleLedgerBatch(entries: StreamEntry[]): Promise<void> {
     const events: LedgerEvent[] = [];
     for (const entry of entries) {
@@ -24,10 +23,11 @@ export function createProjector(deps: { redis: Redis; keys: Keys; notifications:
       events.push(event);
     }
     await applyEvents(deps.notifications, events, { log: deps.log });
-    const pipe = deps.redis.pipeline();
-    queueSnapshotDrops(pipe, deps.keys, new Set(events.filter((e) => e.type === 'notification.accepted').map((e) => e.notificationId)));
-    pipe.xack(deps.keys.events, deps.group, ...entries.map((e) => e.id));
-    await execPipeline(pipe);
+    const accepted = new Set(events.filter((e) => e.type === 'notification.accepted').map((e) => e.notificationId));
+    await writeInOrder(deps.redis, [
+      (pipe) => queueSnapshotDrops(pipe, deps.keys, accepted),
+      (pipe) => pipe.xack(deps.keys.events, deps.group, ...entries.map((e) => e.id)),
+    ]);
     if (deps.log.isLevelEnabled('debug')) {
       for (const e of events) deps.log.debug({ notificationId: e.notificationId, type: e.type }, 'event projected');
     }

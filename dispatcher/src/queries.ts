@@ -1,6 +1,6 @@
-import { PoisonEntry, statusQueryCodec, type Keys, type Logger, type Redis, type StreamEntry } from '@pushflow/shared';
+import { PoisonEntry, statusQueryCodec, writeInOrder, type Keys, type Logger, type RedisClient, type StreamEntry } from '@pushflow/shared';
 import { toStatusView } from './projection.ts';
-import { execPipeline, queueReplies } from './replies.ts';
+import { queueReplies } from './replies.ts';
 import { readSnapshots } from './snapshots.ts';
 import { findByIds, type Notifications } from './store.ts';
 
@@ -10,7 +10,7 @@ import { findByIds, type Notifications } from './store.ts';
  * are read first: the projector drops one only after writing its document, so a
  * notification is always found in one of the two reads.
  */
-export function createStatusHandler(deps: { redis: Redis; keys: Keys; notifications: Notifications; log: Logger; group: string }) {
+export function createStatusHandler(deps: { redis: RedisClient; keys: Keys; notifications: Notifications; log: Logger; group: string }) {
   return async function handleStatusBatch(entries: StreamEntry[]): Promise<void> {
     const queries = entries.map((e) => statusQueryCodec.decode(e.fields)).filter((q) => q !== undefined);
     // The consumer then handles the entries one by one and dead-letters the malformed ones.
@@ -18,8 +18,7 @@ export function createStatusHandler(deps: { redis: Redis; keys: Keys; notificati
     const ids = [...new Set(queries.map((q) => q.notificationId))];
     const snapshots = await readSnapshots(deps.redis, deps.keys, ids);
     const docs = await findByIds(deps.notifications, ids);
-    const pipe = deps.redis.pipeline();
-    queueReplies(pipe, queries.map((q) => {
+    const replies = queries.map((q) => {
       // A document built from an outcome that overtook its accepted event shows nothing yet.
       const doc = docs.get(q.notificationId);
       const snapshot = snapshots.get(q.notificationId);
@@ -30,8 +29,10 @@ export function createStatusHandler(deps: { redis: Redis; keys: Keys; notificati
           ? { correlationId: q.correlationId, ok: true as const, result: view }
           : { correlationId: q.correlationId, ok: false as const, error: { code: 'NOT_FOUND' as const, message: `no notification ${q.notificationId}` } },
       };
-    }));
-    pipe.xack(deps.keys.queries, deps.group, ...entries.map((e) => e.id));
-    await execPipeline(pipe);
+    });
+    await writeInOrder(deps.redis, [
+      (pipe) => queueReplies(pipe, replies),
+      (pipe) => pipe.xack(deps.keys.queries, deps.group, ...entries.map((e) => e.id)),
+    ]);
   };
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
-  deliveryRequestCodec, encodeEntry, groups,
-  type Keys, type LedgerCounter, type LedgerEvent, type Logger, type Redis,
+  deliveryRequestCodec, encodeEntry, groups, scanKeys, writeInOrder,
+  type Keys, type LedgerCounter, type LedgerEvent, type Logger, type RedisClient,
 } from '@pushflow/shared';
 import { compareIds } from './stream-ids.ts';
 
@@ -18,7 +18,7 @@ import { compareIds } from './stream-ids.ts';
  * restarts mid-reap are conditional (see removeStream, removeNode).
  */
 export interface ReapDeps {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   /** A node whose last heartbeat is older than this is dead. */
   nodeLostMs: number;
@@ -157,7 +157,7 @@ async function unsettledEntries(deps: ReapDeps, stream: string) {
   return { entryIds, notificationIds: [...notificationIds], top };
 }
 
-async function deliveryGroup(redis: Redis, stream: string): Promise<{ lastDeliveredId: string } | undefined> {
+async function deliveryGroup(redis: RedisClient, stream: string): Promise<{ lastDeliveredId: string } | undefined> {
   const infos = (await redis.xinfo('GROUPS', stream)) as unknown[][];
   for (const info of infos) {
     const fields = pairs(info);
@@ -166,7 +166,7 @@ async function deliveryGroup(redis: Redis, stream: string): Promise<{ lastDelive
   return undefined;
 }
 
-async function pendingIds(redis: Redis, stream: string, batch: number): Promise<Set<string>> {
+async function pendingIds(redis: RedisClient, stream: string, batch: number): Promise<Set<string>> {
   const ids = new Set<string>();
   let start = '-';
   for (;;) {
@@ -177,7 +177,7 @@ async function pendingIds(redis: Redis, stream: string, batch: number): Promise<
   }
 }
 
-async function removeStream(redis: Redis, stream: string, top: string, settled: string[], batch: number): Promise<boolean> {
+async function removeStream(redis: RedisClient, stream: string, top: string, settled: string[], batch: number): Promise<boolean> {
   if (Number(await redis.eval(DELETE_STREAM_IF_UNCHANGED, 1, stream, top)) === 1) return true;
   for (let i = 0; i < settled.length; i += batch) await redis.xdel(stream, ...settled.slice(i, i + batch));
   return false;
@@ -191,21 +191,20 @@ async function removeStream(redis: Redis, stream: string, top: string, settled: 
 async function removePresence(deps: ReapDeps, nodeId: string, deadline: number): Promise<boolean> {
   const { redis, keys } = deps;
   const pattern = keys.presence('*');
-  let cursor = '0';
-  do {
+  const alive = async () => {
     const score = await redis.zscore(keys.nodes, nodeId);
-    if (score !== null && Number(score) >= deadline) return false;
-    const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', deps.batchSize ?? 500);
-    cursor = next;
-    if (found.length === 0) continue;
-    const pipe = redis.pipeline();
-    for (const key of found) pipe.hdel(key, nodeId);
-    await execOrThrow(pipe);
-  } while (cursor !== '0');
+    return score !== null && Number(score) >= deadline;
+  };
+  if (await alive()) return false;
+  // Every master's keys: on a cluster, SCAN sees one node's.
+  for await (const found of scanKeys(redis, pattern, deps.batchSize ?? 500)) {
+    await writeInOrder(redis, [(pipe) => { for (const key of found) pipe.hdel(key, nodeId); }]);
+    if (await alive()) return false;
+  }
   return true;
 }
 
-async function execOrThrow(pipe: ReturnType<Redis['pipeline']>): Promise<void> {
+async function execOrThrow(pipe: ReturnType<RedisClient['pipeline']>): Promise<void> {
   for (const [err] of (await pipe.exec()) ?? []) if (err) throw err;
 }
 

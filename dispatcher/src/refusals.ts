@@ -1,5 +1,5 @@
-import { DATA_FIELD, fieldValue, type Keys, type Logger, type Redis, type Reply, type StreamEntry } from '@pushflow/shared';
-import { execPipeline, queueReplies } from './replies.ts';
+import { DATA_FIELD, fieldValue, writeInOrder, type Keys, type Logger, type RedisClient, type Reply, type StreamEntry } from '@pushflow/shared';
+import { queueReplies } from './replies.ts';
 
 /**
  * The consumer's onDeadLetter for the commands stream: a command set aside (malformed, its
@@ -7,7 +7,7 @@ import { execPipeline, queueReplies } from './replies.ts';
  * once, so its caller gets a clear refusal instead of waiting out the gateway's timeout.
  * Nothing of it was stored or appended: the notification does not exist.
  */
-export function createRefusalReplier(deps: { redis: Redis; keys: Keys; log: Logger }) {
+export function createRefusalReplier(deps: { redis: RedisClient; keys: Keys; log: Logger }) {
   const replyStreams = deps.keys.replies('');
 
   return async function replyRefused(entries: StreamEntry[]): Promise<void> {
@@ -27,9 +27,7 @@ export function createRefusalReplier(deps: { redis: Redis; keys: Keys; log: Logg
       deps.log.warn({ entryId: entry.id, correlationId: address.correlationId }, 'send command refused and dead-lettered');
     }
     if (replies.length === 0) return;
-    const pipe = deps.redis.pipeline();
-    queueReplies(pipe, replies);
-    await execPipeline(pipe);
+    await writeInOrder(deps.redis, [(pipe) => queueReplies(pipe, replies)]);
   };
 }
 

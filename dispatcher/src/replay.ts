@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Db } from 'mongodb';
-import { eventCodec, type Keys, type LedgerEvent, type Logger, type Redis } from '@pushflow/shared';
+import { eventCodec, type Keys, type LedgerEvent, type Logger, type RedisClient } from '@pushflow/shared';
 import { applyEvents, openNotifications, type Notifications, type StoredDoc } from './store.ts';
 
 /**
@@ -11,7 +11,7 @@ import { applyEvents, openNotifications, type Notifications, type StoredDoc } fr
  * trims old entries, and a notification whose early events are gone comes out partial.
  */
 export interface ReplayDeps {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   db: Db;
   /** Must be empty or missing; defaults to `notifications_replay_<timestamp>`. */

@@ -16,12 +16,3 @@ export function queueReplies(pipe: ChainableCommander, replies: { replyTo: strin
   }
   for (const s of streams) pipe.expire(s, REPLY_STREAM_TTL_S);
 }
-
-/** Runs a pipeline and surfaces the first command error, one inside a MULTI too, instead of ignoring it. */
-export async function execPipeline(pipe: ChainableCommander): Promise<void> {
-  const results = (await pipe.exec()) ?? [];
-  for (const [err, value] of results) {
-    if (err) throw err;
-    if (Array.isArray(value)) for (const v of value) if (v instanceof Error) throw v;
-  }
-}

@@ -1,4 +1,4 @@
-import { isRedisError, type Keys, type Logger, type Redis } from '@pushflow/shared';
+import { isRedisError, type Keys, type Logger, type RedisClient } from '@pushflow/shared';
 import { minId } from './stream-ids.ts';
 
 /**
@@ -10,7 +10,7 @@ import { minId } from './stream-ids.ts';
  * pending entries get acked), so a point that was safe when computed stays safe.
  */
 export interface TrimDeps {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   retentionMs: number;
   log: Logger;
@@ -42,7 +42,7 @@ export async function trimLedger(deps: TrimDeps): Promise<TrimResult> {
  * Per group, the oldest id it still needs: its oldest pending entry, or, with nothing
  * pending, the id just after the last one it was handed. Undefined without the stream.
  */
-export async function groupSafePoints(redis: Redis, stream: string): Promise<string[] | undefined> {
+export async function groupSafePoints(redis: RedisClient, stream: string): Promise<string[] | undefined> {
   let infos: unknown[][];
   try {
     infos = (await redis.xinfo('GROUPS', stream)) as unknown[][];

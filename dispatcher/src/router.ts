@@ -1,4 +1,4 @@
-import type { Keys, Redis } from '@pushflow/shared';
+import { pipelined, type Keys, type RedisClient } from '@pushflow/shared';
 
 /**
  * Presence-based routing: a recipient is reachable on every live delivery node whose
@@ -7,17 +7,17 @@ import type { Keys, Redis } from '@pushflow/shared';
  * therefore stops attracting deliveries by itself.
  */
 export async function routeRecipients(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   recipientIds: string[],
   nodeTtlMs: number,
   now = Date.now(),
 ): Promise<Map<string, string[]>> {
   const unique = [...new Set(recipientIds)];
-  const pipe = redis.pipeline();
-  pipe.zrangebyscore(keys.nodes, now - nodeTtlMs, '+inf');
-  for (const r of unique) pipe.hgetall(keys.presence(r));
-  const results = (await pipe.exec()) ?? [];
+  const results = await pipelined(redis, (pipe) => {
+    pipe.zrangebyscore(keys.nodes, now - nodeTtlMs, '+inf');
+    for (const r of unique) pipe.hgetall(keys.presence(r));
+  });
   for (const [err] of results) if (err) throw err;
   const live = new Set(results[0]?.[1] as string[]);
   const routes = new Map<string, string[]>();

@@ -1,20 +1,20 @@
 import type { ChainableCommander } from 'ioredis';
 import { BSON } from 'mongodb';
 import {
-  PoisonEntry, encodeEntry, sendCommandCodec, uuidv7,
-  type DeliveryRequest, type Keys, type LedgerCounter, type LedgerEvent, type Logger, type Redis, type Reply, type SendCommand, type StreamEntry,
+  PoisonEntry, encodeEntry, replicated, sendCommandCodec, uuidv7, writeInOrder,
+  type DeliveryRequest, type Keys, type LedgerCounter, type LedgerEvent, type Logger, type RedisClient, type Reply, type SendCommand, type StreamEntry,
 } from '@pushflow/shared';
 import { rememberCommands } from './command-memory.ts';
 import { evolve, type NotificationDoc } from './projection.ts';
-import { execPipeline, queueReplies } from './replies.ts';
+import { queueReplies } from './replies.ts';
 import { routeRecipients } from './router.ts';
 import { queueSnapshot } from './snapshots.ts';
 import { insertAccepted, storedForm, type Notifications, type StoredCommand } from './store.ts';
 
 /**
- * Handles one batch of `notification.send` commands: ids, routing, then one pipeline that
- * appends the ledger events (in one MULTI), the delivery entries, the status snapshots, the replies and
- * the XACK. The projector (projector.ts) builds the MongoDB documents from those events.
+ * Handles one batch of `notification.send` commands: ids, routing, then ordered writes (one
+ * pipeline on one Redis) that append the ledger events (in one MULTI), the status snapshots,
+ * the delivery entries, the replies and the XACK. The projector (projector.ts) builds the MongoDB documents from those events.
  *
  * A command's id is its correlation id, or `idem:<key>` when the caller sent an
  * Idempotency-Key. Each command id makes one notification:
@@ -33,7 +33,7 @@ import { insertAccepted, storedForm, type Notifications, type StoredCommand } fr
  * clients dedupe frames by notificationId).
  */
 export interface SenderDeps {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   notifications: Notifications;
   log: Logger;
@@ -124,28 +124,37 @@ export function createSendHandler(deps: SenderDeps) {
       replies.push(acceptedReply(p.command, first.notificationId, first.acceptedAt));
     }
 
-    const pipe = redis.pipeline();
-    // One transaction on the one ledger key: a projector blocked on the ledger wakes after
-    // EXEC, never between a notification's accepted and dispatched events, so it builds the
-    // document whole and inserts it once instead of inserting and then replacing it.
-    if (routed.length > 0) {
-      // ioredis queues MULTI and EXEC inside a pipeline; its types leave `multi` out.
-      const tx = pipe as ChainableCommander & { multi(): ChainableCommander };
-      tx.multi();
-      for (const p of routed) for (const e of p.events) pipe.xadd(keys.events, '*', ...encodeEntry(e));
-      void pipe.exec();
-    }
-    for (const p of routed) {
-      if (p.nodes.length > 0) {
-        const request = deliveryRequest(p);
-        for (const node of p.nodes) pipe.xadd(keys.deliveries(node), '*', ...encodeEntry(request));
-      }
-      // A keyed command's document is in MongoDB already.
-      if (p.command.idempotencyKey === undefined) queueSnapshot(pipe, keys, p.doc, memoryMs);
-    }
-    queueReplies(pipe, replies);
-    pipe.xack(keys.commands, deps.group, ...entries.map((e) => e.id));
-    await execPipeline(pipe);
+    // In order: the ledger events and snapshots, the deliveries, the replies, the XACK. On
+    // one Redis that is one pipeline (ordered-writes.ts); on a cluster each step waits for
+    // the one before, so an answer never names a notification whose events could be lost,
+    // a delivered event never precedes its accepted one, and an entry is acked last. The
+    // first two steps wait for a replica (on a cluster), so a failover cannot take back
+    // what the reply promises.
+    await writeInOrder(redis, [
+      replicated((pipe) => {
+        // One transaction on the one ledger key: a projector blocked on the ledger wakes after
+        // EXEC, never between a notification's accepted and dispatched events, so it builds the
+        // document whole and inserts it once instead of inserting and then replacing it.
+        if (routed.length > 0) {
+          // ioredis queues MULTI and EXEC inside a pipeline; its types leave `multi` out.
+          const tx = pipe as ChainableCommander & { multi(): ChainableCommander };
+          tx.multi();
+          for (const p of routed) for (const e of p.events) pipe.xadd(keys.events, '*', ...encodeEntry(e));
+          void pipe.exec();
+        }
+        // A keyed command's document is in MongoDB already.
+        for (const p of routed) if (p.command.idempotencyKey === undefined) queueSnapshot(pipe, keys, p.doc, memoryMs);
+      }),
+      replicated((pipe) => {
+        for (const p of routed) {
+          if (p.nodes.length === 0) continue;
+          const request = deliveryRequest(p);
+          for (const node of p.nodes) pipe.xadd(keys.deliveries(node), '*', ...encodeEntry(request));
+        }
+      }),
+      (pipe) => queueReplies(pipe, replies),
+      (pipe) => pipe.xack(keys.commands, deps.group, ...entries.map((e) => e.id)),
+    ]);
     deps.ledger?.written(routed.flatMap((p) => p.events));
 
     for (const p of routed) {

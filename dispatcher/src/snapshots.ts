@@ -1,5 +1,5 @@
 import type { ChainableCommander } from 'ioredis';
-import type { Keys, Redis } from '@pushflow/shared';
+import { pipelined, type Keys, type RedisClient } from '@pushflow/shared';
 import type { NotificationDoc } from './projection.ts';
 
 /**
@@ -22,12 +22,12 @@ export function queueSnapshotDrops(pipe: ChainableCommander, keys: Keys, notific
 }
 
 /** The snapshots of these notifications that are still there; one pipeline of GETs (one key each, for Redis Cluster). */
-export async function readSnapshots(redis: Redis, keys: Keys, notificationIds: string[]): Promise<Map<string, NotificationDoc>> {
+export async function readSnapshots(redis: RedisClient, keys: Keys, notificationIds: string[]): Promise<Map<string, NotificationDoc>> {
   const found = new Map<string, NotificationDoc>();
   if (notificationIds.length === 0) return found;
-  const pipe = redis.pipeline();
-  for (const id of notificationIds) pipe.get(keys.accepted(id));
-  const results = (await pipe.exec()) ?? [];
+  const results = await pipelined(redis, (pipe) => {
+    for (const id of notificationIds) pipe.get(keys.accepted(id));
+  });
   results.forEach(([err, value], i) => {
     if (err) throw err;
     if (typeof value !== 'string') return;

@@ -4,7 +4,7 @@ import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
 import {
   createRedis, deadLetterStream, deliveryRequestCodec, encodeEntry, ensureGroup, eventCodec, groups, keys as makeKeys, readGroup,
-  replyCodec, startConsumer, uuidv7, type Consumer, type Keys, type LedgerEvent, type Redis, type SendCommand, type Status, type StatusQuery,
+  replyCodec, startConsumer, uuidv7, type Consumer, type Keys, type LedgerEvent, type RedisClient, type SendCommand, type Status, type StatusQuery,
 } from '@pushflow/shared';
 import { redisServer, mongoServer, type Server } from '../../test/harness/servers.ts';
 import { uniqueMongoUrl, uniquePrefix } from '../../test/harness/isolation.ts';
@@ -16,7 +16,7 @@ import { createProjector } from '../src/projector.ts';
 import { applyEvents, insertAccepted, openNotifications, type Notifications } from '../src/store.ts';
 
 const log = pino({ level: 'silent' });
-let redisSrv: Server, mongoSrv: Server, redis: Redis, mongo: MongoClient;
+let redisSrv: Server, mongoSrv: Server, redis: RedisClient, mongo: MongoClient;
 let keys: Keys, notifications: Notifications;
 const consumers: Consumer[] = [];
 const replyTo = 'test-replies';

@@ -5,7 +5,7 @@ import { MongoClient, type CommandStartedEvent } from 'mongodb';
 import { pino } from 'pino';
 import {
   createRedis, encodeEntry, ensureGroup, eventCodec, groups, keys as makeKeys, readGroup, replyCodec,
-  type Keys, type LedgerEvent, type NotificationContent, type Redis, type Reply, type SendCommand, type StatusQuery,
+  type Keys, type LedgerEvent, type NotificationContent, type RedisClient, type Reply, type SendCommand, type StatusQuery,
 } from '@pushflow/shared';
 import { redisServer, mongoServer, type Server } from '../../test/harness/servers.ts';
 import { uniqueMongoUrl, uniquePrefix } from '../../test/harness/isolation.ts';
@@ -27,7 +27,7 @@ const log = pino({ level: 'error' }, new Writable({
     done();
   },
 }));
-let redisSrv: Server, mongoSrv: Server, redis: Redis, mongo: MongoClient;
+let redisSrv: Server, mongoSrv: Server, redis: RedisClient, mongo: MongoClient;
 let keys: Keys, notifications: Notifications;
 let send: ReturnType<typeof createSendHandler>;
 let project: ReturnType<typeof createProjector>;

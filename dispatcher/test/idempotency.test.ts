@@ -4,7 +4,7 @@ import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
 import {
   createRedis, deliveryRequestCodec, encodeEntry, ensureGroup, eventCodec, groups, keys as makeKeys, readGroup,
-  replyCodec, type Keys, type LedgerEvent, type NotificationContent, type Redis, type Reply, type SendCommand,
+  replyCodec, type Keys, type LedgerEvent, type NotificationContent, type RedisClient, type Reply, type SendCommand,
 } from '@pushflow/shared';
 import { redisServer, mongoServer, type Server } from '../../test/harness/servers.ts';
 import { uniqueMongoUrl, uniquePrefix } from '../../test/harness/isolation.ts';
@@ -18,7 +18,7 @@ import { applyEvents, openNotifications, type Notifications } from '../src/store
  * another body is refused; only a redelivered command re-appends its events.
  */
 const log = pino({ level: 'silent' });
-let redisSrv: Server, mongoSrv: Server, redis: Redis, mongo: MongoClient;
+let redisSrv: Server, mongoSrv: Server, redis: RedisClient, mongo: MongoClient;
 let keys: Keys, notifications: Notifications;
 let handle: ReturnType<typeof createSendHandler>;
 const replyTo = 'idem-replies';

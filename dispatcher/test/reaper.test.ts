@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import {
   createLedgerCounter, createMetricsRegistry, createRedis, encodeEntry, ensureGroup, eventCodec, groups, keys as makeKeys, readGroup,
-  type DeliveryRequest, type Keys, type LedgerEvent, type Redis,
+  type DeliveryRequest, type Keys, type LedgerEvent, type RedisClient,
 } from '@pushflow/shared';
 import { redisServer, type Server } from '../../test/harness/servers.ts';
 import { uniquePrefix } from '../../test/harness/isolation.ts';
@@ -11,7 +11,7 @@ import { lockKey, reapDeadNodes } from '../src/reaper.ts';
 
 const log = pino({ level: 'silent' });
 const NODE_LOST_MS = 15_000;
-let srv: Server, redis: Redis, other: Redis;
+let srv: Server, redis: RedisClient, other: RedisClient;
 
 before(async () => {
   srv = await redisServer();
@@ -160,7 +160,7 @@ test('an entry that arrives during the reap is not lost: the stream stays and th
 });
 
 /** The real client, with `before` run ahead of one of its commands: a concurrent actor at an exact point. */
-function hook(client: Redis, method: 'set' | 'eval', before: (...args: unknown[]) => Promise<unknown>): Redis {
+function hook(client: RedisClient, method: 'set' | 'eval', before: (...args: unknown[]) => Promise<unknown>): RedisClient {
   return new Proxy(client, {
     get(target, prop) {
       const value = Reflect.get(target, prop, target) as unknown;

@@ -6,7 +6,7 @@ import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
 import {
   createRedis, encodeEntry, groups, keys as makeKeys, replyCodec, startConsumer,
-  type Consumer, type Keys, type LedgerEvent, type Redis, type SendCommand,
+  type Consumer, type Keys, type LedgerEvent, type RedisClient, type SendCommand,
 } from '@pushflow/shared';
 import { mongoServer, redisServer, type Server } from '../../test/harness/servers.ts';
 import { uniqueMongoUrl, uniquePrefix } from '../../test/harness/isolation.ts';
@@ -20,7 +20,7 @@ import { openNotifications, type Notifications } from '../src/store.ts';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const log = pino({ level: 'silent' });
 const replyTo = 'replay-test-replies';
-let redisSrv: Server, mongoSrv: Server, redis: Redis, mongo: MongoClient, mongoUrl: string;
+let redisSrv: Server, mongoSrv: Server, redis: RedisClient, mongo: MongoClient, mongoUrl: string;
 let keys: Keys, prefix: string, live: Notifications;
 const consumers: Consumer[] = [];
 const ids: string[] = [];

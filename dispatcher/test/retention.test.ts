@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
-import { createRedis, encodeEntry, keys as makeKeys, readGroup, type Keys, type LedgerEvent, type Redis } from '@pushflow/shared';
+import { createRedis, encodeEntry, keys as makeKeys, readGroup, type Keys, type LedgerEvent, type RedisClient } from '@pushflow/shared';
 import { mongoServer, redisServer, type Server } from '../../test/harness/servers.ts';
 import { uniqueMongoUrl, uniquePrefix } from '../../test/harness/isolation.ts';
 import { trimLedger } from '../src/retention.ts';
@@ -10,7 +10,7 @@ import { applyEvents, openNotifications, TTL_INDEX } from '../src/store.ts';
 
 const log = pino({ level: 'silent' });
 const DAY = 86_400_000;
-let redisSrv: Server, mongoSrv: Server, redis: Redis;
+let redisSrv: Server, mongoSrv: Server, redis: RedisClient;
 
 before(async () => {
   [redisSrv, mongoSrv] = await Promise.all([redisServer(), mongoServer()]);

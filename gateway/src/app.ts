@@ -2,7 +2,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyError } from 'fastify';
-import { keys as keysFor, type Logger, type Redis, type Registry } from '@pushflow/shared';
+import { keys as keysFor, type Logger, type RedisClient, type Registry } from '@pushflow/shared';
 import pkg from '../package.json' with { type: 'json' };
 import { apiKeyHook } from './auth.ts';
 import { contentLimits, rateLimitSettings, type GatewayConfig } from './config.ts';
@@ -25,7 +25,7 @@ export type AppConfig = Omit<GatewayConfig, 'GATEWAY_PORT' | 'GATEWAY_HOST' | 'R
 export interface AppDeps {
   config: AppConfig;
   /** Answers readiness and keeps the rate limit: the fail-fast command connection. */
-  redis: Redis;
+  redis: RedisClient;
   rpc: Rpc;
   log?: Logger;
   /** Where the gateway's metrics go; main.ts passes one with the process metrics. */

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Redis } from '@pushflow/shared';
+import type { RedisClient } from '@pushflow/shared';
 import { HttpProblem } from './problems.ts';
 
 /**
@@ -55,7 +55,7 @@ export function rateLimitKey(prefix: string, subject: string): string {
 }
 
 /** undefined when the settings turn limiting off. */
-export function createRateLimiter(redis: Redis, prefix: string, { perSecond, burst }: RateLimitSettings): RateLimiter | undefined {
+export function createRateLimiter(redis: RedisClient, prefix: string, { perSecond, burst }: RateLimitSettings): RateLimiter | undefined {
   if (perSecond === 0) return undefined;
   // defineCommand sends EVALSHA and falls back to EVAL when Redis lost the script (a restart).
   redis.defineCommand(COMMAND, { numberOfKeys: 1, lua: GCRA });

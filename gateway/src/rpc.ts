@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import {
   encodeEntry, replyCodec, toEntries, uuidv7,
-  type Keys, type Logger, type NotificationContent, type Redis, type Reply, type SendCommand, type StatusQuery,
+  type Keys, type Logger, type NotificationContent, type RedisClient, type Reply, type SendCommand, type StatusQuery,
 } from '@pushflow/shared';
 
 /**
@@ -26,9 +26,9 @@ export class DispatcherTimeoutError extends Error {
 
 export interface RpcOptions {
   /** Appends commands; fail-fast so an outage answers at once instead of queueing. */
-  redis: Redis;
+  redis: RedisClient;
   /** Used only by the reader loop: XREAD BLOCK holds it. */
-  blocking: Redis;
+  blocking: RedisClient;
   keys: Keys;
   gatewayId: string;
   timeoutMs: number;
@@ -98,11 +98,13 @@ export function createRpc(opts: RpcOptions): Rpc {
       }, timeoutMs);
       pending.set(correlationId, { resolve, reject, timer });
     });
+    // The timer may fire while XADD is still waiting (a cluster failover can outlast the
+    // timeout): a rejection before anyone awaits `answer` would end the process.
+    answer.catch(() => {});
     try {
       await redis.xadd(stream, '*', ...encodeEntry(message));
     } catch (err) {
       settle(correlationId);
-      answer.catch(() => {}); // settled above; nobody else awaits it
       throw new DispatcherUnavailableError(`could not append to ${stream}: ${(err as Error).message}`, { cause: err });
     }
     return answer;

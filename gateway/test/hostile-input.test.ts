@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createRedis, type Redis } from '@pushflow/shared';
+import { createRedis, type RedisClient } from '@pushflow/shared';
 import { redisServer, type Server } from '../../test/harness/servers.ts';
 import { uniquePrefix } from '../../test/harness/isolation.ts';
 import { answerNext, auth, gatewayWithPeer, startGateway, type Gateway } from './peer.ts';
@@ -116,7 +116,7 @@ describe('hostile input to the default gateway', { timeout: 30_000 }, () => {
 describe('a gateway with its own limits', { timeout: 30_000 }, () => {
   let server: Server;
   let gw: Gateway;
-  let peer: Redis;
+  let peer: RedisClient;
   const env = {
     PUSHFLOW_MAX_RECIPIENT_ID_LENGTH: '8', PUSHFLOW_MAX_TITLE_LENGTH: '5', PUSHFLOW_MAX_BODY_LENGTH: '10',
     PUSHFLOW_MAX_DATA_BYTES: '60', PUSHFLOW_MAX_DATA_DEPTH: '2', PUSHFLOW_HTTP_BODY_LIMIT_BYTES: '1024',

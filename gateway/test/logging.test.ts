@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createLogger, createRedis, type Redis } from '@pushflow/shared';
+import { createLogger, createRedis, type RedisClient } from '@pushflow/shared';
 import { redisServer, type Server } from '../../test/harness/servers.ts';
 import { uniquePrefix } from '../../test/harness/isolation.ts';
 import { answerNext, API_KEY, auth, OTHER_KEY, startGateway, type Gateway } from './peer.ts';
@@ -12,7 +12,7 @@ const ID = '0190b2c4-1111-7abc-8def-0123456789ab';
 describe('what the gateway logs', { timeout: 20_000 }, () => {
   let server: Server;
   let gw: Gateway;
-  let peer: Redis;
+  let peer: RedisClient;
   const lines: string[] = [];
 
   before(async () => {

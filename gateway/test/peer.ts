@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { after, before } from 'node:test';
 import {
   createRedis, createLogger, encodeEntry, keys as keysFor, sendCommandCodec, statusQueryCodec, toEntries,
-  type Keys, type Logger, type Redis, type SendCommand, type StatusQuery,
+  type Keys, type Logger, type RedisClient, type SendCommand, type StatusQuery,
 } from '@pushflow/shared';
 import { freePort, redisServer, type Server } from '../../test/harness/servers.ts';
 import { uniquePrefix } from '../../test/harness/isolation.ts';
@@ -17,7 +17,7 @@ export const SECRET = 'a-connect-secret-of-at-least-32-bytes!!';
 export interface Gateway {
   app: App;
   rpc: Rpc;
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   close(): Promise<void>;
 }
@@ -72,10 +72,10 @@ async function wireGateway(url: string, prefix: string, opts: GatewayOptions, wa
  * A gateway on its own Redis and a connection that plays the dispatcher, for one describe
  * block: started before its tests, closed after them.
  */
-export function gatewayWithPeer(): { readonly gw: Gateway; readonly peer: Redis } {
+export function gatewayWithPeer(): { readonly gw: Gateway; readonly peer: RedisClient } {
   let server: Server | undefined;
   let gw: Gateway | undefined;
-  let peer: Redis | undefined;
+  let peer: RedisClient | undefined;
   before(async () => {
     server = await redisServer();
     gw = await startGateway(server.url, uniquePrefix());
@@ -99,7 +99,7 @@ type Message = SendCommand | StatusQuery;
  * and appends the reply the test asks for to the replyTo stream.
  */
 export async function answerNext(
-  peer: Redis,
+  peer: RedisClient,
   stream: string,
   reply: (msg: Message) => Record<string, unknown> | undefined,
   timeoutMs = 3000,

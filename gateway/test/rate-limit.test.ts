@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { createRedis, type Redis } from '@pushflow/shared';
+import { createRedis, type RedisClient } from '@pushflow/shared';
 import { redisServer, type Server } from '../../test/harness/servers.ts';
 import { uniquePrefix } from '../../test/harness/isolation.ts';
 import { rateLimitKey } from '../src/rate-limit.ts';
@@ -17,7 +17,7 @@ describe('POST /notifications rate limit per API key', { timeout: 30_000 }, () =
   let server: Server;
   let a: Gateway;
   let b: Gateway;
-  let peer: Redis;
+  let peer: RedisClient;
   let prefix: string;
 
   before(async () => {

@@ -76,7 +76,11 @@ function redact(name: string, raw: string, fromFiles: Set<string>): string {
 
 /** Variables several services read; each service picks the ones it uses. */
 export const common = {
-  REDIS_URL: Type.String({ default: 'redis://127.0.0.1:6379', pattern: '^rediss?://' }),
+  /** One Redis, or `redis-cluster://[user:password@]host:port[,host:port...]` for a Redis Cluster (redis.ts). */
+  REDIS_URL: Type.String({
+    default: 'redis://127.0.0.1:6379',
+    pattern: '^(rediss?://|rediss?-cluster://([^@/?#]*@)?[A-Za-z0-9._-]+:[0-9]+(,[A-Za-z0-9._-]+:[0-9]+)*/?$)',
+  }),
   MONGO_URL: Type.String({ default: 'mongodb://127.0.0.1:27017/pushflow', pattern: '^mongodb(\\+srv)?://' }),
   PUSHFLOW_REDIS_PREFIX: Type.String({ default: 'pushflow:', pattern: '^[A-Za-z0-9_.:-]*$', maxLength: 64 }),
   PUSHFLOW_CONNECT_SECRET: Type.String({ minLength: 32, description: 'HS256 secret, at least 32 bytes' }),

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { ensureGroup, isRedisError, readGroup, toEntries, type Redis, type StreamEntry } from './redis.ts';
+import { ensureGroup, isRedisError, readGroup, toEntries, type RedisClient, type StreamEntry } from './redis.ts';
 
 /**
  * A consumer-group loop that only reads and calls a handler. The handler owns acking, so
@@ -20,7 +20,7 @@ import { ensureGroup, isRedisError, readGroup, toEntries, type Redis, type Strea
  */
 export interface ConsumerOptions {
   /** A connection used only by this loop: XREADGROUP BLOCK holds it. */
-  redis: Redis;
+  redis: RedisClient;
   stream: string;
   group: string;
   consumer: string;

@@ -11,6 +11,7 @@ export * from './messages.ts';
 export * from './metrics-registry.ts';
 export * from './metrics-token.ts';
 export * from './redis.ts';
+export * from './ordered-writes.ts';
 export * from './schemas.ts';
 export * from './shutdown.ts';
 export * from './stream-metrics.ts';

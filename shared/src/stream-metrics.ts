@@ -1,5 +1,6 @@
 import { Gauge, Histogram, type Registry } from 'prom-client';
-import type { Redis } from './redis.ts';
+import { pipelined } from './ordered-writes.ts';
+import type { RedisClient } from './redis.ts';
 
 /**
  * Consumer-group metrics. Batch sizes are observed by the consumer loop (its onBatch
@@ -26,7 +27,7 @@ export function createBatchSizes(registry: Registry, prefix: string): (streamKey
 
 export interface StreamGaugeOptions {
   /** A command connection; a blocking consumer connection would answer only between reads. */
-  redis: Redis;
+  redis: RedisClient;
   /** Stream keys; every group of each is reported. */
   streams: string[];
   /** Stripped from the keys for the `stream` label. */
@@ -77,11 +78,11 @@ export function registerStreamGauges(registry: Registry, opts: StreamGaugeOption
 }
 
 /** undefined when Redis is not connected: our clients queue commands through an outage. */
-export async function readGroups(redis: Redis, streams: string[], prefix: string): Promise<GroupInfo[] | undefined> {
+export async function readGroups(redis: RedisClient, streams: string[], prefix: string): Promise<GroupInfo[] | undefined> {
   if (redis.status !== 'ready') return undefined;
-  const pipe = redis.pipeline();
-  for (const stream of streams) pipe.xinfo('GROUPS', stream);
-  const results = (await pipe.exec()) ?? [];
+  const results = await pipelined(redis, (pipe) => {
+    for (const stream of streams) pipe.xinfo('GROUPS', stream);
+  });
   const infos: GroupInfo[] = [];
   results.forEach(([err, reply], i) => {
     // A stream that does not exist yet has no groups to report.

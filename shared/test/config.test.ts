@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Type, type TObject } from '@sinclair/typebox';
 import { ConfigError, common, loadConfig } from '../src/config.ts';
 import type { ConfigWarning } from '../src/production-secrets.ts';
+import { parseClusterUrl } from '../src/redis.ts';
 import { urlCredentials, withoutCredentials } from '../src/url-credentials.ts';
 
 const schema = Type.Object({
@@ -33,11 +34,30 @@ test('a missing required variable, or a bad value, names the variable', () => {
     [{ PUSHFLOW_CONNECT_SECRET: secret, GATEWAY_PORT: '3000.5' }, 'GATEWAY_PORT'],
     [{ PUSHFLOW_CONNECT_SECRET: secret, GATEWAY_PORT: '1e3' }, 'GATEWAY_PORT'],
     [{ PUSHFLOW_CONNECT_SECRET: secret, REDIS_URL: 'localhost:6379' }, 'REDIS_URL'],
+    [{ PUSHFLOW_CONNECT_SECRET: secret, REDIS_URL: 'redis-cluster://' }, 'REDIS_URL'],
+    [{ PUSHFLOW_CONNECT_SECRET: secret, REDIS_URL: 'redis-cluster://a:7000,b' }, 'REDIS_URL'],
+    [{ PUSHFLOW_CONNECT_SECRET: secret, REDIS_URL: 'redis-cluster://a:7000/0' }, 'REDIS_URL'],
+    [{ PUSHFLOW_CONNECT_SECRET: secret, REDIS_URL: 'redis-cluster:/a:7000' }, 'REDIS_URL'],
     [{ PUSHFLOW_CONNECT_SECRET: secret, LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
   ];
   for (const [env, variable] of cases) {
     assert.throws(() => loadConfig(schema, env), (err: unknown) => err instanceof ConfigError && err.variable === variable && err.message.startsWith(variable));
   }
+});
+
+test('REDIS_URL names one Redis or the seed nodes of a Redis Cluster', () => {
+  for (const url of [
+    'redis://127.0.0.1:6379', 'rediss://:pw@cache:6380', 'redis-cluster://10.0.0.1:7000',
+    'redis-cluster://a:7000,b:7001,c.example:7002', 'rediss-cluster://user:p%40ss@a:7000,b:7000/',
+  ]) assert.equal(loadConfig(schema, { PUSHFLOW_CONNECT_SECRET: secret, REDIS_URL: url }).REDIS_URL, url);
+  assert.deepEqual(parseClusterUrl('rediss-cluster://user:p%40ss@a:7000,b.example:7001'), {
+    tls: true, seeds: [{ host: 'a', port: 7000 }, { host: 'b.example', port: 7001 }], username: 'user', password: 'p@ss',
+  });
+  assert.deepEqual(parseClusterUrl('redis-cluster://a:7000'), { tls: false, seeds: [{ host: 'a', port: 7000 }] });
+  assert.equal(parseClusterUrl('redis://a:7000'), undefined);
+  // A cluster password is a password like any other: refused in production when it is a development one.
+  assert.throws(() => loadConfig(schema, { PUSHFLOW_ENV: 'production', PUSHFLOW_CONNECT_SECRET: secret, REDIS_URL: 'redis-cluster://:dev-only-x@a:7000' }),
+    (err: unknown) => err instanceof ConfigError && err.variable === 'REDIS_URL' && !err.message.includes('dev-only-x'));
 });
 
 test('a secret is never echoed back in the error', () => {

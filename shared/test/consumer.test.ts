@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { PoisonEntry, createRedis, startConsumer, type Redis, type StreamEntry } from '../src/index.ts';
+import { PoisonEntry, createRedis, startConsumer, type RedisClient, type StreamEntry } from '../src/index.ts';
 import { redisServer, type Server } from '../../test/harness/servers.ts';
 import { uniquePrefix } from '../../test/harness/isolation.ts';
 import { waitFor } from '../../test/harness/wait.ts';
@@ -9,7 +9,7 @@ import { tcpProxy } from '../../test/harness/proxy.ts';
 
 const log = pino({ level: 'silent' });
 let server: Server;
-let redis: Redis;
+let redis: RedisClient;
 
 before(async () => {
   server = await redisServer();

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Type } from '@sinclair/typebox';
 import {
   checkProductionSecrets, common, ConfigError, createLedgerCounter, createMetricsRegistry, createRedis, loadConfig, metricsAccess,
-  readGroups, registerStreamGauges, type LedgerEvent, type Redis, type Registry,
+  readGroups, registerStreamGauges, type LedgerEvent, type RedisClient, type Registry,
 } from '../src/index.ts';
 import { redisServer, type Server } from '../../test/harness/servers.ts';
 import { uniquePrefix } from '../../test/harness/isolation.ts';
@@ -75,7 +75,7 @@ test('the ledger counter counts a batch by type and failure reason', async () =>
 
 describe('stream lag and pending gauges', () => {
   let server: Server;
-  let redis: Redis;
+  let redis: RedisClient;
   before(async () => {
     server = await redisServer();
     redis = createRedis(server.url, 'metrics-test');
@@ -152,7 +152,7 @@ describe('stream lag and pending gauges', () => {
       const registry = createMetricsRegistry('test');
       registerStreamGauges(registry, { redis: offline, prefix: '', streams: ['s'], timeoutMs: 60_000 });
       assert.equal((await samples(registry, 'pushflow_stream_lag')).length, 0);
-      assert.equal(offline.commandQueue.length + (offline as unknown as { offlineQueue: { length: number } }).offlineQueue.length, 0);
+      assert.equal((offline as unknown as { commandQueue: { length: number } }).commandQueue.length + (offline as unknown as { offlineQueue: { length: number } }).offlineQueue.length, 0);
     } finally {
       offline.disconnect();
     }

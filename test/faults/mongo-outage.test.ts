@@ -1,8 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { Redis } from 'ioredis';
-import { groups, keys as makeKeys } from '@pushflow/shared';
+import { createRedis, groups, keys as makeKeys } from '@pushflow/shared';
 import { startStack, type Stack } from '../harness/stack.ts';
 import { mongoServer, type Server } from '../harness/servers.ts';
 import { tcpProxy, type TcpProxy } from '../harness/proxy.ts';
@@ -62,7 +61,7 @@ test(`MongoDB unreachable for ${outageMs / 1000} s mid-burst: sends go on, the p
 
 /** Ledger entries the projector has not acked yet: read but pending, or not read. */
 async function projectorBacklog(s: Stack): Promise<number> {
-  const redis = new Redis(s.redisUrl);
+  const redis = createRedis(s.redisUrl, 'test-backlog');
   try {
     const info = (await redis.xinfo('GROUPS', makeKeys(s.prefix).events)) as unknown[][];
     const group = info.map((g) => {

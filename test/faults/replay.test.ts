@@ -3,8 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { MongoClient } from 'mongodb';
-import { Redis } from 'ioredis';
-import { eventCodec, encodeEntry, type LedgerEvent } from '@pushflow/shared';
+import { createRedis, eventCodec, encodeEntry, type LedgerEvent } from '@pushflow/shared';
 import { root, startStack, type Stack } from '../harness/stack.ts';
 import { assertAllSettled, burst, connectClients, type Clients } from './support.ts';
 
@@ -40,7 +39,7 @@ test('replaying the ledger twice, and every event applied twice, leaves the docu
   const result = await burst(stack, { recipients: [...online, 'offline-1'], count: Math.min(3000, Number(process.env.PUSHFLOW_FAULT_BURST ?? 3000)) });
   await assertAllSettled(stack, result);
   const mongo = new MongoClient(stack.mongoUrl);
-  const redis = new Redis(stack.redisUrl);
+  const redis = createRedis(stack.redisUrl, 'test-replay');
   try {
     const live = await collectionHash(mongo, 'notifications');
     for (const name of ['replay_a', 'replay_b']) {

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import { MongoClient } from 'mongodb';
-import { Redis } from 'ioredis';
 import WebSocket from 'ws';
-import { keys as makeKeys } from '@pushflow/shared';
+import { createRedis, scanKeys, keys as makeKeys, type RedisClient } from '@pushflow/shared';
 import { startStack, type Stack, type StackOptions } from '../harness/stack.ts';
 import { waitFor } from '../harness/wait.ts';
 
@@ -51,7 +50,7 @@ export interface Clients {
 export async function connectClients(stack: Stack, recipients: string[], node = 0): Promise<Clients> {
   const received = new Map<string, number>();
   const sockets: WebSocket[] = [];
-  const redis = new Redis(stack.redisUrl);
+  const redis = createRedis(stack.redisUrl, 'test-clients');
   for (const recipientId of recipients) {
     const res = await fetch(`${stack.gatewayUrl}/connect-tokens`, {
       method: 'POST',
@@ -124,7 +123,7 @@ export async function assertAllSettled(stack: Stack, result: BurstResult, timeou
   assert.ok(result.accepted.length > 0, `nothing was accepted: ${JSON.stringify([...result.statuses])}`);
   assert.equal(new Set(result.accepted).size, result.accepted.length, 'every 2xx has its own notification id');
   const mongo = new MongoClient(stack.mongoUrl);
-  const redis = new Redis(stack.redisUrl);
+  const redis = createRedis(stack.redisUrl, 'test-settled');
   try {
     const notifications = mongo.db().collection<{ _id: string; status: string; history: { status: string; nodeId?: string; reason?: string }[] }>('notifications');
     let docs = new Map<string, { status: string; history: { status: string; nodeId?: string; reason?: string }[] }>();
@@ -154,7 +153,7 @@ export async function assertAllSettled(stack: Stack, result: BurstResult, timeou
 }
 
 /** What the ledger and the groups say about a few stuck notifications, for the failure message. */
-async function diagnose(redis: Redis, prefix: string, ids: string[], docs: Map<string, { status: string }>): Promise<string> {
+async function diagnose(redis: RedisClient, prefix: string, ids: string[], docs: Map<string, { status: string }>): Promise<string> {
   const events = await redis.xrange(`${prefix}events`, '-', '+');
   const lines = ids.map((id) => {
     const types = events.filter(([, f]) => f[1]!.includes(id)).map(([entryId, f]) => `${entryId} ${(JSON.parse(f[1]!) as { type: string }).type}`);
@@ -164,14 +163,9 @@ async function diagnose(redis: Redis, prefix: string, ids: string[], docs: Map<s
   return `${lines.join('; ')}; pending: ${JSON.stringify(groups)}`;
 }
 
-async function pendingEntries(redis: Redis, prefix: string): Promise<{ stream: string; group: string; pending: number }[]> {
+async function pendingEntries(redis: RedisClient, prefix: string): Promise<{ stream: string; group: string; pending: number }[]> {
   const streams: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, found] = (await redis.call('SCAN', cursor, 'MATCH', `${prefix}*`, 'TYPE', 'stream', 'COUNT', 1000)) as [string, string[]];
-    cursor = next;
-    streams.push(...found);
-  } while (cursor !== '0');
+  for await (const found of scanKeys(redis, `${prefix}*`, 1000, 'stream')) streams.push(...found);
   const out: { stream: string; group: string; pending: number }[] = [];
   for (const stream of streams) {
     const groups = (await redis.xinfo('GROUPS', stream)) as unknown[][];

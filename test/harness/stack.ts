@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { freePort, mongoServer, redisServer, type Server } from './servers.ts';
+import { CLUSTER_STACK_ENV, clusterRequested, redisCluster } from './redis-cluster.ts';
 import { uniqueMongoUrl, uniquePrefix } from './isolation.ts';
 
 /**
@@ -81,15 +82,19 @@ export async function startService(
 
 export interface StackOptions {
   deliveryNodes?: number;
+  /** Dispatcher processes (labels 'dispatcher', then 'dispatcher-2', ...); one by default. */
+  dispatchers?: number;
   /** Fixed ports (make dev); tests take free ones. */
   gatewayPort?: number;
   deliveryPorts?: number[];
   dispatcherPort?: number;
   env?: Record<string, string>;
-  /** Shared servers; a stack started without them starts its own. */
+  /** Shared servers; a stack started without them starts its own. A Redis Cluster (redis-cluster.ts) serves too. */
   redis?: Server;
   mongo?: Server;
   isolate?: boolean;
+  /** The key prefix of an isolated stack; a unique one by default. */
+  prefix?: string;
   onLine?: (service: string, line: string) => void;
 }
 
@@ -125,16 +130,19 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     ownServers.push(s);
     return s;
   };
-  const redis: Server = opts.redis ?? (await own(redisServer));
+  // PUSHFLOW_TEST_REDIS_CLUSTER=1 runs the suites that start their own Redis on a Redis Cluster.
+  const onCluster = !opts.redis && clusterRequested();
+  const redis: Server = opts.redis ?? (await own(onCluster ? () => redisCluster() : redisServer));
   const mongo: Server = opts.mongo ?? (await own(mongoServer));
   const isolate = opts.isolate ?? true;
-  const prefix = isolate ? uniquePrefix() : 'pushflow:';
+  const prefix = isolate ? opts.prefix ?? uniquePrefix() : 'pushflow:';
   const mongoUrl = isolate ? uniqueMongoUrl(mongo.url) : mongo.url;
   const apiKey = opts.env?.PUSHFLOW_API_KEYS?.split(',')[0] ?? devApiKey;
   const connectSecret = opts.env?.PUSHFLOW_CONNECT_SECRET ?? devConnectSecret;
   const base = {
     REDIS_URL: redis.url, MONGO_URL: mongoUrl, PUSHFLOW_REDIS_PREFIX: prefix,
     PUSHFLOW_API_KEYS: apiKey, PUSHFLOW_CONNECT_SECRET: connectSecret, LOG_LEVEL: 'info',
+    ...(onCluster && CLUSTER_STACK_ENV),
     ...opts.env,
   };
   const services: ServiceProcess[] = [];
@@ -144,6 +152,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   try {
     const dispatcherPort = opts.dispatcherPort ?? (await freePort());
     services.push(await startService('dispatcher', { ...base, DISPATCHER_PORT: String(dispatcherPort) }, { onLine: onLine('dispatcher') }));
+    for (let i = 2; i <= (opts.dispatchers ?? 1); i++) {
+      const label = `dispatcher-${i}`;
+      services.push(await startService('dispatcher', { ...base, DISPATCHER_PORT: String(await freePort()) }, { label, onLine: onLine(label) }));
+    }
     const nodes = opts.deliveryNodes ?? 1;
     const deliveryUrls: string[] = [];
     const nodeIds: string[] = [];

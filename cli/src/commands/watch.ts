@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { LedgerEvent } from '@pushflow/shared';
 import { commonHelp, commonOptions, parseCommand } from '../args.ts';
 import { CliError, EXIT, usageError } from '../errors.ts';
@@ -20,7 +20,8 @@ BLOCK), as a plain reader: it joins no consumer group and changes nothing. Ctrl-
   --notification ID  only events of this notification
   --from ID|$        start after this stream entry id (0 = the whole ledger retention
                      left); $ (default) = only events from now on
-  --redis URL        Redis (env REDIS_URL; default redis://127.0.0.1:6379)
+  --redis URL        Redis (env REDIS_URL; default redis://127.0.0.1:6379), or a Redis
+                     Cluster as redis-cluster://host:port[,host:port...]
   --prefix P         key prefix (env PUSHFLOW_REDIS_PREFIX; default pushflow:)
 ${commonHelp}  (with watch: one JSON object per line, {"id": <entry id>, ...event})
 
@@ -40,7 +41,7 @@ export const watch: Command = {
     });
     if (values.help) return printHelp(help);
     // Loaded only here: @pushflow/shared takes most of a second to import.
-    const [{ Redis }, { eventCodec, keys: makeKeys, withoutCredentials }] = await Promise.all([import('ioredis'), import('@pushflow/shared')]);
+    const [{ Cluster, Redis }, { eventCodec, keys: makeKeys, parseClusterUrl, withoutCredentials }] = await Promise.all([import('ioredis'), import('@pushflow/shared')]);
     const from = values.from ?? '$';
     if (from !== '$' && !/^\d+(-\d+)?$/.test(from)) throw usageError(`watch: --from must be a stream entry id (e.g. 1764626400000-0 or 0) or $ (got ${JSON.stringify(from)})`);
     const url = values.redis ?? (process.env.REDIS_URL || 'redis://127.0.0.1:6379');
@@ -49,7 +50,14 @@ export const watch: Command = {
 
     // No reconnecting: a tail that silently waits through an outage would look like a quiet
     // ledger. Losing Redis ends the watch with exit 3 instead.
-    const redis = new Redis(url, { lazyConnect: true, connectTimeout: CONNECT_TIMEOUT_MS, maxRetriesPerRequest: 0, retryStrategy: () => null, connectionName: 'pushflow-cli-watch' });
+    const options = { connectTimeout: CONNECT_TIMEOUT_MS, maxRetriesPerRequest: 0, connectionName: 'pushflow-cli-watch' };
+    const cluster = parseClusterUrl(url);
+    const redis: Redis | Cluster = cluster
+      ? new Cluster(cluster.seeds, {
+        lazyConnect: true, clusterRetryStrategy: () => null,
+        redisOptions: { ...options, username: cluster.username, password: cluster.password, ...(cluster.tls && { tls: {} }) },
+      })
+      : new Redis(url, { ...options, lazyConnect: true, retryStrategy: () => null });
     // Each failure also rejects the command in flight, but only the event says why (ECONNREFUSED).
     let lastError: Error | undefined;
     redis.on('error', (err: Error) => (lastError = err));
@@ -89,7 +97,7 @@ export const watch: Command = {
 };
 
 /** The newest entry's id, so that `$` means "from now" across the successive XREADs too. */
-async function lastId(redis: Redis, stream: string): Promise<string> {
+async function lastId(redis: Redis | Cluster, stream: string): Promise<string> {
   const [last] = await redis.xrevrange(stream, '+', '-', 'COUNT', 1);
   return last?.[0] ?? '0-0';
 }

@@ -3,7 +3,7 @@ import { Type, type FastifyPluginAsyncTypebox, type Static } from '@fastify/type
 import type { FastifyPluginAsync } from 'fastify';
 import {
   failureReasons, loadStaticAssets, readGroups, RecipientId, statuses, StatusSchema, ReasonSchema,
-  type Keys, type Redis,
+  type Keys, type RedisClient,
 } from '@pushflow/shared';
 import { HttpProblem, problemResponse } from '../problems.ts';
 import { countStatuses, foldWindow, throughput, type LedgerWindow, type RawEntry, type TimedEvent } from './ledger-window.ts';
@@ -115,7 +115,7 @@ const common = {
 };
 
 export interface DashboardApiOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   /** PUSHFLOW_REDIS_PREFIX, cut off stream names. (Not `prefix`: Fastify reads that as a URL prefix.) */
   redisPrefix: string;
@@ -189,7 +189,7 @@ export const dashboardApiRoutes: FastifyPluginAsyncTypebox<DashboardApiOptions> 
 type Window = LedgerWindow & { timed: TimedEvent[] };
 
 /** XREVRANGE over the last `minutes`, newest first, at most WINDOW_CAP entries; shared briefly between polls. */
-function windowReader(redis: Redis, eventsKey: string): (minutes: number) => Promise<Window> {
+function windowReader(redis: RedisClient, eventsKey: string): (minutes: number) => Promise<Window> {
   const recent = new Map<number, { at: number; window: Promise<Window> }>();
   return (minutes) => {
     const now = Date.now();

@@ -1,11 +1,11 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Redis } from '@pushflow/shared';
+import type { RedisClient } from '@pushflow/shared';
 import { HttpProblem, problemResponse } from '../problems.ts';
 
 export const READY_PING_TIMEOUT_MS = 500;
 
 /** Liveness says the process answers; readiness says it can reach Redis, so it can take work. */
-export const healthRoutes: FastifyPluginAsyncTypebox<{ redis: Redis }> = async (app, { redis }) => {
+export const healthRoutes: FastifyPluginAsyncTypebox<{ redis: RedisClient }> = async (app, { redis }) => {
   app.get('/healthz', {
     schema: {
       summary: 'Liveness',
@@ -31,7 +31,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ redis: Redis }> = async (
   });
 };
 
-async function pingWithin(redis: Redis, ms: number): Promise<boolean> {
+async function pingWithin(redis: RedisClient, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), ms); });
   try {

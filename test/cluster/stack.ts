@@ -1,0 +1,23 @@
+import { startStack, type Stack, type StackOptions } from '../harness/stack.ts';
+import { CLUSTER_STACK_ENV, redisCluster, type RedisCluster } from '../harness/redis-cluster.ts';
+
+/**
+ * Two dispatchers and three delivery nodes on a fresh six-node cluster (three masters).
+ * `prefixFor` may pick the key prefix once the cluster is up (e.g. to place keys).
+ */
+export async function startClusterStack(
+  opts: StackOptions = {},
+  prefixFor?: (cluster: RedisCluster) => Promise<string>,
+): Promise<{ stack: Stack; cluster: RedisCluster }> {
+  const cluster = await redisCluster();
+  try {
+    const stack = await startStack({
+      dispatchers: 2, deliveryNodes: 3, ...opts, ...(prefixFor && { prefix: await prefixFor(cluster) }),
+      redis: cluster, env: { ...CLUSTER_STACK_ENV, ...opts.env },
+    });
+    return { stack, cluster };
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+}
