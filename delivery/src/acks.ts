@@ -48,7 +48,7 @@ export function createAckRecorder(opts: AckRecorderOptions): AckRecorder {
 
   async function write(batch: NotificationAcknowledged[]): Promise<void> {
     const pipeline = redis.pipeline();
-    for (const event of batch) pipeline.xadd(keys.events, '*', ...encodeEntry(event));
+    for (const event of batch) pipeline.xadd(keys.eventsOf(event.notificationId), '*', ...encodeEntry(event));
     const results = (await pipeline.exec()) ?? [];
     const failed = results.find(([err]) => err);
     if (failed) throw failed[0];

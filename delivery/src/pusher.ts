@@ -80,7 +80,7 @@ export function createDeliveryHandler(opts: PusherOptions): (entries: StreamEntr
     for (const outcome of outcomes) {
       const event = toEvent(outcome, at, nodeId);
       events.push(event);
-      pipeline.xadd(keys.events, '*', ...encodeEntry(event));
+      pipeline.xadd(keys.eventsOf(event.notificationId), '*', ...encodeEntry(event));
       log.debug({ notificationId: event.notificationId, event: event.type, connections: outcome.sentTo }, 'delivery outcome');
     }
     pipeline.xack(stream, group, ...entries.map((e) => e.id));

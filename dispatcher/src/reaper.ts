@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import {
-  deliveryRequestCodec, encodeEntry, groups,
+  compareIds, deliveryRequestCodec, encodeEntry, groups,
   type Keys, type LedgerCounter, type LedgerEvent, type Logger, type Redis,
 } from '@pushflow/shared';
-import { compareIds } from './stream-ids.ts';
 
 /**
  * The reaper settles the partitions of dead delivery nodes (DESIGN.md, "Failure
@@ -102,7 +101,7 @@ async function reapNode(deps: ReapDeps, nodeId: string, deadline: number): Promi
     const pipe = redis.pipeline();
     const events = notificationIds.slice(i, i + batch).map((notificationId): LedgerEvent => (
       { type: 'notification.failed', notificationId, at, reason: 'NODE_LOST', nodeId }));
-    for (const event of events) pipe.xadd(keys.events, '*', ...encodeEntry(event));
+    for (const event of events) pipe.xadd(keys.eventsOf(event.notificationId), '*', ...encodeEntry(event));
     await execOrThrow(pipe);
     deps.ledger?.written(events);
   }

@@ -19,7 +19,7 @@ into a fresh MongoDB collection, without changing anything in Redis or in the li
                      collection (ignoring \`version\`); exit 1 if they differ
   --help             this text
 
-Environment: REDIS_URL, MONGO_URL, PUSHFLOW_REDIS_PREFIX, PUSHFLOW_STATUS_TTL_DAYS,
+Environment: REDIS_URL, MONGO_URL, PUSHFLOW_REDIS_PREFIX, PUSHFLOW_PARTITIONS, PUSHFLOW_STATUS_TTL_DAYS,
 LOG_LEVEL (default warn; logs go to stdout before the summary).
 
 Prints one JSON line: {collection, events, documents, ledgerFrom, ...} and with --compare
@@ -32,6 +32,7 @@ const ReplayConfig = Type.Object({
   REDIS_URL: common.REDIS_URL,
   MONGO_URL: common.MONGO_URL,
   PUSHFLOW_REDIS_PREFIX: common.PUSHFLOW_REDIS_PREFIX,
+  PUSHFLOW_PARTITIONS: common.PUSHFLOW_PARTITIONS,
   PUSHFLOW_STATUS_TTL_DAYS: DispatcherConfig.properties.PUSHFLOW_STATUS_TTL_DAYS,
   LOG_LEVEL: Type.Union(common.LOG_LEVEL.anyOf, { default: 'warn' }),
 });
@@ -59,7 +60,7 @@ try {
   await mongo.connect();
   const db = mongo.db();
   const result = await replayLedger({
-    redis, keys: makeKeys(config.PUSHFLOW_REDIS_PREFIX), db, log,
+    redis, keys: makeKeys(config.PUSHFLOW_REDIS_PREFIX, config.PUSHFLOW_PARTITIONS), db, log,
     statusTtlDays: config.PUSHFLOW_STATUS_TTL_DAYS,
     ...(args.collection !== undefined && { collection: args.collection }),
   });

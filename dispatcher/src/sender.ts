@@ -37,6 +37,8 @@ export interface SenderDeps {
   keys: Keys;
   notifications: Notifications;
   log: Logger;
+  /** The commands partition stream this handler's entries come from (it acks them there). */
+  stream: string;
   group: string;
   nodeTtlMs: number;
   /** How long command records and status snapshots live (PUSHFLOW_COMMAND_MEMORY_SECONDS); ten minutes by default. */
@@ -125,14 +127,14 @@ export function createSendHandler(deps: SenderDeps) {
     }
 
     const pipe = redis.pipeline();
-    // One transaction on the one ledger key: a projector blocked on the ledger wakes after
-    // EXEC, never between a notification's accepted and dispatched events, so it builds the
+    // One transaction per ledger partition: a projector blocked on it wakes after EXEC,
+    // never between a notification's accepted and dispatched events, so it builds the
     // document whole and inserts it once instead of inserting and then replacing it.
-    if (routed.length > 0) {
+    for (const events of byPartition(keys, routed.flatMap((p) => p.events))) {
       // ioredis queues MULTI and EXEC inside a pipeline; its types leave `multi` out.
       const tx = pipe as ChainableCommander & { multi(): ChainableCommander };
       tx.multi();
-      for (const p of routed) for (const e of p.events) pipe.xadd(keys.events, '*', ...encodeEntry(e));
+      for (const e of events) pipe.xadd(keys.eventsOf(e.notificationId), '*', ...encodeEntry(e));
       void pipe.exec();
     }
     for (const p of routed) {
@@ -144,7 +146,7 @@ export function createSendHandler(deps: SenderDeps) {
       if (p.command.idempotencyKey === undefined) queueSnapshot(pipe, keys, p.doc, memoryMs);
     }
     queueReplies(pipe, replies);
-    pipe.xack(keys.commands, deps.group, ...entries.map((e) => e.id));
+    pipe.xack(deps.stream, deps.group, ...entries.map((e) => e.id));
     await execPipeline(pipe);
     deps.ledger?.written(routed.flatMap((p) => p.events));
 
@@ -202,4 +204,16 @@ function refuseUnencodable(doc: NotificationDoc): void {
   } catch (err) {
     throw new PoisonEntry(`a notification cannot be stored: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/** Events grouped by their ledger partition, each group in the order given. */
+function byPartition(keys: Keys, events: LedgerEvent[]): LedgerEvent[][] {
+  const groups = new Map<number, LedgerEvent[]>();
+  for (const e of events) {
+    const p = keys.partitionOf(e.notificationId);
+    const group = groups.get(p);
+    if (group) group.push(e);
+    else groups.set(p, [e]);
+  }
+  return [...groups.values()];
 }
