@@ -4,7 +4,8 @@ import WebSocket from 'ws';
 import { Redis } from 'ioredis';
 import { eventCodec, groups, keys as makeKeys, type Keys } from '@pushflow/shared';
 import { apiOf } from './harness/api.ts';
-import { startStack, type ServiceProcess, type Stack } from './harness/stack.ts';
+import { heldPartitions } from './harness/partitions.ts';
+import { startStack, type Stack } from './harness/stack.ts';
 import { waitFor } from './harness/wait.ts';
 
 /**
@@ -35,10 +36,6 @@ after(async () => {
   assert.deepEqual(codes, stack.services.map(() => 0), 'every service exits 0 on SIGTERM');
 });
 
-async function heldPartitions(dispatcher: ServiceProcess): Promise<number[]> {
-  const text = await (await fetch(`http://127.0.0.1:${dispatcher.env.DISPATCHER_PORT}/metrics`)).text();
-  return [...text.matchAll(/^pushflow_dispatcher_partition_held\{[^}]*partition="(\d+)"[^}]*\} 1$/gm)].map((m) => Number(m[1]));
-}
 
 async function connect(recipientId: string, node: number): Promise<{ ws: WebSocket; titles: string[]; ids: string[] }> {
   const { token } = await api('POST', '/connect-tokens', { recipientId, ttlSeconds: 600 });

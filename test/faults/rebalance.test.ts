@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { heldPartitions as held } from '../harness/partitions.ts';
 import type { ServiceProcess } from '../harness/stack.ts';
 import { waitFor } from '../harness/wait.ts';
 import { assertAllSettled, burst, burstRecipients, faultStack } from './support.ts';
@@ -18,10 +19,6 @@ const fixture = faultStack({
   },
 });
 
-async function held(dispatcher: ServiceProcess): Promise<number[]> {
-  const text = await (await fetch(`http://127.0.0.1:${dispatcher.env.DISPATCHER_PORT}/metrics`)).text();
-  return [...text.matchAll(/^pushflow_dispatcher_partition_held\{[^}]*partition="(\d+)"[^}]*\} 1$/gm)].map((m) => Number(m[1]));
-}
 
 test('a second dispatcher joins mid-burst, then the first is killed -9: every partition keeps being consumed', { timeout: 300_000 }, async () => {
   const { stack } = fixture;
