@@ -5,7 +5,8 @@ import { Redis } from 'ioredis';
 import { eventCodec, groups, keys as makeKeys, type Keys } from '@pushflow/shared';
 import { apiOf } from './harness/api.ts';
 import { heldPartitions } from './harness/partitions.ts';
-import { startStack, type Stack } from './harness/stack.ts';
+import { freePort } from './harness/servers.ts';
+import { startService, startStack, type Stack } from './harness/stack.ts';
 import { waitFor } from './harness/wait.ts';
 
 /**
@@ -134,13 +135,26 @@ test('the dashboard reads every partition', async () => {
   assert.ok(activity.events >= 20 * 15 * 2, JSON.stringify(activity.counts));
 });
 
-test('a service started with another PUSHFLOW_PARTITIONS stops at once and says how to repartition', { timeout: 60_000 }, async () => {
+test('a service started with another PUSHFLOW_PARTITIONS stops (exit 78) and says how to repartition', { timeout: 60_000 }, async () => {
+  const base = {
+    REDIS_URL: stack.redisUrl, MONGO_URL: stack.mongoUrl, PUSHFLOW_REDIS_PREFIX: stack.prefix,
+    PUSHFLOW_API_KEYS: stack.apiKey, PUSHFLOW_CONNECT_SECRET: stack.connectSecret, PUSHFLOW_PARTITIONS: '4',
+  };
   for (const service of ['gateway', 'dispatcher', 'delivery'] as const) {
-    const err = await stack.add(service, { PUSHFLOW_PARTITIONS: '4', PUSHFLOW_NODE_ID: 'delivery-wrong', PUSHFLOW_CONSUMER_ID: 'dispatcher-wrong' }, `${service}-wrong`)
-      .then(() => undefined, (e: Error) => e);
-    assert.ok(err, `${service} started with PUSHFLOW_PARTITIONS=4 against a deployment of ${P}`);
-    assert.match(err.message, /PUSHFLOW_PARTITIONS is 4 but this deployment's streams are split into 8 partitions/);
-    assert.match(err.message, /drain/);
+    const env = {
+      ...base, GATEWAY_PORT: String(await freePort()), DISPATCHER_PORT: String(await freePort()), DELIVERY_PORT: String(await freePort()),
+      PUSHFLOW_NODE_ID: 'delivery-wrong', PUSHFLOW_CONSUMER_ID: 'dispatcher-wrong',
+    };
+    // The gateway and delivery stop before they are ready; the dispatcher says ready (its
+    // health endpoint is up, not ready, while Redis is checked) and stops just after.
+    const outcome = await startService(service, env).then(
+      async (svc) => ({ code: await svc.exited, output: svc.lines.join('\n') }),
+      (err: Error) => ({ code: undefined, output: err.message }),
+    );
+    assert.match(outcome.output, /PUSHFLOW_PARTITIONS is 4 but this deployment's streams are split into 8 partitions/, `${service}: ${outcome.output}`);
+    assert.match(outcome.output, /drain/);
+    if (outcome.code !== undefined) assert.equal(outcome.code, 78, service);
   }
   assert.equal(await redis.get(keys.partitionCount), String(P), 'the record is unchanged');
+  assert.equal(await redis.zscore(keys.dispatchers, 'dispatcher-wrong'), null, 'the refused dispatcher never took part');
 });

@@ -20,7 +20,6 @@ const log = createLogger('dispatcher', config.LOG_LEVEL);
 const keys = makeKeys(config.PUSHFLOW_REDIS_PREFIX, config.PUSHFLOW_PARTITIONS);
 
 const redis = createRedis(config.REDIS_URL, 'dispatcher', { log });
-await checkPartitionsOrExit(redis, keys, 'dispatcher');
 // socketTimeoutMS: a reply that never comes (a connection half-dead after a network cut)
 // fails the operation, and the consumer retries it, instead of holding its batch for ever.
 const connectTimeoutMS = 10_000;
@@ -72,11 +71,14 @@ function consumePartition(p: number, { reclaim }: { reclaim: boolean }) {
 }
 
 const P = keys.partitions;
-const leases = startPartitionLeases({
+// No partition is consumed before P is checked against Redis; until Redis answers the
+// dispatcher stays up and not ready, as through any Redis outage.
+let stopping = false;
+const leases = checkPartitionsOrExit(redis, keys, 'dispatcher', log).then(() => (stopping ? undefined : startPartitionLeases({
   redis, keys, owner: consumer, log,
   leaseMs: config.PUSHFLOW_PARTITION_LEASE_MS, renewMs: config.PUSHFLOW_PARTITION_RENEW_MS,
   start: consumePartition, onChange: metrics.partitionsHeld,
-});
+})));
 
 // Every dispatcher runs these; the reaper locks per node and trimming is idempotent.
 const chores = [
@@ -96,7 +98,10 @@ log.info({ port: config.DISPATCHER_PORT, consumer, partitions: P }, 'ready');
 
 onShutdown(log, async () => {
   health.close();
-  await Promise.all([...chores, queries, leases].map((c) => c.stop()));
+  stopping = true;
+  // A check still waiting for Redis leaves no leases to release.
+  const held = await Promise.race([leases, new Promise<undefined>((r) => setTimeout(r, 100))]);
+  await Promise.all([...chores, queries, ...(held ? [held] : [])].map((c) => c.stop()));
   await redis.quit();
   watchdog.stop();
   await mongo.close();

@@ -32,7 +32,7 @@ await app.listen({ port: config.GATEWAY_PORT, host: config.GATEWAY_HOST });
 // Listening already answers /healthz; 'ready' means requests can be taken.
 if (redis.status !== 'ready') await once(redis, 'ready');
 // Checked once Redis answers (the gateway listens through an outage and answers 503 meanwhile).
-await checkPartitionsOrExit(redis, keys, SERVICE);
+await checkPartitionsOrExit(redis, keys, SERVICE, log);
 const address = app.server.address();
 const port = typeof address === 'object' && address ? address.port : config.GATEWAY_PORT;
 log.info({

@@ -1,4 +1,5 @@
 import type { Keys } from './keys.ts';
+import type { Logger } from './logger.ts';
 import type { Redis } from './redis.ts';
 
 /**
@@ -34,13 +35,23 @@ export async function recordedPartitions(redis: Redis, keys: Keys): Promise<numb
   return recorded === null ? undefined : Number(recorded);
 }
 
-/** For a service's start: a mismatch stops the process with the message, like a bad setting. */
-export async function checkPartitionsOrExit(redis: Redis, keys: Keys, service: string): Promise<void> {
-  try {
-    await checkPartitions(redis, keys);
-  } catch (err) {
-    if (!(err instanceof PartitionMismatch)) throw err;
-    process.stderr.write(`${service}: ${err.message}\n`);
-    process.exit(78); // EX_CONFIG, as for a wrong setting
+/**
+ * For a service's start: a mismatch stops the process with the message, like a bad setting.
+ * While Redis does not answer (down, a wrong password) it keeps trying: the service stays
+ * up and not ready, as it does for any Redis outage.
+ */
+export async function checkPartitionsOrExit(redis: Redis, keys: Keys, service: string, log: Logger): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await checkPartitions(redis, keys);
+      return;
+    } catch (err) {
+      if (err instanceof PartitionMismatch) {
+        process.stderr.write(`${service}: ${err.message}\n`);
+        process.exit(78); // EX_CONFIG, as for a wrong setting
+      }
+      log.warn({ err: (err as Error).message }, 'cannot check PUSHFLOW_PARTITIONS against Redis yet; retrying');
+      await new Promise((r) => setTimeout(r, Math.min(250 * 2 ** attempt, 5000)));
+    }
   }
 }
