@@ -29,6 +29,26 @@ test('partition streams carry a hash tag each, distinct between commands, events
   assert.throws(() => makeKeys('pf:', 257), RangeError);
 });
 
+/** Redis Cluster's key slot: CRC16 (XMODEM) of the hash tag, modulo 16384. */
+function slotOf(key: string): number {
+  const tag = /\{([^}]+)\}/.exec(key)?.[1] ?? key;
+  let crc = 0;
+  for (const byte of Buffer.from(tag)) {
+    crc ^= byte << 8;
+    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16384;
+}
+
+test('with 8 partitions (the scale profile) every partition stream has a Redis Cluster slot of its own', () => {
+  assert.equal(slotOf('123456789'), 0x31c3 % 16384); // the CRC16/XMODEM check value
+  const k = makeKeys('pushflow:', 8);
+  const slots = [...k.allCommands, ...k.allEvents].map(slotOf);
+  assert.equal(new Set(slots).size, 16, `slots: ${slots.join(', ')}`);
+  // Dead letters sit on the slot of their stream (the hash tag comes first).
+  assert.equal(slotOf(`${k.commands(3)}:dead`), slotOf(k.commands(3)));
+});
+
 test('FNV-1a 32 matches the published test vectors (clients in other languages compute it too)', () => {
   // From the FNV reference (draft-eastlake-fnv): "", "a", "foobar".
   assert.equal(fnv1a32(''), 0x811c9dc5);
