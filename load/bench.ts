@@ -48,7 +48,7 @@ const others: Partial<Record<ScenarioName, (target: Target) => Promise<Record<st
 let allVerified = true;
 let failure: unknown;
 for (const name of opts.scenarios) {
-  process.stderr.write(opts.external ? `bench: ${name}: targeting ${opts.external.gatewayUrl}\n` : `bench: ${name}: starting a stack with ${opts.nodes} delivery node(s)\n`);
+  process.stderr.write(opts.external ? `bench: ${name}: targeting ${opts.external.gatewayUrl}\n` : `bench: ${name}: starting a stack with ${opts.nodes} delivery node(s), ${opts.partitions} partition(s), ${opts.dispatchers} dispatcher(s)\n`);
   const target = await openTarget(opts, { inspect: name === 'connections' }).catch((err) => { failure = err; });
   if (!target) break;
   const driver = drivers[name];

@@ -8,7 +8,7 @@ const centrifugoAt = (path: string) => () => path;
 test('no arguments (make bench) gives every scenario with sensible defaults', () => {
   const o = parseOptions([], noCentrifugo) as BenchOptions;
   assert.deepEqual(o, {
-    scenarios: ['throughput', 'latency', 'status', 'connections'], nodes: 1, recipients: 50, concurrency: 64,
+    scenarios: ['throughput', 'latency', 'status', 'connections'], nodes: 1, partitions: 1, dispatchers: 1, recipients: 50, concurrency: 64,
     durationSeconds: 10, rate: 1000, maxInFlight: 1000, drainSeconds: 120,
     statusDocs: 100_000, connections: 10_000, sample: 100, peer: 'none',
   });
@@ -57,4 +57,13 @@ test('bad values are usage errors', () => {
   assert.throws(() => parseOptions(['--gateway', 'http://x']), UsageError);
   assert.throws(() => parseOptions(['--mongo', 'mongodb://x/db']), UsageError);
   assert.throws(() => parseOptions(['--what']), /Unknown option/);
+});
+
+test('--partitions and --dispatchers shape the stack the bench starts', () => {
+  const o = parseOptions(['--partitions', '8', '--dispatchers', '2'], noCentrifugo) as BenchOptions;
+  assert.equal(o.partitions, 8);
+  assert.equal(o.dispatchers, 2);
+  assert.throws(() => parseOptions(['--partitions', '257'], noCentrifugo), /--partitions must be at most 256/);
+  assert.throws(() => parseOptions(['--dispatchers', '0'], noCentrifugo), /--dispatchers must be a positive integer/);
+  assert.throws(() => parseOptions(['--gateway', 'http://x', '--delivery', 'ws://y', '--scenario', 'throughput', '--partitions', '8'], noCentrifugo), /not with --gateway/);
 });

@@ -8,6 +8,10 @@ export const scenarioNames: readonly ScenarioName[] = ['throughput', 'latency', 
 export interface BenchOptions {
   scenarios: ScenarioName[];
   nodes: number;
+  /** PUSHFLOW_PARTITIONS of the stack it starts. */
+  partitions: number;
+  /** Dispatcher processes of the stack it starts; they share the partitions. */
+  dispatchers: number;
   recipients: number;
   concurrency: number;
   durationSeconds: number;
@@ -53,6 +57,10 @@ Scenarios:
 Options:
   --scenario NAME      run only this scenario (repeatable; default: all)
   --nodes N            delivery nodes of the stack it starts (default 1)
+  --partitions N       PUSHFLOW_PARTITIONS of the stack it starts: the commands and events
+                       streams split into N partitions (1..256, default 1)
+  --dispatchers N      dispatcher processes of the stack it starts, sharing the
+                       partitions (each partition is consumed by one of them) (default 1)
   --recipients N       connected WebSocket recipients, spread over the nodes (default 50)
   --concurrency N      throughput: concurrent HTTP senders; status: concurrent GET
                        connections; connections: handshakes in flight (default 64)
@@ -116,6 +124,8 @@ export function parseOptions(argv: string[], findPeer: () => string | undefined 
     options: {
       scenario: { type: 'string', multiple: true },
       nodes: { type: 'string' },
+      partitions: { type: 'string' },
+      dispatchers: { type: 'string' },
       recipients: { type: 'string' },
       concurrency: { type: 'string' },
       duration: { type: 'string' },
@@ -142,6 +152,8 @@ export function parseOptions(argv: string[], findPeer: () => string | undefined 
   const options: BenchOptions = {
     scenarios,
     nodes: positive('nodes', values.nodes, 1, true),
+    partitions: positive('partitions', values.partitions, 1, true),
+    dispatchers: positive('dispatchers', values.dispatchers, 1, true),
     recipients: positive('recipients', values.recipients, 50, true),
     concurrency: positive('concurrency', values.concurrency, 64, true),
     durationSeconds: positive('duration', values.duration, 10),
@@ -153,6 +165,7 @@ export function parseOptions(argv: string[], findPeer: () => string | undefined 
     sample: positive('sample', values.sample, 100, true),
     ...peer(values.peer, findPeer),
   };
+  if (options.partitions > 256) throw new UsageError(`--partitions must be at most 256, got ${options.partitions}`);
   if (options.sample > options.connections) throw new UsageError(`--sample (${options.sample}) cannot exceed --connections (${options.connections})`);
   if (values.gateway || values.delivery) {
     if (!values.gateway || !values.delivery) throw new UsageError('--gateway and --delivery go together');
@@ -164,6 +177,7 @@ export function parseOptions(argv: string[], findPeer: () => string | undefined 
       ...(values.redis && { redisUrl: values.redis }),
     };
     if (scenarios.includes('status') && !values.mongo) throw new UsageError('the status scenario seeds MongoDB: with --gateway it needs --mongo');
+    if (values.partitions || values.dispatchers) throw new UsageError('--partitions and --dispatchers shape the stack the bench starts; not with --gateway');
   } else if (values['api-key'] || values.mongo || values.redis) {
     throw new UsageError('--api-key, --mongo and --redis only apply with --gateway and --delivery');
   }

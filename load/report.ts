@@ -31,5 +31,10 @@ export function printReport(doc: object): void {
 
 /** Where the figures were measured: how many delivery nodes, and whose stack. */
 export function stackParameters(target: Target, external: boolean) {
-  return { deliveryNodes: target.deliveryUrls.length, stack: external ? 'external' : 'started by the harness' };
+  return {
+    deliveryNodes: target.deliveryUrls.length,
+    partitions: target.partitions ?? null,
+    dispatchers: target.dispatchers ?? null,
+    stack: external ? 'external' : 'started by the harness',
+  };
 }

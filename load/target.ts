@@ -8,6 +8,9 @@ export interface Target {
   apiKey: string;
   mongoUrl?: string;
   redisUrl?: string;
+  /** PUSHFLOW_PARTITIONS and dispatcher processes of a stack the harness started. */
+  partitions?: number;
+  dispatchers?: number;
   /** The service processes, when they are ours to observe. */
   processes: { name: string; pid: number; inspectorUrl?: string }[];
   stop(): Promise<void>;
@@ -22,8 +25,14 @@ const keptLines = 200;
  */
 export async function openTarget(options: BenchOptions, opts: { inspect?: boolean } = {}): Promise<Target> {
   if (options.external) return { ...options.external, processes: [], stop: async () => {} };
-  const env = opts.inspect ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --inspect=127.0.0.1:0`.trim() } : undefined;
-  const stack: Stack = await startStack({ deliveryNodes: options.nodes, onLine: () => {}, ...(env && { env }) });
+  const env: Record<string, string> = { PUSHFLOW_PARTITIONS: String(options.partitions) };
+  if (opts.inspect) env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --inspect=127.0.0.1:0`.trim();
+  const stack: Stack = await startStack({ deliveryNodes: options.nodes, onLine: () => {}, env });
+  // The first dispatcher takes every partition; each one added takes its share from it.
+  for (let i = 2; i <= options.dispatchers; i++) {
+    await stack.add('dispatcher', { PUSHFLOW_CONSUMER_ID: `dispatcher-${i}` }, `dispatcher-${i}`);
+  }
+  await sharesSettled(stack, options.partitions, options.dispatchers);
   const trim = setInterval(() => {
     for (const s of stack.services) if (s.lines.length > 2 * keptLines) s.lines.splice(0, s.lines.length - keptLines);
   }, 1000).unref();
@@ -33,6 +42,8 @@ export async function openTarget(options: BenchOptions, opts: { inspect?: boolea
     apiKey: stack.apiKey,
     mongoUrl: stack.mongoUrl,
     redisUrl: stack.redisUrl,
+    partitions: options.partitions,
+    dispatchers: options.dispatchers,
     processes: stack.services.map((s) => {
       // Node prints this line on stderr before the service logs `ready`.
       const inspectorUrl = /Debugger listening on (ws:\/\/\S+)/.exec(s.lines.join('\n'))?.[1];
@@ -47,4 +58,22 @@ export async function openTarget(options: BenchOptions, opts: { inspect?: boolea
       }
     },
   };
+}
+
+/**
+ * Measuring starts once every dispatcher holds its share (ceil(P / D) at most, P in all):
+ * until then the partitions still held by the first would make it the bottleneck.
+ */
+async function sharesSettled(stack: Stack, partitions: number, dispatchers: number, timeoutMs = 30_000): Promise<void> {
+  const share = Math.ceil(partitions / dispatchers);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const held = stack.services.filter((s) => s.service === 'dispatcher').map((s) => {
+      const last = s.lines.findLast((l) => l.includes('"msg":"partitions held"'));
+      return last ? (JSON.parse(last) as { partitions: number[] }).partitions.length : 0;
+    });
+    if (held.reduce((a, b) => a + b, 0) === partitions && held.every((n) => n <= share)) return;
+    if (Date.now() > deadline) throw new Error(`dispatchers did not settle on ${partitions} partitions within ${timeoutMs} ms: ${held.join(' + ')}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }

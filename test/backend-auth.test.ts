@@ -103,7 +103,7 @@ describe('Redis with a password', () => {
     running.push(dispatcher);
     assert.equal(await status(`http://127.0.0.1:${port}/readyz`), 200);
     // It created its consumer group in this Redis, through the password.
-    const info = (await admin.xinfo('GROUPS', makeKeys(prefix).commands)) as unknown[][];
+    const info = (await admin.xinfo('GROUPS', makeKeys(prefix).commands(0))) as unknown[][];
     assert.ok(info.some((g) => g.includes(groups.dispatcher)), 'no dispatcher group on the commands stream');
     assertNoPassword(dispatcher.lines, 'dispatcher');
   });

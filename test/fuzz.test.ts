@@ -80,7 +80,7 @@ async function send(recipientId: string) {
 /** Every command handled and every ledger event projected: nothing pending, nothing unread. */
 async function idle(): Promise<boolean> {
   const k = makeKeys(stack.prefix);
-  for (const stream of [k.commands, k.events]) {
+  for (const stream of [k.commands(0), k.events(0)]) {
     const groups = (await redis.xinfo('GROUPS', stream)) as unknown[][];
     for (const g of groups) {
       const info = Object.fromEntries(Array.from({ length: g.length / 2 }, (_, i) => [g[2 * i], g[2 * i + 1]]));
@@ -92,7 +92,7 @@ async function idle(): Promise<boolean> {
 
 /** What the API has written: the last id of the commands stream, and the ledger's documents. */
 async function written() {
-  const info = (await redis.call('XINFO', 'STREAM', makeKeys(stack.prefix).commands)) as unknown[];
+  const info = (await redis.call('XINFO', 'STREAM', makeKeys(stack.prefix).commands(0))) as unknown[];
   const lastId = info[info.indexOf('last-generated-id') + 1];
   const documents = await mongo.db().collection('notifications').countDocuments({});
   return { lastId, documents };

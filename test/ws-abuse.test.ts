@@ -132,7 +132,7 @@ describe('delivery: WebSocket abuse changes nothing', () => {
 
     // The ledger holds exactly one delivered event per good notification and nothing else.
     const entries = await waitFor('every outcome', async () => {
-      const all = await client.xrange(keys.events, '-', '+');
+      const all = await client.xrange(keys.events(0), '-', '+');
       return all.length >= sentIds.length ? all : undefined;
     });
     const events = entries.map(([, fields]) => eventCodec.decode(fields));

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { Redis } from 'ioredis';
-import { keys as makeKeys } from '@pushflow/shared';
+import { encodeEntry, keys as makeKeys } from '@pushflow/shared';
 import { startStack, type Stack } from '../../test/harness/stack.ts';
 import { waitFor } from '../../test/harness/wait.ts';
 import { runCli, startCli } from './run-cli.ts';
@@ -175,6 +175,26 @@ test('watch prints the events of a send as they happen and exits 0 on SIGINT', a
   }
   assert.equal(await json.exited, 0, json.stderrLines.join('\n'));
   assert.equal(await human.exited, 0, human.stderrLines.join('\n'));
+});
+
+test('watch follows every partition of a partitioned ledger, as many as Redis recorded', async () => {
+  const prefix = `cli-partitioned-${randomUUID().slice(0, 8)}:`;
+  const keys = makeKeys(prefix, 8);
+  await redis.set(keys.partitionCount, '8');
+  const watch = startCli(['watch', '--json', '--from', '0', '--prefix', prefix], env);
+  try {
+    await waitFor('watch to start', async () => (watch.stderrLines.some((l) => l.startsWith('watching 8 partitions')) ? true : undefined), 15_000);
+    const ids = Array.from({ length: 24 }, (_, i) => `cli-p-${i}`);
+    for (const notificationId of ids) {
+      await redis.xadd(keys.eventsOf(notificationId), '*', ...encodeEntry({ type: 'notification.failed', notificationId, at: Date.now(), reason: 'RECIPIENT_OFFLINE' }));
+    }
+    const printed = await waitFor('every event', async () => (watch.stdoutLines.length >= ids.length ? watch.stdoutLines.map((l) => JSON.parse(l)) : undefined));
+    assert.deepEqual(printed.map((e) => e.notificationId).sort(), [...ids].sort());
+    assert.ok(new Set(ids.map((id) => keys.partitionOf(id))).size > 4, 'the ids spread over the partitions');
+  } finally {
+    watch.child.kill('SIGINT');
+  }
+  assert.equal(await watch.exited, 0, watch.stderrLines.join('\n'));
 });
 
 test('replay runs the ledger replay with its options and prints its summary', async () => {

@@ -11,7 +11,7 @@ export const bin = `${root}node_modules/.bin/pushflow`;
  * reads, so that only what a test passes counts (a developer's PUSHFLOW_API_KEY must not
  * leak in). node.sh's own settings (PUSHFLOW_CACHE_DIR, ...) stay.
  */
-const CLI_SETTINGS = /^(PUSHFLOW_(URL|API_KEY|CONNECT_SECRET|TOKEN_AUDIENCE|REDIS_PREFIX)(_FILE)?|REDIS_URL|MONGO_URL|NO_COLOR)$/;
+const CLI_SETTINGS = /^(PUSHFLOW_(URL|API_KEY|CONNECT_SECRET|TOKEN_AUDIENCE|REDIS_PREFIX|PARTITIONS)(_FILE)?|REDIS_URL|MONGO_URL|NO_COLOR)$/;
 
 export function cliEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};

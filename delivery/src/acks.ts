@@ -1,4 +1,4 @@
-import { encodeEntry, type Keys, type LedgerCounter, type Logger, type NotificationAcknowledged, type RedisClient } from '@pushflow/shared';
+import { encodeEntry, writeInOrder, type Keys, type LedgerCounter, type Logger, type NotificationAcknowledged, type RedisClient } from '@pushflow/shared';
 import { takeSent, type SocketData } from './socket.ts';
 
 /**
@@ -47,11 +47,8 @@ export function createAckRecorder(opts: AckRecorderOptions): AckRecorder {
   }
 
   async function write(batch: NotificationAcknowledged[]): Promise<void> {
-    const pipeline = redis.pipeline();
-    for (const event of batch) pipeline.xadd(keys.events, '*', ...encodeEntry(event));
-    const results = (await pipeline.exec()) ?? [];
-    const failed = results.find(([err]) => err);
-    if (failed) throw failed[0];
+    // Events partitions may sit on several cluster masters.
+    await writeInOrder(redis, [(pipe) => { for (const event of batch) pipe.xadd(keys.eventsOf(event.notificationId), '*', ...encodeEntry(event)); }]);
     opts.ledger?.written(batch);
   }
 

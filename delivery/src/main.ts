@@ -1,4 +1,4 @@
-import { createLogger, createMetricsRegistry, createRedis, onShutdown } from '@pushflow/shared';
+import { createLogger, createMetricsRegistry, createRedis, onShutdown, PartitionMismatch } from '@pushflow/shared';
 import { loadDeliveryConfig } from './config.ts';
 import { startDeliveryNode } from './node.ts';
 
@@ -10,6 +10,10 @@ const blockingRedis = createRedis(config.REDIS_URL, `delivery-${nodeId}-consumer
 
 const registry = createMetricsRegistry('delivery', { processMetrics: true });
 const node = await startDeliveryNode({ config, redis, blockingRedis, log, registry }).catch((err: unknown) => {
+  if (err instanceof PartitionMismatch) {
+    process.stderr.write(`delivery: ${err.message}\n`);
+    process.exit(78); // EX_CONFIG, as for a wrong setting
+  }
   log.fatal({ err }, 'start failed');
   process.exit(1);
 });

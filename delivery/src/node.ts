@@ -1,4 +1,4 @@
-import { ensureGroup, groups, keys as keysFor, metricsAccess, startConsumer, type Logger, type RedisClient, type Registry } from '@pushflow/shared';
+import { checkPartitions, ensureGroup, groups, keys as keysFor, metricsAccess, startConsumer, type Logger, type RedisClient, type Registry } from '@pushflow/shared';
 import { createAckRecorder } from './acks.ts';
 import type { DeliveryConfig } from './config.ts';
 import { connectedRecipients, createConnections } from './connections.ts';
@@ -38,7 +38,9 @@ export interface DeliveryNodeDeps {
 export async function startDeliveryNode(deps: DeliveryNodeDeps): Promise<DeliveryNode> {
   const { config, redis, blockingRedis, log } = deps;
   const nodeId = config.PUSHFLOW_NODE_ID;
-  const keys = keysFor(config.PUSHFLOW_REDIS_PREFIX);
+  const keys = keysFor(config.PUSHFLOW_REDIS_PREFIX, config.PUSHFLOW_PARTITIONS);
+  // Before anything is written: this node appends events to the partitions P says.
+  await checkPartitions(redis, keys);
   const stream = keys.deliveries(nodeId);
   const connections = createConnections();
   // The server starts after presence (presence must be clean first); heartbeats before it report 0.

@@ -85,7 +85,7 @@ export function createDeliveryHandler(opts: PusherOptions): (entries: StreamEntr
     // (at-least-once; clients dedupe by notificationId), outcomes are never lost. The XACK
     // follows the outcomes (one pipeline on one Redis, a second step on a cluster).
     await writeInOrder(redis, [
-      replicated((pipe) => { for (const event of events) pipe.xadd(keys.events, '*', ...encodeEntry(event)); }),
+      replicated((pipe) => { for (const event of events) pipe.xadd(keys.eventsOf(event.notificationId), '*', ...encodeEntry(event)); }),
       (pipe) => pipe.xack(stream, group, ...entries.map((e) => e.id)),
     ]);
     if (metrics) record(metrics, outcomes, events, at);

@@ -122,7 +122,7 @@ export async function waitFor<T>(check: () => Promise<T | undefined> | T | undef
 }
 
 export async function ledger(redis: RedisClient, keys: Keys): Promise<LedgerEvent[]> {
-  const entries = await redis.xrange(keys.events, '-', '+');
+  const entries = await redis.xrange(keys.events(0), '-', '+');
   return entries.map(([id, fields]) => {
     const event = eventCodec.decode(fields);
     if (!event) throw new Error(`ledger entry ${id} does not decode: ${fields.join(' ')}`);
@@ -152,5 +152,5 @@ export async function presenceIs(t: TestNode, recipientId: string, count: number
 
 /** Entries in the events stream (the ledger). */
 export async function ledgerLength(t: TestNode): Promise<number> {
-  return t.redis.xlen(t.keys.events);
+  return t.redis.xlen(t.keys.events(0));
 }

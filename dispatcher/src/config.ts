@@ -14,6 +14,7 @@ export const DispatcherConfig = Type.Object({
    */
   PUSHFLOW_MONGO_WRITE_CONCERN: Type.String({ default: 'majority', pattern: '^(majority|[1-9][0-9]?)$' }),
   PUSHFLOW_REDIS_PREFIX: common.PUSHFLOW_REDIS_PREFIX,
+  PUSHFLOW_PARTITIONS: common.PUSHFLOW_PARTITIONS,
   LOG_LEVEL: common.LOG_LEVEL,
   PUSHFLOW_METRICS_TOKEN: common.PUSHFLOW_METRICS_TOKEN,
   DISPATCHER_HOST: Type.String({ default: '0.0.0.0' }),
@@ -40,6 +41,13 @@ export const DispatcherConfig = Type.Object({
    */
   PUSHFLOW_COMMAND_MEMORY_SECONDS: Type.Integer({ minimum: 1, maximum: 30 * 86_400, default: 600 }),
   PUSHFLOW_BLOCK_MS: common.millis(1000),
+  /**
+   * How long a dispatcher's hold on a partition lasts unless renewed (partition-leases.ts):
+   * how long a dead dispatcher's partitions wait before another takes them over.
+   */
+  PUSHFLOW_PARTITION_LEASE_MS: Type.Integer({ minimum: 500, maximum: 600_000, default: 10_000 }),
+  /** How often leases are renewed and the partitions rebalanced; under half the lease time. */
+  PUSHFLOW_PARTITION_RENEW_MS: Type.Integer({ minimum: 100, maximum: 300_000, default: 2000 }),
   PUSHFLOW_CLAIM_IDLE_MS: common.PUSHFLOW_CLAIM_IDLE_MS,
   PUSHFLOW_MAX_ATTEMPTS: common.PUSHFLOW_MAX_ATTEMPTS,
   /** A delivery node whose heartbeat is older than this gets no new deliveries. */
@@ -65,6 +73,11 @@ export function loadDispatcherConfig(env: NodeJS.ProcessEnv = process.env): Disp
   if (config.PUSHFLOW_NODE_LOST_MS <= config.PUSHFLOW_NODE_TTL_MS) {
     throw new ConfigError('PUSHFLOW_NODE_LOST_MS',
       `must be greater than PUSHFLOW_NODE_TTL_MS (${config.PUSHFLOW_NODE_TTL_MS}), got ${config.PUSHFLOW_NODE_LOST_MS}`);
+  }
+  // Two renewals must fit in a lease: one late or failed renewal must not lose it.
+  if (config.PUSHFLOW_PARTITION_RENEW_MS * 2 >= config.PUSHFLOW_PARTITION_LEASE_MS) {
+    throw new ConfigError('PUSHFLOW_PARTITION_RENEW_MS',
+      `must be less than half of PUSHFLOW_PARTITION_LEASE_MS (${config.PUSHFLOW_PARTITION_LEASE_MS}), got ${config.PUSHFLOW_PARTITION_RENEW_MS}`);
   }
   // "Well past" the claim idle time: a claimed command may wait for a retry with backoff too.
   const minMemoryMs = COMMAND_MEMORY_CLAIM_FACTOR * config.PUSHFLOW_CLAIM_IDLE_MS;

@@ -1,10 +1,11 @@
 import { once } from 'node:events';
 import { MongoClient } from 'mongodb';
-import { createLogger, createRedis, groups, keys as makeKeys, metricsAccess, onShutdown, startConsumer } from '@pushflow/shared';
+import { checkPartitionsOrExit, createLogger, createRedis, groups, keys as makeKeys, metricsAccess, onShutdown, startConsumer } from '@pushflow/shared';
 import { loadDispatcherConfigOrExit } from './config.ts';
 import { createHealthServer, within } from './health.ts';
 import { createDispatcherMetrics } from './metrics.ts';
 import { MONGO_CONNECT_TIMEOUT_MS, mongoClientOptions } from './mongo-client.ts';
+import { startPartitionLeases } from './partition-leases.ts';
 import { restartClient, watchHeartbeats } from './mongo-watchdog.ts';
 import { runEvery } from './periodic.ts';
 import { createProjector } from './projector.ts';
@@ -17,7 +18,7 @@ import { openNotifications } from './store.ts';
 
 const config = loadDispatcherConfigOrExit();
 const log = createLogger('dispatcher', config.LOG_LEVEL);
-const keys = makeKeys(config.PUSHFLOW_REDIS_PREFIX);
+const keys = makeKeys(config.PUSHFLOW_REDIS_PREFIX, config.PUSHFLOW_PARTITIONS);
 
 const redis = createRedis(config.REDIS_URL, 'dispatcher', { log });
 const mongo = new MongoClient(config.MONGO_URL, mongoClientOptions(config));
@@ -34,28 +35,48 @@ const common = {
   claimIdleMs: config.PUSHFLOW_CLAIM_IDLE_MS, maxAttempts: config.PUSHFLOW_MAX_ATTEMPTS,
 };
 // Sends and status reads have streams and connections of their own, so a send backlog
-// never delays a status read.
-const consumers = [
-  startConsumer({
-    ...common, redis: createRedis(config.REDIS_URL, 'dispatcher-commands', { log }), stream: keys.commands, group: groups.dispatcher,
-    handler: createSendHandler({
-      redis, keys, notifications, log, group: groups.dispatcher, nodeTtlMs: config.PUSHFLOW_NODE_TTL_MS, commandMemoryMs: config.PUSHFLOW_COMMAND_MEMORY_SECONDS * 1000, ledger,
+// never delays a status read. Status reads are one stream for every dispatcher (its group
+// balances them); the commands and events partitions are each consumed by the dispatcher
+// holding its lease.
+const queries = startConsumer({
+  ...common, redis: createRedis(config.REDIS_URL, 'dispatcher-queries', { log }), stream: keys.queries, group: groups.dispatcher,
+  handler: createStatusHandler({ redis, keys, notifications, log, group: groups.dispatcher }),
+  onBatch: metrics.batches(keys.queries, groups.dispatcher),
+});
+
+function consumePartition(p: number, { reclaim }: { reclaim: boolean }) {
+  const commands = keys.commands(p);
+  const events = keys.events(p);
+  const partition = P > 1 ? `-${p}` : '';
+  const consumers = [
+    startConsumer({
+      ...common, reclaimAtStart: reclaim,
+      redis: createRedis(config.REDIS_URL, `dispatcher-commands${partition}`, { log }), stream: commands, group: groups.dispatcher,
+      handler: createSendHandler({
+        redis, keys, notifications, log, stream: commands, group: groups.dispatcher, nodeTtlMs: config.PUSHFLOW_NODE_TTL_MS, commandMemoryMs: config.PUSHFLOW_COMMAND_MEMORY_SECONDS * 1000, ledger,
+      }),
+      onBatch: metrics.batches(commands, groups.dispatcher),
+      onDeadLetter: createRefusalReplier({ redis, keys, log }),
     }),
-    onBatch: metrics.batches(keys.commands, groups.dispatcher),
-    onDeadLetter: createRefusalReplier({ redis, keys, log }),
-  }),
-  startConsumer({
-    ...common, redis: createRedis(config.REDIS_URL, 'dispatcher-queries', { log }), stream: keys.queries, group: groups.dispatcher,
-    handler: createStatusHandler({ redis, keys, notifications, log, group: groups.dispatcher }),
-    onBatch: metrics.batches(keys.queries, groups.dispatcher),
-  }),
-  startConsumer({
-    ...common, count: config.PUSHFLOW_PROJECTOR_BATCH_SIZE, lingerMs: config.PUSHFLOW_PROJECTOR_LINGER_MS,
-    redis: createRedis(config.REDIS_URL, 'dispatcher-projector', { log }), stream: keys.events, group: groups.projector,
-    handler: createProjector({ redis, keys, notifications, log, group: groups.projector }),
-    onBatch: metrics.batches(keys.events, groups.projector),
-  }),
-];
+    startConsumer({
+      ...common, reclaimAtStart: reclaim, count: config.PUSHFLOW_PROJECTOR_BATCH_SIZE, lingerMs: config.PUSHFLOW_PROJECTOR_LINGER_MS,
+      redis: createRedis(config.REDIS_URL, `dispatcher-projector${partition}`, { log }), stream: events, group: groups.projector,
+      handler: createProjector({ redis, keys, notifications, log, stream: events, group: groups.projector }),
+      onBatch: metrics.batches(events, groups.projector),
+    }),
+  ];
+  return { stop: async () => void (await Promise.all(consumers.map((c) => c.stop()))) };
+}
+
+const P = keys.partitions;
+// No partition is consumed before P is checked against Redis; until Redis answers the
+// dispatcher stays up and not ready, as through any Redis outage.
+let stopping = false;
+const leases = checkPartitionsOrExit(redis, keys, 'dispatcher', log).then(() => (stopping ? undefined : startPartitionLeases({
+  redis, keys, owner: consumer, log,
+  leaseMs: config.PUSHFLOW_PARTITION_LEASE_MS, renewMs: config.PUSHFLOW_PARTITION_RENEW_MS,
+  start: consumePartition, onChange: metrics.partitionsHeld,
+})));
 
 // Every dispatcher runs these; the reaper locks per node and trimming is idempotent.
 const chores = [
@@ -71,11 +92,14 @@ const health = createHealthServer(async () => {
 }, { registry: metrics.registry, authorized: metricsAccess(config.PUSHFLOW_METRICS_TOKEN) });
 health.listen(config.DISPATCHER_PORT, config.DISPATCHER_HOST);
 await once(health, 'listening');
-log.info({ port: config.DISPATCHER_PORT, consumer }, 'ready');
+log.info({ port: config.DISPATCHER_PORT, consumer, partitions: P }, 'ready');
 
 onShutdown(log, async () => {
   health.close();
-  await Promise.all([...chores, ...consumers].map((c) => c.stop()));
+  stopping = true;
+  // A check still waiting for Redis leaves no leases to release.
+  const held = await Promise.race([leases, new Promise<undefined>((r) => setTimeout(r, 100))]);
+  await Promise.all([...chores, queries, ...(held ? [held] : [])].map((c) => c.stop()));
   await redis.quit();
   watchdog.stop();
   await mongo.close();

@@ -13,7 +13,11 @@ import { applyEvents, type Notifications } from './store.ts';
  * keyed command's document was inserted by the sender: its accepted and dispatched events
  * change nothing and write nothing (evolve returns the same document).
  */
-export function createProjector(deps: { redis: RedisClient; keys: Keys; notifications: Notifications; log: Logger; group: string }) {
+export function createProjector(deps: {
+  redis: RedisClient; keys: Keys; notifications: Notifications; log: Logger; group: string;
+  /** The events partition stream this projector's entries come from (it acks them there). */
+  stream: string;
+}) {
   return async function handleLedgerBatch(entries: StreamEntry[]): Promise<void> {
     const events: LedgerEvent[] = [];
     for (const entry of entries) {
@@ -26,7 +30,7 @@ export function createProjector(deps: { redis: RedisClient; keys: Keys; notifica
     const accepted = new Set(events.filter((e) => e.type === 'notification.accepted').map((e) => e.notificationId));
     await writeInOrder(deps.redis, [
       (pipe) => queueSnapshotDrops(pipe, deps.keys, accepted),
-      (pipe) => pipe.xack(deps.keys.events, deps.group, ...entries.map((e) => e.id)),
+      (pipe) => pipe.xack(deps.stream, deps.group, ...entries.map((e) => e.id)),
     ]);
     if (deps.log.isLevelEnabled('debug')) {
       for (const e of events) deps.log.debug({ notificationId: e.notificationId, type: e.type }, 'event projected');

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import {
-  deliveryRequestCodec, encodeEntry, groups, scanKeys, writeInOrder,
+  compareIds, deliveryRequestCodec, encodeEntry, groups, scanKeys, writeInOrder,
   type Keys, type LedgerCounter, type LedgerEvent, type Logger, type RedisClient,
 } from '@pushflow/shared';
-import { compareIds } from './stream-ids.ts';
 
 /**
  * The reaper settles the partitions of dead delivery nodes (DESIGN.md, "Failure
@@ -99,11 +98,10 @@ async function reapNode(deps: ReapDeps, nodeId: string, deadline: number): Promi
   const at = deps.now ?? Date.now();
   const batch = deps.batchSize ?? 500;
   for (let i = 0; i < notificationIds.length; i += batch) {
-    const pipe = redis.pipeline();
     const events = notificationIds.slice(i, i + batch).map((notificationId): LedgerEvent => (
       { type: 'notification.failed', notificationId, at, reason: 'NODE_LOST', nodeId }));
-    for (const event of events) pipe.xadd(keys.events, '*', ...encodeEntry(event));
-    await execOrThrow(pipe);
+    // Events partitions may sit on several cluster masters.
+    await writeInOrder(redis, [(pipe) => { for (const event of events) pipe.xadd(keys.eventsOf(event.notificationId), '*', ...encodeEntry(event)); }]);
     deps.ledger?.written(events);
   }
 
@@ -202,10 +200,6 @@ async function removePresence(deps: ReapDeps, nodeId: string, deadline: number):
     if (await alive()) return false;
   }
   return true;
-}
-
-async function execOrThrow(pipe: ReturnType<RedisClient['pipeline']>): Promise<void> {
-  for (const [err] of (await pipe.exec()) ?? []) if (err) throw err;
 }
 
 function pairs(flat: unknown[]): Map<string, unknown> {

@@ -2,14 +2,15 @@ import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { Type } from '@sinclair/typebox';
 import { MongoClient } from 'mongodb';
-import { common, createLogger, createRedis, keys as makeKeys, loadConfigOrExit } from '@pushflow/shared';
+import { common, createLogger, createRedis, keys as makeKeys, loadConfigOrExit, recordedPartitions } from '@pushflow/shared';
 import { DispatcherConfig } from './config.ts';
 import { compareCollections, replayLedger, ReplayTargetNotEmpty } from './replay.ts';
 
 /** `npm run ledger:replay -- [--collection NAME] [--compare]`: see HELP. */
 const HELP = `Usage: npm run ledger:replay -- [--collection NAME] [--compare]
 
-Rebuilds the notification status documents from the ledger (the Redis events stream)
+Rebuilds the notification status documents from the ledger (the Redis events stream,
+every partition of it)
 into a fresh MongoDB collection, without changing anything in Redis or in the live
 \`notifications\` collection.
 
@@ -20,6 +21,7 @@ into a fresh MongoDB collection, without changing anything in Redis or in the li
   --help             this text
 
 Environment: REDIS_URL, MONGO_URL, PUSHFLOW_REDIS_PREFIX, PUSHFLOW_STATUS_TTL_DAYS,
+PUSHFLOW_PARTITIONS (only where the deployment has not recorded its count in Redis yet),
 LOG_LEVEL (default warn; logs go to stdout before the summary).
 
 Prints one JSON line: {collection, events, documents, ledgerFrom, ...} and with --compare
@@ -32,6 +34,7 @@ const ReplayConfig = Type.Object({
   REDIS_URL: common.REDIS_URL,
   MONGO_URL: common.MONGO_URL,
   PUSHFLOW_REDIS_PREFIX: common.PUSHFLOW_REDIS_PREFIX,
+  PUSHFLOW_PARTITIONS: common.PUSHFLOW_PARTITIONS,
   PUSHFLOW_STATUS_TTL_DAYS: DispatcherConfig.properties.PUSHFLOW_STATUS_TTL_DAYS,
   LOG_LEVEL: Type.Union(common.LOG_LEVEL.anyOf, { default: 'warn' }),
 });
@@ -59,7 +62,8 @@ try {
   await mongo.connect();
   const db = mongo.db();
   const result = await replayLedger({
-    redis, keys: makeKeys(config.PUSHFLOW_REDIS_PREFIX), db, log,
+    // The deployment's own record of P wins: a replay that missed partitions would look complete.
+    redis, keys: makeKeys(config.PUSHFLOW_REDIS_PREFIX, (await recordedPartitions(redis, makeKeys(config.PUSHFLOW_REDIS_PREFIX))) ?? config.PUSHFLOW_PARTITIONS), db, log,
     statusTtlDays: config.PUSHFLOW_STATUS_TTL_DAYS,
     ...(args.collection !== undefined && { collection: args.collection }),
   });

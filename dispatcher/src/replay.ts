@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Db } from 'mongodb';
-import { eventCodec, type Keys, type LedgerEvent, type Logger, type RedisClient } from '@pushflow/shared';
+import { compareIds, eventCodec, type Keys, type LedgerEvent, type Logger, type RedisClient } from '@pushflow/shared';
 import { applyEvents, openNotifications, type Notifications, type StoredDoc } from './store.ts';
 
 /**
@@ -44,38 +44,20 @@ export function defaultReplayCollection(now = new Date()): string {
 }
 
 export async function replayLedger(deps: ReplayDeps): Promise<ReplayResult> {
-  const { redis, keys, db, log } = deps;
+  const { keys, db, log } = deps;
   const batch = deps.batchSize ?? 1000;
   const name = deps.collection ?? defaultReplayCollection();
   if ((await db.collection(name).countDocuments({}, { limit: 1 })) > 0) throw new ReplayTargetNotEmpty(name);
   const col = await openNotifications(db, name, { statusTtlDays: deps.statusTtlDays, log });
 
-  // Up to the newest entry now: events appended while we replay are the live projector's.
-  const newest = await redis.xrevrange(keys.events, '+', '-', 'COUNT', 1);
-  const top = newest[0]?.[0];
   const result: ReplayResult = { collection: name, events: 0, skipped: 0, documents: 0 };
-  if (top === undefined) return result;
-  result.ledgerTo = top;
-
-  let start = '-';
-  for (;;) {
-    const page = await redis.xrange(keys.events, start, top, 'COUNT', batch);
-    if (page.length === 0) break;
-    result.ledgerFrom ??= page[0]![0];
-    const events: LedgerEvent[] = [];
-    for (const [id, fields] of page) {
-      const event = eventCodec.decode(fields);
-      if (event) events.push(event);
-      else {
-        result.skipped++;
-        log.warn({ entryId: id }, 'skipping malformed ledger entry');
-      }
-    }
-    await applyEvents(col, events, { log });
-    result.events += events.length;
-    log.debug({ events: result.events, at: page[page.length - 1]![0] }, 'replay progress');
-    if (page.length < batch) break;
-    start = `(${page[page.length - 1]![0]}`;
+  // A notification's events all sit in one partition, in order, so partitions replay one
+  // after another.
+  for (const stream of keys.allEvents) {
+    const range = await replayStream(deps, stream, col, batch, result);
+    if (!range) continue;
+    if (result.ledgerFrom === undefined || compareIds(range.from, result.ledgerFrom) < 0) result.ledgerFrom = range.from;
+    if (result.ledgerTo === undefined || compareIds(range.to, result.ledgerTo) > 0) result.ledgerTo = range.to;
   }
   result.documents = await col.countDocuments();
   log.info({ ...result }, 'ledger replayed');
@@ -129,4 +111,37 @@ export async function compareCollections(a: Notifications, b: Notifications, lim
 function withoutVersion(doc: StoredDoc): Omit<StoredDoc, 'version'> {
   const { version: _v, ...rest } = doc;
   return rest;
+}
+
+/** Replays one events partition into `col`, counting into `result`; the ids it spanned. */
+async function replayStream(
+  deps: ReplayDeps, stream: string, col: Notifications, batch: number, result: ReplayResult,
+): Promise<{ from: string; to: string } | undefined> {
+  const { redis, log } = deps;
+  // Up to the newest entry now: events appended while we replay are the live projector's.
+  const newest = await redis.xrevrange(stream, '+', '-', 'COUNT', 1);
+  const top = newest[0]?.[0];
+  if (top === undefined) return undefined;
+  let from: string | undefined;
+  let start = '-';
+  for (;;) {
+    const page = await redis.xrange(stream, start, top, 'COUNT', batch);
+    if (page.length === 0) break;
+    from ??= page[0]![0];
+    const events: LedgerEvent[] = [];
+    for (const [id, fields] of page) {
+      const event = eventCodec.decode(fields);
+      if (event) events.push(event);
+      else {
+        result.skipped++;
+        log.warn({ entryId: id, stream }, 'skipping malformed ledger entry');
+      }
+    }
+    await applyEvents(col, events, { log });
+    result.events += events.length;
+    log.debug({ events: result.events, stream, at: page[page.length - 1]![0] }, 'replay progress');
+    if (page.length < batch) break;
+    start = `(${page[page.length - 1]![0]}`;
+  }
+  return from === undefined ? undefined : { from, to: top };
 }

@@ -1,5 +1,4 @@
-import { isRedisError, type Keys, type Logger, type RedisClient } from '@pushflow/shared';
-import { minId } from './stream-ids.ts';
+import { isRedisError, minId, type Keys, type Logger, type RedisClient } from '@pushflow/shared';
 
 /**
  * Ledger retention (DESIGN.md, "Failure semantics"): the ledger is trimmed only below what
@@ -18,7 +17,7 @@ export interface TrimDeps {
 }
 
 export interface TrimResult {
-  /** Entries older than this id were removed; undefined when nothing could be. */
+  /** Entries older than this id were removed (the lowest over the partitions); undefined when nothing could be. */
   minId?: string;
   trimmed: number;
 }
@@ -29,13 +28,20 @@ export async function trimLedger(deps: TrimDeps): Promise<TrimResult> {
   const oldestKept = now - deps.retentionMs;
   if (oldestKept <= 0) return { trimmed: 0 };
 
-  const points = await groupSafePoints(redis, keys.events);
-  // No group: nobody has processed anything, so nothing is safe to drop.
-  if (points === undefined || points.length === 0) return { trimmed: 0 };
-  const safe = minId([...points, `${oldestKept}-0`])!;
-  const trimmed = Number(await redis.xtrim(keys.events, 'MINID', safe));
-  if (trimmed > 0) log.info({ stream: keys.events, minId: safe, trimmed }, 'ledger trimmed');
-  return { minId: safe, trimmed };
+  // Each partition's groups move on their own: each is trimmed below its own safe point.
+  let trimmed = 0;
+  let lowest: string | undefined;
+  for (const stream of keys.allEvents) {
+    const points = await groupSafePoints(redis, stream);
+    // No group: nobody has processed anything, so nothing is safe to drop.
+    if (points === undefined || points.length === 0) continue;
+    const safe = minId([...points, `${oldestKept}-0`])!;
+    const removed = Number(await redis.xtrim(stream, 'MINID', safe));
+    if (removed > 0) log.info({ stream, minId: safe, trimmed: removed }, 'ledger trimmed');
+    trimmed += removed;
+    lowest = minId(lowest === undefined ? [safe] : [lowest, safe]);
+  }
+  return lowest === undefined ? { trimmed } : { minId: lowest, trimmed };
 }
 
 /**

@@ -37,6 +37,8 @@ export interface SenderDeps {
   keys: Keys;
   notifications: Notifications;
   log: Logger;
+  /** The commands partition stream this handler's entries come from (it acks them there). */
+  stream: string;
   group: string;
   nodeTtlMs: number;
   /** How long command records and status snapshots live (PUSHFLOW_COMMAND_MEMORY_SECONDS); ten minutes by default. */
@@ -132,14 +134,14 @@ export function createSendHandler(deps: SenderDeps) {
     // what the reply promises.
     await writeInOrder(redis, [
       replicated((pipe) => {
-        // One transaction on the one ledger key: a projector blocked on the ledger wakes after
-        // EXEC, never between a notification's accepted and dispatched events, so it builds the
-        // document whole and inserts it once instead of inserting and then replacing it.
-        if (routed.length > 0) {
+        // One transaction per ledger partition (one slot each): a projector blocked on it
+        // wakes after EXEC, never between a notification's accepted and dispatched events, so
+        // it builds the document whole and inserts it once instead of inserting and replacing it.
+        for (const events of byPartition(keys, routed.flatMap((p) => p.events))) {
           // ioredis queues MULTI and EXEC inside a pipeline; its types leave `multi` out.
           const tx = pipe as ChainableCommander & { multi(): ChainableCommander };
           tx.multi();
-          for (const p of routed) for (const e of p.events) pipe.xadd(keys.events, '*', ...encodeEntry(e));
+          for (const e of events) pipe.xadd(keys.eventsOf(e.notificationId), '*', ...encodeEntry(e));
           void pipe.exec();
         }
         // A keyed command's document is in MongoDB already.
@@ -153,7 +155,7 @@ export function createSendHandler(deps: SenderDeps) {
         }
       }),
       (pipe) => queueReplies(pipe, replies),
-      (pipe) => pipe.xack(keys.commands, deps.group, ...entries.map((e) => e.id)),
+      (pipe) => pipe.xack(deps.stream, deps.group, ...entries.map((e) => e.id)),
     ]);
     deps.ledger?.written(routed.flatMap((p) => p.events));
 
@@ -211,4 +213,16 @@ function refuseUnencodable(doc: NotificationDoc): void {
   } catch (err) {
     throw new PoisonEntry(`a notification cannot be stored: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/** Events grouped by their ledger partition, each group in the order given. */
+function byPartition(keys: Keys, events: LedgerEvent[]): LedgerEvent[][] {
+  const groups = new Map<number, LedgerEvent[]>();
+  for (const e of events) {
+    const p = keys.partitionOf(e.notificationId);
+    const group = groups.get(p);
+    if (group) group.push(e);
+    else groups.set(p, [e]);
+  }
+  return [...groups.values()];
 }

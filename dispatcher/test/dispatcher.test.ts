@@ -31,9 +31,9 @@ before(async () => {
   const deps = { redis, keys, notifications, log, group: groups.dispatcher };
   const common = { consumer: 'd1', count: 100, blockMs: 100, log };
   consumers.push(
-    startConsumer({ ...common, redis: createRedis(redisSrv.url, 't1'), stream: keys.commands, group: groups.dispatcher, handler: createSendHandler({ ...deps, nodeTtlMs: 5000 }), onDeadLetter: createRefusalReplier({ redis, keys, log }) }),
+    startConsumer({ ...common, redis: createRedis(redisSrv.url, 't1'), stream: keys.commands(0), group: groups.dispatcher, handler: createSendHandler({ ...deps, stream: keys.commands(0), nodeTtlMs: 5000 }), onDeadLetter: createRefusalReplier({ redis, keys, log }) }),
     startConsumer({ ...common, redis: createRedis(redisSrv.url, 't2'), stream: keys.queries, group: groups.dispatcher, handler: createStatusHandler(deps) }),
-    startConsumer({ ...common, redis: createRedis(redisSrv.url, 't3'), stream: keys.events, group: groups.projector, handler: createProjector({ ...deps, group: groups.projector }) }),
+    startConsumer({ ...common, redis: createRedis(redisSrv.url, 't3'), stream: keys.events(0), group: groups.projector, handler: createProjector({ ...deps, stream: keys.events(0), group: groups.projector }) }),
   );
 });
 
@@ -57,7 +57,7 @@ async function replyFor(correlationId: string, stream = replyTo) {
 }
 
 async function ledger(notificationId: string): Promise<LedgerEvent[]> {
-  return (await redis.xrange(keys.events, '-', '+')).map(([, f]) => eventCodec.decode(f)!).filter((e) => e.notificationId === notificationId);
+  return (await redis.xrange(keys.events(0), '-', '+')).map(([, f]) => eventCodec.decode(f)!).filter((e) => e.notificationId === notificationId);
 }
 
 /** The document, once the projector wrote it (with this status, when one is given). */
@@ -69,7 +69,7 @@ async function projected(notificationId: string, status?: Status) {
 
 async function projectorCaughtUp() {
   await waitFor('projector caught up', async () => {
-    const info = (await redis.xinfo('GROUPS', keys.events)) as unknown[][];
+    const info = (await redis.xinfo('GROUPS', keys.events(0))) as unknown[][];
     const group = info.map((g) => Object.fromEntries(chunk(g))).find((g) => g.name === groups.projector);
     return group && group.pending === 0 && group.lag === 0 ? true : undefined;
   });
@@ -92,7 +92,7 @@ async function goOnline(recipientId: string, nodeId: string, heartbeatAt = Date.
 test('a send to an online recipient is stored, recorded, routed to its node and answered', async () => {
   await goOnline('alice', 'node-a');
   const cmd = sendCommand('alice');
-  await redis.xadd(keys.commands, '*', ...encodeEntry(cmd));
+  await redis.xadd(keys.commands(0), '*', ...encodeEntry(cmd));
   const reply = await replyFor(cmd.correlationId);
   assert.equal(reply.ok, true);
   const result = (reply as { result: { notificationId: string; status: string; acceptedAt: string } }).result;
@@ -108,7 +108,7 @@ test('a send to an online recipient is stored, recorded, routed to its node and 
   const partition = await redis.xrange(keys.deliveries('node-a'), '-', '+');
   const request = partition.map(([, f]) => deliveryRequestCodec.decode(f)).find((r) => r?.notificationId === result.notificationId);
   assert.deepEqual(request, { notificationId: result.notificationId, recipientId: 'alice', title: 'Hello', data: { n: seq }, acceptedAt: result.acceptedAt });
-  const pending = await redis.xpending(keys.commands, groups.dispatcher);
+  const pending = await redis.xpending(keys.commands(0), groups.dispatcher);
   assert.equal(pending[0], 0, 'the command is acked');
 });
 
@@ -116,7 +116,7 @@ test('a recipient with no live connection fails at once with RECIPIENT_OFFLINE',
   await goOnline('stale', 'dead-node', Date.now() - 60_000); // presence left by a node whose heartbeat stopped
   for (const recipient of ['nobody', 'stale']) {
     const cmd = sendCommand(recipient);
-    await redis.xadd(keys.commands, '*', ...encodeEntry(cmd));
+    await redis.xadd(keys.commands(0), '*', ...encodeEntry(cmd));
     const reply = await replyFor(cmd.correlationId);
     const { notificationId } = (reply as { result: { notificationId: string } }).result;
     const doc = await projected(notificationId, 'FAILED');
@@ -127,10 +127,10 @@ test('a recipient with no live connection fails at once with RECIPIENT_OFFLINE',
 
 test('a command handled twice (redelivered after a crash) yields the same notification', async () => {
   const cmd = sendCommand('bob');
-  await redis.xadd(keys.commands, '*', ...encodeEntry(cmd));
+  await redis.xadd(keys.commands(0), '*', ...encodeEntry(cmd));
   const first = await replyFor(cmd.correlationId);
   await redis.del(replyTo);
-  await redis.xadd(keys.commands, '*', ...encodeEntry(cmd));
+  await redis.xadd(keys.commands(0), '*', ...encodeEntry(cmd));
   const second = await replyFor(cmd.correlationId);
   assert.deepEqual(second, first);
   await projected((first as { result: { notificationId: string } }).result.notificationId);
@@ -142,14 +142,14 @@ test('the projector folds delivery outcomes and acks into the document; status q
   await goOnline('carol', 'node-a');
   await goOnline('carol', 'node-b');
   const cmd = sendCommand('carol');
-  await redis.xadd(keys.commands, '*', ...encodeEntry(cmd));
+  await redis.xadd(keys.commands(0), '*', ...encodeEntry(cmd));
   const { notificationId } = ((await replyFor(cmd.correlationId)) as { result: { notificationId: string } }).result;
   const at = Date.now();
   for (const e of [
     { type: 'notification.failed', notificationId, at: at + 1, nodeId: 'node-b', reason: 'BACKPRESSURE' },
     { type: 'notification.delivered', notificationId, at: at + 2, nodeId: 'node-a', connections: 2 },
     { type: 'notification.acknowledged', notificationId, at: at + 3, nodeId: 'node-a' },
-  ] satisfies LedgerEvent[]) await redis.xadd(keys.events, '*', ...encodeEntry(e));
+  ] satisfies LedgerEvent[]) await redis.xadd(keys.events(0), '*', ...encodeEntry(e));
 
   await waitFor('ACKNOWLEDGED', async () => ((await notifications.findOne({ _id: notificationId }))?.status === 'ACKNOWLEDGED' ? true : undefined));
   const query: StatusQuery = { type: 'notification.status', correlationId: `q-${notificationId}`, replyTo, sentAt: Date.now(), notificationId };
@@ -171,7 +171,7 @@ test('the projector folds delivery outcomes and acks into the document; status q
 
 test('replaying the whole ledger, twice, into an empty collection rebuilds the same documents', async () => {
   await projectorCaughtUp();
-  const events = (await redis.xrange(keys.events, '-', '+')).map(([, f]) => eventCodec.decode(f)!);
+  const events = (await redis.xrange(keys.events(0), '-', '+')).map(([, f]) => eventCodec.decode(f)!);
   const replayed = await openNotifications(mongo.db(), 'replay');
   await applyEvents(replayed, events);
   await applyEvents(replayed, [...events].reverse());
@@ -186,27 +186,27 @@ function chunk(xs: unknown[]): [string, unknown][] {
 }
 
 test('ensureGroup tolerates an existing group and readGroup returns nothing on an empty stream', async () => {
-  await ensureGroup(redis, keys.commands, groups.dispatcher);
-  assert.deepEqual(await readGroup(redis, { stream: keys.commands, group: groups.dispatcher, consumer: 'idle', count: 10, id: '0' }), []);
+  await ensureGroup(redis, keys.commands(0), groups.dispatcher);
+  assert.deepEqual(await readGroup(redis, { stream: keys.commands(0), group: groups.dispatcher, consumer: 'idle', count: 10, id: '0' }), []);
 });
 
 test('a malformed command goes to the dead-letter stream; its neighbours are answered', async () => {
   const good = sendCommand('dave');
-  await redis.xadd(keys.commands, '*', ...encodeEntry({ type: 'notification.send', correlationId: 'broken' }));
-  await redis.xadd(keys.commands, '*', ...encodeEntry(good));
+  await redis.xadd(keys.commands(0), '*', ...encodeEntry({ type: 'notification.send', correlationId: 'broken' }));
+  await redis.xadd(keys.commands(0), '*', ...encodeEntry(good));
   assert.equal((await replyFor(good.correlationId)).ok, true);
   const dead = await waitFor('dead letter', async () => {
-    const entries = await redis.xrange(`${keys.commands}:dead`, '-', '+');
+    const entries = await redis.xrange(`${keys.commands(0)}:dead`, '-', '+');
     return entries.length > 0 ? entries : undefined;
   });
   assert.equal(dead.length, 1);
   assert.match(dead[0]![1].join(' '), /broken/);
-  await waitFor('nothing pending', async () => ((await redis.xpending(keys.commands, groups.dispatcher))[0] === 0 ? true : undefined));
+  await waitFor('nothing pending', async () => ((await redis.xpending(keys.commands(0), groups.dispatcher))[0] === 0 ? true : undefined));
 });
 
 test('a command no gateway would send is refused at once and set aside; its batch neighbours go on', async () => {
   await goOnline('neighbour', 'node-n');
-  const before = await redis.xlen(keys.events);
+  const before = await redis.xlen(keys.events(0));
   const replies = keys.replies('refusals');
   const command = (): SendCommand => ({ ...sendCommand('neighbour'), replyTo: replies });
   const good1 = command();
@@ -214,7 +214,7 @@ test('a command no gateway would send is refused at once and set aside; its batc
   const bad: SendCommand = { ...command(), notification: { recipientId: 'neighbour', data: { ok: { 'k\u0000': 1 } } } };
   const good2 = command();
   const pipe = redis.pipeline();
-  for (const c of [good1, bad, good2]) pipe.xadd(keys.commands, '*', ...encodeEntry(c));
+  for (const c of [good1, bad, good2]) pipe.xadd(keys.commands(0), '*', ...encodeEntry(c));
   await pipe.exec();
 
   const refused = await replyFor(bad.correlationId, replies);
@@ -226,21 +226,21 @@ test('a command no gateway would send is refused at once and set aside; its batc
     const id = (reply as { result: { notificationId: string } }).result.notificationId;
     assert.ok(await projected(id), 'a neighbour of the refused command was not stored');
   }
-  const dead = await redis.xrange(deadLetterStream(keys.commands), '-', '+');
+  const dead = await redis.xrange(deadLetterStream(keys.commands(0)), '-', '+');
   const holds = (fields: string[], c: SendCommand) => fields.join(' ').includes(c.correlationId);
   assert.equal(dead.filter(([, f]) => holds(f, bad)).length, 1, 'the refused command is not in the dead-letter stream once');
   assert.ok(!dead.some(([, f]) => holds(f, good1) || holds(f, good2)), 'a neighbour was dead-lettered');
   assert.equal(await notifications.countDocuments({ commandId: bad.correlationId }), 0, 'the refused notification was stored');
   // accepted + dispatched for each neighbour, nothing for the refused one.
-  assert.equal(await redis.xlen(keys.events) - before, 4);
-  const pending = (await redis.xpending(keys.commands, groups.dispatcher)) as [number, ...unknown[]];
+  assert.equal(await redis.xlen(keys.events(0)) - before, 4);
+  const pending = (await redis.xpending(keys.commands(0), groups.dispatcher)) as [number, ...unknown[]];
   assert.equal(pending[0], 0, 'a command was left pending');
 });
 
 test('a dead-lettered command naming a key that is not a reply stream gets no write there', async () => {
-  const target = `${keys.commands}:not-a-reply-stream`;
-  await redis.xadd(keys.commands, '*', 'data', JSON.stringify({ replyTo: target, correlationId: 'x' }));
-  await waitFor('dead-lettered', async () => (await redis.xrange(deadLetterStream(keys.commands), '-', '+'))
+  const target = `${keys.commands(0)}:not-a-reply-stream`;
+  await redis.xadd(keys.commands(0), '*', 'data', JSON.stringify({ replyTo: target, correlationId: 'x' }));
+  await waitFor('dead-lettered', async () => (await redis.xrange(deadLetterStream(keys.commands(0)), '-', '+'))
     .some(([, f]) => f.join(' ').includes(target)) || undefined);
   assert.equal(await redis.exists(target), 0);
 });

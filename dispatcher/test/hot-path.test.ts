@@ -48,10 +48,10 @@ before(async () => {
   notifications = await openNotifications(mongo.db());
   keys = makeKeys(uniquePrefix());
   const deps = { redis, keys, notifications, log };
-  send = createSendHandler({ ...deps, group: groups.dispatcher, nodeTtlMs: 60_000, commandMemoryMs: 60_000 });
-  project = createProjector({ ...deps, group: groups.projector });
+  send = createSendHandler({ ...deps, stream: keys.commands(0), group: groups.dispatcher, nodeTtlMs: 60_000, commandMemoryMs: 60_000 });
+  project = createProjector({ ...deps, stream: keys.events(0), group: groups.projector });
   status = createStatusHandler({ ...deps, group: groups.dispatcher });
-  for (const [stream, group] of [[keys.commands, groups.dispatcher], [keys.events, groups.projector], [keys.queries, groups.dispatcher]] as const) {
+  for (const [stream, group] of [[keys.commands(0), groups.dispatcher], [keys.events(0), groups.projector], [keys.queries, groups.dispatcher]] as const) {
     await ensureGroup(redis, stream, group);
   }
   await redis.hincrby(keys.presence('hana'), NODE, 1);
@@ -73,14 +73,14 @@ function command(notification: NotificationContent = { recipientId: 'hana', titl
 }
 
 async function sendBatch(commands: SendCommand[], redelivered = false): Promise<void> {
-  for (const c of commands) await redis.xadd(keys.commands, '*', ...encodeEntry(c));
-  const entries = await readGroup(redis, { stream: keys.commands, group: groups.dispatcher, consumer: 'd1', count: 1000, id: '>' });
+  for (const c of commands) await redis.xadd(keys.commands(0), '*', ...encodeEntry(c));
+  const entries = await readGroup(redis, { stream: keys.commands(0), group: groups.dispatcher, consumer: 'd1', count: 1000, id: '>' });
   await send(entries.map((e) => ({ ...e, redelivered })));
 }
 
 /** Runs the projector over whatever the ledger holds that it has not seen. */
 async function projectAll(): Promise<void> {
-  const entries = await readGroup(redis, { stream: keys.events, group: groups.projector, consumer: 'p1', count: 10_000, id: '>' });
+  const entries = await readGroup(redis, { stream: keys.events(0), group: groups.projector, consumer: 'p1', count: 10_000, id: '>' });
   if (entries.length > 0) await project(entries);
 }
 
@@ -106,7 +106,7 @@ async function statusOf(notificationId: string): Promise<Reply> {
 }
 
 async function ledger(notificationId: string): Promise<LedgerEvent[]> {
-  return (await redis.xrange(keys.events, '-', '+')).map(([, f]) => eventCodec.decode(f)!).filter((e) => e.notificationId === notificationId);
+  return (await redis.xrange(keys.events(0), '-', '+')).map(([, f]) => eventCodec.decode(f)!).filter((e) => e.notificationId === notificationId);
 }
 
 test('a send without a key writes nothing to MongoDB; GET finds it before the projector ran', async () => {
@@ -135,7 +135,7 @@ test('the projector builds a new document with one insert, outcome included', as
   const c = command();
   await sendBatch([c]);
   const id = await accepted(c);
-  await redis.xadd(keys.events, '*', ...encodeEntry({ type: 'notification.delivered', notificationId: id, at: Date.now(), nodeId: NODE, connections: 1 } satisfies LedgerEvent));
+  await redis.xadd(keys.events(0), '*', ...encodeEntry({ type: 'notification.delivered', notificationId: id, at: Date.now(), nodeId: NODE, connections: 1 } satisfies LedgerEvent));
   writes.length = 0;
   await projectAll();
   assert.deepEqual(writes.map((w) => w.commandName), ['insert'], 'one insert, no update');
@@ -151,8 +151,8 @@ test('a redelivered command yields the same notification and one document', asyn
   const id = await accepted(c);
   await redis.del(replyTo);
   // Read again after a crash: its first attempt may have died before its appends.
-  await redis.xadd(keys.commands, '*', ...encodeEntry(c));
-  const entries = await readGroup(redis, { stream: keys.commands, group: groups.dispatcher, consumer: 'd1', count: 10, id: '>' });
+  await redis.xadd(keys.commands(0), '*', ...encodeEntry(c));
+  const entries = await readGroup(redis, { stream: keys.commands(0), group: groups.dispatcher, consumer: 'd1', count: 10, id: '>' });
   await send(entries.map((e) => ({ ...e, redelivered: true })));
   assert.equal(await accepted(c), id);
   assert.deepEqual((await ledger(id)).map((e) => e.type),
@@ -179,7 +179,7 @@ test('one command made twice (its Redis record lost) keeps the first notificatio
   const report = logLines.find((l) => l.notificationId === second);
   assert.equal(report?.keptNotificationId, first, JSON.stringify(logLines));
   assert.equal(report?.commandId, c.correlationId);
-  const pending = (await redis.xpending(keys.events, groups.projector)) as [number];
+  const pending = (await redis.xpending(keys.events(0), groups.projector)) as [number];
   assert.equal(pending[0], 0, 'the projector acked its batch');
 });
 

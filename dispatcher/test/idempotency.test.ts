@@ -31,9 +31,9 @@ before(async () => {
   await mongo.connect();
   notifications = await openNotifications(mongo.db());
   keys = makeKeys(uniquePrefix());
-  handle = createSendHandler({ redis, keys, notifications, log, group: groups.dispatcher, nodeTtlMs: 60_000 });
-  await ensureGroup(redis, keys.commands, groups.dispatcher);
-  await ensureGroup(redis, keys.events, groups.projector);
+  handle = createSendHandler({ redis, keys, notifications, log, stream: keys.commands(0), group: groups.dispatcher, nodeTtlMs: 60_000 });
+  await ensureGroup(redis, keys.commands(0), groups.dispatcher);
+  await ensureGroup(redis, keys.events(0), groups.projector);
   await redis.hincrby(keys.presence('alice'), NODE, 1);
   await redis.zadd(keys.nodes, Date.now() + 3_600_000, NODE); // alive for the whole file
 });
@@ -54,8 +54,8 @@ function command(idempotencyKey: string | undefined, notification: NotificationC
 
 /** Appends the commands, reads them as one batch through the group, runs the handler on it. */
 async function handleBatch(commands: SendCommand[], redelivered = false): Promise<void> {
-  for (const c of commands) await redis.xadd(keys.commands, '*', ...encodeEntry(c));
-  const entries = await readGroup(redis, { stream: keys.commands, group: groups.dispatcher, consumer: 'd1', count: 1000, id: '>' });
+  for (const c of commands) await redis.xadd(keys.commands(0), '*', ...encodeEntry(c));
+  const entries = await readGroup(redis, { stream: keys.commands(0), group: groups.dispatcher, consumer: 'd1', count: 1000, id: '>' });
   assert.equal(entries.length, commands.length);
   await handle(entries.map((e) => ({ ...e, redelivered })));
 }
@@ -75,7 +75,7 @@ async function acceptedIn(cmds: SendCommand[]): Promise<{ notificationId: string
 }
 
 async function ledger(notificationId: string): Promise<LedgerEvent[]> {
-  return (await redis.xrange(keys.events, '-', '+')).map(([, f]) => eventCodec.decode(f)!).filter((e) => e.notificationId === notificationId);
+  return (await redis.xrange(keys.events(0), '-', '+')).map(([, f]) => eventCodec.decode(f)!).filter((e) => e.notificationId === notificationId);
 }
 
 async function deliveries(notificationId: string): Promise<number> {
@@ -85,12 +85,12 @@ async function deliveries(notificationId: string): Promise<number> {
 
 /** Runs the projector over every ledger event not projected yet (the sender leaves unkeyed documents to it). */
 async function project(): Promise<void> {
-  const projector = createProjector({ redis, keys, notifications, log, group: groups.projector });
-  const entries = await readGroup(redis, { stream: keys.events, group: groups.projector, consumer: 'p1', count: 10_000, id: '>' });
+  const projector = createProjector({ redis, keys, notifications, log, stream: keys.events(0), group: groups.projector });
+  const entries = await readGroup(redis, { stream: keys.events(0), group: groups.projector, consumer: 'p1', count: 10_000, id: '>' });
   if (entries.length > 0) await projector(entries);
 }
 
-const pendingCount = async () => ((await redis.xpending(keys.commands, groups.dispatcher)) as [number])[0];
+const pendingCount = async () => ((await redis.xpending(keys.commands(0), groups.dispatcher)) as [number])[0];
 
 test('one key, one body: one notification, one delivery, the same answer in one batch and across batches', async () => {
   const body = { recipientId: 'alice', title: 'Once', data: { n: 1 } };
@@ -124,7 +124,7 @@ test('the same key with a different body is refused with IDEMPOTENCY_KEY_REUSED 
   const first = command('key-3', { recipientId: 'alice', title: 'First' });
   await handleBatch([first]);
   const { notificationId } = (await acceptedIn([first]))[0]!;
-  const lengths = async () => Promise.all([redis.xlen(keys.events), redis.xlen(keys.deliveries(NODE))]);
+  const lengths = async () => Promise.all([redis.xlen(keys.events(0)), redis.xlen(keys.deliveries(NODE))]);
   const before = await lengths();
 
   const other = command('key-3', { recipientId: 'alice', title: 'Second' });
@@ -195,7 +195,7 @@ test('without a key, a repeated correlation id is answered with the stored notif
 
 test('replaying the ledger rebuilds the same documents, request hashes included', async () => {
   await project();
-  const events = (await redis.xrange(keys.events, '-', '+')).map(([, f]) => eventCodec.decode(f)!);
+  const events = (await redis.xrange(keys.events(0), '-', '+')).map(([, f]) => eventCodec.decode(f)!);
   const replayed = await openNotifications(mongo.db(), 'replay');
   await applyEvents(replayed, events);
   const strip = (docs: object[]) => docs

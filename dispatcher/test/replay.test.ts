@@ -41,8 +41,8 @@ before(async () => {
   const deps = { redis, keys, notifications: live, log };
   const common = { consumer: 'd1', count: 7, blockMs: 100, log };
   consumers.push(
-    startConsumer({ ...common, redis: createRedis(redisSrv.url, 'r1'), stream: keys.commands, group: groups.dispatcher, handler: createSendHandler({ ...deps, group: groups.dispatcher, nodeTtlMs: 5000 }) }),
-    startConsumer({ ...common, redis: createRedis(redisSrv.url, 'r2'), stream: keys.events, group: groups.projector, handler: createProjector({ ...deps, group: groups.projector }) }),
+    startConsumer({ ...common, redis: createRedis(redisSrv.url, 'r1'), stream: keys.commands(0), group: groups.dispatcher, handler: createSendHandler({ ...deps, stream: keys.commands(0), group: groups.dispatcher, nodeTtlMs: 5000 }) }),
+    startConsumer({ ...common, redis: createRedis(redisSrv.url, 'r2'), stream: keys.events(0), group: groups.projector, handler: createProjector({ ...deps, stream: keys.events(0), group: groups.projector }) }),
   );
 
   const now = Date.now();
@@ -51,7 +51,7 @@ before(async () => {
   const recipients = ['alice', 'alice', 'alice', 'bob', 'bob', 'nobody', 'alice', 'nobody'];
   for (const [i, recipientId] of recipients.entries()) {
     const command: SendCommand = { type: 'notification.send', correlationId: `c-${i}-${now}`, replyTo, sentAt: now, notification: { recipientId, title: `t${i}`, data: { i } } };
-    await redis.xadd(keys.commands, '*', ...encodeEntry(command));
+    await redis.xadd(keys.commands(0), '*', ...encodeEntry(command));
   }
   await waitFor('every reply', async () => {
     const replies = (await redis.xrange(replyTo, '-', '+')).map(([, f]) => replyCodec.decode(f));
@@ -70,7 +70,7 @@ before(async () => {
     { type: 'notification.delivered', notificationId: a2!, at: now + 2, nodeId: 'node-b', connections: 2 },
     { type: 'notification.delivered', notificationId: a2!, at: now + 2, nodeId: 'node-b', connections: 2 }, // redelivered
   ];
-  for (const e of outcomes) await redis.xadd(keys.events, '*', ...encodeEntry(e));
+  for (const e of outcomes) await redis.xadd(keys.events(0), '*', ...encodeEntry(e));
   await redis.zadd(keys.nodes, now - 60_000, 'node-c');
   const reaped = await reapDeadNodes({ redis, keys, nodeLostMs: 15_000, log });
   assert.deepEqual(reaped.map((r) => [r.nodeId, r.notificationIds.length]), [['node-c', 2]]);
@@ -94,8 +94,8 @@ async function online(recipientId: string, nodes: string[], heartbeatAt: number)
 /** The projector has applied and acked every ledger entry. */
 async function projected(): Promise<void> {
   await waitFor('projector caught up', async () => {
-    const top = (await redis.xrevrange(keys.events, '+', '-', 'COUNT', 1))[0]?.[0];
-    const info = (await redis.xinfo('GROUPS', keys.events)) as unknown[][];
+    const top = (await redis.xrevrange(keys.events(0), '+', '-', 'COUNT', 1))[0]?.[0];
+    const info = (await redis.xinfo('GROUPS', keys.events(0))) as unknown[][];
     const group = info.map((g) => Object.fromEntries(g.reduce<[unknown, unknown][]>((acc, v, i) => (i % 2 ? acc : [...acc, [v, g[i + 1]]]), [])))
       .find((g) => g.name === groups.projector);
     return group && group['last-delivered-id'] === top && group.pending === 0 ? true : undefined;
@@ -111,7 +111,7 @@ test('the live documents cover every status, NODE_LOST included', async () => {
 });
 
 test('a replay rebuilds documents identical to the live projection, twice over, and changes nothing in Redis', async () => {
-  const before = { length: await redis.xlen(keys.events), groups: await redis.xinfo('GROUPS', keys.events) };
+  const before = { length: await redis.xlen(keys.events(0)), groups: await redis.xinfo('GROUPS', keys.events(0)) };
   const first = await replayLedger({ redis, keys, db: mongo.db(), collection: 'replay_one', batchSize: 4, log });
   assert.equal(first.documents, ids.length);
   assert.equal(first.events, before.length);
@@ -123,7 +123,7 @@ test('a replay rebuilds documents identical to the live projection, twice over, 
   assert.match(second.collection, /^notifications_replay_\d{8}T\d+Z$/);
   assert.equal((await compareCollections(mongo.db().collection(second.collection), mongo.db().collection('replay_one'))).identical, true);
 
-  assert.deepEqual({ length: await redis.xlen(keys.events), groups: await redis.xinfo('GROUPS', keys.events) }, before);
+  assert.deepEqual({ length: await redis.xlen(keys.events(0)), groups: await redis.xinfo('GROUPS', keys.events(0)) }, before);
 });
 
 test('a replay refuses a collection that holds documents; a comparison names what differs', async () => {

@@ -33,15 +33,15 @@ async function ledger(keys: Keys, now: number) {
 
 async function add(keys: Keys, id: string): Promise<string> {
   const event: LedgerEvent = { type: 'notification.failed', notificationId: id, at: 0, reason: 'RECIPIENT_OFFLINE' };
-  return (await redis.xadd(keys.events, id, ...encodeEntry(event)))!;
+  return (await redis.xadd(keys.events(0), id, ...encodeEntry(event)))!;
 }
 
 async function consume(keys: Keys, group: string, count: number, ackFirst: number): Promise<void> {
-  const read = await readGroup(redis, { stream: keys.events, group, consumer: 'c', count, id: '>' });
-  if (ackFirst > 0) await redis.xack(keys.events, group, ...read.slice(0, ackFirst).map((e) => e.id));
+  const read = await readGroup(redis, { stream: keys.events(0), group, consumer: 'c', count, id: '>' });
+  if (ackFirst > 0) await redis.xack(keys.events(0), group, ...read.slice(0, ackFirst).map((e) => e.id));
 }
 
-const ids = async (keys: Keys) => (await redis.xrange(keys.events, '-', '+')).map(([id]) => id);
+const ids = async (keys: Keys) => (await redis.xrange(keys.events(0), '-', '+')).map(([id]) => id);
 
 test('nothing is trimmed from a ledger no group reads, or one that does not exist', async () => {
   const keys = makeKeys(uniquePrefix());
@@ -56,8 +56,8 @@ test('the ledger is trimmed only below what every group processed, and only past
   const keys = makeKeys(uniquePrefix());
   const now = Date.now();
   const { old, recent } = await ledger(keys, now);
-  await redis.xgroup('CREATE', keys.events, 'projector', '0');
-  await redis.xgroup('CREATE', keys.events, 'audit', '0');
+  await redis.xgroup('CREATE', keys.events(0), 'projector', '0');
+  await redis.xgroup('CREATE', keys.events(0), 'audit', '0');
   await consume(keys, 'projector', 100, 8); // everything processed
   await consume(keys, 'audit', 4, 2); // two processed, two pending, the rest never read
 
@@ -65,7 +65,7 @@ test('the ledger is trimmed only below what every group processed, and only past
   assert.equal(result.trimmed, 2);
   assert.deepEqual(await ids(keys), [...old.slice(2), ...recent], 'entries pending for a group are kept');
 
-  await redis.xack(keys.events, 'audit', old[2]!, old[3]!);
+  await redis.xack(keys.events(0), 'audit', old[2]!, old[3]!);
   result = await trimLedger({ redis, keys, retentionMs: 7 * DAY, log, now });
   assert.deepEqual(await ids(keys), [old[4]!, ...recent], 'entries a group has not read yet are kept');
 

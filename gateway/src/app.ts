@@ -106,7 +106,7 @@ export async function buildApp({ config, redis, rpc, log, registry }: AppDeps) {
       recipientIdLength: config.PUSHFLOW_MAX_RECIPIENT_ID_LENGTH,
       audience: config.PUSHFLOW_TOKEN_AUDIENCE,
     });
-    await api.register(dashboardApiRoutes, { redis, keys: keysFor(config.PUSHFLOW_REDIS_PREFIX), redisPrefix: config.PUSHFLOW_REDIS_PREFIX });
+    await api.register(dashboardApiRoutes, { redis, keys: keysFor(config.PUSHFLOW_REDIS_PREFIX, config.PUSHFLOW_PARTITIONS), redisPrefix: config.PUSHFLOW_REDIS_PREFIX });
   });
 
   await app.ready();

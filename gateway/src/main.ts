@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { createLogger, createMetricsRegistry, createRedis, keys, onShutdown } from '@pushflow/shared';
+import { checkPartitionsOrExit, createLogger, createMetricsRegistry, createRedis, keys as keysFor, onShutdown } from '@pushflow/shared';
 import { buildApp } from './app.ts';
 import { loadGatewayConfigOrExit, SERVICE } from './config.ts';
 import { createRpc, newGatewayId } from './rpc.ts';
@@ -15,8 +15,9 @@ for (const [name, client] of [['commands', redis], ['replies', blocking]] as con
   client.on('error', (err: Error) => log.warn({ connection: name, err: err.message }, 'redis connection error'));
 }
 
+const keys = keysFor(config.PUSHFLOW_REDIS_PREFIX, config.PUSHFLOW_PARTITIONS);
 const rpc = createRpc({
-  redis, blocking, keys: keys(config.PUSHFLOW_REDIS_PREFIX), gatewayId,
+  redis, blocking, keys, gatewayId,
   timeoutMs: config.PUSHFLOW_REPLY_TIMEOUT_MS, log,
 });
 const app = await buildApp({ config, redis, rpc, log, registry: createMetricsRegistry(SERVICE, { processMetrics: true }) });
@@ -30,10 +31,12 @@ onShutdown(log, async () => {
 await app.listen({ port: config.GATEWAY_PORT, host: config.GATEWAY_HOST });
 // Listening already answers /healthz; 'ready' means requests can be taken.
 if (redis.status !== 'ready') await once(redis, 'ready');
+// Checked once Redis answers (the gateway listens through an outage and answers 503 meanwhile).
+await checkPartitionsOrExit(redis, keys, SERVICE, log);
 const address = app.server.address();
 const port = typeof address === 'object' && address ? address.port : config.GATEWAY_PORT;
 log.info({
-  port, gatewayId,
+  port, gatewayId, partitions: keys.partitions,
   rateLimit: config.PUSHFLOW_RATE_LIMIT_PER_SECOND === 0 ? 'off' : { perSecond: config.PUSHFLOW_RATE_LIMIT_PER_SECOND, burst: config.PUSHFLOW_RATE_LIMIT_BURST },
   bodyLimitBytes: config.PUSHFLOW_HTTP_BODY_LIMIT_BYTES,
 }, 'ready');

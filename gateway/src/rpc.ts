@@ -89,7 +89,8 @@ export function createRpc(opts: RpcOptions): Rpc {
     const message: SendCommand | StatusQuery = kind === 'send'
       ? { type: 'notification.send', ...envelope, notification: payload as NotificationContent, ...idempotency }
       : { type: 'notification.status', ...envelope, notificationId: payload as string };
-    const stream = kind === 'send' ? keys.commands : keys.queries;
+    // One recipient's sends share a partition, so one dispatcher handles them in order.
+    const stream = kind === 'send' ? keys.commands(keys.partitionOf((payload as NotificationContent).recipientId)) : keys.queries;
 
     // Registered before the append: a fast dispatcher may reply before XADD returns.
     const answer = new Promise<Reply>((resolve, reject) => {

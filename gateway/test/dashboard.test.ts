@@ -79,7 +79,7 @@ describe('gateway: /dashboard/api', () => {
       { type: 'notification.failed', notificationId: id(11), at: now - 1990, reason: 'RECIPIENT_OFFLINE' },
       accepted(12, 'dash-bob', now - 1000),
     ];
-    for (const [i, e] of events.entries()) await peer.xadd(gw.keys.events, `${now - 2000 + i * 500}-0`, ...encodeEntry(e));
+    for (const [i, e] of events.entries()) await peer.xadd(gw.keys.events(0), `${now - 2000 + i * 500}-0`, ...encodeEntry(e));
 
     const activity = await get('/dashboard/api/activity?minutes=1');
     assert.equal(activity.status, 200, JSON.stringify(activity.body));
@@ -102,8 +102,8 @@ describe('gateway: /dashboard/api', () => {
 
   it('streams list each consumer group\'s lag and pending; nodes their heartbeat and connections', async () => {
     const { peer, gw } = ctx;
-    await peer.xgroup('CREATE', gw.keys.commands, groups.dispatcher, '$', 'MKSTREAM');
-    await peer.xadd(gw.keys.commands, '*', 'data', '{}');
+    await peer.xgroup('CREATE', gw.keys.commands(0), groups.dispatcher, '$', 'MKSTREAM');
+    await peer.xadd(gw.keys.commands(0), '*', 'data', '{}');
     await peer.zadd(gw.keys.nodes, Date.now(), 'node-a', Date.now() - 60_000, 'node-b');
     await peer.hset(gw.keys.nodeConnections, 'node-a', '7');
     await peer.xgroup('CREATE', gw.keys.deliveries('node-a'), groups.delivery, '$', 'MKSTREAM');

@@ -24,7 +24,7 @@ function assertValidationFailed(res: { statusCode: number; headers: Record<strin
 
 describe('hostile input to the default gateway', { timeout: 30_000 }, () => {
   const fx = gatewayWithPeer();
-  const lengths = async () => [await fx.peer.xlen(fx.gw.keys.commands), await fx.peer.xlen(fx.gw.keys.queries)];
+  const lengths = async () => [await fx.peer.xlen(fx.gw.keys.commands(0)), await fx.peer.xlen(fx.gw.keys.queries)];
   const post = (payload: unknown) => fx.gw.app.inject({ method: 'POST', url: '/notifications', headers: auth(), payload: payload as object });
 
   it('refuses wrong types, over-long fields and key separators with 400 naming the field, appending nothing', async () => {
@@ -105,7 +105,7 @@ describe('hostile input to the default gateway', { timeout: 30_000 }, () => {
     const data = { ok: { list: [1, 'two', { three: 3 }], 'with $ inside': true, 'a:b': null } };
     const [res, cmd] = await Promise.all([
       post({ recipientId: 'user_1.a@b-c', title: 't'.repeat(256), body: 'b'.repeat(4096), data }),
-      answerNext(fx.peer, fx.gw.keys.commands, () => ({ ok: true, result: { notificationId: ID, status: 'ACCEPTED', acceptedAt: new Date().toISOString() } })),
+      answerNext(fx.peer, fx.gw.keys.commands(0), () => ({ ok: true, result: { notificationId: ID, status: 'ACCEPTED', acceptedAt: new Date().toISOString() } })),
     ]);
     assert.equal(res.statusCode, 202, res.body);
     assert.ok(cmd.type === 'notification.send');
@@ -138,7 +138,7 @@ describe('a gateway with its own limits', { timeout: 30_000 }, () => {
   it('takes a notification exactly at every limit', async () => {
     const [res] = await Promise.all([
       post({ recipientId: 'x'.repeat(8), title: 't'.repeat(5), body: 'b'.repeat(10), data: { a: { b: 'x'.repeat(40) } } }),
-      answerNext(peer, gw.keys.commands, () => ({ ok: true, result: { notificationId: ID, status: 'ACCEPTED', acceptedAt: new Date().toISOString() } })),
+      answerNext(peer, gw.keys.commands(0), () => ({ ok: true, result: { notificationId: ID, status: 'ACCEPTED', acceptedAt: new Date().toISOString() } })),
     ]);
     assert.equal(res.statusCode, 202, res.body);
   });
@@ -158,7 +158,7 @@ describe('a gateway with its own limits', { timeout: 30_000 }, () => {
     assert.equal(big.json().type, 'urn:pushflow:problem:payload-too-large');
     const token = await gw.app.inject({ method: 'POST', url: '/connect-tokens', headers: auth(), payload: { recipientId: 'x'.repeat(9) } });
     assertValidationFailed(token, '/body/recipientId', 'connect token recipient');
-    assert.equal(await peer.xlen(gw.keys.commands), 0);
+    assert.equal(await peer.xlen(gw.keys.commands(0)), 0);
   });
 
   it('documents the configured limits in /openapi.json', async () => {

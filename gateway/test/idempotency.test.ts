@@ -16,7 +16,7 @@ describe('Idempotency-Key on POST /notifications', { timeout: 20_000 }, () => {
   async function send(payload: object, headers: Record<string, string>, reply: () => Record<string, unknown> = ok) {
     const [res, cmd] = await Promise.all([
       fx.gw.app.inject({ method: 'POST', url: '/notifications', headers, payload }),
-      answerNext(fx.peer, fx.gw.keys.commands, reply),
+      answerNext(fx.peer, fx.gw.keys.commands(0), reply),
     ]);
     return { res, cmd: cmd as SendCommand };
   }
@@ -62,7 +62,7 @@ describe('Idempotency-Key on POST /notifications', { timeout: 20_000 }, () => {
       assert.equal(problem.type, 'urn:pushflow:problem:validation-failed');
       assert.equal(problem.errors[0].path, '/headers/idempotency-key', JSON.stringify(problem));
     }
-    assert.equal(await fx.peer.xlen(fx.gw.keys.commands), 0);
+    assert.equal(await fx.peer.xlen(fx.gw.keys.commands(0)), 0);
   });
 
   it('maps IDEMPOTENCY_KEY_REUSED to a 422 problem', async () => {

@@ -27,24 +27,24 @@ describe('what the gateway logs', { timeout: 20_000 }, () => {
     await server?.stop();
   });
 
-  const lengths = async () => [await peer.xlen(gw.keys.commands), await peer.xlen(gw.keys.queries)];
+  const lengths = async () => [await peer.xlen(gw.keys.commands(0)), await peer.xlen(gw.keys.queries)];
 
   it('never writes an API key, whether good, wrong or sent with a bad body or a failing request', async () => {
     const ok = { ok: true, result: { notificationId: ID, status: 'ACCEPTED', acceptedAt: new Date().toISOString() } };
     const [good] = await Promise.all([
       gw.app.inject({ method: 'POST', url: '/notifications', headers: { ...auth(), 'idempotency-key': 'k1' }, payload: { recipientId: 'u' } }),
-      answerNext(peer, gw.keys.commands, () => ok),
+      answerNext(peer, gw.keys.commands(0), () => ok),
     ]);
     assert.equal(good.statusCode, 202);
     const [other] = await Promise.all([
       gw.app.inject({ method: 'POST', url: '/notifications', headers: auth(OTHER_KEY), payload: { recipientId: 'u' } }),
-      answerNext(peer, gw.keys.commands, () => ok),
+      answerNext(peer, gw.keys.commands(0), () => ok),
     ]);
     assert.equal(other.statusCode, 202);
     // A reply that does not fit its schema: a 500, logged with its error.
     const [broken] = await Promise.all([
       gw.app.inject({ method: 'POST', url: '/notifications', headers: auth(), payload: { recipientId: 'u' } }),
-      answerNext(peer, gw.keys.commands, () => ({ ok: true, result: { not: 'a reply' } })),
+      answerNext(peer, gw.keys.commands(0), () => ({ ok: true, result: { not: 'a reply' } })),
     ]);
     assert.equal(broken.statusCode, 500);
     const badBody = await gw.app.inject({

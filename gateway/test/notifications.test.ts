@@ -7,7 +7,7 @@ const PROBLEM = /^application\/problem\+json(; charset=utf-8)?$/;
 describe('gateway notifications API', { timeout: 20_000 }, () => {
   const fx = gatewayWithPeer();
 
-  const streamLengths = async () => [await fx.peer.xlen(fx.gw.keys.commands), await fx.peer.xlen(fx.gw.keys.queries)];
+  const streamLengths = async () => [await fx.peer.xlen(fx.gw.keys.commands(0)), await fx.peer.xlen(fx.gw.keys.queries)];
 
   it('accepts a notification: 202 with the reply of the dispatcher, command on the stream', async () => {
     const acceptedAt = new Date().toISOString();
@@ -17,7 +17,7 @@ describe('gateway notifications API', { timeout: 20_000 }, () => {
         method: 'POST', url: '/notifications', headers: auth(),
         payload: { recipientId: 'user-1', title: 'Hi', body: 'there', data: { n: 1, nested: { a: [1] } } },
       }),
-      answerNext(fx.peer, fx.gw.keys.commands, () => ({ ok: true, result: { notificationId, status: 'ACCEPTED', acceptedAt } })),
+      answerNext(fx.peer, fx.gw.keys.commands(0), () => ({ ok: true, result: { notificationId, status: 'ACCEPTED', acceptedAt } })),
     ]);
     assert.equal(res.statusCode, 202, res.body);
     assert.match(res.headers['content-type'] as string, /^application\/json/);
@@ -35,7 +35,7 @@ describe('gateway notifications API', { timeout: 20_000 }, () => {
     for (const key of [OTHER_KEY]) {
       const [res] = await Promise.all([
         fx.gw.app.inject({ method: 'POST', url: '/notifications', headers: auth(key), payload: { recipientId: 'u' } }),
-        answerNext(fx.peer, fx.gw.keys.commands, () => ({
+        answerNext(fx.peer, fx.gw.keys.commands(0), () => ({
           ok: true, result: { notificationId: 'n-2', status: 'ACCEPTED', acceptedAt: new Date().toISOString() },
         })),
       ]);
@@ -141,7 +141,7 @@ describe('gateway notifications API', { timeout: 20_000 }, () => {
     assert.deepEqual(res.json(), status);
     assert.ok(query.type === 'notification.status');
     assert.equal(query.notificationId, id);
-    assert.equal(await fx.peer.xlen(fx.gw.keys.commands), 0, 'a status query must not go to the commands stream');
+    assert.equal(await fx.peer.xlen(fx.gw.keys.commands(0)), 0, 'a status query must not go to the commands stream');
   });
 
   it('answers 404 problem when the dispatcher does not know the id', async () => {
@@ -167,7 +167,7 @@ describe('gateway notifications API', { timeout: 20_000 }, () => {
   it('answers 500 problem, not garbage, when a reply does not match the schema', async () => {
     const [res] = await Promise.all([
       fx.gw.app.inject({ method: 'POST', url: '/notifications', headers: auth(), payload: { recipientId: 'u' } }),
-      answerNext(fx.peer, fx.gw.keys.commands, () => ({ ok: true, result: { something: 'else' } })),
+      answerNext(fx.peer, fx.gw.keys.commands(0), () => ({ ok: true, result: { something: 'else' } })),
     ]);
     assert.equal(res.statusCode, 500);
     assert.deepEqual(Object.keys(res.json()).sort(), ['instance', 'status', 'title', 'type']);

@@ -25,7 +25,7 @@ describe('gateway when the dispatcher or Redis is away', { timeout: 20_000 }, ()
     assert.equal(res.headers['retry-after'], '1');
     assert.equal(res.json().type, 'urn:pushflow:problem:dispatcher-timeout');
     assert.ok(took >= 190 && took < 2000, `took ${took} ms`);
-    assert.equal(await gw.redis.xlen(gw.keys.commands), 1, 'the command was appended before waiting');
+    assert.equal(await gw.redis.xlen(gw.keys.commands(0)), 1, 'the command was appended before waiting');
 
     const status = await gw.app.inject({
       method: 'GET', url: '/notifications/0190b2c4-1111-7abc-8def-0123456789ab/status', headers: auth(),
@@ -64,7 +64,7 @@ describe('gateway when the dispatcher or Redis is away', { timeout: 20_000 }, ()
     const replies = other.keys.replies(`test-${process.pid}`);
     await other.redis.xadd(replies, '*', 'data', '{}'); // a malformed entry: ignored, but makes the stream exist
     const inFlight = other.app.inject({ method: 'POST', url: '/notifications', headers: auth(), payload: { recipientId: 'u' } });
-    await waitFor(async () => (await other.redis.xlen(other.keys.commands)) === 1);
+    await waitFor(async () => (await other.redis.xlen(other.keys.commands(0))) === 1);
     const started = Date.now();
     await other.rpc.stop();
     const res = await inFlight;

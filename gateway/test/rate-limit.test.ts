@@ -42,7 +42,7 @@ describe('POST /notifications rate limit per API key', { timeout: 30_000 }, () =
   async function accepted(gw: Gateway, key = API_KEY) {
     const [res] = await Promise.all([
       request(gw, key),
-      answerNext(peer, gw.keys.commands, () => ({
+      answerNext(peer, gw.keys.commands(0), () => ({
         ok: true, result: { notificationId: '0190b2c4-1111-7abc-8def-0123456789ab', status: 'ACCEPTED', acceptedAt: new Date().toISOString() },
       })),
     ]);
@@ -72,7 +72,7 @@ describe('POST /notifications rate limit per API key', { timeout: 30_000 }, () =
     assert.equal(third.headers['ratelimit-remaining'], '0');
     assert.ok(['2', '3'].includes(third.headers['ratelimit-reset'] as string), String(third.headers['ratelimit-reset']));
 
-    const before = await peer.xlen(a.keys.commands);
+    const before = await peer.xlen(a.keys.commands(0));
     for (const gw of [b, a]) {
       const res = await request(gw);
       assert.equal(res.statusCode, 429, res.body);
@@ -85,7 +85,7 @@ describe('POST /notifications rate limit per API key', { timeout: 30_000 }, () =
       assert.equal(res.headers['ratelimit-remaining'], '0');
       assert.equal(res.headers['ratelimit-reset'], res.headers['retry-after']);
     }
-    assert.equal(await peer.xlen(a.keys.commands), before, 'a limited request appends nothing');
+    assert.equal(await peer.xlen(a.keys.commands(0)), before, 'a limited request appends nothing');
   });
 
   it('keeps a separate budget per API key, under a key that does not hold the API key', async () => {
@@ -122,7 +122,7 @@ describe('POST /notifications rate limit per API key', { timeout: 30_000 }, () =
       for (let i = 0; i < 3; i++) {
         const [res] = await Promise.all([
           request(free),
-          answerNext(peer, free.keys.commands, () => ({
+          answerNext(peer, free.keys.commands(0), () => ({
             ok: true, result: { notificationId: '0190b2c4-1111-7abc-8def-0123456789ab', status: 'ACCEPTED', acceptedAt: new Date().toISOString() },
           })),
         ]);

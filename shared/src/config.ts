@@ -83,6 +83,11 @@ export const common = {
   }),
   MONGO_URL: Type.String({ default: 'mongodb://127.0.0.1:27017/pushflow', pattern: '^mongodb(\\+srv)?://' }),
   PUSHFLOW_REDIS_PREFIX: Type.String({ default: 'pushflow:', pattern: '^[A-Za-z0-9_.:-]*$', maxLength: 64 }),
+  /**
+   * How many partitions the commands and events streams are split into (keys.ts). Every
+   * service must run with the same value: partitions.ts checks it against Redis at start.
+   */
+  PUSHFLOW_PARTITIONS: Type.Integer({ minimum: 1, maximum: 256, default: 1 }),
   PUSHFLOW_CONNECT_SECRET: Type.String({ minLength: 32, description: 'HS256 secret, at least 32 bytes' }),
   /** loadConfig reads it for every service; a schema lists it only to see the value. */
   PUSHFLOW_ENV: Type.Union(DEPLOYMENT_ENVS.map((e) => Type.Literal(e)), { default: 'development' }),

@@ -45,6 +45,13 @@ export interface ConsumerOptions {
    * events, a few milliseconds apart) then meet in one handler call; costs that much latency.
    */
   lingerMs?: number;
+  /**
+   * The stream was consumed by another dispatcher that is gone (partition-leases.ts took its
+   * lease over): claim everything the group has pending with other consumers at once,
+   * however recently delivered, instead of after `claimIdleMs`. Handlers are idempotent, so
+   * an owner that was only paused costs a duplicate, never a loss.
+   */
+  reclaimAtStart?: boolean;
 }
 
 export interface Consumer {
@@ -74,6 +81,8 @@ export function startConsumer(opts: ConsumerOptions): Consumer {
   let backoff = 0;
   let pendingFirst = true;
   let nextClaimAt = Date.now() + Math.min(claimIdleMs, 5000);
+  /** Claims with no idle time until one pass finds nothing left (see reclaimAtStart). */
+  let reclaimAll = opts.reclaimAtStart ?? false;
   /** A batch that failed and is retried before anything new is read. */
   let retry: { entries: StreamEntry[]; attempts: number } | undefined;
 
@@ -82,15 +91,17 @@ export function startConsumer(opts: ConsumerOptions): Consumer {
 
   async function claim(): Promise<StreamEntry[]> {
     nextClaimAt = Date.now() + Math.max(1000, claimIdleMs / 2);
+    const minIdle = reclaimAll ? 0 : claimIdleMs;
     const claimed: StreamEntry[] = [];
     let cursor = '0-0';
     do {
-      const [next, raw] = (await redis.call('XAUTOCLAIM', stream, group, consumer, claimIdleMs, cursor, 'COUNT', opts.count)) as [
+      const [next, raw] = (await redis.call('XAUTOCLAIM', stream, group, consumer, minIdle, cursor, 'COUNT', opts.count)) as [
         string, [string, string[] | null][],
       ];
       cursor = next;
       claimed.push(...toEntries([[stream, raw]]));
     } while (cursor !== '0-0' && claimed.length < opts.count);
+    if (cursor === '0-0') reclaimAll = false;
     if (claimed.length === 0) return claimed;
     log.warn({ stream, group, entries: claimed.length }, 'claimed entries a dead consumer left pending');
     const counts = await deliveryCounts(claimed);
@@ -171,7 +182,7 @@ export function startConsumer(opts: ConsumerOptions): Consumer {
         if (pendingFirst) {
           entries = (await readGroup(redis, { stream, group, consumer, count: opts.count, id: '0' })).map((e) => ({ ...e, redelivered: true }));
           if (entries.length === 0) pendingFirst = false;
-        } else if (Date.now() >= nextClaimAt) {
+        } else if (reclaimAll || Date.now() >= nextClaimAt) {
           entries = await claim();
         } else {
           reading = true;

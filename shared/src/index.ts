@@ -20,3 +20,5 @@ export * from './production-secrets.ts';
 export * from './secret-files.ts';
 export * from './url-credentials.ts';
 export * from './static-pages.ts';
+export * from './stream-ids.ts';
+export * from './partitions.ts';

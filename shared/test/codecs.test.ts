@@ -47,7 +47,7 @@ test('a send command whose data breaks the key rules, at any depth, decodes as m
 
 test('key names live under the prefix', () => {
   const k = keys('p:');
-  assert.deepEqual([k.commands, k.events, k.replies('g'), k.deliveries('n'), k.presence('r'), k.nodes],
+  assert.deepEqual([k.commands(0), k.events(0), k.replies('g'), k.deliveries('n'), k.presence('r'), k.nodes],
     ['p:commands', 'p:events', 'p:replies:g', 'p:deliveries:n', 'p:presence:r', 'p:nodes']);
 });
 

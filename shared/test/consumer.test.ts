@@ -138,6 +138,34 @@ test('entries a dead consumer left pending are claimed after the idle time and m
   assert.equal((await redis.xpending(stream, 'g'))[0], 0);
 });
 
+test('reclaimAtStart: what the previous owner left pending is claimed at once, however fresh, past one batch', async () => {
+  const stream = `${uniquePrefix()}s`;
+  await redis.xgroup('CREATE', stream, 'g', '0', 'MKSTREAM');
+  for (let i = 0; i < 25; i++) await redis.xadd(stream, '*', 'v', String(i));
+  await redis.xreadgroup('GROUP', 'g', 'previous-owner', 'COUNT', 100, 'STREAMS', stream, '>');
+  const seen: StreamEntry[] = [];
+  const started = Date.now();
+  const c = startConsumer({
+    redis: createRedis(server.url, 'blocking'), stream, group: 'g', consumer: 'new-owner', count: 10, blockMs: 200, log,
+    claimIdleMs: 60_000, reclaimAtStart: true,
+    handler: async (entries) => {
+      seen.push(...entries);
+      await redis.xack(stream, 'g', ...entries.map((e) => e.id));
+    },
+  });
+  await waitFor('all 25', async () => (seen.length === 25 ? true : undefined), 5000);
+  assert.ok(Date.now() - started < 5000, 'claimed without waiting claimIdleMs');
+  assert.ok(seen.every((e) => e.redelivered));
+  assert.equal((await redis.xpending(stream, 'g'))[0], 0);
+  // Once nothing is left to reclaim, claims wait claimIdleMs again: a fresh entry of another
+  // consumer stays with it.
+  // In one transaction: our blocked read is served only after it, and finds nothing new.
+  await redis.multi().xadd(stream, '*', 'v', 'late').xreadgroup('GROUP', 'g', 'someone-else', 'COUNT', 1, 'STREAMS', stream, '>').exec();
+  await new Promise((r) => setTimeout(r, 1500));
+  await c.stop();
+  assert.equal(seen.length, 25);
+});
+
 test('a poison entry goes to the dead-letter stream without holding up its neighbours', async () => {
   const stream = `${uniquePrefix()}s`;
   const handled: string[] = [];

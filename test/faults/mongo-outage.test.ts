@@ -63,7 +63,7 @@ test(`MongoDB unreachable for ${outageMs / 1000} s mid-burst: sends go on, the p
 async function projectorBacklog(s: Stack): Promise<number> {
   const redis = createRedis(s.redisUrl, 'test-backlog');
   try {
-    const info = (await redis.xinfo('GROUPS', makeKeys(s.prefix).events)) as unknown[][];
+    const info = (await redis.xinfo('GROUPS', makeKeys(s.prefix).events(0))) as unknown[][];
     const group = info.map((g) => {
       const fields = new Map<unknown, unknown>();
       for (let i = 0; i < g.length; i += 2) fields.set(g[i], g[i + 1]);

@@ -154,7 +154,9 @@ export async function assertAllSettled(stack: Stack, result: BurstResult, timeou
 
 /** What the ledger and the groups say about a few stuck notifications, for the failure message. */
 async function diagnose(redis: RedisClient, prefix: string, ids: string[], docs: Map<string, { status: string }>): Promise<string> {
-  const events = await redis.xrange(`${prefix}events`, '-', '+');
+  // Every events partition (one stream, `<prefix>events`, with PUSHFLOW_PARTITIONS=1).
+  const streams = (await streamKeys(redis, `${prefix}events*`)).filter((s) => !s.endsWith(':dead'));
+  const events = (await Promise.all(streams.map((s) => redis.xrange(s, '-', '+')))).flat();
   const lines = ids.map((id) => {
     const types = events.filter(([, f]) => f[1]!.includes(id)).map(([entryId, f]) => `${entryId} ${(JSON.parse(f[1]!) as { type: string }).type}`);
     return `${id} is ${docs.get(id)?.status ?? 'missing'}, ledger: [${types.join(', ')}]`;
@@ -163,9 +165,14 @@ async function diagnose(redis: RedisClient, prefix: string, ids: string[], docs:
   return `${lines.join('; ')}; pending: ${JSON.stringify(groups)}`;
 }
 
-async function pendingEntries(redis: RedisClient, prefix: string): Promise<{ stream: string; group: string; pending: number }[]> {
+async function streamKeys(redis: RedisClient, pattern: string): Promise<string[]> {
   const streams: string[] = [];
-  for await (const found of scanKeys(redis, `${prefix}*`, 1000, 'stream')) streams.push(...found);
+  for await (const found of scanKeys(redis, pattern, 1000, 'stream')) streams.push(...found);
+  return streams;
+}
+
+async function pendingEntries(redis: RedisClient, prefix: string): Promise<{ stream: string; group: string; pending: number }[]> {
+  const streams = await streamKeys(redis, `${prefix}*`);
   const out: { stream: string; group: string; pending: number }[] = [];
   for (const stream of streams) {
     const groups = (await redis.xinfo('GROUPS', stream)) as unknown[][];

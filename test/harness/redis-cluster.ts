@@ -34,11 +34,8 @@ export interface RedisCluster extends Server {
 
 const run = promisify(execFile);
 
-/**
- * The stack settings every test on a Redis Cluster runs with. When the partitions work
- * lands, PUSHFLOW_PARTITIONS: '8' goes here.
- */
-export const CLUSTER_STACK_ENV: Record<string, string> = {};
+/** The stack settings every test on a Redis Cluster runs with: the scale profile's 8 partitions. */
+export const CLUSTER_STACK_ENV: Record<string, string> = { PUSHFLOW_PARTITIONS: '8' };
 
 /** PUSHFLOW_TEST_REDIS_CLUSTER=1: stacks that bring their own Redis start a cluster instead (stack.ts). */
 export const clusterRequested = (): boolean => ['1', 'true', 'yes'].includes(process.env.PUSHFLOW_TEST_REDIS_CLUSTER ?? '');

@@ -6,6 +6,8 @@ import { paint, printHelp, printJson, type Output, type Style } from '../output.
 import type { Command } from './command.ts';
 
 const BLOCK_MS = 5000;
+/** With several partitions, how long a poll that found nothing waits before the next. */
+const POLL_MS = 200;
 const CONNECT_TIMEOUT_MS = 5000;
 
 const help = `Usage: pushflow watch [--recipient R] [--notification ID] [--from ID|$] [--redis URL] [--prefix P]
@@ -13,7 +15,8 @@ const help = `Usage: pushflow watch [--recipient R] [--notification ID] [--from 
 Tails the ledger live: one line per event (accepted, dispatched, delivered, acknowledged,
 failed), coloured by type on a terminal. Reads the Redis events stream directly (XREAD
 BLOCK), as a plain reader: it joins no consumer group and changes nothing. Ctrl-C stops it
-(exit 0).
+(exit 0). A ledger split into partitions (PUSHFLOW_PARTITIONS > 1; the count is read from
+Redis) is read partition by partition, polling, and printed in entry id order per poll.
 
   --recipient R      only notifications to recipient R (known from their accepted event,
                      so only notifications accepted after --from)
@@ -41,11 +44,11 @@ export const watch: Command = {
     });
     if (values.help) return printHelp(help);
     // Loaded only here: @pushflow/shared takes most of a second to import.
-    const [{ Cluster, Redis }, { eventCodec, keys: makeKeys, parseClusterUrl, withoutCredentials }] = await Promise.all([import('ioredis'), import('@pushflow/shared')]);
+    const [{ Cluster, Redis }, { compareIds, eventCodec, keys: makeKeys, parseClusterUrl, recordedPartitions, withoutCredentials }] = await Promise.all([import('ioredis'), import('@pushflow/shared')]);
     const from = values.from ?? '$';
     if (from !== '$' && !/^\d+(-\d+)?$/.test(from)) throw usageError(`watch: --from must be a stream entry id (e.g. 1764626400000-0 or 0) or $ (got ${JSON.stringify(from)})`);
     const url = values.redis ?? (process.env.REDIS_URL || 'redis://127.0.0.1:6379');
-    const stream = makeKeys(values.prefix ?? (process.env.PUSHFLOW_REDIS_PREFIX || 'pushflow:')).events;
+    const prefix = values.prefix ?? (process.env.PUSHFLOW_REDIS_PREFIX || 'pushflow:');
     const filter = eventFilter(values.recipient, values.notification);
 
     // No reconnecting: a tail that silently waits through an outage would look like a quiet
@@ -74,15 +77,29 @@ export const watch: Command = {
       } catch (err) {
         throw redisLost(url, lastError ?? err, withoutCredentials);
       }
-      let after = from === '$' ? await lastId(redis, stream) : from;
-      process.stderr.write(`watching ${stream} from ${after} (Ctrl-C to stop)\n`);
+      // The deployment's own record of P, so the watch needs no setting of its own.
+      const keys = makeKeys(prefix, (await recordedPartitions(redis, makeKeys(prefix))) ?? 1);
+      const streams = keys.allEvents;
+      const after = new Map<string, string>();
+      for (const stream of streams) after.set(stream, from === '$' ? await lastId(redis, stream) : from);
+      process.stderr.write(`watching ${streams.length === 1 ? streams[0] : `${streams.length} partitions of ${keys.events(0)}…`} from ${[...after.values()].sort(compareIds).at(-1)} (Ctrl-C to stop)\n`);
       while (!stopping) {
-        const reply = (await redis.call('XREAD', 'COUNT', 500, 'BLOCK', BLOCK_MS, 'STREAMS', stream, after)) as [string, [string, string[]][]][] | null;
-        for (const [id, fields] of reply?.[0]?.[1] ?? []) {
-          after = id;
+        const read: [string, string[]][] = [];
+        // One stream per XREAD: partitions may sit on different Redis Cluster slots. A single
+        // stream can block; several are polled.
+        for (const stream of streams) {
+          const block = streams.length === 1 ? ['BLOCK', BLOCK_MS] : [];
+          const reply = (await redis.call('XREAD', 'COUNT', 500, ...block, 'STREAMS', stream, after.get(stream)!)) as [string, [string, string[]][]][] | null;
+          const entries = reply?.[0]?.[1] ?? [];
+          if (entries.length > 0) after.set(stream, entries[entries.length - 1]![0]);
+          read.push(...entries);
+        }
+        read.sort(([a], [b]) => compareIds(a, b));
+        for (const [id, fields] of read) {
           const event = eventCodec.decode(fields);
           if (event && filter(event)) printEvent(out, id, event);
         }
+        if (streams.length > 1 && read.length === 0 && !stopping) await new Promise((r) => setTimeout(r, POLL_MS));
       }
       return EXIT.ok;
     } catch (err) {

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { Type, type FastifyPluginAsyncTypebox, type Static } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import {
-  failureReasons, loadStaticAssets, readGroups, RecipientId, statuses, StatusSchema, ReasonSchema,
+  compareIds, failureReasons, loadStaticAssets, readGroups, RecipientId, statuses, StatusSchema, ReasonSchema,
   type Keys, type RedisClient,
 } from '@pushflow/shared';
 import { HttpProblem, problemResponse } from '../problems.ts';
@@ -122,7 +122,7 @@ export interface DashboardApiOptions {
 }
 
 export const dashboardApiRoutes: FastifyPluginAsyncTypebox<DashboardApiOptions> = async (app, { redis, keys, redisPrefix }) => {
-  const readWindow = windowReader(redis, keys.events);
+  const readWindow = windowReader(redis, keys.allEvents);
   const tags = ['dashboard'];
 
   app.get('/dashboard/api/activity', {
@@ -157,7 +157,7 @@ export const dashboardApiRoutes: FastifyPluginAsyncTypebox<DashboardApiOptions> 
     },
   }, async () => {
     const nodeIds = await redisCall(() => redis.zrange(keys.nodes, 0, -1));
-    const streams = [keys.commands, keys.queries, keys.events, ...nodeIds.map((n) => keys.deliveries(n))];
+    const streams = [...keys.allCommands, keys.queries, ...keys.allEvents, ...nodeIds.map((n) => keys.deliveries(n))];
     const groups = await redisCall(() => readGroups(redis, streams, redisPrefix));
     if (!groups) throw unavailable();
     return { groups };
@@ -189,15 +189,15 @@ export const dashboardApiRoutes: FastifyPluginAsyncTypebox<DashboardApiOptions> 
 type Window = LedgerWindow & { timed: TimedEvent[] };
 
 /** XREVRANGE over the last `minutes`, newest first, at most WINDOW_CAP entries; shared briefly between polls. */
-function windowReader(redis: RedisClient, eventsKey: string): (minutes: number) => Promise<Window> {
+function windowReader(redis: RedisClient, eventsKeys: readonly string[]): (minutes: number) => Promise<Window> {
   const recent = new Map<number, { at: number; window: Promise<Window> }>();
   return (minutes) => {
     const now = Date.now();
     const hit = recent.get(minutes);
     if (hit && now - hit.at < WINDOW_REUSE_MS) return hit.window;
     const from = now - minutes * 60_000;
-    const window = redisCall(() => redis.xrevrange(eventsKey, '+', String(from), 'COUNT', WINDOW_CAP))
-      .then((entries) => foldWindow(entries as RawEntry[], { from, to: now, cap: WINDOW_CAP }));
+    const window = redisCall(() => Promise.all(eventsKeys.map((key) => redis.xrevrange(key, '+', String(from), 'COUNT', WINDOW_CAP))))
+      .then((partitions) => foldWindow(newestFirst(partitions as RawEntry[][], WINDOW_CAP), { from, to: now, cap: WINDOW_CAP }));
     recent.set(minutes, { at: now, window });
     window.catch(() => recent.delete(minutes));
     return window;
@@ -215,4 +215,10 @@ async function redisCall<T>(call: () => Promise<T>): Promise<T> {
 
 function unavailable(): HttpProblem {
   return new HttpProblem('dispatcher-unavailable', 'Redis does not answer');
+}
+
+/** Every partition's entries (each newest first) merged newest first, cut to `cap`. */
+function newestFirst(partitions: RawEntry[][], cap: number): RawEntry[] {
+  if (partitions.length === 1) return partitions[0]!;
+  return partitions.flat().sort(([a], [b]) => compareIds(b, a)).slice(0, cap);
 }
