@@ -9,7 +9,7 @@ const log = createLogger(SERVICE, config.LOG_LEVEL);
 const gatewayId = newGatewayId();
 
 // Commands fail fast so a Redis outage answers 503 at once; the reply reader waits it out.
-const redis = createRedis(config.REDIS_URL, `${SERVICE}:${gatewayId}`, { failFast: true });
+const redis = createRedis(config.REDIS_URL, `${SERVICE}:${gatewayId}`, { failFast: true, commandTimeoutMs: config.PUSHFLOW_REPLY_TIMEOUT_MS });
 const blocking = createRedis(config.REDIS_URL, `${SERVICE}:${gatewayId}:replies`);
 for (const [name, client] of [['commands', redis], ['replies', blocking]] as const) {
   client.on('error', (err: Error) => log.warn({ connection: name, err: err.message }, 'redis connection error'));

@@ -102,13 +102,13 @@ export function createRpc(opts: RpcOptions): Rpc {
     // The timer may fire while XADD is still waiting (a cluster failover can outlast the
     // timeout): a rejection before anyone awaits `answer` would end the process.
     answer.catch(() => {});
-    try {
-      await redis.xadd(stream, '*', ...encodeEntry(message));
-    } catch (err) {
+    const appended = redis.xadd(stream, '*', ...encodeEntry(message)).then(() => answer, (err: Error) => {
       settle(correlationId);
-      throw new DispatcherUnavailableError(`could not append to ${stream}: ${(err as Error).message}`, { cause: err });
-    }
-    return answer;
+      throw new DispatcherUnavailableError(`could not append to ${stream}: ${err.message}`, { cause: err });
+    });
+    // Raced with the answer, so the timeout holds even while the XADD itself is stuck: the
+    // caller gets its 504 and never waits longer than PUSHFLOW_REPLY_TIMEOUT_MS.
+    return Promise.race([appended, answer]);
   }
 
   function refreshTtl(): void {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { redisServer, type Server } from '../../test/harness/servers.ts';
 import { uniquePrefix } from '../../test/harness/isolation.ts';
+import { tcpProxy } from '../../test/harness/proxy.ts';
 import { auth, startGateway, startGatewayWithoutRedis, type Gateway } from './peer.ts';
 
 describe('gateway when the dispatcher or Redis is away', { timeout: 20_000 }, () => {
@@ -32,6 +33,30 @@ describe('gateway when the dispatcher or Redis is away', { timeout: 20_000 }, ()
     });
     assert.equal(status.statusCode, 504);
     assert.equal(status.json().type, 'urn:pushflow:problem:dispatcher-timeout');
+  });
+
+  it('answers within the timeout when Redis takes requests and never answers them', async () => {
+    const proxy = await tcpProxy(server.url);
+    const frozen = await startGateway(proxy.url, uniquePrefix(), { timeoutMs: 300, env: { PUSHFLOW_RATE_LIMIT_PER_SECOND: '0' } });
+    const limited = await startGateway(proxy.url, uniquePrefix(), { timeoutMs: 300 });
+    try {
+      proxy.hold();
+      for (const [gw, status, type] of [[frozen, 504, 'dispatcher-timeout'], [limited, 503, 'dispatcher-unavailable']] as const) {
+        const started = Date.now();
+        const res = await gw.app.inject({ method: 'POST', url: '/notifications', headers: auth(), payload: { recipientId: 'u' } });
+        const took = Date.now() - started;
+        // Without a rate limit the XADD is what hangs: the reply timeout answers. With one,
+        // the limiter's script hangs first, and the command timeout ends it.
+        assert.equal(res.statusCode, status, res.body);
+        assert.equal(res.json().type, `urn:pushflow:problem:${type}`);
+        assert.ok(took < 2000, `took ${took} ms: a stuck Redis command must not hold the request past the timeout`);
+      }
+    } finally {
+      // Cut first: the swallowed XADD left the connection's replies out of step for good.
+      await proxy.close();
+      await frozen.close();
+      await limited.close();
+    }
   });
 
   it('answers 503 with Retry-After at once when Redis is unreachable, and readyz says not ready', async () => {

@@ -48,7 +48,8 @@ export async function startGatewayWithoutRedis(env: Record<string, string> = {})
 
 async function wireGateway(url: string, prefix: string, opts: GatewayOptions, waitReady: boolean): Promise<Gateway> {
   const keys = keysFor(prefix);
-  const redis = createRedis(url, 'gw-test', { failFast: true });
+  // As gateway/src/main.ts makes it.
+  const redis = createRedis(url, 'gw-test', { failFast: true, commandTimeoutMs: opts.timeoutMs ?? 2000 });
   const blocking = createRedis(url, 'gw-test-replies');
   redis.on('error', () => {});
   blocking.on('error', () => {});

@@ -46,9 +46,21 @@ const backoff = (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 7), 20
  * A `redis-cluster://` URL gives ioredis's Cluster client with the same behaviour; it
  * reads from masters only, so a read follows the writes before it.
  */
-export function createRedis(url: string, name: string, opts: { failFast?: boolean; log?: Logger } = {}): RedisClient {
+export interface RedisClientOptions {
+  failFast?: boolean;
+  log?: Logger;
+  /**
+   * A command unanswered this long is rejected (ioredis `commandTimeout`): a Redis that
+   * takes requests and never answers (frozen, a black-holed route) must not hang a caller
+   * that promised an answer in bounded time, as the gateway does.
+   */
+  commandTimeoutMs?: number;
+}
+
+export function createRedis(url: string, name: string, opts: RedisClientOptions = {}): RedisClient {
   const client = isClusterUrl(url) ? createCluster(url, name, opts) : new Redis(url, {
     connectionName: name,
+    ...(opts.commandTimeoutMs !== undefined && { commandTimeout: opts.commandTimeoutMs }),
     lazyConnect: false,
     retryStrategy: backoff,
     maxRetriesPerRequest: opts.failFast ? 1 : null,
@@ -61,7 +73,7 @@ export function createRedis(url: string, name: string, opts: { failFast?: boolea
   return client;
 }
 
-function createCluster(url: string, name: string, opts: { failFast?: boolean }): Cluster {
+function createCluster(url: string, name: string, opts: RedisClientOptions): Cluster {
   const parsed = parseClusterUrl(url);
   if (!parsed) throw new Error(`REDIS_URL: not a cluster URL of the form redis-cluster://host:port[,host:port...]`);
   const options: ClusterOptions = {
@@ -83,6 +95,7 @@ function createCluster(url: string, name: string, opts: { failFast?: boolean }):
     redisOptions: {
       connectionName: name,
       maxRetriesPerRequest: opts.failFast ? 1 : null,
+      ...(opts.commandTimeoutMs !== undefined && { commandTimeout: opts.commandTimeoutMs }),
       ...(parsed.username !== undefined && { username: parsed.username }),
       ...(parsed.password !== undefined && { password: parsed.password }),
       ...(parsed.tls && { tls: {} }),

@@ -59,17 +59,22 @@ test(`MongoDB unreachable for ${outageMs / 1000} s mid-burst: sends go on, the p
   assert.ok(cpuDuringOutage < (outageMs / 1000) * 0.5, `dispatcher used ${cpuDuringOutage.toFixed(1)} CPU seconds during the outage`);
 });
 
-/** Ledger entries the projector has not acked yet: read but pending, or not read. */
+/** Ledger entries the projector has not acked yet, over every events partition: read but pending, or not read. */
 async function projectorBacklog(s: Stack): Promise<number> {
   const redis = createRedis(s.redisUrl, 'test-backlog');
+  const keys = makeKeys(s.prefix, Number(s.service('dispatcher').env.PUSHFLOW_PARTITIONS ?? 1));
   try {
-    const info = (await redis.xinfo('GROUPS', makeKeys(s.prefix).events(0))) as unknown[][];
-    const group = info.map((g) => {
-      const fields = new Map<unknown, unknown>();
-      for (let i = 0; i < g.length; i += 2) fields.set(g[i], g[i + 1]);
-      return fields;
-    }).find((g) => g.get('name') === groups.projector);
-    return Number(group?.get('pending') ?? 0) + Number(group?.get('lag') ?? 0);
+    let backlog = 0;
+    for (const stream of keys.allEvents) {
+      const info = (await redis.xinfo('GROUPS', stream).catch(() => [])) as unknown[][];
+      const group = info.map((g) => {
+        const fields = new Map<unknown, unknown>();
+        for (let i = 0; i < g.length; i += 2) fields.set(g[i], g[i + 1]);
+        return fields;
+      }).find((g) => g.get('name') === groups.projector);
+      backlog += Number(group?.get('pending') ?? 0) + Number(group?.get('lag') ?? 0);
+    }
+    return backlog;
   } finally {
     redis.disconnect();
   }

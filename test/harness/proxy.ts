@@ -15,6 +15,12 @@ export interface TcpProxy {
    * server did the work, the client never hears of it (a crash between the two).
    */
   dropNextReply(): void;
+  /**
+   * Bytes from clients are swallowed until release(): connections stay open, requests
+   * never reach the server and are never answered (a frozen server, a black-holed route).
+   */
+  hold(): void;
+  release(): void;
   close(): Promise<void>;
 }
 
@@ -25,6 +31,7 @@ export async function tcpProxy(targetUrl: string): Promise<TcpProxy> {
   let server: NetServer | undefined;
   let port = 0;
   let dropNext = false;
+  let holding = false;
 
   const listen = () => new Promise<void>((resolve, reject) => {
     const srv = createServer((client) => {
@@ -34,7 +41,10 @@ export async function tcpProxy(targetUrl: string): Promise<TcpProxy> {
         s.once('close', () => sockets.delete(s));
         s.on('error', () => { client.destroy(); upstream.destroy(); });
       }
-      client.pipe(upstream);
+      client.on('data', (chunk: Buffer) => {
+        if (!holding) upstream.write(chunk);
+      });
+      client.once('end', () => upstream.end());
       upstream.on('data', (chunk: Buffer) => {
         if (!dropNext) return void client.write(chunk);
         dropNext = false;
@@ -61,5 +71,7 @@ export async function tcpProxy(targetUrl: string): Promise<TcpProxy> {
   await listen();
   const url = new URL(targetUrl);
   url.host = `127.0.0.1:${port}`;
-  return { port, url: url.toString(), cut, restore: listen, close: cut, dropNextReply: () => void (dropNext = true) };
+  return { port, url: url.toString(), cut, restore: listen, close: cut, dropNextReply: () => void (dropNext = true),
+    hold: () => void (holding = true), release: () => void (holding = false),
+  };
 }
