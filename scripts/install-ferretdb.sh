@@ -13,10 +13,17 @@
 #     decoded every document of the collection in Go. We push down the `_id` equality
 #     whatever else the filter holds, and `_id: {$in: [strings]}` as `IN (...)`; FerretDB
 #     re-applies the whole filter to the rows that come back, so results are unchanged.
-# Neither changes what any query returns; both only change how fast it gets there.
+#  3. Its `update` command keeps each statement's query (and so one SQLite connection of
+#     its pool of 100) open until the whole command ends, and a statement that writes
+#     takes one more connection while its query is still open. Concurrent `update`
+#     commands whose statements add up to 100 each hold a connection and wait for another
+#     one: FerretDB stops answering every client for good (seen with 8 partitions' projectors,
+#     goroutine dump via --debug-addr). We read a statement's matches, close its query,
+#     then write, so a statement holds one connection at a time.
+# None changes what any command returns; 1 and 2 change how fast, 3 whether it answers.
 set -euo pipefail
 version=${FERRETDB_VERSION:-v1.24.0}
-build_tag="pushflow-patch-2"
+build_tag="pushflow-patch-3b"
 cache=${PUSHFLOW_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pushflow}
 out="$cache/bin/ferretdb"
 if [ -x "$out" ] && "$out" --version 2>/dev/null | grep -q "version: $version" && "$out" --version | grep -q "package: $build_tag"; then
@@ -36,6 +43,7 @@ patch_line() { # file, exact old text, new text: fail loudly if upstream moved
 }
 patch_line internal/backends/sqlite/metadata/metadata.go "IDColumn = DefaultColumn + \"->'\$._id'\"" 'IDColumn = DefaultColumn + `->"_id"`'
 patch_line internal/backends/sqlite/collection.go $'\t// TODO https://github.com/FerretDB/FerretDB/issues/3235\n\tif params.Filter.Len() == 1 {\n\t\tv, _ := params.Filter.Get("_id")\n\t\tswitch v.(type) {\n\t\tcase string, types.ObjectID:\n\t\t\twhereClause' $'\t// TODO https://github.com/FerretDB/FerretDB/issues/3235\n\tif params.Filter.Len() >= 1 {\n\t\tv, _ := params.Filter.Get("_id")\n\t\tif in, ok := v.(*types.Document); ok {\n\t\t\twhereClause, args = pushdownIDIn(in)\n\t\t}\n\t\tswitch v.(type) {\n\t\tcase string, types.ObjectID:\n\t\t\twhereClause'
+patch_line internal/handler/msg_update.go $'\t\tresult, err := common.UpdateDocument(ctx, c, "update", iter, &u)\n' $'\t\t// PushFlow: read the matches and close the query before writing (see install-ferretdb.sh).\n\t\tmatches, err := iterator.ConsumeValues(iter)\n\t\tcloser.Close()\n\t\tif err != nil {\n\t\t\treturn 0, 0, nil, lazyerrors.Error(err)\n\t\t}\n\n\t\tmatchIter := iterator.Values(iterator.ForSlice(matches))\n\t\tresult, err := common.UpdateDocument(ctx, c, "update", matchIter, &u)\n\t\tmatchIter.Close()\n'
 cat >> "$src/internal/backends/sqlite/collection.go" <<'GO'
 
 // pushdownIDIn turns {$in: [string or ObjectID, ...]} into WHERE _id IN (...); anything

@@ -189,10 +189,12 @@ async function reportDuplicates(col: Notifications, docs: NotificationDoc[], log
 }
 
 /**
- * FerretDB 1.x holds every statement's cursor open until its whole `update` command ends,
- * so a command of 100 or more statements exhausts its connection pool and deadlocks.
- * Writing in chunks costs real MongoDB a few more round trips per batch and keeps the
- * stand-in alive. Inserts do not hold cursors (load/seed-statuses.ts inserts 1000 a time).
+ * FerretDB 1.x as released holds every statement's cursor open until its whole `update`
+ * command ends, so a command of 100 or more statements exhausts its connection pool and
+ * deadlocks (the build scripts/install-ferretdb.sh makes does not). Writing in chunks costs
+ * real MongoDB a few more round trips per batch and keeps a released FerretDB alive when
+ * one batch is the only writer. Inserts do not hold cursors (load/seed-statuses.ts inserts
+ * 1000 a time).
  */
 export const WRITE_CHUNK = 50;
 export const INSERT_CHUNK = 1000;
