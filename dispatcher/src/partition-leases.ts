@@ -15,6 +15,10 @@ import { fnv1a32, type Keys, type Logger, type RedisClient } from '@pushflow/sha
  *   acked, then deleting the lease); short of it, it takes free leases: those released,
  *   and those of a dispatcher that died (expired).
  *
+ * Between rounds a watchdog stops the consumers of any lease not renewed within one renewal
+ * period of its expiry: a renewal that hangs (a Redis that takes the request and never
+ * answers) holds up the round, and the partition may be another dispatcher's by then.
+ *
  * A partition taken from another dispatcher starts its consumers with `reclaim`: what the
  * previous owner left pending is claimed at once. The lease says the owner is gone; if it
  * was only paused, idempotent handlers make that a duplicate, never a loss.
@@ -156,11 +160,27 @@ export function startPartitionLeases(opts: PartitionLeaseOptions): PartitionLeas
     if (changes) changed();
   }
 
+  function dropUnrenewed(): void {
+    const deadline = Date.now() + opts.renewMs;
+    let dropped = false;
+    for (const [p, lease] of held) {
+      if (deadline < lease.validUntil) continue;
+      log.warn({ partition: p }, 'partition lease not renewed in time; stopping its consumers');
+      held.delete(p);
+      dropped = true;
+      lease.work.stop().catch((err: unknown) => log.warn({ partition: p, err: (err as Error).message }, 'partition consumers did not stop cleanly'));
+    }
+    if (dropped) changed();
+  }
+
   const tick = () => (round = round.then(() => (stopping ? undefined : balance())).catch((err: unknown) => {
     log.warn({ err: (err as Error).message }, 'partition lease round failed; retrying');
   }));
 
-  const timer = setInterval(() => void tick(), opts.renewMs);
+  const timer = setInterval(() => {
+    dropUnrenewed();
+    void tick();
+  }, opts.renewMs);
   void tick();
 
   return {

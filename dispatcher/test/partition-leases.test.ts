@@ -6,6 +6,7 @@ import { createRedis, keys as makeKeys, startConsumer, type Consumer, type Keys,
 import { redisServer, type Server } from '../../test/harness/servers.ts';
 import { uniquePrefix } from '../../test/harness/isolation.ts';
 import { waitFor } from '../../test/harness/wait.ts';
+import { tcpProxy } from '../../test/harness/proxy.ts';
 import { startPartitionLeases, type PartitionLeases } from '../src/partition-leases.ts';
 
 const log = pino({ level: 'silent' });
@@ -30,9 +31,10 @@ after(async () => {
  * stream with the real consumer loop, recording what it handled. `crash()` makes it stop
  * answering at once (handlers hang, its lease connection dies) without releasing anything.
  */
-function dispatcher(keys: Keys, owner: string) {
+function dispatcher(keys: Keys, owner: string, leaseUrl = srv.url) {
   const handled = new Map<string, string>();
-  const leaseRedis = new IORedis(srv.url, { maxRetriesPerRequest: 0 });
+  let lastHandledAt = 0;
+  const leaseRedis = new IORedis(leaseUrl, { maxRetriesPerRequest: 0 });
   let crashed = false;
   const running = new Set<Consumer>();
   const leases: PartitionLeases = startPartitionLeases({
@@ -44,6 +46,7 @@ function dispatcher(keys: Keys, owner: string) {
         handler: async (entries) => {
           if (crashed) return new Promise<void>(() => {}); // a dead process never acks
           for (const e of entries) handled.set(e.id, owner);
+          lastHandledAt = Date.now();
           await redis.xack(stream, GROUP, ...entries.map((e) => e.id));
         },
       });
@@ -60,6 +63,7 @@ function dispatcher(keys: Keys, owner: string) {
   });
   return {
     leases, handled,
+    lastHandledAt: () => lastHandledAt,
     crash() {
       crashed = true;
       leaseRedis.disconnect();
@@ -143,4 +147,35 @@ test('a dispatcher that dies keeps its leases until they expire; then the other 
   assert.ok(aHeld.length === 4);
   await b.stop();
   await a.stop();
+});
+
+test('a dispatcher whose lease renewals hang stops consuming before its leases expire; the other then takes them', { timeout: 20_000 }, async (t) => {
+  const keys = makeKeys(uniquePrefix(), P);
+  // a's lease connection goes through a proxy that will swallow its requests; its
+  // consumers talk to Redis directly and would go on reading.
+  const proxy = await tcpProxy(srv.url);
+  const a = dispatcher(keys, 'a', proxy.url);
+  const b = dispatcher(keys, 'b');
+  t.after(async () => {
+    await b.stop();
+    a.crash();
+    await a.stop();
+    await proxy.close();
+  });
+  await waitFor('4 + 4', async () => (heldBy(a, b).join() === '4,4' ? true : undefined), 10_000);
+
+  const load = produce(keys);
+  await new Promise((r) => setTimeout(r, 300));
+  proxy.hold();
+  await waitFor('a stops consuming', async () => (a.leases.held().length === 0 ? true : undefined), LEASE_MS + 1000);
+  const stoppedAt = Date.now();
+  await waitFor('b holds 8', async () => (b.leases.held().length === 8 ? true : undefined), 10_000);
+  const tookOverAt = Date.now();
+  await new Promise((r) => setTimeout(r, 300));
+  await load.stop();
+
+  assert.ok(a.lastHandledAt() <= stoppedAt, 'a handled nothing once it had stopped');
+  assert.ok(a.lastHandledAt() < tookOverAt, 'a and b never consumed the same partition at once');
+  await waitFor('every entry handled', async () => (load.ids.every((id) => b.handled.has(id) || a.handled.has(id)) ? true : undefined), 10_000);
+  await waitFor('nothing pending', async () => ((await pendingTotal(keys)) === 0 ? true : undefined), 5000);
 });
