@@ -1,6 +1,5 @@
 import { MongoClient, type Collection } from 'mongodb';
-import { uuidv7, type LedgerEvent } from '@pushflow/shared';
-import { evolve, type NotificationDoc } from '../dispatcher/src/projection.ts';
+import { evolve, uuidv7, type LedgerEvent, type NotificationDoc } from '@pushflow/shared';
 import { storedForm, type StoredDoc } from '../dispatcher/src/store.ts';
 import { now } from './clock.ts';
 

@@ -13,8 +13,7 @@
  */
 import { parseArgs } from 'node:util';
 import { MongoClient } from 'mongodb';
-import { uuidv7, type LedgerEvent } from '@pushflow/shared';
-import { evolve, type NotificationDoc } from '../dispatcher/src/projection.ts';
+import { evolve, uuidv7, type LedgerEvent, type NotificationDoc } from '@pushflow/shared';
 import { applyEvents, insertAccepted, openNotifications, WRITE_CHUNK } from '../dispatcher/src/store.ts';
 import { mongoServer, type Server } from '../test/harness/servers.ts';
 import { machineInfo, serverVersions } from './environment.ts';

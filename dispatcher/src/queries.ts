@@ -1,5 +1,4 @@
-import { PoisonEntry, statusQueryCodec, writeInOrder, type Keys, type Logger, type RedisClient, type StreamEntry } from '@pushflow/shared';
-import { toStatusView } from './projection.ts';
+import { PoisonEntry, statusQueryCodec, toStatusView, writeInOrder, type Keys, type Logger, type RedisClient, type StreamEntry } from '@pushflow/shared';
 import { queueReplies } from './replies.ts';
 import { readSnapshots } from './snapshots.ts';
 import { findByIds, type Notifications } from './store.ts';

@@ -1,11 +1,11 @@
 import type { ChainableCommander } from 'ioredis';
 import { BSON } from 'mongodb';
 import {
-  PoisonEntry, encodeEntry, replicated, sendCommandCodec, uuidv7, writeInOrder,
-  type DeliveryRequest, type Keys, type LedgerCounter, type LedgerEvent, type Logger, type RedisClient, type Reply, type SendCommand, type StreamEntry,
+  PoisonEntry, encodeEntry, evolve, replicated, sendCommandCodec, uuidv7, writeInOrder,
+  type DeliveryRequest, type Keys, type LedgerCounter, type LedgerEvent, type Logger, type NotificationDoc, type RedisClient, type Reply,
+  type SendCommand, type StreamEntry,
 } from '@pushflow/shared';
 import { rememberCommands } from './command-memory.ts';
-import { evolve, type NotificationDoc } from './projection.ts';
 import { queueReplies } from './replies.ts';
 import { routeRecipients } from './router.ts';
 import { queueSnapshot } from './snapshots.ts';

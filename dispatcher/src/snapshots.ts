@@ -1,6 +1,5 @@
 import type { ChainableCommander } from 'ioredis';
-import { pipelined, type Keys, type RedisClient } from '@pushflow/shared';
-import type { NotificationDoc } from './projection.ts';
+import { pipelined, type Keys, type NotificationDoc, type RedisClient } from '@pushflow/shared';
 
 /**
  * Read-your-writes without MongoDB on the send path (DESIGN.md, "Projection rules"): the

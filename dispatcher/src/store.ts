@@ -1,6 +1,5 @@
 import { BSON, MongoBulkWriteError, MongoServerError, type AnyBulkWriteOperation, type Collection, type Db } from 'mongodb';
-import { PoisonEntry, type LedgerEvent, type Logger } from '@pushflow/shared';
-import { evolve, type NotificationDoc } from './projection.ts';
+import { evolve, PoisonEntry, type LedgerEvent, type Logger, type NotificationDoc } from '@pushflow/shared';
 
 /**
  * The MongoDB side of the dispatcher: the status collection, its indexes, inserting the
@@ -8,7 +7,7 @@ import { evolve, type NotificationDoc } from './projection.ts';
  * Documents carry a `version` so that concurrent projectors never overwrite each other:
  * a write only lands on the version it was computed from, and a lost race is recomputed.
  *
- * `expiresFrom` (derived from `updatedAt` in projection.ts, so every write path and a
+ * `expiresFrom` (derived from `updatedAt` in shared/src/projection.ts, so every write path and a
  * replay agree on it) feeds the TTL index.
  */
 export type StoredDoc = NotificationDoc & { version: number };
@@ -32,7 +31,7 @@ export async function openNotifications(db: Db, name = 'notifications', opts: Op
   return col;
 }
 
-/** The form a document is written in: with its version, and its expiry time (projection.ts derives it too). */
+/** The form a document is written in: with its version, and its expiry time (shared/src/projection.ts derives it too). */
 export function storedForm(doc: NotificationDoc, version: number): StoredDoc {
   const { version: _v, ...rest } = doc as StoredDoc;
   return { ...rest, expiresFrom: new Date(doc.updatedAt), version };
@@ -116,7 +115,7 @@ export interface ApplyOptions {
 }
 
 /**
- * Folds events into their documents; idempotent and order-safe (see projection.ts). New
+ * Folds events into their documents; idempotent and order-safe (see shared/src/projection.ts). New
  * documents are inserted (insertMany, the cheap write), existing ones replaced on the
  * version they were read at. A document that would not change is not written.
  *

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it, test } from 'node:test';
-import { encodeEntry, groups, type LedgerEvent } from '@pushflow/shared';
+import { encodeEntry, evolve, groups, type LedgerEvent, type NotificationDoc } from '@pushflow/shared';
 import { countStatuses, foldWindow, throughput, type RawEntry } from '../src/dashboard/ledger-window.ts';
 import { auth, gatewayWithPeer } from './peer.ts';
 
@@ -49,6 +49,27 @@ test('the window folds events into statuses with the status store\'s precedence'
   assert.equal(capped.truncated, true);
   assert.equal(capped.from, T0 + 1500, 'a cut-short window starts at its oldest entry');
   assert.equal(capped.notifications.find((n) => n.notificationId === id(1))?.recipientId, undefined, 'accepted before the window');
+});
+
+test('the window says what the status store says: it folds with the same evolve', () => {
+  const events: LedgerEvent[] = [
+    // Dispatch and acceptance older than the window: a node's failure alone proves a dispatch.
+    { type: 'notification.failed', notificationId: id(4), at: T0 + 500, reason: 'NODE_LOST', nodeId: 'n2' },
+    // Every dispatched node failed: the last failure's reason.
+    accepted(5, 'erin', T0 + 100),
+    { type: 'notification.dispatched', notificationId: id(5), at: T0 + 110, nodeIds: ['n1', 'n2'] },
+    { type: 'notification.failed', notificationId: id(5), at: T0 + 120, reason: 'BACKPRESSURE', nodeId: 'n1' },
+    { type: 'notification.failed', notificationId: id(5), at: T0 + 130, reason: 'NODE_LOST', nodeId: 'n2' },
+  ];
+  const newestFirst = events.map((e, i) => entry(T0 + 1000 + i, 0, e)).reverse();
+  const w = foldWindow(newestFirst, { from: T0, to: T0 + 2000, cap: 100 });
+  const stored = (n: number) => events.filter((e) => e.notificationId === id(n)).reduce<NotificationDoc | null>((d, e) => evolve(d, e), null)!;
+  assert.deepEqual(w.notifications.map((n) => [n.notificationId, n.status, n.reason]), [
+    [id(5), stored(5).status, stored(5).reason],
+    [id(4), stored(4).status, stored(4).reason],
+  ]);
+  assert.deepEqual(w.notifications.map((n) => [n.status, n.reason]), [['FAILED', 'NODE_LOST'], ['DISPATCHED', undefined]]);
+  assert.equal(w.notifications[1]!.updatedAt, T0 + 1000, 'updated when its entry was appended');
 });
 
 describe('gateway: /dashboard/api', () => {

@@ -22,3 +22,4 @@ export * from './url-credentials.ts';
 export * from './static-pages.ts';
 export * from './stream-ids.ts';
 export * from './partitions.ts';
+export * from './projection.ts';

@@ -1,4 +1,4 @@
-import { eventCodec, failureReasons, statuses, type FailureReason, type LedgerEvent, type Status } from '@pushflow/shared';
+import { eventCodec, evolve, failureReasons, statuses, type FailureReason, type LedgerEvent, type NotificationDoc, type Status } from '@pushflow/shared';
 
 /**
  * What the dashboard shows of the recent ledger: the newest entries of the events stream,
@@ -47,17 +47,10 @@ export function entryTime(id: string): number {
   return Number(id.slice(0, id.indexOf('-')));
 }
 
+/** What the window's events say of one notification: the status store's own fold of them. */
 interface Fold {
-  notificationId: string;
-  recipientId?: string;
-  title?: string;
-  acceptedAt?: number;
-  dispatchedTo: Set<string>;
-  dispatched: boolean;
-  delivered: boolean;
-  acknowledged: boolean;
-  /** Failures by node ('' for a failure no node reported: nobody online at routing). */
-  failures: Map<string, { reason: FailureReason; at: number }>;
+  doc: NotificationDoc;
+  /** When its newest entry in the window was appended. */
   updatedAt: number;
 }
 
@@ -85,9 +78,13 @@ export function foldWindow(entries: RawEntry[], opts: { from: number; to: number
   const timed = decodeEntries(entries);
   const byId = new Map<string, Fold>();
   for (const { at, event } of timed) {
-    const fold = byId.get(event.notificationId) ?? newFold(event.notificationId);
-    byId.set(event.notificationId, fold);
-    apply(fold, event, at);
+    // evolve is order-free, so entries newest first fold to what the projector stores.
+    const fold = byId.get(event.notificationId);
+    if (!fold) byId.set(event.notificationId, { doc: evolve(null, event), updatedAt: at });
+    else {
+      fold.doc = evolve(fold.doc, event);
+      fold.updatedAt = Math.max(fold.updatedAt, at);
+    }
   }
   const truncated = entries.length >= opts.cap;
   return {
@@ -101,57 +98,16 @@ export function foldWindow(entries: RawEntry[], opts: { from: number; to: number
   };
 }
 
-function newFold(notificationId: string): Fold {
-  return { notificationId, dispatchedTo: new Set(), dispatched: false, delivered: false, acknowledged: false, failures: new Map(), updatedAt: 0 };
-}
-
-function apply(fold: Fold, event: LedgerEvent, at: number): void {
-  fold.updatedAt = Math.max(fold.updatedAt, at);
-  switch (event.type) {
-    case 'notification.accepted':
-      fold.acceptedAt = event.at;
-      fold.recipientId = event.recipientId;
-      if (event.title !== undefined) fold.title = event.title;
-      break;
-    case 'notification.dispatched':
-      fold.dispatched = true;
-      for (const n of event.nodeIds) fold.dispatchedTo.add(n);
-      break;
-    case 'notification.delivered':
-      fold.delivered = true;
-      break;
-    case 'notification.failed':
-      fold.failures.set(event.nodeId ?? '', { reason: event.reason, at: event.at });
-      break;
-    case 'notification.acknowledged':
-      fold.acknowledged = true;
-      break;
-  }
-}
-
-/** The status store's precedence (dispatcher/src/projection.ts): acked, delivered, all failed, dispatched, accepted. */
-function summary(f: Fold): WindowNotification {
-  const base = {
-    notificationId: f.notificationId,
-    ...(f.recipientId !== undefined && { recipientId: f.recipientId }),
-    ...(f.title !== undefined && { title: f.title }),
-    ...(f.acceptedAt !== undefined && { acceptedAt: f.acceptedAt }),
-    updatedAt: f.updatedAt,
+function summary({ doc: d, updatedAt }: Fold): WindowNotification {
+  return {
+    notificationId: d._id,
+    ...(d.recipientId !== undefined && { recipientId: d.recipientId }),
+    ...(d.title !== undefined && { title: d.title }),
+    ...(d.acceptedAt !== undefined && { acceptedAt: d.acceptedAt }),
+    status: d.status,
+    ...(d.reason !== undefined && { reason: d.reason }),
+    updatedAt,
   };
-  if (f.acknowledged) return { ...base, status: 'ACKNOWLEDGED' };
-  if (f.delivered) return { ...base, status: 'DELIVERED' };
-  const failed = failure(f);
-  if (failed) return { ...base, status: 'FAILED', reason: failed };
-  return { ...base, status: f.dispatched ? 'DISPATCHED' : 'ACCEPTED' };
-}
-
-function failure(f: Fold): FailureReason | undefined {
-  if (f.dispatchedTo.size > 0) {
-    const nodes = [...f.dispatchedTo];
-    if (!nodes.every((n) => f.failures.has(n))) return undefined;
-    return nodes.map((n) => f.failures.get(n)!).reduce((a, b) => (b.at > a.at ? b : a)).reason;
-  }
-  return f.dispatched ? undefined : f.failures.get('')?.reason;
 }
 
 export interface Counts {

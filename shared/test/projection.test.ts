@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { LedgerEvent } from '@pushflow/shared';
+import type { LedgerEvent } from '../src/events.ts';
 import { deriveStatus, evolve, toStatusView, type NotificationDoc } from '../src/projection.ts';
 
 const id = '0190a000-0000-7000-8000-000000000001';

@@ -1,4 +1,6 @@
-import type { FailureReason, LedgerEvent, NotificationStatus, Status } from '@pushflow/shared';
+import type { LedgerEvent } from './events.ts';
+import type { NotificationStatus } from './messages.ts';
+import type { FailureReason, Status } from './schemas.ts';
 
 /**
  * The status document is a pure function of the ledger: `evolve(doc, event)` folds one
