@@ -256,4 +256,5 @@ test('the store calls a document the database cannot take poison, and stores non
     (err: Error) => err.name === 'PoisonEntry',
   );
   assert.equal(await notifications.countDocuments({ _id: { $in: ids } }), 0);
+  assert.equal(await notifications.commands.countDocuments({ notificationId: { $in: ids } }), 0, 'nor their command records');
 });
