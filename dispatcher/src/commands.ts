@@ -115,15 +115,15 @@ export async function extendCommands(commands: Commands, docs: NotificationDoc[]
   })), { ordered: false });
 }
 
-/**
- * The upgrade from the layout before `commands` existed, when `notifications` carried the
- * unique index `commandId_unique`: copy each document's command into a record, then drop
- * the index (it forbids sharding). Run at start, before anything is consumed; a start that
- * dies half way does it again (records already there are refused and skipped). Old
- * dispatchers must be stopped first: they write no records.
- */
+/** The unique index on `notifications` that held command uniqueness before `commands` existed. */
 export const LEGACY_COMMAND_INDEX = 'commandId_unique';
 
+/**
+ * The upgrade from that layout: copy each document's command into a record, then drop the
+ * index (it forbids sharding). Run at start, before anything is consumed; a start that dies
+ * half way does it again (records already there are refused and skipped). Old dispatchers
+ * must be stopped first: they write no records. Returns how many records it offered.
+ */
 export async function retireLegacyCommandIndex<T extends NotificationDoc>(notifications: Collection<T>, commands: Commands, log?: Logger): Promise<number> {
   if (!(await hasIndex(notifications, LEGACY_COMMAND_INDEX))) return 0;
   log?.info({ collection: notifications.collectionName, commands: commands.collectionName }, 'moving command uniqueness to its own collection');
