@@ -50,6 +50,7 @@ try {
   const perBatch = Math.max(1, Math.floor(batch / 3));
   const built = await inBatches(fresh, perBatch, (docs) => applyEvents(col, docs.flatMap(eventsOf)));
   await col.drop();
+  await col.commands.drop();
 
   const insertsPerSecond = Math.round(docs / inserted.seconds);
   const deliveredPerSecond = Math.round(docs / projected.seconds);

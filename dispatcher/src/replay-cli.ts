@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { Type } from '@sinclair/typebox';
 import { MongoClient } from 'mongodb';
 import { common, createLogger, createRedis, keys as makeKeys, loadConfigOrExit, recordedPartitions } from '@pushflow/shared';
+import { commandsCollectionFor } from './commands.ts';
 import { DispatcherConfig } from './config.ts';
 import { compareCollections, replayLedger, ReplayTargetNotEmpty } from './replay.ts';
 
@@ -11,21 +12,22 @@ const HELP = `Usage: npm run ledger:replay -- [--collection NAME] [--compare]
 
 Rebuilds the notification status documents from the ledger (the Redis events stream,
 every partition of it)
-into a fresh MongoDB collection, without changing anything in Redis or in the live
-\`notifications\` collection.
+into a fresh MongoDB collection, and their command records into NAME_commands, without
+changing anything in Redis or in the live \`notifications\` and \`commands\` collections.
 
-  --collection NAME  target collection; must be empty or missing
+  --collection NAME  target collection; it and NAME_commands must be empty or missing
                      (default notifications_replay_<timestamp>)
   --compare          compare the rebuilt documents with the live \`notifications\`
-                     collection (ignoring \`version\`); exit 1 if they differ
+                     collection (ignoring \`version\`), and the command records with
+                     \`commands\`; exit 1 if either differs
   --help             this text
 
 Environment: REDIS_URL, MONGO_URL, PUSHFLOW_REDIS_PREFIX, PUSHFLOW_STATUS_TTL_DAYS,
 PUSHFLOW_PARTITIONS (only where the deployment has not recorded its count in Redis yet),
 LOG_LEVEL (default warn; logs go to stdout before the summary).
 
-Prints one JSON line: {collection, events, documents, ledgerFrom, ...} and with --compare
-{identical, differing: [ids]}. The ledger is trimmed by retention
+Prints one JSON line: {collection, commands, events, documents, ledgerFrom, ...} and with
+--compare {identical, differing: [ids], commandRecords: {identical, differing: [command ids]}}. The ledger is trimmed by retention
 (PUSHFLOW_LEDGER_RETENTION_MS), so a replay rebuilds only what the ledger still holds:
 notifications older than ledgerFrom come out partial or missing and then differ.
 `;
@@ -73,8 +75,9 @@ try {
   };
   if (args.compare) {
     const comparison = await compareCollections(db.collection(result.collection), db.collection('notifications'));
-    Object.assign(summary, comparison);
-    if (!comparison.identical) exitCode = 1;
+    const commandRecords = await compareCollections(db.collection(result.commands), db.collection(commandsCollectionFor('notifications')));
+    Object.assign(summary, comparison, { commandRecords });
+    if (!comparison.identical || !commandRecords.identical) exitCode = 1;
   }
   process.stdout.write(`${JSON.stringify(summary)}\n`);
 } catch (err) {

@@ -1,20 +1,22 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { Db } from 'mongodb';
+import type { Collection, Db } from 'mongodb';
 import { compareIds, eventCodec, type Keys, type LedgerEvent, type Logger, type RedisClient } from '@pushflow/shared';
+import { commandsCollectionFor } from './commands.ts';
 import { applyEvents, openNotifications, type Notifications, type StoredDoc } from './store.ts';
 
 /**
  * Rebuilds the status collection from the ledger (DESIGN.md, "Projection rules": replaying
  * the whole ledger into an empty collection yields the same documents). It reads with
  * XRANGE, not through a consumer group, so it changes nothing in Redis, and it writes only
- * into a fresh collection. It can only rebuild what the ledger still holds: retention
+ * into a fresh collection, and its command records into a fresh companion
+ * (`<collection>_commands`), so the pair it leaves is consistent as the live pair is. It can only rebuild what the ledger still holds: retention
  * trims old entries, and a notification whose early events are gone comes out partial.
  */
 export interface ReplayDeps {
   redis: RedisClient;
   keys: Keys;
   db: Db;
-  /** Must be empty or missing; defaults to `notifications_replay_<timestamp>`. */
+  /** Must be empty or missing, and so must `<collection>_commands`; defaults to `notifications_replay_<timestamp>`. */
   collection?: string;
   batchSize?: number;
   statusTtlDays?: number;
@@ -23,6 +25,8 @@ export interface ReplayDeps {
 
 export interface ReplayResult {
   collection: string;
+  /** Where the replay's command records went. */
+  commands: string;
   events: number;
   /** Entries that did not decode as ledger events. */
   skipped: number;
@@ -47,10 +51,13 @@ export async function replayLedger(deps: ReplayDeps): Promise<ReplayResult> {
   const { keys, db, log } = deps;
   const batch = deps.batchSize ?? 1000;
   const name = deps.collection ?? defaultReplayCollection();
-  if ((await db.collection(name).countDocuments({}, { limit: 1 })) > 0) throw new ReplayTargetNotEmpty(name);
+  const commands = commandsCollectionFor(name);
+  for (const target of [name, commands]) {
+    if ((await db.collection(target).countDocuments({}, { limit: 1 })) > 0) throw new ReplayTargetNotEmpty(target);
+  }
   const col = await openNotifications(db, name, { statusTtlDays: deps.statusTtlDays, log });
 
-  const result: ReplayResult = { collection: name, events: 0, skipped: 0, documents: 0 };
+  const result: ReplayResult = { collection: name, commands, events: 0, skipped: 0, documents: 0 };
   // A notification's events all sit in one partition, in order, so partitions replay one
   // after another.
   for (const stream of keys.allEvents) {
@@ -74,9 +81,10 @@ export interface Comparison {
 
 /**
  * Walks both collections in _id order and compares documents, ignoring `version` (how many
- * writes a document took depends on how events were batched, not on what they say).
+ * writes a document took depends on how events were batched, not on what they say). Takes
+ * command records (commands.ts) too, which have no `version` and compare whole.
  */
-export async function compareCollections(a: Notifications, b: Notifications, limit = 1000): Promise<Comparison> {
+export async function compareCollections(a: Collection<StoredDoc>, b: Collection<StoredDoc>, limit = 1000): Promise<Comparison> {
   const left = a.find({}).sort({ _id: 1 });
   const right = b.find({}).sort({ _id: 1 });
   const out: Comparison = { identical: true, compared: 0, differing: [], differingCount: 0 };

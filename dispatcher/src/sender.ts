@@ -9,7 +9,7 @@ import { rememberCommands } from './command-memory.ts';
 import { queueReplies } from './replies.ts';
 import { routeRecipients } from './router.ts';
 import { queueSnapshot } from './snapshots.ts';
-import { insertAccepted, storedForm, type Notifications, type StoredCommand } from './store.ts';
+import { insertAccepted, storeDocuments, storedForm, type Notifications, type StoredCommand } from './store.ts';
 
 /**
  * Handles one batch of `notification.send` commands: ids, routing, then ordered writes (one
@@ -22,9 +22,10 @@ import { insertAccepted, storedForm, type Notifications, type StoredCommand } fr
  *   (command-memory.ts), for as long as a crashed dispatcher's commands can stay pending;
  *   MongoDB is not on the path. A read of the status before the projector wrote the
  *   document is answered from the snapshot (snapshots.ts).
- * - With a key, the document is inserted first and the unique commandId index finds the
- *   notification stored first, for as long as that document lives (30 days by default),
- *   on every dispatcher: correctness over speed. A retry with another body is refused.
+ * - With a key, the command is claimed in MongoDB's `commands` collection and its document
+ *   inserted before anything is appended (store.ts insertAccepted); the claim finds the
+ *   notification made first, for as long as that document lives (30 days by default), on
+ *   every dispatcher: correctness over speed. A retry with another body is refused.
  * A retry that finds its notification is answered with it and routed no further.
  *
  * A crash between recording and the pipeline leaves the commands pending; when they are
@@ -95,6 +96,12 @@ export function createSendHandler(deps: SenderDeps) {
     const plannedIds = new Set(planned.map((p) => p.notificationId));
 
     const routed: Planned[] = [];
+    /**
+     * Documents of keyed notifications this batch answers with but did not store: their
+     * claim is made, yet the attempt that made it may not have inserted the document yet
+     * (another dispatcher between its two inserts) or ever (it died there).
+     */
+    const claimedElsewhere = new Map<string, NotificationDoc>();
     const replies: { replyTo: string; reply: Reply }[] = [];
     for (const p of planned) {
       const first = stored.get(p.doc.commandId!);
@@ -119,12 +126,22 @@ export function createSendHandler(deps: SenderDeps) {
       // appended; a notification stored by another command is that command's to route.
       // Routed again with today's route: the projector folds the new dispatch in.
       if (p.redelivered && !plannedIds.has(first.notificationId)) {
-        routed.push(plan(p.command, true, first.notificationId, routes, first.acceptedAt));
+        const again = plan(p.command, true, first.notificationId, routes, first.acceptedAt);
+        routed.push(again);
+        if (p.command.idempotencyKey !== undefined) claimedElsewhere.set(again.notificationId, again.doc);
       } else {
         log.debug({ notificationId: first.notificationId }, 'retry answered with the notification stored first');
+        // Without its route, which is the attempt's that stored it: the projector folds that in.
+        if (p.command.idempotencyKey !== undefined && !plannedIds.has(first.notificationId) && !claimedElsewhere.has(first.notificationId)) {
+          claimedElsewhere.set(first.notificationId, evolve(null, acceptedEvent(p.command, first.notificationId, first.acceptedAt)));
+        }
       }
       replies.push(acceptedReply(p.command, first.notificationId, first.acceptedAt));
     }
+
+    // Before the answer, so that a status read finds what it names. Where the document is
+    // already, its _id refuses this one.
+    await storeDocuments(deps.notifications, [...claimedElsewhere.values()]);
 
     // In order: the ledger events and snapshots, the deliveries, the replies, the XACK. On
     // one Redis that is one pipeline (ordered-writes.ts); on a cluster each step waits for
@@ -177,21 +194,25 @@ function acceptedReply(command: SendCommand, notificationId: string, acceptedAt:
 }
 
 function plan(command: SendCommand, redelivered: boolean, notificationId: string, routes: Map<string, string[]>, at: number): Planned {
-  const n = command.notification;
-  const nodes = routes.get(n.recipientId) ?? [];
-  const accepted: LedgerEvent = {
-    type: 'notification.accepted', notificationId, at, commandId: commandIdOf(command), recipientId: n.recipientId,
-    ...(n.title !== undefined && { title: n.title }),
-    ...(n.body !== undefined && { body: n.body }),
-    ...(n.data !== undefined && { data: n.data }),
-    ...(command.requestHash !== undefined && { requestHash: command.requestHash }),
-  };
+  const nodes = routes.get(command.notification.recipientId) ?? [];
+  const accepted = acceptedEvent(command, notificationId, at);
   const routed: LedgerEvent = nodes.length > 0
     ? { type: 'notification.dispatched', notificationId, at, nodeIds: nodes }
     : { type: 'notification.failed', notificationId, at, reason: 'RECIPIENT_OFFLINE' };
   const events = [accepted, routed];
   const doc = events.reduce<NotificationDoc | null>((d, e) => evolve(d, e), null)!;
   return { command, redelivered, notificationId, events, nodes, doc };
+}
+
+function acceptedEvent(command: SendCommand, notificationId: string, at: number): LedgerEvent {
+  const n = command.notification;
+  return {
+    type: 'notification.accepted', notificationId, at, commandId: commandIdOf(command), recipientId: n.recipientId,
+    ...(n.title !== undefined && { title: n.title }),
+    ...(n.body !== undefined && { body: n.body }),
+    ...(n.data !== undefined && { data: n.data }),
+    ...(command.requestHash !== undefined && { requestHash: command.requestHash }),
+  };
 }
 
 function deliveryRequest(p: Planned): DeliveryRequest {

@@ -1,5 +1,11 @@
 import { BSON, MongoBulkWriteError, MongoServerError, type AnyBulkWriteOperation, type Collection, type Db } from 'mongodb';
 import { evolve, PoisonEntry, type LedgerEvent, type Logger, type NotificationDoc } from '@pushflow/shared';
+import {
+  claimCommands, commandsCollectionFor, COMMAND_GRACE_MS, extendCommands, holdsClaim, recordOf, releaseCommands, retireLegacyCommandIndex,
+  type CommandRecord, type Commands, type StoredCommand,
+} from './commands.ts';
+
+export type { StoredCommand } from './commands.ts';
 
 /**
  * The MongoDB side of the dispatcher: the status collection, its indexes, inserting the
@@ -7,27 +13,36 @@ import { evolve, PoisonEntry, type LedgerEvent, type Logger, type NotificationDo
  * Documents carry a `version` so that concurrent projectors never overwrite each other:
  * a write only lands on the version it was computed from, and a lost race is recomputed.
  *
+ * Which notification each command made lives in the status collection's companion,
+ * `commands` (commands.ts); the pair travels as one handle, `notifications.commands`, so
+ * that no caller can write one without the other.
+ *
  * `expiresFrom` (derived from `updatedAt` in shared/src/projection.ts, so every write path and a
  * replay agree on it) feeds the TTL index.
  */
 export type StoredDoc = NotificationDoc & { version: number };
-export type Notifications = Collection<StoredDoc>;
+export type Notifications = Collection<StoredDoc> & { readonly commands: Commands };
 
 export const TTL_INDEX = 'expiresFrom_ttl';
 
 export interface OpenOptions {
   /** Documents expire this many days after their last change; no TTL index when unset. */
   statusTtlDays?: number;
+  /** The command records' collection; `commands` beside `notifications`, `<name>_commands` beside any other. */
+  commands?: string;
   log?: Logger;
 }
 
 export async function openNotifications(db: Db, name = 'notifications', opts: OpenOptions = {}): Promise<Notifications> {
-  const col = db.collection<StoredDoc>(name);
-  // A command redelivered after a crash must not create a second notification. Sparse,
-  // because a document built from an outcome that overtook its accepted event has no
-  // commandId yet (partialFilterExpression would be finer, but FerretDB lacks it).
-  await col.createIndex({ commandId: 1 }, { unique: true, sparse: true, name: 'commandId_unique' });
-  if (opts.statusTtlDays !== undefined) await ensureTtlIndex(db, col, opts.statusTtlDays * 86_400, opts.log);
+  const commands = db.collection<CommandRecord>(opts.commands ?? commandsCollectionFor(name));
+  const col = Object.assign(db.collection<StoredDoc>(name), { commands });
+  // No unique index but `_id` on either collection: both can be sharded on a hashed `_id`.
+  await retireLegacyCommandIndex(col, commands, opts.log);
+  if (opts.statusTtlDays !== undefined) {
+    const seconds = opts.statusTtlDays * 86_400;
+    await ensureTtlIndex(db, col, seconds, opts.log);
+    await ensureTtlIndex(db, commands, seconds + COMMAND_GRACE_MS / 1000, opts.log);
+  }
   return col;
 }
 
@@ -37,7 +52,7 @@ export function storedForm(doc: NotificationDoc, version: number): StoredDoc {
   return { ...rest, expiresFrom: new Date(doc.updatedAt), version };
 }
 
-async function ensureTtlIndex(db: Db, col: Notifications, expireAfterSeconds: number, log?: Logger): Promise<void> {
+async function ensureTtlIndex(db: Db, col: Collection<StoredDoc> | Commands, expireAfterSeconds: number, log?: Logger): Promise<void> {
   try {
     await col.createIndex({ expiresFrom: 1 }, { expireAfterSeconds, name: TTL_INDEX });
   } catch (err) {
@@ -51,61 +66,60 @@ async function ensureTtlIndex(db: Db, col: Notifications, expireAfterSeconds: nu
     // 238 NotImplemented: FerretDB 1.x has no TTL indexes. Documents then never expire;
     // the service still works, so this is a warning rather than a refusal to start.
     if (err.code === 238) {
-      log?.warn({ collection: col.collectionName, err: err.message }, 'this MongoDB-compatible server refuses TTL indexes; status documents will not expire');
+      log?.warn({ collection: col.collectionName, err: err.message }, 'this MongoDB-compatible server refuses TTL indexes; status documents and command records will not expire');
       return;
     }
     throw err;
   }
 }
 
-/** What an earlier attempt stored under a command id. */
-export interface StoredCommand {
-  notificationId: string;
-  acceptedAt: number;
-  requestHash?: string;
+/**
+ * Stores the documents of a batch of keyed commands: first each command's record (the
+ * claim), then the documents whose claim landed. Returns, for each commandId that was
+ * already claimed (by an earlier attempt, a retry with the same Idempotency-Key, or another
+ * document of this same batch), the notification claimed under it. A caller tells its own
+ * document from another one by the notification id.
+ *
+ * Records first: a claim is what every other attempt sees, so the answer to all of them is
+ * decided by one insert. A record whose document is missing (its attempt died between the
+ * two inserts, or has not made the second yet) gets it from whichever attempt next finds the
+ * record (sender.ts, through storeDocuments). A document the
+ * database refuses takes its record back before the PoisonEntry is thrown, so a refused
+ * request leaves nothing behind (a retry racing that refusal may have been answered with it:
+ * only FerretDB refuses valid BSON, so real MongoDB never gets there).
+ */
+export async function insertAccepted(col: Notifications, docs: NotificationDoc[]): Promise<Map<string, StoredCommand>> {
+  if (docs.length === 0) return new Map();
+  const existing = await claimCommands(col.commands, docs.map(recordOf));
+  await storeDocuments(col, docs.filter((d) => holdsClaim(existing, d)));
+  return existing;
 }
 
 /**
- * Inserts the documents of a batch; returns, for each commandId that was already stored
- * (by an earlier attempt, a retry with the same Idempotency-Key, or another document of
- * this same batch), the notification stored under it. A caller tells its own document
- * from another one by the notification id.
+ * Inserts documents that may be there already (their _id refused, left as it is); a
+ * document the database refuses takes back its command record, then throws a PoisonEntry.
  */
-export async function insertAccepted(col: Notifications, docs: NotificationDoc[]): Promise<Map<string, StoredCommand>> {
-  const existing = new Map<string, StoredCommand>();
-  if (docs.length === 0) return existing;
+export async function storeDocuments(col: Notifications, docs: NotificationDoc[]): Promise<void> {
+  if (docs.length === 0) return;
+  const stored = docs.map((d) => storedForm(d, 1));
   try {
-    await col.insertMany(docs.map((d) => storedForm(d, 1)), { ordered: false });
-    return existing;
+    await col.insertMany(stored, { ordered: false });
   } catch (err) {
-    if (!(err instanceof MongoBulkWriteError)) throw err;
-    const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
-    // A document the driver cannot encode fails the whole batch with no write error at all;
-    // taken for "duplicates only" it would be answered ACCEPTED and never stored.
-    if (errors.length === 0) throw unencodable(docs) ?? err;
-    // Any other per-document error is the database refusing that document (FerretDB, say,
-    // refuses nested arrays): retrying cannot help, so the consumer sets it aside.
-    const refused = errors.find((w) => w.code !== 11000);
-    if (refused) throw new PoisonEntry(`the database refused a notification: ${refused.errmsg ?? `code ${refused.code}`}`, { cause: err });
-    const commandIds = [...new Set(errors.map((w) => docs[w.index]?.commandId).filter((c): c is string => c !== undefined))];
-    const found = await col.find(
-      { commandId: { $in: commandIds } },
-      { projection: { _id: 1, commandId: 1, acceptedAt: 1, requestHash: 1 } },
-    ).toArray();
-    for (const d of found) {
-      if (!d.commandId) continue;
-      existing.set(d.commandId, {
-        notificationId: d._id,
-        acceptedAt: d.acceptedAt ?? Date.now(),
-        ...(d.requestHash !== undefined && { requestHash: d.requestHash }),
-      });
+    try {
+      writeErrorsOf(err, stored); // only refused _ids: those documents are there already
+      return;
+    } catch (refusal) {
+      if (refusal instanceof PoisonEntry) await releaseUnstored(col, docs);
+      throw refusal;
     }
-    // The document that blocked an insert expired (or was deleted) before we could read it:
-    // failing the batch lets it be handled again, when the insert will succeed.
-    const vanished = commandIds.filter((c) => !existing.has(c));
-    if (vanished.length > 0) throw new Error(`${vanished.length} duplicate command ids no longer found; retrying the batch`);
-    return existing;
   }
+}
+
+/** Takes back the command records of those documents that are not stored (not every failure says which landed: an unencodable batch lands none). */
+async function releaseUnstored(col: Notifications, docs: NotificationDoc[]): Promise<void> {
+  if (docs.length === 0) return;
+  const stored = new Set((await col.find({ _id: { $in: docs.map((d) => d._id) } }, { projection: { _id: 1 } }).toArray()).map((d) => d._id));
+  await releaseCommands(col.commands, docs.filter((d) => !stored.has(d._id)));
 }
 
 export interface ApplyOptions {
@@ -119,10 +133,11 @@ export interface ApplyOptions {
  * documents are inserted (insertMany, the cheap write), existing ones replaced on the
  * version they were read at. A document that would not change is not written.
  *
- * Two documents cannot share a commandId: an insert or replace refused on that index means
- * one command made two notifications (only when Redis lost its record of the command,
- * command-memory.ts). The document stored first is kept, the other is reported and left
- * out, never retried: retrying cannot change the answer.
+ * A document that gains its commandId (its accepted event) first claims the command in
+ * `commands`: one insertMany for the batch, the only write the claim adds. A claim held by
+ * another notification means one command made two notifications (only when Redis lost its
+ * record of the command, command-memory.ts). The notification claimed first is kept, the
+ * other is reported and not stored, never retried: retrying cannot change the answer.
  */
 export async function applyEvents(col: Notifications, events: LedgerEvent[], opts: ApplyOptions = {}): Promise<number> {
   const maxAttempts = opts.maxAttempts ?? 10;
@@ -134,55 +149,67 @@ export async function applyEvents(col: Notifications, events: LedgerEvent[], opt
   }
   let written = 0;
   let pending = [...byId.keys()];
-  /** Ids whose insert was refused as a duplicate in the last round. */
-  let insertRefused = new Set<string>();
-  const duplicates: NotificationDoc[] = [];
+  /** Notifications seen holding their command's claim in an earlier round. */
+  const holding = new Set<string>();
+  const duplicates: { doc: NotificationDoc; kept: string }[] = [];
   for (let attempt = 1; pending.length > 0; attempt++) {
     if (attempt > maxAttempts) throw new Error(`projection kept conflicting for ${pending.length} notifications`);
     const current = new Map((await col.find({ _id: { $in: pending } }).toArray()).map((d) => [d._id, d]));
-    const inserts: StoredDoc[] = [];
-    const replaces: AnyBulkWriteOperation<StoredDoc>[] = [];
-    const replaced: NotificationDoc[] = [];
+    const changed: { before: StoredDoc | null; after: NotificationDoc }[] = [];
     for (const id of pending) {
       const before = current.get(id) ?? null;
       const after = byId.get(id)!.reduce<NotificationDoc | null>((doc, e) => evolve(doc, e), before);
-      if (after === before || after === null) continue;
-      // Refused, yet no document has this id: the refusal came from the commandId index.
-      if (!before && insertRefused.has(id)) {
-        duplicates.push(after);
-        continue;
+      if (after !== before && after !== null) changed.push({ before, after });
+    }
+    const claiming = changed
+      .filter(({ before, after }) => after.commandId !== undefined && before?.commandId === undefined && !holding.has(after._id))
+      .map(({ after }) => after);
+    const claims = await claimCommands(col.commands, claiming.map(recordOf));
+    const refused = new Set<string>();
+    for (const doc of claiming) {
+      if (holdsClaim(claims, doc)) {
+        holding.add(doc._id);
+      } else {
+        refused.add(doc._id);
+        duplicates.push({ doc, kept: claims.get(doc.commandId!)!.notificationId });
       }
+    }
+    const inserts: StoredDoc[] = [];
+    const replaces: AnyBulkWriteOperation<StoredDoc>[] = [];
+    const writing: NotificationDoc[] = [];
+    for (const { before, after } of changed) {
+      if (refused.has(after._id)) continue;
+      writing.push(after);
       if (before) {
         const { _id: _i, ...replacement } = storedForm(after, before.version + 1);
-        replaces.push({ replaceOne: { filter: { _id: id, version: before.version }, replacement } });
-        replaced.push(after);
+        replaces.push({ replaceOne: { filter: { _id: after._id, version: before.version }, replacement } });
       } else {
         inserts.push(storedForm(after, 1));
       }
     }
-    const ins = await insertChunks(col, inserts);
-    const rep = await replaceChunks(col, replaces);
-    written += ins.landed + rep.landed;
-    // A versioned replace never collides on _id: a duplicate there is the commandId index.
-    for (const i of rep.duplicateAt) duplicates.push(replaced[i]!);
-    insertRefused = new Set(ins.duplicateAt.map((i) => inserts[i]!._id));
-    if (ins.landed + rep.landed + rep.duplicateAt.length === inserts.length + replaces.length) break;
+    let landed: number;
+    try {
+      landed = await insertChunks(col, inserts) + await replaceChunks(col, replaces);
+    } catch (err) {
+      // The database refused a document (a PoisonEntry: its events are set aside): its claim goes too.
+      if (err instanceof PoisonEntry) await releaseUnstored(col, claiming.filter((d) => !refused.has(d._id)));
+      throw err;
+    }
+    await extendCommands(col.commands, writing);
+    written += landed;
+    if (landed === inserts.length + replaces.length) break;
     // Some writes lost a race with another projector (a newer version, or an insert first):
     // recompute them from fresh reads. Recomputing those that landed too is a no-op.
-    const settled = new Set(rep.duplicateAt.map((i) => replaced[i]!._id));
-    pending = [...replaced, ...inserts].map((d) => d._id).filter((id) => !settled.has(id));
+    pending = writing.map((d) => d._id);
   }
-  if (duplicates.length > 0) await reportDuplicates(col, duplicates, opts.log);
+  if (duplicates.length > 0) reportDuplicates(duplicates, opts.log);
   return written;
 }
 
 /** Says which notification each command kept; an operator decides what the other one was. */
-async function reportDuplicates(col: Notifications, docs: NotificationDoc[], log?: Logger): Promise<void> {
-  const commandIds = docs.map((d) => d.commandId).filter((c): c is string => c !== undefined);
-  const kept = new Map((await col.find({ commandId: { $in: commandIds } }, { projection: { _id: 1, commandId: 1 } }).toArray())
-    .map((d) => [d.commandId, d._id]));
-  for (const doc of docs) {
-    log?.error({ notificationId: doc._id, commandId: doc.commandId, keptNotificationId: kept.get(doc.commandId) },
+function reportDuplicates(duplicates: { doc: NotificationDoc; kept: string }[], log?: Logger): void {
+  for (const { doc, kept } of duplicates) {
+    log?.error({ notificationId: doc._id, commandId: doc.commandId, keptNotificationId: kept },
       'one command made two notifications (its Redis record was lost); the first is kept, this one is not stored');
   }
 }
@@ -198,42 +225,34 @@ async function reportDuplicates(col: Notifications, docs: NotificationDoc[], log
 export const WRITE_CHUNK = 50;
 export const INSERT_CHUNK = 1000;
 
-interface ChunkResult {
-  landed: number;
-  /** Indexes (into the whole list) of the writes refused as duplicates (code 11000). */
-  duplicateAt: number[];
-}
-
-async function insertChunks(col: Notifications, docs: StoredDoc[]): Promise<ChunkResult> {
-  const out: ChunkResult = { landed: 0, duplicateAt: [] };
+/** Inserts in chunks; returns how many landed. An insert refused on `_id` lost a race with another projector. */
+async function insertChunks(col: Notifications, docs: StoredDoc[]): Promise<number> {
+  let landed = 0;
   for (let i = 0; i < docs.length; i += INSERT_CHUNK) {
     const chunk = docs.slice(i, i + INSERT_CHUNK);
     try {
-      out.landed += (await col.insertMany(chunk, { ordered: false })).insertedCount;
+      landed += (await col.insertMany(chunk, { ordered: false })).insertedCount;
     } catch (err) {
-      const errors = writeErrorsOf(err, chunk);
-      out.landed += (err as MongoBulkWriteError).result.insertedCount;
-      out.duplicateAt.push(...errors.map((w) => w.index + i));
+      writeErrorsOf(err, chunk);
+      landed += (err as MongoBulkWriteError).result.insertedCount;
     }
   }
-  return out;
+  return landed;
 }
 
-async function replaceChunks(col: Notifications, ops: AnyBulkWriteOperation<StoredDoc>[]): Promise<ChunkResult> {
-  const out: ChunkResult = { landed: 0, duplicateAt: [] };
+/** Replaces in chunks; returns how many landed. One that did not found a newer version. */
+async function replaceChunks(col: Notifications, ops: AnyBulkWriteOperation<StoredDoc>[]): Promise<number> {
+  let landed = 0;
   for (let i = 0; i < ops.length; i += WRITE_CHUNK) {
     const chunk = ops.slice(i, i + WRITE_CHUNK);
     try {
-      const r = await col.bulkWrite(chunk, { ordered: false });
-      out.landed += r.modifiedCount;
+      landed += (await col.bulkWrite(chunk, { ordered: false })).modifiedCount;
     } catch (err) {
-      const docs = chunk.map((op) => ('replaceOne' in op ? op.replaceOne.replacement : undefined)) as StoredDoc[];
-      const errors = writeErrorsOf(err, docs);
-      out.landed += (err as MongoBulkWriteError).result.modifiedCount;
-      out.duplicateAt.push(...errors.map((w) => w.index + i));
+      writeErrorsOf(err, chunk.map((op) => ('replaceOne' in op ? op.replaceOne.replacement : undefined)) as StoredDoc[]);
+      landed += (err as MongoBulkWriteError).result.modifiedCount;
     }
   }
-  return out;
+  return landed;
 }
 
 /**

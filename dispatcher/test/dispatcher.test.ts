@@ -237,6 +237,36 @@ test('a command no gateway would send is refused at once and set aside; its batc
   assert.equal(pending[0], 0, 'a command was left pending');
 });
 
+test('a keyed command whose document the database refuses is set aside; its batch neighbours are routed, not only answered', async (t) => {
+  if (!/ferretdb/i.test(mongoSrv.source)) {
+    t.skip('only FerretDB refuses valid BSON (nested arrays)');
+    return;
+  }
+  await goOnline('kin', 'node-k');
+  const replies = keys.replies('keyed-refusals');
+  const keyed = (key: string, data: Record<string, unknown>): SendCommand => ({
+    ...sendCommand('kin'), replyTo: replies, notification: { recipientId: 'kin', data }, idempotencyKey: key, requestHash: `hash-${key}`,
+  });
+  const good = keyed(`good-${Date.now()}`, { n: 1 });
+  const bad = keyed(`bad-${Date.now()}`, { m: [[1, 2]] });
+  const plain = { ...sendCommand('kin'), replyTo: replies };
+  const pipe = redis.pipeline();
+  for (const c of [good, bad, plain]) pipe.xadd(keys.commands(0), '*', ...encodeEntry(c));
+  await pipe.exec();
+
+  const refused = await replyFor(bad.correlationId, replies);
+  assert.equal((refused as { error?: { code: string } }).error?.code, 'NOTIFICATION_REFUSED');
+  assert.equal(await notifications.commands.countDocuments({ _id: `idem:${bad.idempotencyKey}` }), 0, 'the refused key\'s claim was given back');
+  for (const c of [good, plain]) {
+    const reply = await replyFor(c.correlationId, replies);
+    assert.equal(reply.ok, true, JSON.stringify(reply));
+    const id = (reply as { result: { notificationId: string } }).result.notificationId;
+    const deliveries = (await redis.xrange(keys.deliveries('node-k'), '-', '+')).filter(([, f]) => f.join(' ').includes(id));
+    assert.equal(deliveries.length, 1, `${c.correlationId} was answered but never routed`);
+    assert.deepEqual((await ledger(id)).map((e) => e.type), ['notification.accepted', 'notification.dispatched']);
+  }
+});
+
 test('a dead-lettered command naming a key that is not a reply stream gets no write there', async () => {
   const target = `${keys.commands(0)}:not-a-reply-stream`;
   await redis.xadd(keys.commands(0), '*', 'data', JSON.stringify({ replyTo: target, correlationId: 'x' }));
@@ -256,4 +286,5 @@ test('the store calls a document the database cannot take poison, and stores non
     (err: Error) => err.name === 'PoisonEntry',
   );
   assert.equal(await notifications.countDocuments({ _id: { $in: ids } }), 0);
+  assert.equal(await notifications.commands.countDocuments({ notificationId: { $in: ids } }), 0, 'nor their command records');
 });

@@ -131,15 +131,22 @@ test('a send without a key writes nothing to MongoDB; GET finds it before the pr
   assert.equal((await statusOf('0190a000-0000-7000-8000-00000000beef')).ok, false);
 });
 
-test('the projector builds a new document with one insert, outcome included', async () => {
+/** Each write as `<command> <collection>`. */
+const written = () => writes.map((w) => `${w.commandName} ${String(w.command[w.commandName])}`);
+
+test('the projector builds a new document with one insert, outcome included, and claims its command with one more', async () => {
   const c = command();
   await sendBatch([c]);
   const id = await accepted(c);
   await redis.xadd(keys.events(0), '*', ...encodeEntry({ type: 'notification.delivered', notificationId: id, at: Date.now(), nodeId: NODE, connections: 1 } satisfies LedgerEvent));
   writes.length = 0;
   await projectAll();
-  assert.deepEqual(writes.map((w) => w.commandName), ['insert'], 'one insert, no update');
-  assert.equal((writes[0]!.command as { documents: unknown[] }).documents.length, 1);
+  assert.deepEqual(written(), ['insert commands', 'insert notifications'], 'the claim, then one insert, no update');
+  const acceptedAt = (await notifications.findOne({ _id: id }))!.acceptedAt!;
+  assert.deepEqual((writes[0]!.command as { documents: unknown[] }).documents, [
+    { _id: c.correlationId, notificationId: id, acceptedAt, expiresFrom: new Date(acceptedAt) },
+  ], 'the record expires counting from acceptance');
+  assert.equal((writes[1]!.command as { documents: unknown[] }).documents.length, 1);
   const doc = await notifications.findOne({ _id: id });
   assert.equal(doc?.status, 'DELIVERED');
   assert.equal(doc?.version, 1);
@@ -190,7 +197,7 @@ test('a keyed command is stored by the sender; the projector writes nothing for 
   writes.length = 0;
   await sendBatch([c]);
   const id = await accepted(c);
-  assert.deepEqual(writes.map((w) => w.commandName), ['insert'], 'the sender inserted the keyed document');
+  assert.deepEqual(written(), ['insert commands', 'insert notifications'], 'the sender claimed the key and inserted the document');
   assert.equal((await notifications.findOne({ _id: id }))?.status, 'DISPATCHED');
   writes.length = 0;
   await projectAll();

@@ -179,6 +179,42 @@ test('only a redelivered command re-appends the events and delivery of the notif
   assert.equal(await deliveries(rx!.notificationId), 1);
 });
 
+test('a claim whose document is missing (its attempt died, or has not inserted it yet): a retry stores it unrouted, a redelivery stores and routes it', async () => {
+  const body = { recipientId: 'alice', title: 'Half' };
+  /** What a crash between the claim and the document leaves: the claim, no document, nothing appended. */
+  const halfDone = async (key: string, notificationId: string) => {
+    const original = command(key, body);
+    const acceptedAt = Date.now() - 1000;
+    await notifications.commands.insertOne({ _id: `idem:${key}`, notificationId, acceptedAt, requestHash: original.requestHash!, expiresFrom: new Date(acceptedAt) });
+    return { original, expected: { notificationId, status: 'ACCEPTED', acceptedAt: new Date(acceptedAt).toISOString() } };
+  };
+
+  // A caller's retry is answered with the claim, and the status it names can be read at once.
+  const a = await halfDone('key-7', '0190a000-0000-7000-8000-0000000000a7');
+  const retry = command('key-7', body);
+  await handleBatch([retry]);
+  assert.deepEqual((await acceptedIn([retry]))[0], a.expected);
+  assert.equal((await notifications.findOne({ _id: a.expected.notificationId }))?.status, 'ACCEPTED');
+  assert.equal(await deliveries(a.expected.notificationId), 0, 'a caller\'s retry routes nothing');
+  // The command itself, redelivered, routes it; the projector folds the route in.
+  await handleBatch([a.original], true);
+  assert.deepEqual((await acceptedIn([a.original]))[0], a.expected);
+  assert.equal(await deliveries(a.expected.notificationId), 1);
+  await project();
+  assert.equal((await notifications.findOne({ _id: a.expected.notificationId }))?.status, 'DISPATCHED');
+
+  // Redelivered with nobody's retry before it: the document is stored routed.
+  const b = await halfDone('key-8', '0190a000-0000-7000-8000-0000000000a8');
+  await handleBatch([b.original], true);
+  assert.deepEqual((await acceptedIn([b.original]))[0], b.expected);
+  const doc = await notifications.findOne({ _id: b.expected.notificationId });
+  assert.equal(doc?.status, 'DISPATCHED');
+  assert.equal(doc?.commandId, 'idem:key-8');
+  assert.equal(await deliveries(b.expected.notificationId), 1);
+  assert.deepEqual((await ledger(b.expected.notificationId)).map((e) => e.type), ['notification.accepted', 'notification.dispatched']);
+  assert.equal(await notifications.countDocuments({ commandId: { $in: ['idem:key-7', 'idem:key-8'] } }), 2);
+});
+
 test('without a key, a repeated correlation id is answered with the stored notification and not routed again', async () => {
   const once = command(undefined, { recipientId: 'alice', title: 'No key' });
   await handleBatch([once]);

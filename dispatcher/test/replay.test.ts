@@ -118,6 +118,9 @@ test('a replay rebuilds documents identical to the live projection, twice over, 
   assert.equal(first.skipped, 0);
   const comparison = await compareCollections(mongo.db().collection('replay_one'), live);
   assert.deepEqual([comparison.identical, comparison.differing, comparison.compared], [true, [], ids.length]);
+  assert.equal(first.commands, 'replay_one_commands');
+  const records = await compareCollections(mongo.db().collection(first.commands), mongo.db().collection(live.commands.collectionName));
+  assert.deepEqual([records.identical, records.differing, records.compared], [true, [], ids.length], 'one record per command, the same as live');
 
   const second = await replayLedger({ redis, keys, db: mongo.db(), log });
   assert.match(second.collection, /^notifications_replay_\d{8}T\d+Z$/);
@@ -128,6 +131,8 @@ test('a replay rebuilds documents identical to the live projection, twice over, 
 
 test('a replay refuses a collection that holds documents; a comparison names what differs', async () => {
   await assert.rejects(replayLedger({ redis, keys, db: mongo.db(), collection: 'notifications', log }), ReplayTargetNotEmpty);
+  await mongo.db().collection('replay_taken_commands').insertOne({ _id: 'x' as never });
+  await assert.rejects(replayLedger({ redis, keys, db: mongo.db(), collection: 'replay_taken', log }), ReplayTargetNotEmpty, 'its command records go to a fresh collection too');
   await replayLedger({ redis, keys, db: mongo.db(), collection: 'replay_changed', log });
   const changed = mongo.db().collection<{ _id: string }>('replay_changed');
   await changed.updateOne({ _id: ids[0]! }, { $set: { status: 'FAILED' } });
@@ -152,6 +157,7 @@ test('npm run ledger:replay -- --compare prints identical:true', async () => {
   const summary = JSON.parse(stdout.trim().split('\n').pop()!);
   assert.equal(summary.identical, true);
   assert.deepEqual(summary.differing, []);
+  assert.deepEqual([summary.commandRecords.identical, summary.commandRecords.differing], [true, []]);
   assert.equal(summary.documents, ids.length);
   assert.match(summary.collection, /^notifications_replay_/);
   assert.ok(summary.ledgerFrom);

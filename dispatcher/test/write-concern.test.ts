@@ -23,12 +23,13 @@ test('with the default write concern (majority) the dispatcher stores and reads 
   const mongo = new MongoClient(config.MONGO_URL, { ...mongoClientOptions(config), monitorCommands: true });
   const sent: unknown[] = [];
   mongo.on('commandStarted', (e) => {
-    if (e.commandName === 'insert') sent.push(e.command.writeConcern);
+    if (e.commandName === 'insert') sent.push({ [e.command.insert]: e.command.writeConcern });
   });
   try {
     await mongo.connect();
     const notifications = await openNotifications(mongo.db());
     assert.equal(notifications.writeConcern?.w, 'majority');
+    assert.equal(notifications.commands.writeConcern?.w, 'majority');
     const id = uuidv7();
     const now = Date.now();
     const doc = {
@@ -39,7 +40,8 @@ test('with the default write concern (majority) the dispatcher stores and reads 
     const stored = (await findByIds(notifications, [id])).get(id);
     assert.equal(stored?.recipientId, 'alice');
     assert.equal(stored?.status, 'ACCEPTED');
-    assert.deepEqual(sent, [{ w: 'majority' }], 'the insert carried the write concern to the server');
+    assert.deepEqual(sent, [{ commands: { w: 'majority' } }, { notifications: { w: 'majority' } }],
+      'the claim and the insert carried the write concern to the server');
   } finally {
     await mongo.close();
   }

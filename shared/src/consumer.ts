@@ -153,7 +153,9 @@ export function startConsumer(opts: ConsumerOptions): Consumer {
     let left: StreamEntry[] = [];
     for (const [i, entry] of entries.entries()) {
       try {
-        await opts.handler([entry]);
+        // Handed over once already, in the batch that failed: a handler that tells a
+        // first attempt from a repeat (the sender routes a repeat again) must see a repeat.
+        await opts.handler([{ ...entry, redelivered: true }]);
       } catch (err) {
         if (!isPoison(err)) {
           left = entries.slice(i);

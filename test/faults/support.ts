@@ -142,6 +142,12 @@ export async function assertAllSettled(stack: Stack, result: BurstResult, timeou
       throw new Error(`${err.message}; ${unsettled.length} unsettled: ${await diagnose(redis, stack.prefix, unsettled.slice(0, 3), docs)}`);
     });
     assert.ok(docs.size <= result.attempts, `${docs.size} documents for ${result.attempts} requests: a request made two notifications`);
+    // Each command's record (dispatcher/src/commands.ts) names the one document it made.
+    const records = new Map((await mongo.db().collection<{ _id: string; notificationId: string }>('commands').find({}).toArray()).map((r) => [r._id, r.notificationId]));
+    const claimed = (await notifications.find({ commandId: { $exists: true } }, { projection: { commandId: 1 } }).toArray()) as unknown as { _id: string; commandId: string }[];
+    const unclaimed = claimed.filter((d) => records.get(d.commandId) !== d._id).map((d) => d._id);
+    assert.deepEqual(unclaimed.slice(0, 5), [], `${unclaimed.length} documents whose command record names another notification or none`);
+    assert.equal(records.size, claimed.length, 'one command record per document');
     const byStatus: Record<string, number> = {};
     for (const id of result.accepted) {
       const doc = docs.get(id)!;
