@@ -76,6 +76,10 @@ export async function startDeliveryNode(deps: DeliveryNodeDeps): Promise<Deliver
     connections, presence, acks, log,
     isReady: async () => consuming && (await isRedisReady(redis)),
     metrics: { registry: metrics.registry, authorized: metricsAccess(config.PUSHFLOW_METRICS_TOKEN) },
+  }).catch((err: unknown) => {
+    // Its port taken, say: the node never started, so nothing may keep beating for it.
+    stopHeartbeat();
+    throw err;
   });
   openConnections = () => server.openConnections();
   metrics.watchConnections(openConnections);

@@ -254,7 +254,11 @@ export function startServer(opts: ServerOptions): Promise<DeliveryServer> {
   });
 
   return new Promise((resolve, reject) => {
-    app.listen(opts.host, opts.port, (listenSocket) => {
+    // Exclusive: by default uWS listens with SO_REUSEPORT, and a second process started on
+    // a taken port (another node, a leftover) would share it silently, the kernel handing it
+    // half of the new connections. Refused, it stops at start instead. (uWS.js takes the
+    // options after the host at run time; its typings list that form only without a host.)
+    (app as unknown as { listen: ListenWithHost }).listen(opts.host, opts.port, LISTEN_EXCLUSIVE_PORT, (listenSocket) => {
       if (!listenSocket) {
         reject(new Error(`cannot listen on ${opts.host}:${opts.port}`));
         return;
@@ -301,6 +305,10 @@ function socketDataFor(token: string, opts: ServerOptions): SocketData {
 }
 
 /** uWS's own limit, kept above ours (see the ws behaviour); uWS reads it as a 32-bit int. */
+/** uWS.js's LIBUS_LISTEN_EXCLUSIVE_PORT (its typings declare it in an enum, ListenOptions, that does not exist at run time). */
+const LISTEN_EXCLUSIVE_PORT = 1;
+type ListenWithHost = (host: string, port: number, options: number, cb: (listenSocket: uWS.us_listen_socket | false) => void) => uWS.TemplatedApp;
+
 export function uwsMaxBackpressure(maxBackpressureBytes: number): number {
   return Math.min(maxBackpressureBytes * 2 + 1024 * 1024, 2 ** 31 - 1);
 }

@@ -39,7 +39,11 @@ export async function startTestNode(redisUrl: string, env: Record<string, string
   const redis = createRedis(redisUrl, 'delivery-test');
   const blockingRedis = createRedis(redisUrl, 'delivery-test-consumer');
   const log = opts.log ?? createLogger('delivery-test', process.env.TEST_LOG_LEVEL ?? 'silent');
-  const node = await startDeliveryNode({ config, redis, blockingRedis, log, blockMs: 200 });
+  const node = await startDeliveryNode({ config, redis, blockingRedis, log, blockMs: 200 }).catch((err: unknown) => {
+    redis.disconnect();
+    blockingRedis.disconnect();
+    throw err;
+  });
   return {
     node, config, redis,
     keys: keysFor(config.PUSHFLOW_REDIS_PREFIX),

@@ -80,6 +80,28 @@ export async function startService(
   };
 }
 
+type PortVar = 'GATEWAY_PORT' | 'DISPATCHER_PORT' | 'DELIVERY_PORT';
+
+/**
+ * Starts a service on the given port, or on one freePort() finds. Test files run in
+ * parallel, and another one may take that port between the probe and the service's listen:
+ * the service then refuses to start (its port is taken), and this tries another port.
+ */
+async function startOnPort(
+  service: ServiceName, env: Record<string, string>, portVar: PortVar, fixed: number | undefined,
+  opts: { label?: string; onLine?: (line: string) => void },
+): Promise<{ proc: ServiceProcess; port: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = fixed ?? (await freePort());
+    try {
+      return { proc: await startService(service, { ...env, [portVar]: String(port) }, opts), port };
+    } catch (err) {
+      const taken = /EADDRINUSE|cannot listen on/.test((err as Error).message);
+      if (fixed !== undefined || !taken || attempt === 3) throw err;
+    }
+  }
+}
+
 export interface StackOptions {
   deliveryNodes?: number;
   /** Dispatcher processes (labels 'dispatcher', then 'dispatcher-2', ...); one by default. */
@@ -150,27 +172,26 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const echo = process.env.PUSHFLOW_TEST_LOGS ? (label: string, line: string) => process.stderr.write(`[${label}] ${line}\n`) : undefined;
   const onLine = (label: string) => (line: string) => (opts.onLine ?? echo)?.(label, line);
   try {
-    const dispatcherPort = opts.dispatcherPort ?? (await freePort());
-    services.push(await startService('dispatcher', { ...base, DISPATCHER_PORT: String(dispatcherPort) }, { onLine: onLine('dispatcher') }));
+    services.push((await startOnPort('dispatcher', base, 'DISPATCHER_PORT', opts.dispatcherPort, { onLine: onLine('dispatcher') })).proc);
     for (let i = 2; i <= (opts.dispatchers ?? 1); i++) {
       const label = `dispatcher-${i}`;
-      services.push(await startService('dispatcher', { ...base, DISPATCHER_PORT: String(await freePort()) }, { label, onLine: onLine(label) }));
+      services.push((await startOnPort('dispatcher', base, 'DISPATCHER_PORT', undefined, { label, onLine: onLine(label) })).proc);
     }
     const nodes = opts.deliveryNodes ?? 1;
-    const deliveryUrls: string[] = [];
-    const nodeIds: string[] = [];
-    const starting: Promise<ServiceProcess>[] = [];
-    for (let i = 0; i < nodes; i++) {
-      const port = opts.deliveryPorts?.[i] ?? (await freePort());
-      const nodeId = `delivery-${i + 1}`;
-      deliveryUrls.push(`ws://127.0.0.1:${port}`);
-      nodeIds.push(nodeId);
+    const nodeIds = Array.from({ length: nodes }, (_, i) => `delivery-${i + 1}`);
+    const deliveries = nodeIds.map((nodeId, i) => {
       const label = nodes > 1 ? nodeId : 'delivery';
-      starting.push(startService('delivery', { ...base, DELIVERY_PORT: String(port), PUSHFLOW_NODE_ID: nodeId }, { label, onLine: onLine(label) }));
-    }
-    const gatewayPort = opts.gatewayPort ?? (await freePort());
-    starting.push(startService('gateway', { ...gatewayDefaults, ...base, GATEWAY_PORT: String(gatewayPort) }, { onLine: onLine('gateway') }));
-    services.push(...(await Promise.all(starting)));
+      return startOnPort('delivery', { ...base, PUSHFLOW_NODE_ID: nodeId }, 'DELIVERY_PORT', opts.deliveryPorts?.[i], { label, onLine: onLine(label) });
+    });
+    const gatewayStart = startOnPort('gateway', { ...gatewayDefaults, ...base }, 'GATEWAY_PORT', opts.gatewayPort, { onLine: onLine('gateway') });
+    // Every start is awaited before any failure is thrown, so the catch below stops them all.
+    const started = await Promise.allSettled([...deliveries, gatewayStart]);
+    for (const r of started) if (r.status === 'fulfilled') services.push(r.value.proc);
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const ports = started.map((r) => (r as PromiseFulfilledResult<{ port: number }>).value.port);
+    const deliveryUrls = ports.slice(0, nodes).map((port) => `ws://127.0.0.1:${port}`);
+    const gatewayPort = ports[nodes]!;
     const find = (label: string) => {
       const found = services.find((s) => s.name === label);
       if (!found) throw new Error(`no service ${label} in this stack`);
@@ -189,12 +210,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         return fresh;
       },
       async add(service, env = {}, label = `${service}-${services.length + 1}`) {
-        const port = String(await freePort());
-        const portVar = { gateway: 'GATEWAY_PORT', dispatcher: 'DISPATCHER_PORT', delivery: 'DELIVERY_PORT' }[service];
+        const portVar = ({ gateway: 'GATEWAY_PORT', dispatcher: 'DISPATCHER_PORT', delivery: 'DELIVERY_PORT' } as const)[service];
         const defaults = service === 'gateway' ? gatewayDefaults : {};
-        const added = await startService(service, { ...defaults, ...base, [portVar]: port, ...env }, { label, onLine: onLine(label) });
-        services.push(added);
-        return added;
+        const fixed = env[portVar] === undefined ? undefined : Number(env[portVar]);
+        const { proc } = await startOnPort(service, { ...defaults, ...base, ...env }, portVar, fixed, { label, onLine: onLine(label) });
+        services.push(proc);
+        return proc;
       },
       async stop() {
         // Gateways first so no new work arrives, then the rest.
