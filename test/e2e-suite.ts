@@ -68,7 +68,14 @@ async function connect(recipientId: string, node = 0): Promise<Client> {
   // The node records presence just after the socket opens; a send racing ahead of that
   // would rightly fail RECIPIENT_OFFLINE, so wait until routing can see this socket.
   const presenceKey = makeKeys(stack.prefix).presence(recipientId);
-  await waitFor(`presence of ${recipientId}`, async () => (Number(await redis.hget(presenceKey, stack.nodeIds[node]!)) > 0 ? true : undefined));
+  await waitFor(`presence of ${recipientId}`, async () => (Number(await redis.hget(presenceKey, stack.nodeIds[node]!)) > 0 ? true : undefined))
+    .catch(async (err: Error) => {
+      // What Redis holds for the recipient and what the node last said, for the failure message.
+      const held = await redis.hgetall(presenceKey).catch((e: Error) => e.message);
+      const label = stack.deliveryUrls.length > 1 ? stack.nodeIds[node]! : 'delivery';
+      const lines = stack.services.find((s) => s.name === label)?.lines.slice(-10).join('\n');
+      throw new Error(`${err.message}; presence hash ${JSON.stringify(held)}; ${label} last logged:\n${lines}`);
+    });
   return {
     ws, frames, closed,
     next(timeoutMs = 5000) {
