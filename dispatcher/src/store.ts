@@ -106,7 +106,7 @@ export async function storeDocuments(col: Notifications, docs: NotificationDoc[]
     await col.insertMany(stored, { ordered: false });
   } catch (err) {
     try {
-      writeErrorsOf(err, stored); // only refused _ids: those documents are there already
+      throwUnlessDuplicates(err, stored); // only refused _ids: those documents are there already
       return;
     } catch (refusal) {
       if (refusal instanceof PoisonEntry) await releaseUnstored(col, docs);
@@ -154,7 +154,7 @@ export async function applyEvents(col: Notifications, events: LedgerEvent[], opt
   const duplicates: { doc: NotificationDoc; kept: string }[] = [];
   for (let attempt = 1; pending.length > 0; attempt++) {
     if (attempt > maxAttempts) throw new Error(`projection kept conflicting for ${pending.length} notifications`);
-    const current = new Map((await col.find({ _id: { $in: pending } }).toArray()).map((d) => [d._id, d]));
+    const current = await findByIds(col, pending);
     const changed: { before: StoredDoc | null; after: NotificationDoc }[] = [];
     for (const id of pending) {
       const before = current.get(id) ?? null;
@@ -233,7 +233,7 @@ async function insertChunks(col: Notifications, docs: StoredDoc[]): Promise<numb
     try {
       landed += (await col.insertMany(chunk, { ordered: false })).insertedCount;
     } catch (err) {
-      writeErrorsOf(err, chunk);
+      throwUnlessDuplicates(err, chunk);
       landed += (err as MongoBulkWriteError).result.insertedCount;
     }
   }
@@ -248,7 +248,7 @@ async function replaceChunks(col: Notifications, ops: AnyBulkWriteOperation<Stor
     try {
       landed += (await col.bulkWrite(chunk, { ordered: false })).modifiedCount;
     } catch (err) {
-      writeErrorsOf(err, chunk.map((op) => ('replaceOne' in op ? op.replaceOne.replacement : undefined)) as StoredDoc[]);
+      throwUnlessDuplicates(err, chunk.map((op) => ('replaceOne' in op ? op.replaceOne.replacement : undefined)) as StoredDoc[]);
       landed += (err as MongoBulkWriteError).result.modifiedCount;
     }
   }
@@ -256,11 +256,12 @@ async function replaceChunks(col: Notifications, ops: AnyBulkWriteOperation<Stor
 }
 
 /**
- * The duplicate-key errors of a failed bulk write; anything else is thrown: a document the
- * driver cannot encode or the database refuses (FerretDB, say, refuses nested arrays) is
- * a PoisonEntry, since retrying cannot help; any other error passes (an outage).
+ * Returns when a failed bulk write was refused on duplicate keys only; anything else is
+ * thrown: a document the driver cannot encode or the database refuses (FerretDB, say,
+ * refuses nested arrays) is a PoisonEntry, since retrying cannot help; any other error
+ * passes (an outage).
  */
-function writeErrorsOf(err: unknown, docs: StoredDoc[]): { index: number; code: number }[] {
+function throwUnlessDuplicates(err: unknown, docs: StoredDoc[]): void {
   if (!(err instanceof MongoBulkWriteError)) {
     if (err instanceof MongoServerError) throw err;
     throw unencodable(docs) ?? err;
@@ -269,7 +270,6 @@ function writeErrorsOf(err: unknown, docs: StoredDoc[]): { index: number; code: 
   if (errors.length === 0) throw unencodable(docs) ?? err;
   const refused = errors.find((w) => w.code !== 11000);
   if (refused) throw new PoisonEntry(`the database refused a notification: ${refused.errmsg ?? `code ${refused.code}`}`, { cause: err });
-  return errors.map((w) => ({ index: w.index, code: w.code }));
 }
 
 export async function findByIds(col: Notifications, ids: string[]): Promise<Map<string, StoredDoc>> {
