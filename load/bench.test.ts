@@ -1,11 +1,27 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { bench } from './run-bench.ts';
 
-test('a tiny throughput run exits 0 with one verified JSON document', { timeout: 60_000 }, async () => {
+test('a tiny throughput run exits 0 with one verified JSON document, and profiles the services on request', { timeout: 60_000 }, async () => {
   // PushFlow alone; load/centrifugo.test.ts runs the same with the Centrifugo peer.
-  const { code, stdout, stderr } = await bench(['--scenario', 'throughput', '--duration', '2', '--recipients', '5', '--concurrency', '4', '--drain', '20', '--peer', 'none'], 55_000);
+  const profiles = await mkdtemp(join(tmpdir(), 'pushflow-cpu-prof-'));
+  const { code, stdout, stderr } = await bench([
+    '--scenario', 'throughput', '--duration', '2', '--recipients', '5', '--concurrency', '4', '--drain', '20', '--peer', 'none', '--cpu-prof', profiles,
+  ], 55_000);
   assert.equal(code, 0, stderr);
+  // Each service's own thread (thread id 0 in Node's file name; the other file is tsx's loader thread) ran its code.
+  for (const service of ['gateway', 'dispatcher', 'delivery']) {
+    const dir = join(profiles, 'throughput', service);
+    const main = (await readdir(dir)).find((f) => /^CPU\.\d+\.\d+\.\d+\.0\.\d+\.cpuprofile$/.test(f));
+    assert.ok(main, `${service}: no main-thread profile in ${dir}`);
+    const profile = JSON.parse(await readFile(join(dir, main), 'utf8')) as { nodes: { callFrame: { url: string } }[]; samples: number[] };
+    assert.ok(profile.samples.length > 0, service);
+    assert.ok(profile.nodes.some((n) => n.callFrame.url.includes(`/${service}/src/`)), `${service}: its profile shows none of ${service}/src`);
+  }
+  await rm(profiles, { recursive: true, force: true });
   const lines = stdout.trim().split('\n');
   assert.equal(lines.length, 1, `one JSON line on stdout, got:\n${stdout}`);
   const doc = JSON.parse(lines[0]!);

@@ -4,6 +4,7 @@
  * With a peer (--peer, on by default where a centrifugo binary is found), throughput and
  * latency also run against Centrifugo and each print its document and a comparison.
  */
+import { join } from 'node:path';
 import { compareWithCentrifugo } from './centrifugo/comparison.ts';
 import { runOnCentrifugo } from './centrifugo/run.ts';
 import { serverVersions } from './environment.ts';
@@ -49,6 +50,8 @@ let allVerified = true;
 let failure: unknown;
 for (const name of opts.scenarios) {
   process.stderr.write(opts.external ? `bench: ${name}: targeting ${opts.external.gatewayUrl}\n` : `bench: ${name}: starting a stack with ${opts.nodes} delivery node(s), ${opts.partitions} partition(s), ${opts.dispatchers} dispatcher(s)\n`);
+  // Read by the harness when it spawns each service (test/harness/stack.ts).
+  if (opts.cpuProfDir) process.env.PUSHFLOW_CPU_PROF_DIR = join(opts.cpuProfDir, name);
   const target = await openTarget(opts, { inspect: name === 'connections' }).catch((err) => { failure = err; });
   if (!target) break;
   const driver = drivers[name];
@@ -64,6 +67,7 @@ for (const name of opts.scenarios) {
   } finally {
     process.stderr.write(`bench: ${name}: stopping\n`);
     await target.stop().catch((err) => { failure ??= err; });
+    if (opts.cpuProfDir) process.stderr.write(`bench: ${name}: CPU profiles in ${join(opts.cpuProfDir, name)}\n`);
   }
   if (failure) break;
   if (driver && pushflow && opts.peer === 'centrifugo') {

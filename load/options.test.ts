@@ -26,6 +26,12 @@ test('the Centrifugo peer runs by default where its binary is found, and only th
   assert.throws(() => parseOptions(['--peer'], centrifugoAt('/opt/centrifugo')), /argument missing/);
 });
 
+test('--cpu-prof takes a folder, made absolute, and only for a stack the bench starts', () => {
+  assert.equal((parseOptions(['--cpu-prof', 'profiles'], noCentrifugo) as BenchOptions).cpuProfDir, `${process.cwd()}/profiles`);
+  assert.equal((parseOptions(['--cpu-prof', '/tmp/p'], noCentrifugo) as BenchOptions).cpuProfDir, '/tmp/p');
+  assert.throws(() => parseOptions(['--gateway', 'http://x', '--delivery', 'ws://y', '--scenario', 'throughput', '--cpu-prof', '/tmp/p'], noCentrifugo), /--cpu-prof profiles the services the bench starts/);
+});
+
 function pick(o: BenchOptions) {
   return { peer: o.peer, centrifugoBinary: o.centrifugoBinary };
 }

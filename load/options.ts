@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { findCentrifugo, installHint } from './centrifugo/find.ts';
 
@@ -28,6 +29,8 @@ export interface BenchOptions {
   peer: 'centrifugo' | 'none';
   /** The centrifugo binary, when peer is centrifugo. */
   centrifugoBinary?: string;
+  /** Where each service of the stacks it starts writes its V8 CPU profile (--cpu-prof). */
+  cpuProfDir?: string;
   /** Set when targeting a running stack instead of starting one. */
   external?: { gatewayUrl: string; deliveryUrls: string[]; apiKey: string; mongoUrl?: string; redisUrl?: string };
 }
@@ -94,6 +97,14 @@ Peer comparison:
                        PUSHFLOW_CENTRIFUGO_BIN, then ~/.cache/pushflow/bin, where
                        scripts/install-centrifugo.sh builds it), else none.
 
+Profiling:
+  --cpu-prof DIR       start every service of the stacks it starts with node --cpu-prof;
+                       each writes its profiles into DIR/<scenario>/<service>/ when it
+                       stops (one file per thread: the service's own is thread 0,
+                       CPU.<date>.<time>.<pid>.0.<n>.cpuprofile; the other is tsx's
+                       loader). Open them in Chrome DevTools or
+                       speedscope. Not with --gateway: the bench starts no services.
+
 Targeting a running stack (e.g. make dev) instead:
   --gateway URL        gateway base URL, e.g. http://127.0.0.1:3000
   --delivery URL       delivery base URL, e.g. ws://127.0.0.1:8080 (repeatable)
@@ -141,6 +152,7 @@ export function parseOptions(argv: string[], findPeer: () => string | undefined 
       mongo: { type: 'string' },
       redis: { type: 'string' },
       peer: { type: 'string' },
+      'cpu-prof': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -164,6 +176,7 @@ export function parseOptions(argv: string[], findPeer: () => string | undefined 
     connections: positive('connections', values.connections, 10_000, true),
     sample: positive('sample', values.sample, 100, true),
     ...peer(values.peer, findPeer),
+    ...(values['cpu-prof'] !== undefined && { cpuProfDir: resolve(values['cpu-prof']) }),
   };
   if (options.partitions > 256) throw new UsageError(`--partitions must be at most 256, got ${options.partitions}`);
   if (options.sample > options.connections) throw new UsageError(`--sample (${options.sample}) cannot exceed --connections (${options.connections})`);
@@ -178,6 +191,7 @@ export function parseOptions(argv: string[], findPeer: () => string | undefined 
     };
     if (scenarios.includes('status') && !values.mongo) throw new UsageError('the status scenario seeds MongoDB: with --gateway it needs --mongo');
     if (values.partitions || values.dispatchers) throw new UsageError('--partitions and --dispatchers shape the stack the bench starts; not with --gateway');
+    if (values['cpu-prof'] !== undefined) throw new UsageError('--cpu-prof profiles the services the bench starts; not with --gateway');
   } else if (values['api-key'] || values.mongo || values.redis) {
     throw new UsageError('--api-key, --mongo and --redis only apply with --gateway and --delivery');
   }
