@@ -80,8 +80,9 @@ export function createSendHandler(deps: SenderDeps) {
     if (junk.length) throw new PoisonEntry(`malformed commands: ${junk.join(', ')}`);
 
     // Refused before anything is recorded or appended: the projector could never store it.
+    // The accepted event carries everything the caller sent; the routing adds only node ids.
     const ids = commands.map(() => uuidv7(now));
-    commands.forEach(({ command }, i) => refuseUnencodable(plan(command, false, ids[i]!, new Map(), now).doc));
+    commands.forEach(({ command }, i) => refuseUnencodable(evolve(null, acceptedEvent(command, ids[i]!, now))));
 
     const unkeyed = commands.flatMap(({ command }, i) => (command.idempotencyKey === undefined
       ? [{ commandId: commandIdOf(command), notificationId: ids[i]!, acceptedAt: now }]
