@@ -304,11 +304,11 @@ function socketDataFor(token: string, opts: ServerOptions): SocketData {
   return acceptedSocket(verdict.claims.sub, deadlineMs, opts.maxClientMessagesPerSecond);
 }
 
-/** uWS's own limit, kept above ours (see the ws behaviour); uWS reads it as a 32-bit int. */
 /** uWS.js's LIBUS_LISTEN_EXCLUSIVE_PORT (its typings declare it in an enum, ListenOptions, that does not exist at run time). */
 const LISTEN_EXCLUSIVE_PORT = 1;
 type ListenWithHost = (host: string, port: number, options: number, cb: (listenSocket: uWS.us_listen_socket | false) => void) => uWS.TemplatedApp;
 
+/** uWS's own limit, kept above ours (see the ws behaviour); uWS reads it as a 32-bit int. */
 export function uwsMaxBackpressure(maxBackpressureBytes: number): number {
   return Math.min(maxBackpressureBytes * 2 + 1024 * 1024, 2 ** 31 - 1);
 }

@@ -1,5 +1,4 @@
 import type { ChainableCommander } from 'ioredis';
-import { BSON } from 'mongodb';
 import {
   PoisonEntry, encodeEntry, evolve, replicated, sendCommandCodec, uuidv7, writeInOrder,
   type DeliveryRequest, type Keys, type LedgerCounter, type LedgerEvent, type Logger, type NotificationDoc, type RedisClient, type Reply,
@@ -9,7 +8,7 @@ import { rememberCommands } from './command-memory.ts';
 import { queueReplies } from './replies.ts';
 import { routeRecipients } from './router.ts';
 import { queueSnapshot } from './snapshots.ts';
-import { insertAccepted, storeDocuments, storedForm, type Notifications, type StoredCommand } from './store.ts';
+import { insertAccepted, storeDocuments, unencodable, type Notifications, type StoredCommand } from './store.ts';
 
 /**
  * Handles one batch of `notification.send` commands: ids, routing, then ordered writes (one
@@ -82,7 +81,8 @@ export function createSendHandler(deps: SenderDeps) {
     // Refused before anything is recorded or appended: the projector could never store it.
     // The accepted event carries everything the caller sent; the routing adds only node ids.
     const ids = commands.map(() => uuidv7(now));
-    commands.forEach(({ command }, i) => refuseUnencodable(evolve(null, acceptedEvent(command, ids[i]!, now))));
+    const refusal = unencodable(commands.map(({ command }, i) => evolve(null, acceptedEvent(command, ids[i]!, now))));
+    if (refusal) throw refusal;
 
     const unkeyed = commands.flatMap(({ command }, i) => (command.idempotencyKey === undefined
       ? [{ commandId: commandIdOf(command), notificationId: ids[i]!, acceptedAt: now }]
@@ -226,15 +226,6 @@ function deliveryRequest(p: Planned): DeliveryRequest {
     ...(n.data !== undefined && { data: n.data }),
     acceptedAt: new Date(p.doc.acceptedAt!).toISOString(),
   };
-}
-
-/** A PoisonEntry when the stored form of a document cannot be encoded as BSON. */
-function refuseUnencodable(doc: NotificationDoc): void {
-  try {
-    BSON.serialize(storedForm(doc, 1));
-  } catch (err) {
-    throw new PoisonEntry(`a notification cannot be stored: ${(err as Error).message}`, { cause: err });
-  }
 }
 
 /** Events grouped by their ledger partition, each group in the order given. */

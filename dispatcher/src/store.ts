@@ -278,7 +278,7 @@ export async function findByIds(col: Notifications, ids: string[]): Promise<Map<
 }
 
 /** A PoisonEntry naming the first document that cannot be encoded as BSON, if one cannot. */
-function unencodable(docs: NotificationDoc[]): PoisonEntry | undefined {
+export function unencodable(docs: NotificationDoc[]): PoisonEntry | undefined {
   for (const doc of docs) {
     try {
       BSON.serialize(storedForm(doc, 1));

@@ -85,7 +85,7 @@ export async function startService(
   };
 }
 
-type PortVar = 'GATEWAY_PORT' | 'DISPATCHER_PORT' | 'DELIVERY_PORT';
+const portVarOf = { gateway: 'GATEWAY_PORT', dispatcher: 'DISPATCHER_PORT', delivery: 'DELIVERY_PORT' } as const;
 
 /**
  * Starts a service on the given port, or on one freePort() finds. Test files run in
@@ -93,9 +93,10 @@ type PortVar = 'GATEWAY_PORT' | 'DISPATCHER_PORT' | 'DELIVERY_PORT';
  * the service then refuses to start (its port is taken), and this tries another port.
  */
 async function startOnPort(
-  service: ServiceName, env: Record<string, string>, portVar: PortVar, fixed: number | undefined,
+  service: ServiceName, env: Record<string, string>, fixed: number | undefined,
   opts: { label?: string; onLine?: (line: string) => void },
 ): Promise<{ proc: ServiceProcess; port: number }> {
+  const portVar = portVarOf[service];
   for (let attempt = 1; ; attempt++) {
     const port = fixed ?? (await freePort());
     try {
@@ -177,18 +178,18 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const echo = process.env.PUSHFLOW_TEST_LOGS ? (label: string, line: string) => process.stderr.write(`[${label}] ${line}\n`) : undefined;
   const onLine = (label: string) => (line: string) => (opts.onLine ?? echo)?.(label, line);
   try {
-    services.push((await startOnPort('dispatcher', base, 'DISPATCHER_PORT', opts.dispatcherPort, { onLine: onLine('dispatcher') })).proc);
+    services.push((await startOnPort('dispatcher', base, opts.dispatcherPort, { onLine: onLine('dispatcher') })).proc);
     for (let i = 2; i <= (opts.dispatchers ?? 1); i++) {
       const label = `dispatcher-${i}`;
-      services.push((await startOnPort('dispatcher', base, 'DISPATCHER_PORT', undefined, { label, onLine: onLine(label) })).proc);
+      services.push((await startOnPort('dispatcher', base, undefined, { label, onLine: onLine(label) })).proc);
     }
     const nodes = opts.deliveryNodes ?? 1;
     const nodeIds = Array.from({ length: nodes }, (_, i) => `delivery-${i + 1}`);
     const deliveries = nodeIds.map((nodeId, i) => {
       const label = nodes > 1 ? nodeId : 'delivery';
-      return startOnPort('delivery', { ...base, PUSHFLOW_NODE_ID: nodeId }, 'DELIVERY_PORT', opts.deliveryPorts?.[i], { label, onLine: onLine(label) });
+      return startOnPort('delivery', { ...base, PUSHFLOW_NODE_ID: nodeId }, opts.deliveryPorts?.[i], { label, onLine: onLine(label) });
     });
-    const gatewayStart = startOnPort('gateway', { ...gatewayDefaults, ...base }, 'GATEWAY_PORT', opts.gatewayPort, { onLine: onLine('gateway') });
+    const gatewayStart = startOnPort('gateway', { ...gatewayDefaults, ...base }, opts.gatewayPort, { onLine: onLine('gateway') });
     // Every start is awaited before any failure is thrown, so the catch below stops them all.
     const started = await Promise.allSettled([...deliveries, gatewayStart]);
     for (const r of started) if (r.status === 'fulfilled') services.push(r.value.proc);
@@ -215,10 +216,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         return fresh;
       },
       async add(service, env = {}, label = `${service}-${services.length + 1}`) {
-        const portVar = ({ gateway: 'GATEWAY_PORT', dispatcher: 'DISPATCHER_PORT', delivery: 'DELIVERY_PORT' } as const)[service];
         const defaults = service === 'gateway' ? gatewayDefaults : {};
-        const fixed = env[portVar] === undefined ? undefined : Number(env[portVar]);
-        const { proc } = await startOnPort(service, { ...defaults, ...base, ...env }, portVar, fixed, { label, onLine: onLine(label) });
+        const fixedPort = env[portVarOf[service]];
+        const { proc } = await startOnPort(service, { ...defaults, ...base, ...env }, fixedPort === undefined ? undefined : Number(fixedPort), { label, onLine: onLine(label) });
         services.push(proc);
         return proc;
       },
