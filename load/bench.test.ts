@@ -55,7 +55,7 @@ test('a tiny throughput run exits 0 with one verified JSON document, and profile
 test('tiny status and connections runs print one complete JSON document each', { timeout: 60_000 }, async () => {
   const { code, stdout, stderr } = await bench([
     '--scenario', 'status', '--scenario', 'connections', '--duration', '2', '--concurrency', '8',
-    '--status-docs', '200', '--connections', '50', '--sample', '10',
+    '--status-docs', '200', '--connections', '50', '--sample', '10', '--sockets-per-process', '20', '--nodes', '2',
   ], 55_000);
   assert.equal(code, 0, stderr);
   const lines = stdout.trim().split('\n');
@@ -77,22 +77,27 @@ test('tiny status and connections runs print one complete JSON document each', {
   assert.equal(connections.verified, true, JSON.stringify({ c: connections.connections, f: connections.fanOut }));
   assert.equal(connections.connections.opened, 50);
   assert.equal(connections.connections.heldAfterHold, 50);
+  // 50 sockets in shares of 20: three holder processes, each from its own source address.
+  assert.equal(connections.connections.holderProcesses, 3);
+  assert.deepEqual(connections.connections.perSourceAddress, { '127.0.0.1': 20, '127.0.0.2': 20, '127.0.0.3': 10 });
   assert.ok(connections.connectsPerSecond > 0);
   assert.deepEqual(connections.fanOut, { recipients: 10, sendErrors: {}, accepted: 10, received: 10, duplicates: 0, misrouted: 0, unexpected: 0 });
   assert.equal(connections.latencyMs.acceptToReceive.count, 10);
   assert.equal(connections.latencyMs.handshake.count, 50);
-  const [node] = connections.memory.deliveryNodes;
-  assert.equal(node.connections, 50);
-  assert.ok(node.rssBeforeBytes > 0 && node.rssAfterBytes > 0, JSON.stringify(node));
+  // One round-robin over the two nodes across the three processes.
+  assert.deepEqual(connections.memory.deliveryNodes.map((n: { connections: number }) => n.connections), [25, 25]);
+  for (const node of connections.memory.deliveryNodes) {
+    assert.ok(node.rssBeforeBytes > 0 && node.rssAfterBytes > 0, JSON.stringify(node));
+    // Measured, not judged: 25 sockets are ~15 KB of heap, within what a collection leaves behind.
+    assert.ok(node.heapUsedBeforeBytes > 0 && node.heapUsedAfterBytes > 0, JSON.stringify(node));
+    assert.equal(typeof node.heapBytesPerConnection, 'number', JSON.stringify(node));
+  }
   assert.equal(typeof connections.memory.bytesPerConnection, 'number');
-  assert.equal(connections.memory.garbageCollectedBeforeSamples, true, 'the delivery node collected garbage through its inspector');
-  // Measured, not judged: 50 sockets are ~30 KB of heap, within what a collection leaves behind.
-  assert.ok(node.heapUsedBeforeBytes > 0 && node.heapUsedAfterBytes > 0, JSON.stringify(node));
-  assert.equal(typeof node.heapBytesPerConnection, 'number', JSON.stringify(node));
+  assert.equal(connections.memory.garbageCollectedBeforeSamples, true, 'the delivery nodes collected garbage through their inspectors');
   for (const doc of [status, connections]) {
     assert.equal(doc.system, 'pushflow');
     assert.equal(typeof doc.machine.cpus, 'number');
-    assert.deepEqual(doc.processes.map((p: { name: string }) => p.name).sort(), ['delivery', 'dispatcher', 'gateway']);
+    assert.deepEqual(doc.processes.map((p: { name: string }) => p.name).sort(), ['delivery-1', 'delivery-2', 'dispatcher', 'gateway']);
   }
 });
 

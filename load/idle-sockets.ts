@@ -19,17 +19,12 @@ export interface IdleSockets {
   /** Set when this process could not open more (file descriptors). */
   stoppedBy?: string;
   handshakeMs: number[];
-  /** Sockets open per delivery node (index of deliveryUrls); shed ones no longer count. */
+  /** Sockets opened per delivery node (index of deliveryUrls). */
   perNode: number[];
   /** Sockets opened per source address ('any' when the kernel chose: not on loopback). */
   perSourceAddress: Record<string, number>;
   /** Seconds from the first handshake to the last one settled. */
   seconds: number;
-  /**
-   * Drops the `n` most recently opened sockets, to win back descriptors after running
-   * out of them (reading /proc and sending over HTTP need some); returns how many.
-   */
-  shed(n: number): number;
   /** Closes every socket; resolves with the seconds it took. */
   close(): Promise<number>;
 }
@@ -43,6 +38,12 @@ export interface Frame {
 export async function openIdleSockets(opts: {
   deliveryUrls: string[];
   tokens: string[];
+  /**
+   * Where these tokens start in the whole run: socket `i` goes to node
+   * `(firstIndex + i) % deliveryUrls.length`, so shares opened by several processes keep
+   * one round-robin (default 0).
+   */
+  firstIndex?: number;
   concurrency: number;
   addresses: SourceAddresses;
   onFrame: (index: number, frame: Frame, receivedAt: number) => void;
@@ -52,23 +53,10 @@ export async function openIdleSockets(opts: {
 }): Promise<IdleSockets> {
   const { deliveryUrls, tokens, addresses } = opts;
   const sockets: (WebSocket | undefined)[] = new Array(tokens.length);
-  const openOrder: number[] = [];
-  const shed = new Set<WebSocket>();
+  const firstIndex = opts.firstIndex ?? 0;
   let closing = false;
   const r: IdleSockets = {
     sockets, opened: 0, failures: {}, closedByServer: {}, handshakeMs: [], perNode: deliveryUrls.map(() => 0), perSourceAddress: {}, seconds: 0,
-    shed(n) {
-      let dropped = 0;
-      for (; dropped < n && openOrder.length > 0; dropped++) {
-        const index = openOrder.pop()!;
-        const ws = sockets[index]!;
-        shed.add(ws);
-        ws.terminate();
-        sockets[index] = undefined;
-        r.perNode[index % deliveryUrls.length]!--;
-      }
-      return dropped;
-    },
     async close() {
       closing = true;
       const started = now();
@@ -84,7 +72,7 @@ export async function openIdleSockets(opts: {
   const fail = (cause: string) => { r.failures[cause] = (r.failures[cause] ?? 0) + 1; };
 
   const attempt = (index: number, localAddress: string | undefined) => new Promise<'open' | 'retry' | 'failed'>((resolve) => {
-    const node = index % deliveryUrls.length;
+    const node = (firstIndex + index) % deliveryUrls.length;
     const url = `${deliveryUrls[node]}/ws?token=${encodeURIComponent(tokens[index]!)}`;
     const started = now();
     let ws: WebSocket;
@@ -104,9 +92,8 @@ export async function openIdleSockets(opts: {
       const from = localAddress ?? 'any';
       r.perSourceAddress[from] = (r.perSourceAddress[from] ?? 0) + 1;
       sockets[index] = ws;
-      openOrder.push(index);
       ws.on('message', (raw) => opts.onFrame(index, JSON.parse(String(raw)) as Frame, now()));
-      ws.once('close', (code) => { if (!closing && !shed.has(ws)) r.closedByServer[code] = (r.closedByServer[code] ?? 0) + 1; });
+      ws.once('close', (code) => { if (!closing) r.closedByServer[code] = (r.closedByServer[code] ?? 0) + 1; });
       resolve('open');
     });
     ws.once('error', (err) => {

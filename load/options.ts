@@ -25,6 +25,8 @@ export interface BenchOptions {
   connections: number;
   /** connections: recipients the notification is sent to while every socket is held. */
   sample: number;
+  /** connections: sockets per load-generator child process (default: its open-file limit less a margin). */
+  socketsPerProcess?: number;
   /** throughput and latency also run against this peer, in the same run (see --peer). */
   peer: 'centrifugo' | 'none';
   /** The centrifugo binary, when peer is centrifugo. */
@@ -77,10 +79,15 @@ Options:
                        a FerretDB stand-in lags the sends by tens of seconds)
   --status-docs N      status: documents seeded into the collection (default 100000;
                        the FerretDB stand-in takes ~10 s per 100000 on 2 cores)
-  --connections N      connections: idle WebSockets (default 10000). Beyond the load
-                       generator's open-file limit (ulimit -n) it opens what it can and
-                       says so; past ~25000 per source address it moves on to
-                       127.0.0.2, 127.0.0.3, ... (loopback targets only)
+  --connections N      connections: idle WebSockets (default 10000). They are held by
+                       child processes of the load generator, each within its open-file
+                       limit (ulimit -n less 300), each from its own source addresses
+                       on loopback (127.0.0.x, 4000 sockets each: the kernel's search
+                       for a free port slows as an address fills). A delivery
+                       node has the same limit: for 100000 with ulimit -n 20000, use
+                       --nodes 6 or more
+  --sockets-per-process N
+                       connections: sockets per child process instead (default: as above)
   --sample N           connections: recipients that get a notification (default 100)
 
 Peer comparison:
@@ -146,6 +153,7 @@ export function parseOptions(argv: string[], findPeer: () => string | undefined 
       'status-docs': { type: 'string' },
       connections: { type: 'string' },
       sample: { type: 'string' },
+      'sockets-per-process': { type: 'string' },
       gateway: { type: 'string' },
       delivery: { type: 'string', multiple: true },
       'api-key': { type: 'string' },
@@ -175,6 +183,7 @@ export function parseOptions(argv: string[], findPeer: () => string | undefined 
     statusDocs: positive('status-docs', values['status-docs'], 100_000, true),
     connections: positive('connections', values.connections, 10_000, true),
     sample: positive('sample', values.sample, 100, true),
+    ...(values['sockets-per-process'] !== undefined && { socketsPerProcess: positive('sockets-per-process', values['sockets-per-process'], 0, true) }),
     ...peer(values.peer, findPeer),
     ...(values['cpu-prof'] !== undefined && { cpuProfDir: resolve(values['cpu-prof']) }),
   };

@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import WebSocket from 'ws';
 import { awaitRoutable, connectToken } from '../clients.ts';
 import { now, sleep } from '../clock.ts';
-import { openIdleSockets, type IdleSockets } from '../idle-sockets.ts';
 import type { BenchOptions } from '../options.ts';
 import { summarize } from '../percentiles.ts';
 import { openFiles, residentBytes } from '../processes.ts';
@@ -10,7 +8,7 @@ import { startProgress } from '../progress.ts';
 import { collectGarbage } from '../remote-gc.ts';
 import { stackParameters } from '../report.ts';
 import { postNotification } from '../senders.ts';
-import { sourceAddresses } from '../source-addresses.ts';
+import { holdIdleSockets, type HeldSockets } from '../socket-holders.ts';
 import type { Target } from '../target.ts';
 
 /**
@@ -19,33 +17,37 @@ import type { Target } from '../target.ts';
  * API. Reports how fast they open, what each costs the delivery processes in resident
  * memory, and, with all of them held, how fast one notification reaches each of
  * --sample of them. Everything is closed at the end.
+ *
+ * The sockets are held by child processes (socket-holders.ts), each within its open-file
+ * limit, so the count is bounded by memory and ports, not by one process's ulimit -n.
  */
 
-/** Descriptors kept free for the HTTP connections (tokens, sends) and the rest of the process. */
-const reservedFiles = 200;
+/** Descriptors a process keeps for everything but its sockets (a holder, or a delivery node). */
+const reservedFiles = 300;
 
 export async function connectionsScenario(target: Target, options: BenchOptions) {
   const runId = randomBytes(3).toString('hex');
   const files = openFiles();
-  const room = files ? Math.max(0, files.limit - files.open - reservedFiles - options.concurrency) : Number.POSITIVE_INFINITY;
-  const wanted = Math.min(options.connections, room);
-  const limitedBy = wanted < options.connections
-    ? `this load generator's open-file limit: ulimit -n is ${files!.limit}, ${files!.open} were open and ${reservedFiles + options.concurrency} are kept for HTTP, so at most ${wanted} sockets (raise ulimit -n for more)`
-    : undefined;
-  const recipients = Array.from({ length: wanted }, (_, i) => `conn-${runId}-${i}`);
+  const perProcess = options.socketsPerProcess ?? (files ? Math.max(1, files.limit - reservedFiles) : 50_000);
+  const recipients = Array.from({ length: options.connections }, (_, i) => `conn-${runId}-${i}`);
   const nodes = target.processes.filter((p) => p.name.startsWith('delivery'));
+  // The nodes the bench starts inherit its open-file limit; past it a node refuses sockets.
+  const perNodeShare = Math.ceil(options.connections / target.deliveryUrls.length);
+  const nodesShort = files && nodes.length > 0 && perNodeShare > files.limit - reservedFiles
+    ? `${perNodeShare} sockets per delivery node exceed its open-file limit (ulimit -n ${files.limit}): use --nodes ${Math.ceil(options.connections / (files.limit - reservedFiles))} or more`
+    : undefined;
 
   let phase = 'minting tokens';
   const tokens: string[] = new Array(recipients.length);
   let minted = 0;
-  let sockets: IdleSockets | undefined;
+  let sockets: HeldSockets | undefined;
+  let opening = { opened: 0, failed: 0 };
   const started = now();
   const progress = startProgress('connections', () => {
     const s = ((now() - started) / 1000).toFixed(1);
-    const failed = sockets ? Object.values(sockets.failures).reduce((a, b) => a + b, 0) : 0;
-    return `${phase} ${s}s tokens ${minted}/${recipients.length} open ${sockets?.opened ?? 0} failed ${failed}`;
+    return `${phase} ${s}s tokens ${minted}/${recipients.length} open ${opening.opened} failed ${opening.failed}`;
   });
-  if (limitedBy) progress.note(`only ${wanted} of ${options.connections} connections: ${limitedBy}`);
+  if (nodesShort) progress.note(nodesShort);
   const arrived = new Set<string>();
   // By notification id: a frame may come before its POST is answered, so sorting out
   // which frames were ours waits until every send is.
@@ -68,14 +70,13 @@ export async function connectionsScenario(target: Target, options: BenchOptions)
     const mintSeconds = (now() - mintStart) / 1000;
 
     phase = 'connecting';
-    sockets = await openIdleSockets({
+    sockets = await holdIdleSockets({
       deliveryUrls: target.deliveryUrls,
       tokens,
       concurrency: options.concurrency,
-      addresses: sourceAddresses(target.deliveryUrls),
-      onStart: (live) => { sockets = live; },
+      perProcess,
+      onProgress: (opened, failed) => { opening = { opened, failed }; },
       onFrame(index, frame, receivedAt) {
-        if (frame.type !== 'notification') return;
         const recipientId = recipients[index]!;
         if (frame.data?.warmup) return void arrived.add(recipientId);
         if (frame.data?.to !== recipientId) misrouted++;
@@ -85,17 +86,15 @@ export async function connectionsScenario(target: Target, options: BenchOptions)
       },
     });
     const opened = sockets;
-    let shedForHeadroom = 0;
-    if (opened.stoppedBy) {
-      shedForHeadroom = opened.shed(reservedFiles);
-      progress.note(`${opened.stoppedBy}; closed the last ${shedForHeadroom} to carry on`);
-    }
+    opening = { opened: opened.opened, failed: Object.values(opened.failures).reduce((a, b) => a + b, 0) };
+    for (const stop of opened.stoppedBy) progress.note(stop);
 
     phase = 'holding';
     await sleep(options.durationSeconds * 1000);
     const heapAfter = await collectGarbageIn(nodes);
     const rssAfter = nodes.map((p) => residentBytes(p.pid));
-    const held = recipients.filter((_, i) => opened.sockets[i]?.readyState === WebSocket.OPEN);
+    const { open, closedByServer } = await opened.held();
+    const held = open.sort((a, b) => a - b).map((i) => recipients[i]!);
 
     // An even spread over the held sockets reaches every node and source address. The
     // sends go out together, as one burst, while every other socket stays connected.
@@ -117,7 +116,6 @@ export async function connectionsScenario(target: Target, options: BenchOptions)
     const latencyMs = accepted.flatMap((id) => firstReceiptMs.get(id) ?? []);
 
     phase = 'closing';
-    const closedByServer = { ...opened.closedByServer };
     const closeSeconds = await opened.close();
 
     const perNode = nodes.length > 0 ? nodes : target.deliveryUrls.map((url) => ({ name: url, pid: 0 }));
@@ -157,15 +155,16 @@ export async function connectionsScenario(target: Target, options: BenchOptions)
       tokens: { minted, seconds: round(mintSeconds, 3), perSecond: mintSeconds > 0 ? round(minted / mintSeconds) : 0 },
       connections: {
         requested: options.connections,
-        attempted: wanted,
         opened: opened.opened,
         heldAfterHold: held.length,
         failed,
         failures: opened.failures,
         closedByServer,
         perSourceAddress: opened.perSourceAddress,
-        ...(limitedBy && { limitedBy }),
-        ...(opened.stoppedBy && { stoppedBy: opened.stoppedBy, shedForHeadroom }),
+        holderProcesses: opened.processes,
+        socketsPerProcess: perProcess,
+        ...(opened.stoppedBy.length > 0 && { stoppedBy: opened.stoppedBy }),
+        ...(nodesShort && { nodesShort }),
         openFilesLimit: files?.limit ?? null,
       },
       latencyMs: {
