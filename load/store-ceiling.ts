@@ -4,17 +4,19 @@
  * Three shapes, through the dispatcher's own store functions: the keyed sender's insert of
  * ACCEPTED documents, the projector folding DELIVERED into documents that exist (read and
  * versioned replaces, in chunks of WRITE_CHUNK), and the projector building new documents
- * from all their events at once (one insert each: the path of sends without a key). Prints
- * one JSON line.
+ * from all their events at once (one insert each: the path of sends without a key). Then
+ * the status queries' read (findByIds of random ids), one id at a time and in batches of
+ * --read-batch, from --readers loops at once: the ceiling on status reads. Prints one JSON
+ * line.
  *
- *   ./scripts/node.sh --import tsx load/store-ceiling.ts [--docs N] [--batch N] [--mongo URL]
+ *   ./scripts/node.sh --import tsx load/store-ceiling.ts [--docs N] [--batch N] [--read-batch N] [--readers N] [--mongo URL]
  *
  * Without --mongo it starts the same server the tests use (test/harness/servers.ts).
  */
 import { parseArgs } from 'node:util';
 import { MongoClient } from 'mongodb';
 import { evolve, uuidv7, type LedgerEvent, type NotificationDoc } from '@pushflow/shared';
-import { applyEvents, insertAccepted, openNotifications, WRITE_CHUNK } from '../dispatcher/src/store.ts';
+import { applyEvents, findByIds, insertAccepted, openNotifications, WRITE_CHUNK } from '../dispatcher/src/store.ts';
 import { mongoServer, type Server } from '../test/harness/servers.ts';
 import { machineInfo, serverVersions } from './environment.ts';
 import { now } from './clock.ts';
@@ -24,13 +26,17 @@ const { values } = parseArgs({
   options: {
     docs: { type: 'string', default: '20000' },
     batch: { type: 'string', default: '500' },
+    'read-batch': { type: 'string', default: '32' },
+    readers: { type: 'string', default: '4' },
     mongo: { type: 'string' },
   },
 });
 const docs = Number(values.docs);
 const batch = Number(values.batch);
-if (!Number.isInteger(docs) || docs < 1 || !Number.isInteger(batch) || batch < 1) {
-  process.stderr.write('store-ceiling: --docs and --batch take positive integers\n');
+const readBatch = Number(values['read-batch']);
+const readers = Number(values.readers);
+if (![docs, batch, readBatch, readers].every((n) => Number.isInteger(n) && n >= 1)) {
+  process.stderr.write('store-ceiling: --docs, --batch, --read-batch and --readers take positive integers\n');
   process.exit(1);
 }
 
@@ -49,6 +55,9 @@ try {
   const fresh = Array.from({ length: docs }, (_, i) => acceptedDoc(i));
   const perBatch = Math.max(1, Math.floor(batch / 3));
   const built = await inBatches(fresh, perBatch, (docs) => applyEvents(col, docs.flatMap(eventsOf)));
+  const ids = [...accepted, ...fresh].map((d) => d._id);
+  const readOne = await randomReads(ids, 1, Math.min(docs, 5_000), (batch) => findByIds(col, batch));
+  const readBatched = await randomReads(ids, readBatch, docs, (batch) => findByIds(col, batch));
   await col.drop();
   await col.commands.drop();
 
@@ -62,6 +71,9 @@ try {
     projectNewFromEvents: { docsPerSecond: Math.round(docs / built.seconds), eventsPerBatch: perBatch * 3, batchMs: summarize(built.batchMs) },
     // The sender's insert then a read-and-replace, per notification (keyed sends; every send before the hot path).
     insertThenReplacePerSecond: Math.round(docs / (inserted.seconds + projected.seconds)),
+    // The status queries' read, from `readers` loops at once; the dispatcher reads a batch of queries with one find.
+    readById: { readers, readsPerSecond: readOne.perSecond, batchMs: summarize(readOne.batchMs) },
+    readByIdsInBatches: { readers, idsPerRead: readBatch, readsPerSecond: readBatched.perSecond, batchMs: summarize(readBatched.batchMs) },
     machine: machineInfo(),
     servers: await serverVersions(undefined, url),
   })}\n`);
@@ -93,6 +105,29 @@ async function inBatches<T>(items: T[], size: number, write: (batch: T[]) => Pro
     batchMs.push(now() - t);
   }
   return { batchMs, seconds: (now() - start) / 1000 };
+}
+
+/**
+ * `total` lookups of random ids, `size` per read, from `readers` loops at once; throws if a
+ * read misses, so a wrong read cannot pass for a fast one.
+ */
+async function randomReads(ids: string[], size: number, total: number, read: (batch: string[]) => Promise<Map<string, unknown>>) {
+  const batchMs: number[] = [];
+  let left = Math.ceil(total / size);
+  let found = 0;
+  const start = now();
+  await Promise.all(Array.from({ length: readers }, async () => {
+    while (left-- > 0) {
+      const batch = [...new Set(Array.from({ length: size }, () => ids[Math.floor(Math.random() * ids.length)]!))];
+      const t = now();
+      const docs = await read(batch);
+      batchMs.push(now() - t);
+      if (docs.size !== batch.length) throw new Error(`store-ceiling: a read found ${docs.size} of ${batch.length} documents`);
+      found += docs.size;
+    }
+  }));
+  const seconds = (now() - start) / 1000;
+  return { batchMs, perSecond: Math.round(found / seconds) };
 }
 
 function eventsOf(doc: NotificationDoc): LedgerEvent[] {
