@@ -5,6 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bench } from './run-bench.ts';
 
+// The Redis and MongoDB-protocol servers are reported as processes when the bench started
+// them as local binaries, not when they came from the environment (or a container).
+const localServers = [
+  ...(process.env.TEST_MONGO_URL ?? process.env.MONGO_URL ? [] : ['mongo']),
+  ...(process.env.TEST_REDIS_URL ?? process.env.REDIS_URL ? [] : ['redis']),
+];
+const stackProcesses = (services: string[]) => [...services, ...localServers].sort();
+
 test('a tiny throughput run exits 0 with one verified JSON document, and profiles the services on request', { timeout: 60_000 }, async () => {
   // PushFlow alone; load/centrifugo.test.ts runs the same with the Centrifugo peer.
   const profiles = await mkdtemp(join(tmpdir(), 'pushflow-cpu-prof-'));
@@ -48,8 +56,19 @@ test('a tiny throughput run exits 0 with one verified JSON document, and profile
   assert.equal(typeof doc.machine.node, 'string');
   assert.match(doc.servers.redis, /^\d+\.\d+/);
   assert.match(doc.servers.mongo.version, /^\d+\.\d+/);
-  assert.deepEqual(doc.processes.map((p: { name: string }) => p.name).sort(), ['delivery', 'dispatcher', 'gateway']);
+  assert.deepEqual(doc.processes.map((p: { name: string }) => p.name).sort(), stackProcesses(['delivery', 'dispatcher', 'gateway']));
   for (const p of doc.processes) assert.ok(p.rssMB > 0, `${p.name} RSS`);
+  assert.deepEqual(Object.keys(doc.cpuSecondsDuringWindow).sort(), ['harness', ...stackProcesses(['delivery', 'dispatcher', 'gateway'])].sort());
+  // What the servers said about the window: each service's event-loop delay, and Redis's commands.
+  for (const service of ['gateway', 'dispatcher', 'delivery']) {
+    const delay = doc.eventLoopDelayMsDuringWindow[service];
+    assert.ok(delay && delay.p50 >= 0 && delay.p50 <= delay.p99 && delay.p99 <= delay.max && delay.max > 0, `${service}: ${JSON.stringify(delay)}`);
+  }
+  const redis = doc.redisDuringWindow;
+  const xadd = redis.commands.find((c: { command: string }) => c.command === 'xadd');
+  // Each accepted notification is at least a command and its events appended to streams.
+  assert.ok(xadd && xadd.calls >= doc.counts.accepted, JSON.stringify(redis.commands));
+  assert.ok(redis.calls >= xadd.calls && redis.commandSeconds > 0, JSON.stringify(redis));
 });
 
 test('tiny status and connections runs print one complete JSON document each', { timeout: 60_000 }, async () => {
@@ -97,7 +116,7 @@ test('tiny status and connections runs print one complete JSON document each', {
   for (const doc of [status, connections]) {
     assert.equal(doc.system, 'pushflow');
     assert.equal(typeof doc.machine.cpus, 'number');
-    assert.deepEqual(doc.processes.map((p: { name: string }) => p.name).sort(), ['delivery-1', 'delivery-2', 'dispatcher', 'gateway']);
+    assert.deepEqual(doc.processes.map((p: { name: string }) => p.name).sort(), stackProcesses(['delivery-1', 'delivery-2', 'dispatcher', 'gateway']));
   }
 });
 

@@ -36,6 +36,7 @@ export function pushflowSystem(target: Target, external: boolean): System {
     send: (recipientId, data) => postNotification(target, recipientId, data),
     statuses: { kind: 'stored', await: (ids, deadline) => awaitDelivered(target, ids, deadline) },
     processes: target.processes,
+    ...(target.redisUrl && { redisUrl: target.redisUrl }),
     parameters: stackParameters(target, external),
   };
 }

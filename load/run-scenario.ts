@@ -8,6 +8,7 @@ import { sampleProcess } from './processes.ts';
 import { startProgress } from './progress.ts';
 import { createTally, tallied, type Tally } from './senders.ts';
 import type { System } from './system.ts';
+import { startWindowProbes } from './window-probes.ts';
 
 /**
  * What every scenario shares: connect the recipients, make sure they are routable, let
@@ -41,6 +42,7 @@ export async function runScenario(system: System, options: BenchOptions, driver:
     await awaitRoutable(recipients, async (id) => { await system.send(id, { warmup: true }); }, arrived);
 
     phase = 'sending';
+    const probes = await startWindowProbes(system);
     const cpuBefore = system.processes.map((p) => sampleProcess(p.pid).cpuSeconds);
     const harnessCpuBefore = process.cpuUsage();
     const loadBefore = loadavg()[0]!;
@@ -52,6 +54,7 @@ export async function runScenario(system: System, options: BenchOptions, driver:
     const cpuAfter = system.processes.map((p) => sampleProcess(p.pid).cpuSeconds);
     const harnessCpu = process.cpuUsage(harnessCpuBefore);
     const loadAfter = loadavg()[0]!;
+    const probed = await probes.stop();
     const windowSeconds = (windowEnd - windowStart) / 1000;
     const afterWindow = (at: number | null) => (at === null ? null : Math.round(at - windowEnd));
 
@@ -123,6 +126,9 @@ export async function runScenario(system: System, options: BenchOptions, driver:
         harness: round((harnessCpu.user + harnessCpu.system) / 1e6),
         ...Object.fromEntries(system.processes.map((p, i) => [p.name, diff(cpuAfter[i], cpuBefore[i])])),
       },
+      // Where the time went inside the servers during the window.
+      eventLoopDelayMsDuringWindow: probed.eventLoopDelayMs,
+      redisDuringWindow: probed.redis,
     };
   } finally {
     progress.stop();

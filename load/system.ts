@@ -33,8 +33,10 @@ export interface System {
   send(recipientId: string, data: Record<string, unknown>): Promise<SendResult>;
   /** A status store to wait on after the sends, or why there is none. */
   statuses: { kind: 'stored'; await(ids: string[], deadline: number): Promise<StatusCounts> } | { kind: 'none'; why: string };
-  /** The processes whose CPU time and memory are reported. */
-  processes: { name: string; pid: number }[];
+  /** The processes whose CPU time and memory are reported; with /metrics, their event-loop delay too. */
+  processes: { name: string; pid: number; metricsUrl?: string }[];
+  /** Its Redis, whose INFO commandstats and CPU the window reports (window-probes.ts). */
+  redisUrl?: string;
   /** What the figures were measured on, for the report's parameters. */
   parameters: Record<string, unknown>;
 }

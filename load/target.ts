@@ -1,4 +1,4 @@
-import { startStack, type Stack } from '../test/harness/stack.ts';
+import { portVarOf, startStack, type Stack } from '../test/harness/stack.ts';
 import type { BenchOptions } from './options.ts';
 
 /** The PushFlow the benchmark talks to: one it started itself, or a running one. */
@@ -11,8 +11,11 @@ export interface Target {
   /** PUSHFLOW_PARTITIONS and dispatcher processes of a stack the harness started. */
   partitions?: number;
   dispatchers?: number;
-  /** The service processes, when they are ours to observe. */
-  processes: { name: string; pid: number; inspectorUrl?: string }[];
+  /**
+   * The processes of the stack, when they are ours to observe: the services (with their
+   * /metrics) and the Redis and MongoDB-protocol servers the harness started.
+   */
+  processes: { name: string; pid: number; inspectorUrl?: string; metricsUrl?: string }[];
   stop(): Promise<void>;
 }
 
@@ -44,11 +47,15 @@ export async function openTarget(options: BenchOptions, opts: { inspect?: boolea
     redisUrl: stack.redisUrl,
     partitions: options.partitions,
     dispatchers: options.dispatchers,
-    processes: stack.services.map((s) => {
-      // Node prints this line on stderr before the service logs `ready`.
-      const inspectorUrl = /Debugger listening on (ws:\/\/\S+)/.exec(s.lines.join('\n'))?.[1];
-      return { name: s.name, pid: s.child.pid!, ...(inspectorUrl && { inspectorUrl }) };
-    }),
+    processes: [
+      ...stack.services.map((s) => {
+        // Node prints this line on stderr before the service logs `ready`.
+        const inspectorUrl = /Debugger listening on (ws:\/\/\S+)/.exec(s.lines.join('\n'))?.[1];
+        const metricsUrl = `http://127.0.0.1:${s.env[portVarOf[s.service]]}/metrics`;
+        return { name: s.name, pid: s.child.pid!, metricsUrl, ...(inspectorUrl && { inspectorUrl }) };
+      }),
+      ...stack.serverProcesses,
+    ],
     async stop() {
       clearInterval(trim);
       const codes = await stack.stop();

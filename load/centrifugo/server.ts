@@ -22,6 +22,8 @@ export interface CentrifugoServer {
   version: string;
   redisUrl: string;
   pid: number;
+  /** Its Redis's process, when started here as a local binary. */
+  redisPid?: number;
   stop(): Promise<void>;
 }
 
@@ -64,7 +66,7 @@ export async function startCentrifugo(binary: string): Promise<CentrifugoServer>
     const server = redis;
     return {
       httpUrl, wsUrl: `ws://127.0.0.1:${port}/connection/websocket`, apiKey, hmacSecret, version,
-      redisUrl: redis.url, pid: started.pid!,
+      redisUrl: redis.url, pid: started.pid!, ...(redis.pid && { redisPid: redis.pid }),
       async stop() {
         const code = await stopProcess(started);
         await server.stop();

@@ -74,7 +74,8 @@ export function centrifugoSystem(server: CentrifugoServer): System {
       kind: 'none',
       why: 'Centrifugo keeps no status per publication (nothing like PushFlow\'s DELIVERED in MongoDB to check): verified means every accepted publication was received exactly once, by its recipient',
     },
-    processes: [{ name: 'centrifugo', pid: server.pid }],
+    processes: [{ name: 'centrifugo', pid: server.pid }, ...(server.redisPid ? [{ name: 'redis', pid: server.redisPid }] : [])],
+    redisUrl: server.redisUrl,
     parameters: { centrifugoNodes: 1, engine: 'redis', stack: 'started by the harness' },
   };
 }

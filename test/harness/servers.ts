@@ -16,6 +16,8 @@ export interface Server {
   source: string;
   /** The password the server requires, for a server started with one. */
   password?: string;
+  /** The server's process, when it is a local binary started here (the bench reports its CPU). */
+  pid?: number;
   stop(): Promise<void>;
 }
 
@@ -131,6 +133,7 @@ async function localProcess(
   return {
     url: url(port),
     source: bin,
+    pid: child.pid!,
     async stop() {
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000);

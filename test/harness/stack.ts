@@ -85,7 +85,7 @@ export async function startService(
   };
 }
 
-const portVarOf = { gateway: 'GATEWAY_PORT', dispatcher: 'DISPATCHER_PORT', delivery: 'DELIVERY_PORT' } as const;
+export const portVarOf = { gateway: 'GATEWAY_PORT', dispatcher: 'DISPATCHER_PORT', delivery: 'DELIVERY_PORT' } as const;
 
 /**
  * Starts a service on the given port, or on one freePort() finds. Test files run in
@@ -136,6 +136,8 @@ export interface Stack {
   mongoUrl: string;
   prefix: string;
   services: ServiceProcess[];
+  /** The Redis and MongoDB-protocol servers this stack started as local processes. */
+  serverProcesses: { name: 'redis' | 'mongo'; pid: number }[];
   /** The running process of a service (by label: 'gateway', 'dispatcher', 'delivery' or 'delivery-2'). */
   service(label: string): ServiceProcess;
   /** Kills a service with the signal, waits for it to exit, starts it again with the same settings. */
@@ -207,6 +209,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       gatewayUrl: `http://127.0.0.1:${gatewayPort}`,
       deliveryUrls, nodeIds, apiKey, connectSecret,
       redisUrl: redis.url, mongoUrl, prefix, services,
+      serverProcesses: [
+        ...(ownServers.includes(redis) && redis.pid ? [{ name: 'redis' as const, pid: redis.pid }] : []),
+        ...(ownServers.includes(mongo) && mongo.pid ? [{ name: 'mongo' as const, pid: mongo.pid }] : []),
+      ],
       service: find,
       async restart(label, signal = 'SIGKILL') {
         const old = find(label);
