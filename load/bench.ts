@@ -12,7 +12,8 @@ import { parseOptions, usage, UsageError, type BenchOptions, type ScenarioName }
 import { pushflowSystem } from './pushflow.ts';
 import { buildReport, printReport } from './report.ts';
 import { runScenario, type Driver } from './run-scenario.ts';
-import { connectionsScenario } from './scenarios/connections.ts';
+import { openFiles } from './processes.ts';
+import { connectionsScenario, deliveryNodesFor } from './scenarios/connections.ts';
 import { latency } from './scenarios/latency.ts';
 import { statusScenario } from './scenarios/status.ts';
 import { throughput } from './scenarios/throughput.ts';
@@ -49,10 +50,11 @@ const others: Partial<Record<ScenarioName, (target: Target) => Promise<Record<st
 let allVerified = true;
 let failure: unknown;
 for (const name of opts.scenarios) {
-  process.stderr.write(opts.external ? `bench: ${name}: targeting ${opts.external.gatewayUrl}\n` : `bench: ${name}: starting a stack with ${opts.nodes} delivery node(s), ${opts.partitions} partition(s), ${opts.dispatchers} dispatcher(s)\n`);
+  const stackOpts = name === 'connections' ? { ...opts, nodes: deliveryNodesFor(opts, openFiles()?.limit ?? null) } : opts;
+  process.stderr.write(opts.external ? `bench: ${name}: targeting ${opts.external.gatewayUrl}\n` : `bench: ${name}: starting a stack with ${stackOpts.nodes} delivery node(s), ${opts.partitions} partition(s), ${opts.dispatchers} dispatcher(s)\n`);
   // Read by the harness when it spawns each service (test/harness/stack.ts).
   if (opts.cpuProfDir) process.env.PUSHFLOW_CPU_PROF_DIR = join(opts.cpuProfDir, name);
-  const target = await openTarget(opts, { inspect: name === 'connections' }).catch((err) => { failure = err; });
+  const target = await openTarget(stackOpts, { inspect: name === 'connections' }).catch((err) => { failure = err; });
   if (!target) break;
   const driver = drivers[name];
   let pushflow: Awaited<ReturnType<typeof runScenario>> | undefined;

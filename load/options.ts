@@ -83,9 +83,10 @@ Options:
                        child processes of the load generator, each within its open-file
                        limit (ulimit -n less 300), each from its own source addresses
                        on loopback (127.0.0.x, 4000 sockets each: the kernel's search
-                       for a free port slows as an address fills). A delivery
-                       node has the same limit: for 100000 with ulimit -n 20000, use
-                       --nodes 6 or more
+                       for a free port slows as an address fills). A delivery node
+                       has the same limit, so the stack this scenario starts gets as
+                       many nodes as that takes, or --nodes if more (100000 with
+                       ulimit -n 20000: 6)
   --sockets-per-process N
                        connections: sockets per child process instead (default: as above)
   --sample N           connections: recipients that get a notification (default 100)

@@ -25,17 +25,22 @@ import type { Target } from '../target.ts';
 /** Descriptors a process keeps for everything but its sockets (a holder, or a delivery node). */
 const reservedFiles = 300;
 
+/**
+ * Delivery nodes a stack started for this scenario needs: a node started here inherits the
+ * bench's open-file limit (`fileLimit`, null where unknown), as the holders do, so it holds
+ * no more sockets than one of them. --nodes may ask for more, never fewer.
+ */
+export function deliveryNodesFor(options: Pick<BenchOptions, 'nodes' | 'connections'>, fileLimit: number | null): number {
+  if (fileLimit === null) return options.nodes;
+  return Math.max(options.nodes, Math.ceil(options.connections / Math.max(1, fileLimit - reservedFiles)));
+}
+
 export async function connectionsScenario(target: Target, options: BenchOptions) {
   const runId = randomBytes(3).toString('hex');
   const files = openFiles();
   const perProcess = options.socketsPerProcess ?? (files ? Math.max(1, files.limit - reservedFiles) : 50_000);
   const recipients = Array.from({ length: options.connections }, (_, i) => `conn-${runId}-${i}`);
   const nodes = target.processes.filter((p) => p.name.startsWith('delivery'));
-  // The nodes the bench starts inherit its open-file limit; past it a node refuses sockets.
-  const perNodeShare = Math.ceil(options.connections / target.deliveryUrls.length);
-  const nodesShort = files && nodes.length > 0 && perNodeShare > files.limit - reservedFiles
-    ? `${perNodeShare} sockets per delivery node exceed its open-file limit (ulimit -n ${files.limit}): use --nodes ${Math.ceil(options.connections / (files.limit - reservedFiles))} or more`
-    : undefined;
 
   let phase = 'minting tokens';
   const tokens: string[] = new Array(recipients.length);
@@ -47,7 +52,6 @@ export async function connectionsScenario(target: Target, options: BenchOptions)
     const s = ((now() - started) / 1000).toFixed(1);
     return `${phase} ${s}s tokens ${minted}/${recipients.length} open ${opening.opened} failed ${opening.failed}`;
   });
-  if (nodesShort) progress.note(nodesShort);
   const arrived = new Set<string>();
   // By notification id: a frame may come before its POST is answered, so sorting out
   // which frames were ours waits until every send is.
@@ -164,7 +168,6 @@ export async function connectionsScenario(target: Target, options: BenchOptions)
         holderProcesses: opened.processes,
         socketsPerProcess: perProcess,
         ...(opened.stoppedBy.length > 0 && { stoppedBy: opened.stoppedBy }),
-        ...(nodesShort && { nodesShort }),
         openFilesLimit: files?.limit ?? null,
       },
       latencyMs: {
