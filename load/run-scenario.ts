@@ -1,14 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { loadavg } from 'node:os';
 import { awaitRoutable, connectReceivers, type Receivers } from './clients.ts';
 import { now, sleep } from './clock.ts';
 import type { BenchOptions, ScenarioName } from './options.ts';
 import { summarize } from './percentiles.ts';
-import { sampleProcess } from './processes.ts';
 import { startProgress } from './progress.ts';
 import { createTally, tallied, type Tally } from './senders.ts';
 import type { System } from './system.ts';
-import { startWindowProbes } from './window-probes.ts';
+import { startWindowUsage } from './window-usage.ts';
 
 /**
  * What every scenario shares: connect the recipients, make sure they are routable, let
@@ -42,19 +40,13 @@ export async function runScenario(system: System, options: BenchOptions, driver:
     await awaitRoutable(recipients, async (id) => { await system.send(id, { warmup: true }); }, arrived);
 
     phase = 'sending';
-    const probes = await startWindowProbes(system);
-    const cpuBefore = system.processes.map((p) => sampleProcess(p.pid).cpuSeconds);
-    const harnessCpuBefore = process.cpuUsage();
-    const loadBefore = loadavg()[0]!;
+    const usage = await startWindowUsage(system);
     const windowStart = now();
     const deadline = windowStart + options.durationSeconds * 1000;
     const extra = await driver.drive({ send: tallied(system.send, tally), recipients, deadline, tally });
     const windowEnd = now();
     const framesInWindow = receivers.frames;
-    const cpuAfter = system.processes.map((p) => sampleProcess(p.pid).cpuSeconds);
-    const harnessCpu = process.cpuUsage(harnessCpuBefore);
-    const loadAfter = loadavg()[0]!;
-    const probed = await probes.stop();
+    const usedDuringWindow = await usage.stop();
     const windowSeconds = (windowEnd - windowStart) / 1000;
     const afterWindow = (at: number | null) => (at === null ? null : Math.round(at - windowEnd));
 
@@ -120,15 +112,7 @@ export async function runScenario(system: System, options: BenchOptions, driver:
         framesCompleteAfterWindowMs: afterWindow(framesCompleteAt),
         statusesCompleteAfterWindowMs: statuses ? afterWindow(statuses.completeAt) : null,
       },
-      // Anything else busy on the machine skews every figure above; this shows it.
-      loadAverage1m: { beforeWindow: round(loadBefore, 2), afterWindow: round(loadAfter, 2) },
-      cpuSecondsDuringWindow: {
-        harness: round((harnessCpu.user + harnessCpu.system) / 1e6),
-        ...Object.fromEntries(system.processes.map((p, i) => [p.name, diff(cpuAfter[i], cpuBefore[i])])),
-      },
-      // Where the time went inside the servers during the window.
-      eventLoopDelayMsDuringWindow: probed.eventLoopDelayMs,
-      redisDuringWindow: probed.redis,
+      ...usedDuringWindow,
     };
   } finally {
     progress.stop();
@@ -143,10 +127,6 @@ async function awaitFrames(receivers: Receivers, ids: string[], deadline: number
     if (now() >= deadline) return null;
     await sleep(50);
   }
-}
-
-function diff(after: number | null | undefined, before: number | null | undefined): number | null {
-  return after == null || before == null ? null : round(after - before);
 }
 
 function round(n: number, decimals = 1): number {

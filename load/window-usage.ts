@@ -1,20 +1,26 @@
 import { loadavg } from 'node:os';
 import { sampleProcess } from './processes.ts';
+import { startWindowProbes } from './window-probes.ts';
 
 /**
  * CPU seconds each observed process spent during a measuring window, and the machine's
  * load around it: anything else busy on the machine skews every figure, and this shows it.
+ * Then what the servers say of the same window (window-probes.ts).
  */
-export function startWindowUsage(processes: { name: string; pid: number }[]) {
+export async function startWindowUsage(target: { redisUrl?: string; processes: { name: string; pid: number; metricsUrl?: string }[] }) {
+  const { processes } = target;
+  const probes = await startWindowProbes(target);
   const cpuBefore = processes.map((p) => sampleProcess(p.pid).cpuSeconds);
   const harnessBefore = process.cpuUsage();
   const loadBefore = loadavg()[0]!;
   return {
-    stop() {
+    async stop() {
       const cpuAfter = processes.map((p) => sampleProcess(p.pid).cpuSeconds);
       const harness = process.cpuUsage(harnessBefore);
+      const loadAfter = loadavg()[0]!;
+      const probed = await probes.stop();
       return {
-        loadAverage1m: { beforeWindow: round(loadBefore), afterWindow: round(loadavg()[0]!) },
+        loadAverage1m: { beforeWindow: round(loadBefore), afterWindow: round(loadAfter) },
         cpuSecondsDuringWindow: {
           harness: round((harness.user + harness.system) / 1e6),
           ...Object.fromEntries(processes.map((p, i) => {
@@ -23,6 +29,9 @@ export function startWindowUsage(processes: { name: string; pid: number }[]) {
             return [p.name, before == null || after == null ? null : round(after - before)];
           })),
         },
+        // Where the time went inside the servers during the window.
+        eventLoopDelayMsDuringWindow: probed.eventLoopDelayMs,
+        redisDuringWindow: probed.redis,
       };
     },
   };

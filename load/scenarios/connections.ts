@@ -90,7 +90,8 @@ export async function connectionsScenario(target: Target, options: BenchOptions)
       },
     });
     const opened = sockets;
-    opening = { opened: opened.opened, failed: Object.values(opened.failures).reduce((a, b) => a + b, 0) };
+    const failed = Object.values(opened.failures).reduce((a, b) => a + b, 0);
+    opening = { opened: opened.opened, failed };
     for (const stop of opened.stoppedBy) progress.note(stop);
 
     phase = 'holding';
@@ -143,7 +144,6 @@ export async function connectionsScenario(target: Target, options: BenchOptions)
     const known = growth.filter((g) => g.rssGrowthBytes !== null);
     const totalGrowth = known.reduce((a, g) => a + g.rssGrowthBytes!, 0);
     const totalOpen = known.reduce((a, g) => a + g.connections, 0);
-    const failed = Object.values(opened.failures).reduce((a, b) => a + b, 0);
     const dropped = Object.values(closedByServer).reduce((a, b) => a + b, 0);
     return {
       scenario: 'connections' as const,

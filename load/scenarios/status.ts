@@ -6,7 +6,6 @@ import { startProgress } from '../progress.ts';
 import { stackParameters } from '../report.ts';
 import { seedStatuses } from '../seed-statuses.ts';
 import type { Target } from '../target.ts';
-import { startWindowProbes } from '../window-probes.ts';
 import { startWindowUsage } from '../window-usage.ts';
 
 /**
@@ -60,13 +59,11 @@ export async function statusScenario(target: Target, options: BenchOptions) {
     await loop(now() + Math.min(2000, options.durationSeconds * 200), false);
 
     phase = 'reading';
-    const probes = await startWindowProbes(target);
-    const usage = startWindowUsage(target.processes);
+    const usage = await startWindowUsage(target);
     const windowStart = now();
     await loop(windowStart + options.durationSeconds * 1000, true);
     const windowSeconds = (now() - windowStart) / 1000;
-    const usedDuringWindow = usage.stop();
-    const probed = await probes.stop();
+    const usedDuringWindow = await usage.stop();
     const failed = Object.values(errors).reduce((a, b) => a + b, 0);
     return {
       scenario: 'status' as const,
@@ -88,8 +85,6 @@ export async function statusScenario(target: Target, options: BenchOptions) {
       },
       verified: samples.length > 0 && failed === 0,
       ...usedDuringWindow,
-      eventLoopDelayMsDuringWindow: probed.eventLoopDelayMs,
-      redisDuringWindow: probed.redis,
     };
   } finally {
     progress.stop();
