@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { findCentrifugo, installHint } from './centrifugo/find.ts';
 import { bench } from './run-bench.ts';
 
 // The Redis and MongoDB-protocol servers are reported as processes when the bench started
@@ -12,6 +13,24 @@ const localServers = [
   ...(process.env.TEST_REDIS_URL ?? process.env.REDIS_URL ? [] : ['redis']),
 ];
 const stackProcesses = (services: string[]) => [...services, ...localServers].sort();
+
+/**
+ * A document's cost figures: for each process whose window CPU it reports, that CPU over
+ * `count` in ms, and the servers' sum without the load generator (`harness`).
+ */
+function assertCpuCost(doc: Record<string, any>, unit: 'Notification' | 'Request', count: number) {
+  const cpu = doc.cpuSecondsDuringWindow as Record<string, number>;
+  const cost = doc[`cpuMsPer${unit}`] as Record<string, number>;
+  assert.deepEqual(Object.keys(cost).sort(), Object.keys(cpu).sort());
+  assert.ok(count > 0, `${unit}s counted`);
+  const close = (a: number, b: number) => Math.abs(a - b) <= Math.abs(b) * 0.01;
+  for (const [name, seconds] of Object.entries(cpu)) {
+    assert.equal(typeof cost[name], 'number', `${name}: ${JSON.stringify(cost)}`);
+    assert.ok(close(cost[name]!, (seconds * 1000) / count), `${name}: ${cost[name]} ms for ${seconds} s over ${count}`);
+  }
+  const servers = Object.entries(cpu).filter(([name]) => name !== 'harness').reduce((a, [, s]) => a + s, 0);
+  assert.ok(close(doc[`serversCpuMsPer${unit}`], (servers * 1000) / count), `servers: ${doc[`serversCpuMsPer${unit}`]} ms for ${servers} s over ${count}`);
+}
 
 test('a tiny throughput run exits 0 with one verified JSON document, and profiles the services on request', { timeout: 60_000 }, async () => {
   // PushFlow alone; load/centrifugo.test.ts runs the same with the Centrifugo peer.
@@ -59,6 +78,7 @@ test('a tiny throughput run exits 0 with one verified JSON document, and profile
   assert.deepEqual(doc.processes.map((p: { name: string }) => p.name).sort(), stackProcesses(['delivery', 'dispatcher', 'gateway']));
   for (const p of doc.processes) assert.ok(p.rssMB > 0, `${p.name} RSS`);
   assert.deepEqual(Object.keys(doc.cpuSecondsDuringWindow).sort(), ['harness', ...stackProcesses(['delivery', 'dispatcher', 'gateway'])].sort());
+  assertCpuCost(doc, 'Notification', doc.counts.receivedInWindow);
   // What the servers said about the window: each service's event-loop delay, and Redis's commands.
   for (const service of ['gateway', 'dispatcher', 'delivery']) {
     const delay = doc.eventLoopDelayMsDuringWindow[service];
@@ -91,6 +111,7 @@ test('tiny status and connections runs print one complete JSON document each', {
   const get = status.latencyMs.get;
   assert.equal(get.count, status.counts.ok);
   assert.ok(get.min <= get.p50 && get.p50 <= get.p90 && get.p90 <= get.p99 && get.p99 <= get.max, JSON.stringify(get));
+  assertCpuCost(status, 'Request', status.counts.requests);
 
   assert.equal(connections.scenario, 'connections');
   assert.equal(connections.verified, true, JSON.stringify({ c: connections.connections, f: connections.fanOut }));
@@ -120,10 +141,60 @@ test('tiny status and connections runs print one complete JSON document each', {
   }
 });
 
+test('a tiny batch run on PushFlow and on the Centrifugo peer: every notification delivered, every status DELIVERED, the cost per process', { timeout: 150_000 }, async () => {
+  const binary = findCentrifugo();
+  assert.ok(binary, `no centrifugo binary: ${installHint}`);
+  const { code, stdout, stderr } = await bench([
+    '--scenario', 'batch', '--batch', '10', '--duration', '2', '--recipients', '5', '--concurrency', '2', '--peer', 'centrifugo',
+  ], 140_000);
+  assert.equal(code, 0, stderr);
+  const lines = stdout.trim().split('\n');
+  assert.equal(lines.length, 3, `three JSON lines on stdout, got:\n${stdout}`);
+  const [pushflow, centrifugo, comparison] = lines.map((l) => JSON.parse(l));
+
+  for (const doc of [pushflow, centrifugo]) {
+    assert.equal(doc.scenario, 'batch');
+    assert.equal(doc.verified, true, JSON.stringify({ counts: doc.counts, verification: doc.verification }));
+    assert.deepEqual({ batch: doc.parameters.batch, concurrency: doc.parameters.concurrency, drainSeconds: doc.parameters.drainSeconds }, { batch: 10, concurrency: 2, drainSeconds: 60 });
+    // Ten a POST, each received once by its recipient.
+    assert.ok(doc.counts.requests > 0 && doc.counts.sent === doc.counts.requests * 10, JSON.stringify(doc.counts));
+    assert.deepEqual(doc.counts.errors, {});
+    assert.equal(doc.counts.accepted, doc.counts.sent);
+    assert.equal(doc.counts.received, doc.counts.accepted);
+    assert.deepEqual([doc.counts.duplicates, doc.counts.missing, doc.counts.unexpected, doc.counts.misrouted], [0, 0, 0, 0]);
+    assert.ok(doc.acceptedPerSecond > 0 && doc.deliveredPerSecond > 0);
+    // One POST time per request, one receive latency per notification.
+    assert.equal(doc.latencyMs.post.count, doc.counts.requests);
+    assert.equal(doc.latencyMs.acceptToReceive.count, doc.counts.accepted);
+    assertCpuCost(doc, 'Notification', doc.counts.receivedInWindow);
+  }
+  assert.deepEqual(Object.keys(pushflow.cpuMsPerNotification).sort(), ['harness', ...stackProcesses(['delivery', 'dispatcher', 'gateway'])].sort());
+  const ownRedis = process.env.TEST_REDIS_URL ?? process.env.REDIS_URL ? [] : ['redis'];
+  assert.deepEqual(Object.keys(centrifugo.cpuMsPerNotification).sort(), ['centrifugo', 'harness', ...ownRedis].sort());
+
+  // Every PushFlow status DELIVERED in MongoDB within the batch's 60 s, and how the projection caught up.
+  assert.equal(pushflow.verification.via, 'mongodb');
+  assert.equal(pushflow.verification.statuses.DELIVERED, pushflow.counts.accepted);
+  assert.ok(pushflow.verification.statusesCompleteAfterWindowMs <= 60_000, JSON.stringify(pushflow.verification));
+  const projection = pushflow.verification.projection;
+  assert.ok(projection.deliveredAtWindowEnd >= 0 && projection.deliveredAtWindowEnd <= pushflow.counts.accepted, JSON.stringify(projection));
+  assert.equal(projection.backlogAtWindowEnd, pushflow.counts.accepted - projection.deliveredAtWindowEnd);
+  assert.ok(projection.catchUpMs >= 0 && projection.overallDocumentsPerSecond > 0, JSON.stringify(projection));
+  // A rate only when there was a backlog to work off for long enough to time.
+  assert.equal(projection.sustainedDocumentsPerSecond === null, projection.catchUpMs < 2000, JSON.stringify(projection));
+  assert.deepEqual(Object.keys(projection.cpuSecondsWhileCatchingUp).sort(), Object.keys(pushflow.cpuSecondsDuringWindow).sort());
+  assert.equal(centrifugo.verification.projection, null);
+
+  assert.equal(comparison.scenario, 'batch');
+  const ratio = (a: number, b: number) => Number((a / b).toFixed(3));
+  assert.equal(comparison.pushflowOverCentrifugo.serversCpuMsPerNotification, ratio(pushflow.serversCpuMsPerNotification, centrifugo.serversCpuMsPerNotification));
+  assert.match(comparison.note, /\/api\/batch/);
+});
+
 test('--help documents the options and exits 0; a bad option exits 1', { timeout: 20_000 }, async () => {
   const help = await bench(['--help'], 15_000);
   assert.equal(help.code, 0);
-  for (const option of ['--scenario', '--nodes', '--recipients', '--concurrency', '--duration', '--rate', '--gateway', '--mongo', '--status-docs', '--connections', '--sample', '--peer']) {
+  for (const option of ['--scenario', '--nodes', '--recipients', '--concurrency', '--duration', '--rate', '--gateway', '--mongo', '--status-docs', '--connections', '--sample', '--peer', '--batch']) {
     assert.ok(help.stdout.includes(option), option);
   }
   const bad = await bench(['--scenario', 'nope'], 15_000);

@@ -1,8 +1,8 @@
 /**
  * `make bench`: measures PushFlow on this machine and prints one JSON document per
  * scenario on stdout. `--help` lists the options; without any it starts its own stack.
- * With a peer (--peer, on by default where a centrifugo binary is found), throughput and
- * latency also run against Centrifugo and each print its document and a comparison.
+ * With a peer (--peer, on by default where a centrifugo binary is found), throughput,
+ * latency and batch also run against Centrifugo and each print its document and a comparison.
  */
 import { join } from 'node:path';
 import { compareWithCentrifugo } from './centrifugo/comparison.ts';
@@ -16,7 +16,7 @@ import { openFiles } from './processes.ts';
 import { connectionsScenario, deliveryNodesFor } from './scenarios/connections.ts';
 import { latency } from './scenarios/latency.ts';
 import { statusScenario } from './scenarios/status.ts';
-import { throughput } from './scenarios/throughput.ts';
+import { batch, throughput } from './scenarios/throughput.ts';
 import { openTarget, type Target } from './target.ts';
 
 let options: BenchOptions | 'help';
@@ -39,6 +39,7 @@ process.once('SIGINT', () => process.exit(130));
 const drivers: Partial<Record<ScenarioName, () => Driver>> = {
   throughput: () => throughput(opts.concurrency),
   latency: () => latency(opts.rate, opts.maxInFlight),
+  batch: () => batch(opts.concurrency, opts.batch),
 };
 const others: Partial<Record<ScenarioName, (target: Target) => Promise<Record<string, unknown> & { verified: boolean }>>> = {
   status: (target) => statusScenario(target, opts),

@@ -68,6 +68,7 @@ test('a tiny throughput run with the Centrifugo peer prints PushFlow\'s, Centrif
     deliveredPerSecond: ratio(pushflow.deliveredPerSecond, centrifugo.deliveredPerSecond),
     p50: ratio(pushflow.latencyMs.acceptToReceive.p50, centrifugo.latencyMs.acceptToReceive.p50),
     p99: ratio(pushflow.latencyMs.acceptToReceive.p99, centrifugo.latencyMs.acceptToReceive.p99),
+    serversCpuMsPerNotification: ratio(pushflow.serversCpuMsPerNotification, centrifugo.serversCpuMsPerNotification),
   });
   assert.match(comparison.note, /persists nothing/);
 });

@@ -100,6 +100,55 @@ test('send.js: the documented defaults; a bad setting stops it naming the variab
   await assert.rejects(loadScript('send.js', { RECIPIENT_PREFIX: 'a:b' }), /RECIPIENT_PREFIX/);
 });
 
+test('send-batch.js: constant arrival rate of batches, BATCH_SIZE notifications round robin over RECEIVERS, each accepted one counted', async () => {
+  const { module, declared, fn } = await loadScript('send-batch.js', { ...ENV, RATE: '4', BATCH_SIZE: '5', DURATION: '1m', VUS: '8', RECEIVERS: '3' });
+  assert.deepEqual(optionsProblems(module.options, module, declared), []);
+  const options = module.options as { scenarios: Record<string, Record<string, unknown>>; thresholds: Record<string, string[]> };
+  assert.deepEqual(options.scenarios.sendBatch, {
+    executor: 'constant-arrival-rate', rate: 4, timeUnit: '1s', duration: '60000ms', preAllocatedVUs: 8, maxVUs: 8,
+  });
+  assert.deepEqual(options.thresholds.http_req_duration, ['p(99)<1000']);
+  assert.deepEqual(options.thresholds.http_req_failed, ['rate<0.01']);
+  assert.equal(declared.get('pushflow_notifications_sent'), 'counter');
+
+  asVu(null, () => fn('setup')());
+  assert.equal(k6.http.calls[0]?.url, 'http://gateway.test:3000/connect-tokens');
+
+  asVu(iteration('sendBatch', 'constant-arrival-rate', 2), () => fn('default')());
+  const post = k6.http.calls[1];
+  assert.equal(post?.method, 'POST');
+  assert.equal(post?.url, 'http://gateway.test:3000/notifications/batch');
+  assert.equal(post?.headers.Authorization, 'Bearer key-from-the-environment');
+  assert.deepEqual(post?.tags, { name: 'POST /notifications/batch' });
+  const { notifications } = jsonBody(post) as { notifications: { recipientId: string; data: unknown }[] };
+  // Iteration 2 of batches of 5 starts at notification 10: recipients 10 % 3 = 1, then 2, 0, 1, 2.
+  assert.deepEqual(notifications.map((n) => n.recipientId), ['k6-recipient-1', 'k6-recipient-2', 'k6-recipient-0', 'k6-recipient-1', 'k6-recipient-2']);
+  assert.deepEqual(notifications[3], { recipientId: 'k6-recipient-1', title: 'k6', body: 'PushFlow batch load test', data: { iteration: 2, index: 3 } });
+  assert.deepEqual(samples('pushflow_notifications_sent'), [5]);
+  assert.deepEqual(failedChecks(), []);
+
+  // A refused batch is a failed check and counts nothing.
+  k6.http.answer = () => ({ status: 429, body: { type: 'urn:pushflow:problem:rate-limited' } });
+  asVu(iteration('sendBatch', 'constant-arrival-rate', 3), () => fn('default')());
+  assert.deepEqual(failedChecks(), ['POST /notifications/batch answers 202']);
+  assert.deepEqual(samples('pushflow_notifications_sent'), [5]);
+});
+
+test('send-batch.js: the documented defaults; a bad setting stops it naming the variable', async () => {
+  const { module, fn } = await loadScript('send-batch.js', {});
+  const scenario = (module.options as { scenarios: Record<string, Record<string, unknown>> }).scenarios.sendBatch;
+  assert.equal(scenario?.rate, 5);
+  assert.equal(scenario?.duration, '30000ms');
+  assert.equal(scenario?.preAllocatedVUs, 20);
+  asVu(iteration('sendBatch', 'constant-arrival-rate', 0), () => fn('default')());
+  assert.equal(k6.http.calls[0]?.url, 'http://localhost:3000/notifications/batch');
+  assert.equal((jsonBody(k6.http.calls[0]) as { notifications: unknown[] }).notifications.length, 100);
+
+  await assert.rejects(loadScript('send-batch.js', { BATCH_SIZE: '0' }), /BATCH_SIZE must be a positive integer, got '0'/);
+  await assert.rejects(loadScript('send-batch.js', { BATCH_SIZE: '10001' }), /BATCH_SIZE must be at most 10000/);
+  await assert.rejects(loadScript('send-batch.js', { RATE: 'fast' }), /RATE must be a positive integer/);
+});
+
 test('setup() stops the run when the gateway is unreachable or refuses API_KEY', async () => {
   const { fn } = await loadScript('send.js', ENV);
   k6.http.answer = () => ({ status: 401, body: { type: 'urn:pushflow:problem:unauthorized' } });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseOptions, UsageError, type BenchOptions } from './options.ts';
+import { drainSecondsFor, parseOptions, UsageError, type BenchOptions } from './options.ts';
 
 const noCentrifugo = () => undefined;
 const centrifugoAt = (path: string) => () => path;
@@ -8,10 +8,22 @@ const centrifugoAt = (path: string) => () => path;
 test('no arguments (make bench) gives every scenario with sensible defaults', () => {
   const o = parseOptions([], noCentrifugo) as BenchOptions;
   assert.deepEqual(o, {
-    scenarios: ['throughput', 'latency', 'status', 'connections'], nodes: 1, partitions: 1, dispatchers: 1, recipients: 50, concurrency: 64,
-    durationSeconds: 10, rate: 1000, maxInFlight: 1000, drainSeconds: 120,
+    scenarios: ['throughput', 'latency', 'status', 'connections', 'batch'], nodes: 1, partitions: 1, dispatchers: 1, recipients: 50, concurrency: 64,
+    durationSeconds: 10, rate: 1000, maxInFlight: 1000, batch: 100,
     statusDocs: 100_000, connections: 10_000, sample: 100, peer: 'none',
   });
+});
+
+test('batch takes its size; its statuses get 60 s after the window unless --drain says otherwise', () => {
+  const o = parseOptions(['--scenario', 'batch', '--batch', '25'], noCentrifugo) as BenchOptions;
+  assert.deepEqual([o.scenarios, o.batch], [['batch'], 25]);
+  assert.equal(drainSecondsFor(o, 'batch'), 60);
+  assert.equal(drainSecondsFor(o, 'throughput'), 120);
+  const drained = parseOptions(['--drain', '90'], noCentrifugo) as BenchOptions;
+  assert.deepEqual([drainSecondsFor(drained, 'batch'), drainSecondsFor(drained, 'latency')], [90, 90]);
+  assert.throws(() => parseOptions(['--batch', '0'], noCentrifugo), /--batch must be a positive integer, got 0/);
+  assert.throws(() => parseOptions(['--batch', '2.5'], noCentrifugo), /--batch must be a positive integer/);
+  assert.throws(() => parseOptions(['--drain', '0'], noCentrifugo), /--drain must be a positive number/);
 });
 
 test('the Centrifugo peer runs by default where its binary is found, and only there', () => {

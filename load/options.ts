@@ -3,8 +3,8 @@ import { parseArgs } from 'node:util';
 import { findCentrifugo, installHint } from './centrifugo/find.ts';
 
 /** Command-line options of `load/bench.ts`; `make bench` passes none, so every default runs. */
-export type ScenarioName = 'throughput' | 'latency' | 'status' | 'connections';
-export const scenarioNames: readonly ScenarioName[] = ['throughput', 'latency', 'status', 'connections'];
+export type ScenarioName = 'throughput' | 'latency' | 'status' | 'connections' | 'batch';
+export const scenarioNames: readonly ScenarioName[] = ['throughput', 'latency', 'status', 'connections', 'batch'];
 
 export interface BenchOptions {
   scenarios: ScenarioName[];
@@ -18,7 +18,10 @@ export interface BenchOptions {
   durationSeconds: number;
   rate: number;
   maxInFlight: number;
-  drainSeconds: number;
+  /** --drain when given; each scenario's own bound otherwise (drainSecondsFor). */
+  drainSeconds?: number;
+  /** batch: notifications per POST. */
+  batch: number;
   /** status: documents seeded into the status collection before the GETs. */
   statusDocs: number;
   /** connections: idle WebSockets to open and hold. */
@@ -41,11 +44,12 @@ export const usage = `Usage: ./scripts/node.sh --import tsx load/bench.ts [optio
 
 Benchmarks PushFlow on this machine. By default it starts its own stack (Redis, a
 MongoDB-protocol server, dispatcher, delivery nodes, gateway) on free loopback ports,
-runs every scenario (each on a fresh stack; all four take about 1.5 minutes on
-2 cores, half a minute more with the Centrifugo peer), prints ONE JSON line per
-scenario on stdout ("system":"pushflow") and stops the stack. With a peer (--peer),
-throughput and latency each print two more lines: Centrifugo's ("system":
-"centrifugo") and the comparison. Progress goes to stderr.
+runs every scenario (each on a fresh stack; throughput, latency, status and
+connections take about 1.5 minutes on 2 cores, half a minute more with the Centrifugo
+peer; batch adds its window, the wait for its statuses, up to a minute, and its peer
+run), prints ONE JSON line per scenario on stdout ("system":"pushflow") and stops the
+stack. With a peer (--peer), throughput, latency and batch each print two more lines:
+Centrifugo's ("system":"centrifugo") and the comparison. Progress goes to stderr.
 
 Scenarios:
   throughput   closed loop: --concurrency senders POST as fast as answers come back
@@ -58,6 +62,11 @@ Scenarios:
                delivery nodes), holds them for --duration, sends one notification
                to each of --sample of them, reports connect rate, the delivery
                processes' RSS growth per connection and the receive latency
+  batch        closed loop like throughput, but each POST carries --batch
+               notifications (POST /notifications/batch; Centrifugo: /api/batch
+               with as many publish commands); then every status must be DELIVERED
+               within --drain, and the document says how fast the projector
+               worked off what the window left it (verification.projection)
 
 Options:
   --scenario NAME      run only this scenario (repeatable; default: all)
@@ -75,8 +84,9 @@ Options:
   --max-in-flight N    latency: cap on unanswered POSTs; sends due beyond it are
                        skipped and reported (default 1000)
   --drain S            bound on the wait, after sending, for every frame and for every
-                       status to reach DELIVERED (default 120; the projection into
-                       a FerretDB stand-in lags the sends by tens of seconds)
+                       status to reach DELIVERED (default 120, batch 60; the projection
+                       into a FerretDB stand-in lags the sends by tens of seconds)
+  --batch N            batch: notifications per POST (default 100)
   --status-docs N      status: documents seeded into the collection (default 100000;
                        the FerretDB stand-in takes ~10 s per 100000 on 2 cores)
   --connections N      connections: idle WebSockets (default 10000). They are held by
@@ -124,9 +134,14 @@ Targeting a running stack (e.g. make dev) instead:
   --redis URL          only to report the Redis version
   -h, --help           this text
 
+Cost: each document but connections gives the CPU milliseconds each process spent
+per notification delivered in the window (cpuMsPerNotification; status: per GET,
+cpuMsPerRequest), from its CPU seconds in the window (cpuSecondsDuringWindow;
+"harness" is the load generator), and their sum over the servers, harness left out.
+
 Exit status: 0 when every scenario verified, 2 when one did not, 1 on errors.
-Verified: throughput and latency, every accepted notification received exactly once
-and DELIVERED (on Centrifugo, which stores no status, received exactly once); status,
+Verified: throughput, latency and batch, every accepted notification received exactly
+once and DELIVERED (on Centrifugo, which stores no status, received exactly once); status,
 every GET answered 200 about the id asked for; connections, every socket opened and
 held, and every sampled notification received exactly once.
 `;
@@ -151,6 +166,7 @@ export function parseOptions(argv: string[], findPeer: () => string | undefined 
       rate: { type: 'string' },
       'max-in-flight': { type: 'string' },
       drain: { type: 'string' },
+      batch: { type: 'string' },
       'status-docs': { type: 'string' },
       connections: { type: 'string' },
       sample: { type: 'string' },
@@ -180,7 +196,8 @@ export function parseOptions(argv: string[], findPeer: () => string | undefined 
     durationSeconds: positive('duration', values.duration, 10),
     rate: positive('rate', values.rate, 1000),
     maxInFlight: positive('max-in-flight', values['max-in-flight'], 1000, true),
-    drainSeconds: positive('drain', values.drain, 120),
+    ...(values.drain !== undefined && { drainSeconds: positive('drain', values.drain, 0) }),
+    batch: positive('batch', values.batch, 100, true),
     statusDocs: positive('status-docs', values['status-docs'], 100_000, true),
     connections: positive('connections', values.connections, 10_000, true),
     sample: positive('sample', values.sample, 100, true),
@@ -215,6 +232,15 @@ function peer(asked: string | undefined, find: () => string | undefined): Pick<B
   if (binary) return { peer: 'centrifugo', centrifugoBinary: binary };
   if (asked === 'centrifugo') throw new UsageError(`--peer centrifugo: no centrifugo binary found; ${installHint}`);
   return { peer: 'none' };
+}
+
+/**
+ * How long a scenario waits after its window for every frame and every DELIVERED status:
+ * --drain, else 60 s for batch (the bound its statuses are held to) and 120 s for the
+ * others (the projection into the FerretDB stand-in lags single sends by tens of seconds).
+ */
+export function drainSecondsFor(options: Pick<BenchOptions, 'drainSeconds'>, scenario: ScenarioName): number {
+  return options.drainSeconds ?? (scenario === 'batch' ? 60 : 120);
 }
 
 function positive(name: string, raw: string | undefined, fallback: number, integer = false): number {

@@ -1,15 +1,16 @@
 import { connectToken, openWebSocket } from './clients.ts';
 import { now } from './clock.ts';
 import { stackParameters } from './report.ts';
-import { postNotification } from './senders.ts';
+import { postNotification, postNotificationBatch } from './senders.ts';
 import type { System } from './system.ts';
 import type { Target } from './target.ts';
-import { awaitDelivered } from './verify.ts';
+import { awaitDelivered, deliveredHead } from './verify.ts';
 
 /**
  * PushFlow as the scenarios see it: a connect token from the gateway per recipient, a
  * WebSocket to a delivery node (round-robin) that receives `notification` frames, POST
- * /notifications to send, and every status to be DELIVERED in the status store.
+ * /notifications (or /notifications/batch) to send, and every status to be DELIVERED in
+ * the status store.
  */
 interface Frame {
   type: string;
@@ -34,7 +35,12 @@ export function pushflowSystem(target: Target, external: boolean): System {
       return ws;
     },
     send: (recipientId, data) => postNotification(target, recipientId, data),
-    statuses: { kind: 'stored', await: (ids, deadline) => awaitDelivered(target, ids, deadline) },
+    sendBatch: (recipientIds, data) => postNotificationBatch(target, recipientIds, data),
+    statuses: {
+      kind: 'stored',
+      await: (run, deadline) => awaitDelivered(target, run, deadline),
+      deliveredSoFar: (run) => deliveredHead(target, run),
+    },
     processes: target.processes,
     ...(target.redisUrl && { redisUrl: target.redisUrl }),
     parameters: stackParameters(target, external),

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { awaitRoutable, connectReceivers, type Receivers } from './clients.ts';
 import { now, sleep } from './clock.ts';
-import type { BenchOptions, ScenarioName } from './options.ts';
+import { cpuCost } from './cpu-cost.ts';
+import { drainSecondsFor, type BenchOptions, type ScenarioName } from './options.ts';
 import { summarize } from './percentiles.ts';
 import { startProgress } from './progress.ts';
+import { projectionFigures } from './projection.ts';
 import { createTally, tallied, type Tally } from './senders.ts';
 import type { System } from './system.ts';
 import { startWindowUsage } from './window-usage.ts';
@@ -17,13 +19,24 @@ import { startWindowUsage } from './window-usage.ts';
 export interface Driver {
   name: ScenarioName;
   parameters: Record<string, unknown>;
-  /** Sends until `deadline` (ms, clock.now), then resolves once every POST is answered. */
-  drive(ctx: { send: (recipientId: string) => Promise<void>; recipients: string[]; deadline: number; tally: Tally }): Promise<Record<string, unknown>>;
+  /**
+   * Sends until `deadline` (ms, clock.now), then resolves once every POST is answered:
+   * `send` one publication a POST, `sendBatch` one to each recipient given in one POST.
+   */
+  drive(ctx: {
+    send: (recipientId: string) => Promise<void>;
+    sendBatch: (recipientIds: string[]) => Promise<void>;
+    recipients: string[];
+    deadline: number;
+    tally: Tally;
+  }): Promise<Record<string, unknown>>;
 }
 
 export async function runScenario(system: System, options: BenchOptions, driver: Driver) {
   const runId = randomBytes(3).toString('hex');
-  const recipients = Array.from({ length: options.recipients }, (_, i) => `bench-${runId}-${i}`);
+  const recipientPrefix = `bench-${runId}-`;
+  const recipients = Array.from({ length: options.recipients }, (_, i) => `${recipientPrefix}${i}`);
+  const drainSeconds = drainSecondsFor(options, driver.name);
   const tally = createTally();
   let phase = 'connecting';
   let receivers: Receivers | undefined;
@@ -43,7 +56,7 @@ export async function runScenario(system: System, options: BenchOptions, driver:
     const usage = await startWindowUsage(system);
     const windowStart = now();
     const deadline = windowStart + options.durationSeconds * 1000;
-    const extra = await driver.drive({ send: tallied(system.send, tally), recipients, deadline, tally });
+    const extra = await driver.drive({ send: tallied(system.send, tally), sendBatch: tallied(system.sendBatch, tally), recipients, deadline, tally });
     const windowEnd = now();
     const framesInWindow = receivers.frames;
     const usedDuringWindow = await usage.stop();
@@ -51,11 +64,18 @@ export async function runScenario(system: System, options: BenchOptions, driver:
     const afterWindow = (at: number | null) => (at === null ? null : Math.round(at - windowEnd));
 
     phase = 'draining';
-    const drainDeadline = now() + options.drainSeconds * 1000;
+    const drainDeadline = now() + drainSeconds * 1000;
+    // Where statuses are stored, what the window left the projector and what working it off cost.
+    const stored = system.statuses.kind === 'stored' ? system.statuses : undefined;
+    const run = { ids: tally.acceptedIds, recipientPrefix };
+    const countedAt = now();
+    const deliveredAtWindowEnd = stored ? await stored.deliveredSoFar(run) : 0;
+    const catchUp = stored ? await startWindowUsage(system) : undefined;
     const framesCompleteAt = await awaitFrames(receivers, tally.acceptedIds, drainDeadline);
     await sleep(250); // lets a duplicate that trails its original show up
     phase = 'verifying';
-    const statuses = system.statuses.kind === 'stored' ? await system.statuses.await(tally.acceptedIds, drainDeadline) : undefined;
+    const statuses = await stored?.await(run, drainDeadline);
+    const usedCatchingUp = await catchUp?.stop();
     await receivers.close();
 
     const accepted = new Set(tally.acceptedIds);
@@ -78,7 +98,7 @@ export async function runScenario(system: System, options: BenchOptions, driver:
         ...driver.parameters,
         recipients: options.recipients,
         durationSeconds: options.durationSeconds,
-        drainSeconds: options.drainSeconds,
+        drainSeconds,
         ...system.parameters,
       },
       durationSeconds: round(windowSeconds, 3),
@@ -90,6 +110,7 @@ export async function runScenario(system: System, options: BenchOptions, driver:
         post: summarize(tally.postMs),
       },
       counts: {
+        requests: tally.requests,
         sent: tally.sent,
         accepted: accepted.size,
         errors: tally.errors,
@@ -108,11 +129,21 @@ export async function runScenario(system: System, options: BenchOptions, driver:
         notFound: statuses?.notFound ?? null,
         ...(system.statuses.kind === 'none' && { noStatuses: system.statuses.why }),
         // How long after the window every frame had arrived, and every status was
-        // DELIVERED: the second is the projection's lag (null: not within --drain).
+        // DELIVERED: the second is the projection's lag (null: not within --drain); the
+        // third, when the read confirming it was done (verify.ts).
         framesCompleteAfterWindowMs: afterWindow(framesCompleteAt),
         statusesCompleteAfterWindowMs: statuses ? afterWindow(statuses.completeAt) : null,
+        statusesConfirmedAfterWindowMs: statuses ? afterWindow(statuses.confirmedAt) : null,
+        projection: statuses ? {
+          ...projectionFigures({ accepted: accepted.size, deliveredAtWindowEnd, windowStart, countedAt, completeAt: statuses.completeAt }),
+          // CPU from the window's end until the statuses were confirmed (or --drain): the
+          // projection's cost that cpuMsPerNotification, of the window alone, leaves out,
+          // with the harness's own status reads.
+          cpuSecondsWhileCatchingUp: usedCatchingUp?.cpuSecondsDuringWindow ?? null,
+        } : null,
       },
       ...usedDuringWindow,
+      ...cpuCost(usedDuringWindow.cpuSecondsDuringWindow, framesInWindow, 'Notification'),
     };
   } finally {
     progress.stop();

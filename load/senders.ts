@@ -52,43 +52,79 @@ export async function postNotification(
   data: Record<string, unknown>,
   timeoutMs = 10_000,
 ): Promise<SendResult> {
-  const r = await timedPost(
-    `${target.gatewayUrl}/notifications`,
-    { authorization: `Bearer ${target.apiKey}`, 'content-type': 'application/json' },
-    (sentAt) => JSON.stringify({ recipientId, title: 'bench', data: { ...data, sentAt, to: recipientId } }),
-    timeoutMs,
-  );
+  const r = await gatewayPost(target, '/notifications', (sentAt) => notification(recipientId, data, sentAt), timeoutMs);
   if (r.status !== 202) return { outcome: r.status, postMs: r.postMs };
   return { outcome: 202, id: (JSON.parse(r.text) as { notificationId: string }).notificationId, postMs: r.postMs };
 }
 
+/**
+ * POST /notifications/batch: one request, one answer per notification in request order.
+ * One is accepted when the request is answered 202 and the answer at its position has a
+ * notificationId with status ACCEPTED; a refused request refuses all it carried.
+ */
+export async function postNotificationBatch(
+  target: SendTarget,
+  recipientIds: string[],
+  data: Record<string, unknown>,
+  timeoutMs = 10_000,
+): Promise<SendResult[]> {
+  const body = (sentAt: number) => ({ notifications: recipientIds.map((id) => notification(id, data, sentAt)) });
+  const r = await gatewayPost(target, '/notifications/batch', body, timeoutMs);
+  if (r.status !== 202) return recipientIds.map(() => ({ outcome: r.status, postMs: r.postMs }));
+  const answers = (JSON.parse(r.text) as { notifications?: { notificationId?: string; status?: string }[] }).notifications ?? [];
+  return recipientIds.map((_, i) => {
+    const a = answers[i];
+    if (a?.notificationId === undefined) return { outcome: '202 without an answer at its position', postMs: r.postMs };
+    if (a.status !== 'ACCEPTED') return { outcome: `202 with status ${a.status}`, postMs: r.postMs };
+    return { outcome: 202, id: a.notificationId, postMs: r.postMs };
+  });
+}
+
+function gatewayPost(target: SendTarget, path: string, body: (sentAt: number) => unknown, timeoutMs: number) {
+  const headers = { authorization: `Bearer ${target.apiKey}`, 'content-type': 'application/json' };
+  return timedPost(`${target.gatewayUrl}${path}`, headers, (sentAt) => JSON.stringify(body(sentAt)), timeoutMs);
+}
+
+/** A notification as the gateway takes it; the receiver reads `sentAt` and `to` back from its data. */
+function notification(recipientId: string, data: Record<string, unknown>, sentAt: number) {
+  return { recipientId, title: 'bench', data: { ...data, sentAt, to: recipientId } };
+}
+
+/** Counts are of publications, except `requests` and `postMs`, which are per POST. */
 export interface Tally {
   sent: number;
   inFlight: number;
+  requests: number;
   acceptedIds: string[];
+  /** The time of each POST that had anything accepted. */
   postMs: number[];
   errors: Record<string, number>;
 }
 
 export function createTally(): Tally {
-  return { sent: 0, inFlight: 0, acceptedIds: [], postMs: [], errors: {} };
+  return { sent: 0, inFlight: 0, requests: 0, acceptedIds: [], postMs: [], errors: {} };
 }
 
-/** Sends one publication with `send` and records its outcome in `tally`. */
-export function tallied(
-  send: (recipientId: string, data: Record<string, unknown>) => Promise<SendResult>,
+/**
+ * Sends with `send`, one publication (a recipient) or a batch (recipients, one POST), and
+ * records each outcome in `tally`.
+ */
+export function tallied<To extends string | string[]>(
+  send: (to: To, data: Record<string, unknown>) => Promise<SendResult | SendResult[]>,
   tally: Tally,
-): (recipientId: string) => Promise<void> {
-  return async (recipientId) => {
-    tally.sent++;
-    tally.inFlight++;
-    const r = await send(recipientId, {});
-    tally.inFlight--;
-    if (r.id !== undefined) {
-      tally.acceptedIds.push(r.id);
-      tally.postMs.push(r.postMs);
-    } else {
-      tally.errors[String(r.outcome)] = (tally.errors[String(r.outcome)] ?? 0) + 1;
+): (to: To) => Promise<void> {
+  return async (to) => {
+    const n = typeof to === 'string' ? 1 : to.length;
+    tally.sent += n;
+    tally.inFlight += n;
+    tally.requests++;
+    const answer = await send(to, {});
+    tally.inFlight -= n;
+    const results = Array.isArray(answer) ? answer : [answer];
+    for (const r of results) {
+      if (r.id !== undefined) tally.acceptedIds.push(r.id);
+      else tally.errors[String(r.outcome)] = (tally.errors[String(r.outcome)] ?? 0) + 1;
     }
+    if (results.some((r) => r.id !== undefined)) tally.postMs.push(results[0]!.postMs);
   };
 }

@@ -1,6 +1,6 @@
 import type WebSocket from 'ws';
 import type { SendResult } from './senders.ts';
-import type { StatusCounts } from './verify.ts';
+import type { Run, StatusCounts } from './verify.ts';
 
 /**
  * What the throughput and latency scenarios need from the system they measure, so that
@@ -31,8 +31,15 @@ export interface System {
   openSocket(recipientId: string, index: number, onPublication: (p: Publication, receivedAt: number) => void): Promise<WebSocket>;
   /** Sends one publication to a recipient; `data` reaches the receiving client. */
   send(recipientId: string, data: Record<string, unknown>): Promise<SendResult>;
-  /** A status store to wait on after the sends, or why there is none. */
-  statuses: { kind: 'stored'; await(ids: string[], deadline: number): Promise<StatusCounts> } | { kind: 'none'; why: string };
+  /** Sends one publication to each recipient in one request; the results in their order. */
+  sendBatch(recipientIds: string[], data: Record<string, unknown>): Promise<SendResult[]>;
+  /**
+   * A status store to wait on after the sends, or why there is none; `deliveredSoFar`
+   * estimates how many of the run's publications are DELIVERED already (verify.ts).
+   */
+  statuses:
+    | { kind: 'stored'; await(run: Run, deadline: number): Promise<StatusCounts>; deliveredSoFar(run: Run): Promise<number> }
+    | { kind: 'none'; why: string };
   /** The processes whose CPU time and memory are reported; with /metrics, their event-loop delay too. */
   processes: { name: string; pid: number; metricsUrl?: string }[];
   /** Its Redis, whose INFO commandstats and CPU the window reports (window-probes.ts). */

@@ -1,11 +1,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import WebSocket from 'ws';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
-import { keys as makeKeys } from '@pushflow/shared';
 import { startStack, type Stack } from './harness/stack.ts';
 import { waitFor } from './harness/wait.ts';
+import { connectRecipient, postTo } from './harness/gateway-client.ts';
 
 /**
  * Idempotency-Key end to end, the three services as processes: a caller retrying one
@@ -29,31 +28,8 @@ after(async () => {
   assert.deepEqual(codes, stack.services.map(() => 0), 'every service exits 0 on SIGTERM');
 });
 
-async function post(path: string, body: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(`${stack.gatewayUrl}${path}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${stack.apiKey}`, 'content-type': 'application/json', ...headers },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await res.text();
-  return { status: res.status, contentType: res.headers.get('content-type'), body: text ? JSON.parse(text) : undefined };
-}
-
-async function connect(recipientId: string): Promise<{ frames: any[]; ws: WebSocket }> {
-  const { status, body } = await post('/connect-tokens', { recipientId, ttlSeconds: 600 });
-  assert.equal(status, 201, JSON.stringify(body));
-  const ws = new WebSocket(`${stack.deliveryUrls[0]}/ws?token=${encodeURIComponent(body.token)}`);
-  const frames: any[] = [];
-  ws.on('message', (data) => frames.push(JSON.parse(String(data))));
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  const presenceKey = makeKeys(stack.prefix).presence(recipientId);
-  await waitFor(`presence of ${recipientId}`, async () => (Number(await redis.hget(presenceKey, stack.nodeIds[0]!)) > 0 ? true : undefined));
-  return { frames, ws };
-}
+const post = (path: string, body: unknown, headers: Record<string, string> = {}) => postTo(stack, path, body, headers);
+const connect = (recipientId: string) => connectRecipient(stack, redis, recipientId);
 
 test('50 concurrent retries with one Idempotency-Key: one notification, one frame, one document', { timeout: 30_000 }, async () => {
   const client = await connect('idem-user');

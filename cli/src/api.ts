@@ -103,6 +103,22 @@ export async function request<T>(
   throw apiError(res.status, body, `${method} ${path}`);
 }
 
+/** What the API answers for each notification it accepted. */
+export interface Accepted {
+  notificationId: string;
+  status: string;
+  acceptedAt: string;
+}
+
+/** POST /notifications/batch: the notifications, accepted in the order given, or a CliError. */
+export async function sendBatch(target: ApiTarget, notifications: unknown[], idempotencyKey?: string): Promise<Accepted[]> {
+  const { body } = await request<{ notifications: Accepted[] }>(target, 'POST', '/notifications/batch', {
+    body: { notifications },
+    ...(idempotencyKey !== undefined && { headers: { 'idempotency-key': idempotencyKey } }),
+  });
+  return body.notifications;
+}
+
 function unreachable(target: ApiTarget, err: unknown): CliError {
   const e = err as Error & { cause?: { code?: string; message?: string } };
   const reason = e.name === 'TimeoutError' ? `no answer within ${REQUEST_TIMEOUT_MS / 1000} s` : (e.cause?.code ?? e.cause?.message ?? e.message);

@@ -23,9 +23,15 @@ export const apiHelp = `  --url URL          the gateway (env PUSHFLOW_URL; defa
 
 /**
  * node:util parseArgs, strict, with its errors turned into usage errors (exit 1).
- * `positionals` names the positional arguments the command requires, in order.
+ * `positionals` names the positional arguments the command requires, in order; a function
+ * names them from the options given, for a command whose options change what it takes.
  */
-export function parseCommand<O extends Options>(command: string, args: string[], options: O, positionals: string[] = []) {
+export function parseCommand<O extends Options>(
+  command: string,
+  args: string[],
+  options: O,
+  required: string[] | ((values: Record<string, unknown>) => string[]) = [],
+) {
   let parsed;
   try {
     parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
@@ -33,6 +39,7 @@ export function parseCommand<O extends Options>(command: string, args: string[],
     throw usageError(`${command}: ${(err as Error).message}`);
   }
   const values = parsed.values as { help?: boolean; json?: boolean };
+  const positionals = typeof required === 'function' ? required(parsed.values) : required;
   if (!values.help) {
     if (parsed.positionals.length < positionals.length) {
       throw usageError(`${command}: missing ${positionals.slice(parsed.positionals.length).map((p) => `<${p}>`).join(' ')}`);
@@ -42,6 +49,12 @@ export function parseCommand<O extends Options>(command: string, args: string[],
     }
   }
   return parsed;
+}
+
+/** A whole number from 1 to `max`. */
+export function parseCount(command: string, option: string, raw: string, max: number): number {
+  if (!/^[1-9]\d*$/.test(raw) || Number(raw) > max) throw usageError(`${command}: --${option} must be a whole number from 1 to ${max} (got ${JSON.stringify(raw)})`);
+  return Number(raw);
 }
 
 /** A whole number of seconds (or a decimal one where `fractional`), > 0. */

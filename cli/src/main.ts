@@ -21,7 +21,7 @@ Commands:
 ${commands.map((c) => `  ${c.name.padEnd(8)} ${c.summary}`).join('\n')}
 
 Every command takes --help, and --json to print one JSON document on stdout (watch: one per
-event) instead of lines for a person. Colours only when stdout is a terminal and NO_COLOR is
+event; send --batch: one per notification) instead of lines for a person. Colours only when stdout is a terminal and NO_COLOR is
 unset. Errors go to stderr, as "pushflow: error <code>: <message>" (with --json, a JSON
 object {"error":{code, exitCode, message, status?, type?}}); <code> is the problem+json
 type for an API refusal (e.g. urn:pushflow:problem:unauthorized) or a fixed code

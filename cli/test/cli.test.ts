@@ -1,6 +1,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import WebSocket from 'ws';
 import { Redis } from 'ioredis';
 import { encodeEntry, keys as makeKeys } from '@pushflow/shared';
@@ -68,6 +71,60 @@ test('send --idempotency-key twice makes one notification', async () => {
   const a = await sendJson('cli-idem', '--title', 'once', '--idempotency-key', key);
   const b = await sendJson('cli-idem', '--title', 'once', '--idempotency-key', key);
   assert.equal(b.notificationId, a.notificationId);
+});
+
+test('send --batch sends a JSON Lines file in chunks, one line per notification in file order; the same key again sends nothing twice', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pushflow-cli-'));
+  try {
+    const notifications = Array.from({ length: 7 }, (_, i) => JSON.stringify({ recipientId: `cli-batch-${i}`, title: `#${i}`, data: { i } }));
+    const file = join(dir, 'batch.jsonl');
+    writeFileSync(file, `${notifications.slice(0, 4).join('\n')}\n\n${notifications.slice(4).join('\n')}\n`);
+    const key = randomUUID();
+    const r = await cli(['send', '--batch', file, '--batch-size', '3', '--idempotency-key', key, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const sent = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(sent.length, 7);
+    assert.ok(sent.every((a) => a.status === 'ACCEPTED' && /^[0-9a-f]{8}-[0-9a-f]{4}-7/.test(a.notificationId)));
+    assert.equal(new Set(sent.map((a) => a.notificationId)).size, 7);
+    // Printed in file order: the sixth line printed is the notification to cli-batch-5.
+    const status = await cli(['status', sent[5].notificationId, '--json']);
+    assert.equal(status.code, 0, status.stderr);
+    assert.equal(JSON.parse(status.stdout).recipientId, 'cli-batch-5');
+
+    const again = await cli(['send', '--batch', file, '--batch-size', '3', '--idempotency-key', key, '--json']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(again.stdout.trim().split('\n').map((l) => JSON.parse(l).notificationId), sent.map((a) => a.notificationId));
+
+    const human = await cli(['send', '--batch', file]);
+    assert.equal(human.code, 0, human.stderr);
+    const printed = human.stdout.trim().split('\n');
+    assert.equal(printed.length, 7);
+    printed.forEach((line, i) => assert.match(line, new RegExp(`^ACCEPTED [0-9a-f-]{36} to cli-batch-${i} at \\S+$`)));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('send --batch stops at a chunk the API refuses, naming its line and what was sent before', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pushflow-cli-'));
+  try {
+    const file = join(dir, 'bad.jsonl');
+    const lines = Array.from({ length: 6 }, (_, i) => JSON.stringify({ recipientId: i === 4 ? 'not valid' : `cli-batch-${i}` }));
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    const r = await cli(['send', '--batch', file, '--batch-size', '3']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stdout.trim().split('\n').length, 3, 'the first chunk was sent and printed');
+    assert.match(r.stderr, /error urn:pushflow:problem:validation-failed: line 5: POST \/notifications\/batch answered 400: .*\/body\/notifications\/1\/recipientId.*; the 3 notifications before were sent/);
+    const json = await cli(['send', '--batch', file, '--batch-size', '10', '--json']);
+    assert.equal(json.code, 2);
+    assert.equal(json.stdout, '');
+    const { error } = JSON.parse(json.stderr);
+    assert.equal(error.line, 5);
+    assert.equal(error.sent, 0);
+    assert.equal(error.status, 400);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('status --wait DELIVERED returns once a connected client got it; --wait ACKNOWLEDGED times out with 5', async () => {

@@ -1,5 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { freePort } from '../../test/harness/servers.ts';
 import { runCli } from './run-cli.ts';
 
@@ -33,6 +36,38 @@ test('an unknown command, a missing argument, an unknown option and a bad value 
     assert.equal(r.code, 1, `pushflow ${args.join(' ')}: ${r.stderr}`);
     assert.equal(r.stdout, '', `pushflow ${args.join(' ')} printed on stdout`);
     if (args.length > 0) assert.match(r.stderr, /error USAGE: /, `pushflow ${args.join(' ')}`);
+  }
+});
+
+test('send --batch: a file that cannot be read, is empty or holds a line that is not a JSON object, or a misplaced option, exits 1 before sending', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pushflow-cli-'));
+  const file = (name: string, text: string) => {
+    writeFileSync(join(dir, name), text);
+    return join(dir, name);
+  };
+  const good = file('good.jsonl', '{"recipientId":"a"}\n');
+  // Nothing listens there: a usage error must come before any request.
+  const env = { PUSHFLOW_URL: `http://127.0.0.1:${await freePort()}`, PUSHFLOW_API_KEY: 'some-key-0123456789' };
+  const cases: [string[], RegExp][] = [
+    [['send', '--batch', join(dir, 'missing.jsonl')], /cannot read --batch .*ENOENT/],
+    [['send', '--batch', file('empty.jsonl', '\n\n')], /holds no notification/],
+    [['send', '--batch', file('bad.jsonl', '{"recipientId":"a"}\n\n{"recipientId":\n')], /line 3 is not JSON/],
+    [['send', '--batch', file('array.jsonl', '[{"recipientId":"a"}]\n')], /line 1 must be a JSON object/],
+    [['send', '--batch', good, '--title', 'x'], /--title goes with <recipientId>/],
+    [['send', '--batch', good, 'alice'], /unexpected argument "alice"/],
+    [['send', 'alice', '--batch-size', '3'], /--batch-size goes with --batch/],
+    [['send', '--batch', good, '--batch-size', '0'], /--batch-size must be a whole number from 1 to 10000/],
+    [['send', '--batch', good, '--batch-size', '10001'], /--batch-size/],
+  ];
+  try {
+    for (const [args, message] of cases) {
+      const r = await runCli(args, env);
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, message, args.join(' '));
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -1,4 +1,4 @@
-import { encodeEntry, writeInOrder, type Keys, type LedgerCounter, type Logger, type NotificationAcknowledged, type RedisClient } from '@pushflow/shared';
+import { queueLedgerBatches, writeInOrder, type Keys, type LedgerCounter, type Logger, type NotificationAcknowledged, type RedisClient } from '@pushflow/shared';
 import { takeSent, type SocketData } from './socket.ts';
 
 /**
@@ -48,7 +48,7 @@ export function createAckRecorder(opts: AckRecorderOptions): AckRecorder {
 
   async function write(batch: NotificationAcknowledged[]): Promise<void> {
     // Events partitions may sit on several cluster masters.
-    await writeInOrder(redis, [(pipe) => { for (const event of batch) pipe.xadd(keys.eventsOf(event.notificationId), '*', ...encodeEntry(event)); }]);
+    await writeInOrder(redis, [(pipe) => queueLedgerBatches(pipe, keys, batch)]);
     opts.ledger?.written(batch);
   }
 

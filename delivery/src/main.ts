@@ -1,8 +1,9 @@
-import { createLogger, createMetricsRegistry, createRedis, onShutdown, PartitionMismatch } from '@pushflow/shared';
+import { createLogger, createMetricsRegistry, createRedis, onShutdown, PartitionMismatch, useEntryFormat } from '@pushflow/shared';
 import { loadDeliveryConfig } from './config.ts';
 import { startDeliveryNode } from './node.ts';
 
 const config = loadDeliveryConfig();
+useEntryFormat(config.PUSHFLOW_ENTRY_FORMAT);
 const nodeId = config.PUSHFLOW_NODE_ID;
 const log = createLogger('delivery', config.LOG_LEVEL).child({ nodeId });
 const redis = createRedis(config.REDIS_URL, `delivery-${nodeId}`, { log });

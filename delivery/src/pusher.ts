@@ -1,5 +1,5 @@
 import {
-  deliveryRequestCodec, encodeEntry, replicated, writeInOrder,
+  decodeEntries, deliveryRequestCodec, queueDeadItems, queueLedgerBatches, replicated, writeInOrder,
   type DeliveryRequest, type Keys, type LedgerEvent, type Logger, type NotificationFrame, type RedisClient, type StreamEntry,
 } from '@pushflow/shared';
 import { CLOSE } from './close-codes.ts';
@@ -53,12 +53,11 @@ export function createDeliveryHandler(opts: PusherOptions): (entries: StreamEntr
     // all of a recipient's frames instead of one each.
     const outbox = new Map<ClientSocket, Queued[]>();
 
-    for (const entry of entries) {
-      const request = deliveryRequestCodec.decode(entry.fields);
-      if (!request) {
-        log.warn({ entryId: entry.id, stream }, 'undecodable delivery request; acking it');
-        continue;
-      }
+    // A malformed request is set aside on its own (the dead-letter stream, with the XACK);
+    // the requests beside it in its entry go out.
+    const { items: requests, setAside } = decodeEntries(deliveryRequestCodec, entries);
+    if (setAside.length > 0) log.error({ stream, entryIds: setAside.map((j) => j.entryId) }, 'undecodable delivery requests dead-lettered');
+    for (const request of requests) {
       const sockets = socketsOf(connections, request.recipientId);
       const outcome: Outcome = { request, hadSockets: (sockets?.size ?? 0) > 0, sentTo: 0 };
       outcomes.push(outcome);
@@ -85,8 +84,11 @@ export function createDeliveryHandler(opts: PusherOptions): (entries: StreamEntr
     // (at-least-once; clients dedupe by notificationId), outcomes are never lost. The XACK
     // follows the outcomes (one pipeline on one Redis, a second step on a cluster).
     await writeInOrder(redis, [
-      replicated((pipe) => { for (const event of events) pipe.xadd(keys.eventsOf(event.notificationId), '*', ...encodeEntry(event)); }),
-      (pipe) => pipe.xack(stream, group, ...entries.map((e) => e.id)),
+      replicated((pipe) => queueLedgerBatches(pipe, keys, events)),
+      (pipe) => {
+        queueDeadItems(pipe, stream, group, setAside);
+        pipe.xack(stream, group, ...entries.map((e) => e.id));
+      },
     ]);
     if (metrics) record(metrics, outcomes, events, at);
   };

@@ -19,6 +19,9 @@ describe('delivery: connecting', () => {
     b.ws.close(1000);
     await waitFor(async () => ((await t.redis.hexists(key, t.node.nodeId)) === 0 ? true : undefined), 2000, 'field gone');
     assert.equal(await t.redis.exists(key), 0);
+    // Each change is published with its new count, for the dispatchers' route tables.
+    const changes = (await t.redis.xrange(t.keys.presenceChanges, '-', '+')).map(([, f]) => f).filter((f) => f[3] === 'alice');
+    assert.deepEqual(changes, ['1', '2', '1', '0'].map((count) => ['node', t.node.nodeId, 'recipient', 'alice', 'count', count]));
   });
 
   it('closes a token with a bad signature with 4001', async () => {

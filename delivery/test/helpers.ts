@@ -127,10 +127,10 @@ export async function waitFor<T>(check: () => Promise<T | undefined> | T | undef
 
 export async function ledger(redis: RedisClient, keys: Keys): Promise<LedgerEvent[]> {
   const entries = await redis.xrange(keys.events(0), '-', '+');
-  return entries.map(([id, fields]) => {
-    const event = eventCodec.decode(fields);
-    if (!event) throw new Error(`ledger entry ${id} does not decode: ${fields.join(' ')}`);
-    return event;
+  return entries.flatMap(([id, fields]) => {
+    const { items, malformed } = eventCodec.decodeAll(fields);
+    if (malformed.length > 0) throw new Error(`ledger entry ${id} does not decode: ${fields.join(' ')}`);
+    return items;
   });
 }
 

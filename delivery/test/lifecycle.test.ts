@@ -27,6 +27,9 @@ describe('delivery: start and graceful stop', () => {
     try {
       assert.deepEqual(await client.hgetall(keys.presence('ghost')), { 'node-b': '1' });
       assert.equal(await client.exists(keys.presence('ghost2')), 0);
+      // Route tables drop whatever they still hold of node-a.
+      const changes = (await client.xrange(keys.presenceChanges, '-', '+')).map(([, f]) => f);
+      assert.deepEqual(changes, [['node', 'node-a', 'reset', '1']]);
     } finally {
       await t.close();
     }
@@ -46,6 +49,8 @@ describe('delivery: start and graceful stop', () => {
       assert.equal(reason, 'going away');
     }
     assert.equal(await client.exists(t.keys.presence('kim'), t.keys.presence('lee')), 0);
+    const [last] = await client.xrevrange(t.keys.presenceChanges, '+', '-', 'COUNT', 1);
+    assert.deepEqual(last?.[1], ['node', t.node.nodeId, 'reset', '1'], 'stopping resets the node in the route tables');
     assert.equal(await client.zscore(t.keys.nodes, t.node.nodeId), null);
     assert.equal(await client.hexists(t.keys.nodeConnections, t.node.nodeId), 0);
     // A heartbeat tick after stop would bring the node back to life in the dispatcher's eyes.

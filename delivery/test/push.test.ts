@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { uuidv7 } from '@pushflow/shared';
+import { deadLetterStream, encodeBatch, uuidv7 } from '@pushflow/shared';
 import {
   dispatch, eventsFor, ledger, openClient, pendingCount, tokenFor, waitFor, type TestClient, type TestNode, withTestNode,
 } from './helpers.ts';
@@ -59,7 +59,7 @@ describe('delivery: pushing and acks', () => {
     await waitFor(async () => ((await pendingCount(t)) === 0 ? true : undefined), 2000, 'acked');
   });
 
-  it('acks an undecodable entry without an event and goes on with the batch', async () => {
+  it('sets an undecodable entry aside without an event and goes on with the batch', async () => {
     const before = (await ledger(t.redis, t.keys)).length;
     await t.redis.xadd(t.keys.deliveries(t.node.nodeId), '*', 'data', '{"notificationId": 1}');
     await t.redis.xadd(t.keys.deliveries(t.node.nodeId), '*', 'data', 'not json');
@@ -68,6 +68,26 @@ describe('delivery: pushing and acks', () => {
     await settled(notificationId);
     await waitFor(async () => ((await pendingCount(t)) === 0 ? true : undefined), 2000, 'all acked');
     assert.equal((await ledger(t.redis, t.keys)).length, before + 1);
+    assert.equal(await t.redis.xlen(deadLetterStream(t.keys.deliveries(t.node.nodeId))), 2);
+  });
+
+  it('delivers every good request of a batched entry and sets aside the malformed one between them', async () => {
+    const c = await openClient(t.url(tokenFor('ivy')));
+    const acceptedAt = new Date().toISOString();
+    const ids = [uuidv7(), uuidv7()];
+    const dead = deadLetterStream(t.keys.deliveries(t.node.nodeId));
+    const deadBefore = await t.redis.xlen(dead);
+    await t.redis.xadd(t.keys.deliveries(t.node.nodeId), '*', ...encodeBatch([
+      { notificationId: ids[0], recipientId: 'ivy', title: 'one', acceptedAt },
+      { notificationId: 'broken', recipientId: 'ivy', acceptedAt: 'yesterday' },
+      { notificationId: ids[1], recipientId: 'ivy', title: 'two', acceptedAt },
+    ]));
+    await nextFrame(c, 2);
+    assert.deepEqual(c.frames.map((f) => (f as { notificationId: string }).notificationId), ids, 'in order, the broken one left out');
+    for (const id of ids) assert.equal((await settled(id))[0]?.type, 'notification.delivered');
+    await waitFor(async () => ((await pendingCount(t)) === 0 ? true : undefined), 2000, 'acked');
+    assert.equal(await t.redis.xlen(dead) - deadBefore, 1);
+    c.ws.close(1000);
   });
 
   it('turns a client ack into notification.acknowledged, once', async () => {

@@ -15,6 +15,7 @@ export const DispatcherConfig = Type.Object({
   PUSHFLOW_MONGO_WRITE_CONCERN: Type.String({ default: 'majority', pattern: '^(majority|[1-9][0-9]?)$' }),
   PUSHFLOW_REDIS_PREFIX: common.PUSHFLOW_REDIS_PREFIX,
   PUSHFLOW_PARTITIONS: common.PUSHFLOW_PARTITIONS,
+  PUSHFLOW_ENTRY_FORMAT: common.PUSHFLOW_ENTRY_FORMAT,
   LOG_LEVEL: common.LOG_LEVEL,
   PUSHFLOW_METRICS_TOKEN: common.PUSHFLOW_METRICS_TOKEN,
   DISPATCHER_HOST: Type.String({ default: '0.0.0.0' }),

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { MongoClient } from 'mongodb';
-import { checkPartitionsOrExit, createLogger, createRedis, groups, keys as makeKeys, metricsAccess, onShutdown, startConsumer } from '@pushflow/shared';
+import { checkPartitionsOrExit, createLogger, createRedis, groups, keys as makeKeys, metricsAccess, onShutdown, startConsumer, useEntryFormat } from '@pushflow/shared';
 import { loadDispatcherConfigOrExit } from './config.ts';
 import { createHealthServer, within } from './health.ts';
 import { createDispatcherMetrics } from './metrics.ts';
@@ -13,10 +13,12 @@ import { createStatusHandler } from './queries.ts';
 import { reapDeadNodes } from './reaper.ts';
 import { trimLedger } from './retention.ts';
 import { createRefusalReplier } from './refusals.ts';
+import { createRouteTable } from './route-table.ts';
 import { createSendHandler } from './sender.ts';
 import { openNotifications } from './store.ts';
 
 const config = loadDispatcherConfigOrExit();
+useEntryFormat(config.PUSHFLOW_ENTRY_FORMAT);
 const log = createLogger('dispatcher', config.LOG_LEVEL);
 const keys = makeKeys(config.PUSHFLOW_REDIS_PREFIX, config.PUSHFLOW_PARTITIONS);
 
@@ -44,6 +46,12 @@ const queries = startConsumer({
   onBatch: metrics.batches(keys.queries, groups.dispatcher),
 });
 
+// One route table for the process, shared by every partition's sender: presence in memory,
+// so routing an online recipient reads nothing from Redis (route-table.ts).
+const routeTable = createRouteTable({
+  redis, blocking: createRedis(config.REDIS_URL, 'dispatcher-routes', { log }), keys, nodeTtlMs: config.PUSHFLOW_NODE_TTL_MS, log,
+});
+
 function consumePartition(p: number, { reclaim }: { reclaim: boolean }) {
   const commands = keys.commands(p);
   const events = keys.events(p);
@@ -54,6 +62,7 @@ function consumePartition(p: number, { reclaim }: { reclaim: boolean }) {
       redis: createRedis(config.REDIS_URL, `dispatcher-commands${partition}`, { log }), stream: commands, group: groups.dispatcher,
       handler: createSendHandler({
         redis, keys, notifications, log, stream: commands, group: groups.dispatcher, nodeTtlMs: config.PUSHFLOW_NODE_TTL_MS, commandMemoryMs: config.PUSHFLOW_COMMAND_MEMORY_SECONDS * 1000, ledger,
+        route: routeTable.route,
       }),
       onBatch: metrics.batches(commands, groups.dispatcher),
       onDeadLetter: createRefusalReplier({ redis, keys, log }),
@@ -72,7 +81,8 @@ const P = keys.partitions;
 // No partition is consumed before P is checked against Redis; until Redis answers the
 // dispatcher stays up and not ready, as through any Redis outage.
 let stopping = false;
-const leases = checkPartitionsOrExit(redis, keys, 'dispatcher', log).then(() => (stopping ? undefined : startPartitionLeases({
+// The route table has had its first resync before any partition is consumed.
+const leases = checkPartitionsOrExit(redis, keys, 'dispatcher', log).then(() => routeTable.start()).then(() => (stopping ? undefined : startPartitionLeases({
   redis, keys, owner: consumer, log,
   leaseMs: config.PUSHFLOW_PARTITION_LEASE_MS, renewMs: config.PUSHFLOW_PARTITION_RENEW_MS,
   start: consumePartition, onChange: metrics.partitionsHeld,
@@ -100,6 +110,8 @@ onShutdown(log, async () => {
   // A check still waiting for Redis leaves no leases to release.
   const held = await Promise.race([leases, new Promise<undefined>((r) => setTimeout(r, 100))]);
   await Promise.all([...chores, queries, ...(held ? [held] : [])].map((c) => c.stop()));
+  // After the partitions: a send still in flight may route (from Redis, once it is stopped).
+  await routeTable.stop();
   await redis.quit();
   watchdog.stop();
   await mongo.close();

@@ -1,4 +1,4 @@
-import { PoisonEntry, eventCodec, writeInOrder, type Keys, type LedgerEvent, type Logger, type RedisClient, type StreamEntry } from '@pushflow/shared';
+import { decodeEntries, eventCodec, queueDeadItems, writeInOrder, type Keys, type Logger, type RedisClient, type StreamEntry } from '@pushflow/shared';
 import { queueSnapshotDrops } from './snapshots.ts';
 import { applyEvents, type Notifications } from './store.ts';
 
@@ -19,18 +19,17 @@ export function createProjector(deps: {
   stream: string;
 }) {
   return async function handleLedgerBatch(entries: StreamEntry[]): Promise<void> {
-    const events: LedgerEvent[] = [];
-    for (const entry of entries) {
-      const event = eventCodec.decode(entry.fields);
-      // The consumer then handles the entries one by one and dead-letters the malformed ones.
-      if (!event) throw new PoisonEntry(`malformed ledger entry ${entry.id}`);
-      events.push(event);
-    }
+    // A malformed event is set aside on its own; the good events around it are projected.
+    const { items: events, setAside } = decodeEntries(eventCodec, entries);
+    if (setAside.length > 0) deps.log.error({ stream: deps.stream, entryIds: setAside.map((j) => j.entryId) }, 'malformed ledger events dead-lettered');
     await applyEvents(deps.notifications, events, { log: deps.log });
     const accepted = new Set(events.filter((e) => e.type === 'notification.accepted').map((e) => e.notificationId));
     await writeInOrder(deps.redis, [
       (pipe) => queueSnapshotDrops(pipe, deps.keys, accepted),
-      (pipe) => pipe.xack(deps.stream, deps.group, ...entries.map((e) => e.id)),
+      (pipe) => {
+        queueDeadItems(pipe, deps.stream, deps.group, setAside);
+        pipe.xack(deps.stream, deps.group, ...entries.map((e) => e.id));
+      },
     ]);
     if (deps.log.isLevelEnabled('debug')) {
       for (const e of events) deps.log.debug({ notificationId: e.notificationId, type: e.type }, 'event projected');

@@ -1,4 +1,4 @@
-import { PoisonEntry, statusQueryCodec, toStatusView, writeInOrder, type Keys, type Logger, type RedisClient, type StreamEntry } from '@pushflow/shared';
+import { decodeEntries, queueDeadItems, statusQueryCodec, toStatusView, writeInOrder, type Keys, type Logger, type RedisClient, type StreamEntry } from '@pushflow/shared';
 import { queueReplies } from './replies.ts';
 import { readSnapshots } from './snapshots.ts';
 import { findByIds, type Notifications } from './store.ts';
@@ -11,9 +11,8 @@ import { findByIds, type Notifications } from './store.ts';
  */
 export function createStatusHandler(deps: { redis: RedisClient; keys: Keys; notifications: Notifications; log: Logger; group: string }) {
   return async function handleStatusBatch(entries: StreamEntry[]): Promise<void> {
-    const queries = entries.map((e) => statusQueryCodec.decode(e.fields)).filter((q) => q !== undefined);
-    // The consumer then handles the entries one by one and dead-letters the malformed ones.
-    if (queries.length < entries.length) throw new PoisonEntry('malformed status queries');
+    // A malformed query is set aside on its own, with the batch's XACK.
+    const { items: queries, setAside } = decodeEntries(statusQueryCodec, entries);
     const ids = [...new Set(queries.map((q) => q.notificationId))];
     const snapshots = await readSnapshots(deps.redis, deps.keys, ids);
     const docs = await findByIds(deps.notifications, ids);
@@ -31,7 +30,10 @@ export function createStatusHandler(deps: { redis: RedisClient; keys: Keys; noti
     });
     await writeInOrder(deps.redis, [
       (pipe) => queueReplies(pipe, replies),
-      (pipe) => pipe.xack(deps.keys.queries, deps.group, ...entries.map((e) => e.id)),
+      (pipe) => {
+        queueDeadItems(pipe, deps.keys.queries, deps.group, setAside);
+        pipe.xack(deps.keys.queries, deps.group, ...entries.map((e) => e.id));
+      },
     ]);
   };
 }

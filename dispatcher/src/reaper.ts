@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
-  compareIds, deliveryRequestCodec, encodeEntry, groups, scanKeys, writeInOrder,
+  compareIds, deliveryRequestCodec, groups, queueLedgerBatches, scanKeys, writeInOrder,
   type Keys, type LedgerCounter, type LedgerEvent, type Logger, type RedisClient,
 } from '@pushflow/shared';
 
@@ -101,7 +101,7 @@ async function reapNode(deps: ReapDeps, nodeId: string, deadline: number): Promi
     const events = notificationIds.slice(i, i + batch).map((notificationId): LedgerEvent => (
       { type: 'notification.failed', notificationId, at, reason: 'NODE_LOST', nodeId }));
     // Events partitions may sit on several cluster masters.
-    await writeInOrder(redis, [(pipe) => { for (const event of events) pipe.xadd(keys.eventsOf(event.notificationId), '*', ...encodeEntry(event)); }]);
+    await writeInOrder(redis, [(pipe) => queueLedgerBatches(pipe, keys, events)]);
     deps.ledger?.written(events);
   }
 
@@ -145,9 +145,9 @@ async function unsettledEntries(deps: ReapDeps, stream: string) {
     for (const [id, fields] of page) {
       if (!unsettled(id)) continue;
       entryIds.push(id);
-      const request = deliveryRequestCodec.decode(fields);
-      if (request) notificationIds.add(request.notificationId);
-      else log.warn({ stream, entryId: id }, 'undecodable delivery entry; nothing to settle');
+      const { items, malformed } = deliveryRequestCodec.decodeAll(fields);
+      for (const request of items) notificationIds.add(request.notificationId);
+      if (malformed.length > 0) log.warn({ stream, entryId: id, malformed: malformed.length }, 'undecodable delivery requests; nothing to settle for them');
     }
     if (page.length < batch) break;
     start = `(${page[page.length - 1]![0]}`;

@@ -138,11 +138,11 @@ async function replayStream(
     from ??= page[0]![0];
     const events: LedgerEvent[] = [];
     for (const [id, fields] of page) {
-      const event = eventCodec.decode(fields);
-      if (event) events.push(event);
-      else {
-        result.skipped++;
-        log.warn({ entryId: id, stream }, 'skipping malformed ledger entry');
+      const { items, malformed } = eventCodec.decodeAll(fields);
+      events.push(...items);
+      if (malformed.length > 0) {
+        result.skipped += malformed.length;
+        log.warn({ entryId: id, stream, malformed: malformed.length }, 'skipping malformed ledger events');
       }
     }
     await applyEvents(col, events, { log });

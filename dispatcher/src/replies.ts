@@ -1,18 +1,17 @@
-import { encodeEntry, type Reply } from '@pushflow/shared';
+import { entriesOf, groupBy, type Reply } from '@pushflow/shared';
 import type { ChainableCommander } from 'ioredis';
 
 /**
- * Queues replies on the gateways' reply streams. The streams are capped, and expire when
- * their gateway is gone for good (a live gateway's stream is refreshed with every reply).
+ * Queues replies as one batched entry per gateway reply stream. The streams are capped,
+ * and expire when their gateway is gone for good (a live gateway's stream is refreshed
+ * with every reply).
  */
 const REPLY_STREAM_MAXLEN = 10_000;
 const REPLY_STREAM_TTL_S = 3600;
 
 export function queueReplies(pipe: ChainableCommander, replies: { replyTo: string; reply: Reply }[]): void {
-  const streams = new Set<string>();
-  for (const { replyTo, reply } of replies) {
-    pipe.xadd(replyTo, 'MAXLEN', '~', REPLY_STREAM_MAXLEN, '*', ...encodeEntry(reply));
-    streams.add(replyTo);
+  for (const [stream, batch] of groupBy(replies, (r) => r.replyTo)) {
+    for (const fields of entriesOf(batch.map((r) => r.reply))) pipe.xadd(stream, 'MAXLEN', '~', REPLY_STREAM_MAXLEN, '*', ...fields);
+    pipe.expire(stream, REPLY_STREAM_TTL_S);
   }
-  for (const s of streams) pipe.expire(s, REPLY_STREAM_TTL_S);
 }

@@ -5,6 +5,10 @@ import { pipelined, type Keys, type RedisClient } from '@pushflow/shared';
  * presence field counts at least one open connection. A node is live while its
  * heartbeat in `nodes` is younger than `nodeTtlMs`; a crashed node's stale presence
  * therefore stops attracting deliveries by itself.
+ *
+ * Reads Redis on every call. The dispatcher routes with its in-memory route table
+ * (route-table.ts), which calls this only for recipients it sees on no live node, and for
+ * everything while it is out of sync.
  */
 export async function routeRecipients(
   redis: RedisClient,

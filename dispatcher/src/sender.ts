@@ -1,19 +1,21 @@
-import type { ChainableCommander } from 'ioredis';
 import {
-  PoisonEntry, encodeEntry, evolve, replicated, sendCommandCodec, uuidv7, writeInOrder,
+  decodeEntries, entriesOf, evolve, evolveAll, queueDeadItems, queueLedgerBatches, replicated, sendCommandCodec, uuidv7, writeInOrder,
   type DeliveryRequest, type Keys, type LedgerCounter, type LedgerEvent, type Logger, type NotificationDoc, type RedisClient, type Reply,
   type SendCommand, type StreamEntry,
 } from '@pushflow/shared';
 import { rememberCommands } from './command-memory.ts';
+import { refusalReplies } from './refusals.ts';
 import { queueReplies } from './replies.ts';
 import { routeRecipients } from './router.ts';
 import { queueSnapshot } from './snapshots.ts';
-import { insertAccepted, storeDocuments, unencodable, type Notifications, type StoredCommand } from './store.ts';
+import { insertAccepted, storeDocuments, type Notifications, type StoredCommand } from './store.ts';
 
 /**
  * Handles one batch of `notification.send` commands: ids, routing, then ordered writes (one
- * pipeline on one Redis) that append the ledger events (in one MULTI), the status snapshots,
- * the delivery entries, the replies and the XACK. The projector (projector.ts) builds the MongoDB documents from those events.
+ * pipeline on one Redis) that append the ledger events (one batched entry per events
+ * partition), the status snapshots, the delivery entries (one per node), the replies (one
+ * per gateway) and the XACK. The projector (projector.ts) builds the MongoDB documents from
+ * those events.
  *
  * A command's id is its correlation id, or `idem:<key>` when the caller sent an
  * Idempotency-Key. Each command id makes one notification:
@@ -45,6 +47,12 @@ export interface SenderDeps {
   commandMemoryMs?: number;
   /** Told the events once they are written. */
   ledger?: LedgerCounter;
+  /**
+   * Where each recipient's sockets are (recipient id -> live node ids, sorted); the
+   * dispatcher's in-memory route table (route-table.ts). Without it, presence is read
+   * from Redis for every batch (router.ts).
+   */
+  route?: (recipientIds: string[], now: number) => Promise<Map<string, string[]>>;
 }
 
 interface Planned {
@@ -66,29 +74,26 @@ export function createSendHandler(deps: SenderDeps) {
   const { redis, keys, log } = deps;
   const memoryMs = deps.commandMemoryMs ?? 3_600_000;
 
+  const route = deps.route ?? ((recipientIds: string[], now: number) => routeRecipients(redis, keys, recipientIds, deps.nodeTtlMs, now));
+
   return async function handleSendBatch(entries: StreamEntry[]): Promise<void> {
     const now = Date.now();
-    const commands: { command: SendCommand; redelivered: boolean }[] = [];
-    const junk: string[] = [];
-    for (const entry of entries) {
-      const command = sendCommandCodec.decode(entry.fields);
-      if (command) commands.push({ command, redelivered: entry.redelivered === true });
-      else junk.push(entry.id);
-    }
-    // The consumer then handles the entries one by one and dead-letters the malformed ones.
-    if (junk.length) throw new PoisonEntry(`malformed commands: ${junk.join(', ')}`);
+    // Malformed commands are set aside one by one, in the same pipeline as the good
+    // commands' writes, and their callers answered: a batch entry never loses its good ones.
+    const { items: commands, setAside } = decodeEntries(sendCommandCodec, entries, (command, entry) => ({ command, redelivered: entry.redelivered === true }));
+    if (setAside.length > 0) log.error({ stream: deps.stream, entryIds: setAside.map((j) => j.entryId) }, 'malformed send commands dead-lettered');
 
-    // Refused before anything is recorded or appended: the projector could never store it.
-    // The accepted event carries everything the caller sent; the routing adds only node ids.
+    // Every command the codec passed can be stored: its refine holds `data` to the key rules
+    // (checkData) and the schema holds the content to CONTENT_CEILINGS, far below BSON's
+    // 16 MiB, so no document is serialized here only to find out. Should the database refuse
+    // one anyway, the projector sets its events aside (store.ts).
     const ids = commands.map(() => uuidv7(now));
-    const refusal = unencodable(commands.map(({ command }, i) => evolve(null, acceptedEvent(command, ids[i]!, now))));
-    if (refusal) throw refusal;
 
     const unkeyed = commands.flatMap(({ command }, i) => (command.idempotencyKey === undefined
       ? [{ commandId: commandIdOf(command), notificationId: ids[i]!, acceptedAt: now }]
       : []));
     const [routes, remembered] = await Promise.all([
-      routeRecipients(redis, keys, commands.map((c) => c.command.notification.recipientId), deps.nodeTtlMs, now),
+      route(commands.map((c) => c.command.notification.recipientId), now),
       rememberCommands(redis, keys, unkeyed, memoryMs),
     ]);
     const planned = commands.map(({ command, redelivered }, i) => plan(command, redelivered, ids[i]!, routes, now));
@@ -103,7 +108,7 @@ export function createSendHandler(deps: SenderDeps) {
      * (another dispatcher between its two inserts) or ever (it died there).
      */
     const claimedElsewhere = new Map<string, NotificationDoc>();
-    const replies: { replyTo: string; reply: Reply }[] = [];
+    const replies = refusalReplies(keys, setAside.flatMap((j) => j.malformed), log);
     for (const p of planned) {
       const first = stored.get(p.doc.commandId!);
       if (!first || first.notificationId === p.notificationId) {
@@ -149,31 +154,34 @@ export function createSendHandler(deps: SenderDeps) {
     // the one before, so an answer never names a notification whose events could be lost,
     // a delivered event never precedes its accepted one, and an entry is acked last. The
     // first two steps wait for a replica (on a cluster), so a failover cannot take back
-    // what the reply promises.
+    // what the reply promises. Each step appends one batched entry per stream it writes to:
+    // one per events partition (a notification's accepted and dispatched events inside one
+    // entry, so a projector never reads one without the other), one per delivery node and
+    // one per gateway.
     await writeInOrder(redis, [
       replicated((pipe) => {
-        // One transaction per ledger partition (one slot each): a projector blocked on it
-        // wakes after EXEC, never between a notification's accepted and dispatched events, so
-        // it builds the document whole and inserts it once instead of inserting and replacing it.
-        for (const events of byPartition(keys, routed.flatMap((p) => p.events))) {
-          // ioredis queues MULTI and EXEC inside a pipeline; its types leave `multi` out.
-          const tx = pipe as ChainableCommander & { multi(): ChainableCommander };
-          tx.multi();
-          for (const e of events) pipe.xadd(keys.eventsOf(e.notificationId), '*', ...encodeEntry(e));
-          void pipe.exec();
-        }
+        queueLedgerBatches(pipe, keys, routed.flatMap((p) => p.events));
         // A keyed command's document is in MongoDB already.
         for (const p of routed) if (p.command.idempotencyKey === undefined) queueSnapshot(pipe, keys, p.doc, memoryMs);
       }),
       replicated((pipe) => {
+        const perNode = new Map<string, DeliveryRequest[]>();
         for (const p of routed) {
           if (p.nodes.length === 0) continue;
           const request = deliveryRequest(p);
-          for (const node of p.nodes) pipe.xadd(keys.deliveries(node), '*', ...encodeEntry(request));
+          for (const node of p.nodes) {
+            const batch = perNode.get(node);
+            if (batch) batch.push(request);
+            else perNode.set(node, [request]);
+          }
         }
+        for (const [node, batch] of perNode) for (const fields of entriesOf(batch)) pipe.xadd(keys.deliveries(node), '*', ...fields);
       }),
       (pipe) => queueReplies(pipe, replies),
-      (pipe) => pipe.xack(deps.stream, deps.group, ...entries.map((e) => e.id)),
+      (pipe) => {
+        queueDeadItems(pipe, deps.stream, deps.group, setAside);
+        pipe.xack(deps.stream, deps.group, ...entries.map((e) => e.id));
+      },
     ]);
     deps.ledger?.written(routed.flatMap((p) => p.events));
 
@@ -201,7 +209,7 @@ function plan(command: SendCommand, redelivered: boolean, notificationId: string
     ? { type: 'notification.dispatched', notificationId, at, nodeIds: nodes }
     : { type: 'notification.failed', notificationId, at, reason: 'RECIPIENT_OFFLINE' };
   const events = [accepted, routed];
-  const doc = events.reduce<NotificationDoc | null>((d, e) => evolve(d, e), null)!;
+  const doc = evolveAll(null, events)!;
   return { command, redelivered, notificationId, events, nodes, doc };
 }
 
@@ -226,16 +234,4 @@ function deliveryRequest(p: Planned): DeliveryRequest {
     ...(n.data !== undefined && { data: n.data }),
     acceptedAt: new Date(p.doc.acceptedAt!).toISOString(),
   };
-}
-
-/** Events grouped by their ledger partition, each group in the order given. */
-function byPartition(keys: Keys, events: LedgerEvent[]): LedgerEvent[][] {
-  const groups = new Map<number, LedgerEvent[]>();
-  for (const e of events) {
-    const p = keys.partitionOf(e.notificationId);
-    const group = groups.get(p);
-    if (group) group.push(e);
-    else groups.set(p, [e]);
-  }
-  return [...groups.values()];
 }

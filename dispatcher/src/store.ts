@@ -1,5 +1,5 @@
 import { BSON, MongoBulkWriteError, MongoServerError, type AnyBulkWriteOperation, type Collection, type Db } from 'mongodb';
-import { evolve, PoisonEntry, type LedgerEvent, type Logger, type NotificationDoc } from '@pushflow/shared';
+import { evolveAll, groupBy, PoisonEntry, type LedgerEvent, type Logger, type NotificationDoc } from '@pushflow/shared';
 import {
   claimCommands, commandsCollectionFor, COMMAND_GRACE_MS, extendCommands, holdsClaim, recordOf, releaseCommands, retireLegacyCommandIndex,
   type CommandRecord, type Commands, type StoredCommand,
@@ -140,25 +140,40 @@ export interface ApplyOptions {
  * other is reported and not stored, never retried: retrying cannot change the answer.
  */
 export async function applyEvents(col: Notifications, events: LedgerEvent[], opts: ApplyOptions = {}): Promise<number> {
-  const maxAttempts = opts.maxAttempts ?? 10;
-  const byId = new Map<string, LedgerEvent[]>();
-  for (const e of events) {
-    const list = byId.get(e.notificationId);
-    if (list) list.push(e);
-    else byId.set(e.notificationId, [e]);
+  const byId = groupBy(events, (e) => e.notificationId);
+  // A read of batched entries can hold hundreds of thousands of events: folded a bounded
+  // number of notifications at a time, so each read and write stays one sized for the
+  // database (an `$in` of 60,000 ids had FerretDB compare every row with every id).
+  const ids = [...byId.keys()];
+  let written = 0;
+  for (let i = 0; i < ids.length; i += APPLY_CHUNK) {
+    written += await applyChunk(col, new Map(ids.slice(i, i + APPLY_CHUNK).map((id) => [id, byId.get(id)!])), opts);
   }
+  return written;
+}
+
+/** How many notifications one round of reads and writes of the projection covers at most. */
+export const APPLY_CHUNK = 1000;
+
+async function applyChunk(col: Notifications, byId: Map<string, LedgerEvent[]>, opts: ApplyOptions): Promise<number> {
+  const maxAttempts = opts.maxAttempts ?? 10;
   let written = 0;
   let pending = [...byId.keys()];
   /** Notifications seen holding their command's claim in an earlier round. */
   const holding = new Set<string>();
   const duplicates: { doc: NotificationDoc; kept: string }[] = [];
+  // A notification accepted in this very batch without an Idempotency-Key has no document
+  // yet (the sender writes none), so the first round inserts it unread. Should one exist
+  // after all (this batch is a redelivery), the insert is refused on `_id` and the next
+  // round reads it, as for any insert that lost a race.
+  const unread = new Set([...byId].filter(([, events]) => events.some((e) => e.type === 'notification.accepted' && e.requestHash === undefined)).map(([id]) => id));
   for (let attempt = 1; pending.length > 0; attempt++) {
     if (attempt > maxAttempts) throw new Error(`projection kept conflicting for ${pending.length} notifications`);
-    const current = await findByIds(col, pending);
+    const current = await findByIds(col, attempt === 1 ? pending.filter((id) => !unread.has(id)) : pending);
     const changed: { before: StoredDoc | null; after: NotificationDoc }[] = [];
     for (const id of pending) {
       const before = current.get(id) ?? null;
-      const after = byId.get(id)!.reduce<NotificationDoc | null>((doc, e) => evolve(doc, e), before);
+      const after = evolveAll(before, byId.get(id)!);
       if (after !== before && after !== null) changed.push({ before, after });
     }
     const claiming = changed
@@ -273,9 +288,15 @@ function throwUnlessDuplicates(err: unknown, docs: StoredDoc[]): void {
 }
 
 export async function findByIds(col: Notifications, ids: string[]): Promise<Map<string, StoredDoc>> {
-  if (ids.length === 0) return new Map();
-  return new Map((await col.find({ _id: { $in: ids } }).toArray()).map((d) => [d._id, d]));
+  const found = new Map<string, StoredDoc>();
+  // In chunks: the stand-in re-checks every row it finds against the whole `$in` list.
+  for (let i = 0; i < ids.length; i += READ_CHUNK) {
+    for (const d of await col.find({ _id: { $in: ids.slice(i, i + READ_CHUNK) } }).toArray()) found.set(d._id, d);
+  }
+  return found;
 }
+
+const READ_CHUNK = 1000;
 
 /** A PoisonEntry naming the first document that cannot be encoded as BSON, if one cannot. */
 export function unencodable(docs: NotificationDoc[]): PoisonEntry | undefined {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
 import {
-  createRedis, deadLetterStream, deliveryRequestCodec, encodeEntry, ensureGroup, eventCodec, groups, keys as makeKeys, readGroup,
+  createRedis, deadLetterStream, deliveryRequestCodec, encodeBatch, encodeEntry, ensureGroup, eventCodec, groups, keys as makeKeys, readGroup,
   replyCodec, startConsumer, uuidv7, type Consumer, type Keys, type LedgerEvent, type RedisClient, type SendCommand, type Status, type StatusQuery,
 } from '@pushflow/shared';
 import { redisServer, mongoServer, type Server } from '../../test/harness/servers.ts';
@@ -52,12 +52,12 @@ function sendCommand(recipientId: string, correlationId = `cmd-${++seq}-${Date.n
 async function replyFor(correlationId: string, stream = replyTo) {
   return waitFor(`reply ${correlationId}`, async () => {
     const entries = await redis.xrange(stream, '-', '+');
-    return entries.map(([, f]) => replyCodec.decode(f)).find((r) => r?.correlationId === correlationId);
+    return entries.flatMap(([, f]) => replyCodec.items(f)).find((r) => r?.correlationId === correlationId);
   });
 }
 
 async function ledger(notificationId: string): Promise<LedgerEvent[]> {
-  return (await redis.xrange(keys.events(0), '-', '+')).map(([, f]) => eventCodec.decode(f)!).filter((e) => e.notificationId === notificationId);
+  return (await redis.xrange(keys.events(0), '-', '+')).flatMap(([, f]) => eventCodec.items(f)).filter((e) => e.notificationId === notificationId);
 }
 
 /** The document, once the projector wrote it (with this status, when one is given). */
@@ -106,7 +106,7 @@ test('a send to an online recipient is stored, recorded, routed to its node and 
   assert.deepEqual((await ledger(result.notificationId)).map((e) => e.type), ['notification.accepted', 'notification.dispatched']);
 
   const partition = await redis.xrange(keys.deliveries('node-a'), '-', '+');
-  const request = partition.map(([, f]) => deliveryRequestCodec.decode(f)).find((r) => r?.notificationId === result.notificationId);
+  const request = partition.flatMap(([, f]) => deliveryRequestCodec.items(f)).find((r) => r?.notificationId === result.notificationId);
   assert.deepEqual(request, { notificationId: result.notificationId, recipientId: 'alice', title: 'Hello', data: { n: seq }, acceptedAt: result.acceptedAt });
   const pending = await redis.xpending(keys.commands(0), groups.dispatcher);
   assert.equal(pending[0], 0, 'the command is acked');
@@ -171,7 +171,7 @@ test('the projector folds delivery outcomes and acks into the document; status q
 
 test('replaying the whole ledger, twice, into an empty collection rebuilds the same documents', async () => {
   await projectorCaughtUp();
-  const events = (await redis.xrange(keys.events(0), '-', '+')).map(([, f]) => eventCodec.decode(f)!);
+  const events = (await redis.xrange(keys.events(0), '-', '+')).flatMap(([, f]) => eventCodec.items(f));
   const replayed = await openNotifications(mongo.db(), 'replay');
   await applyEvents(replayed, events);
   await applyEvents(replayed, [...events].reverse());
@@ -204,9 +204,14 @@ test('a malformed command goes to the dead-letter stream; its neighbours are ans
   await waitFor('nothing pending', async () => ((await redis.xpending(keys.commands(0), groups.dispatcher))[0] === 0 ? true : undefined));
 });
 
+/** Events in the ledger, whatever the entries they are batched in. */
+async function eventCount(): Promise<number> {
+  return (await redis.xrange(keys.events(0), '-', '+')).flatMap(([, f]) => eventCodec.items(f)).length;
+}
+
 test('a command no gateway would send is refused at once and set aside; its batch neighbours go on', async () => {
   await goOnline('neighbour', 'node-n');
-  const before = await redis.xlen(keys.events(0));
+  const before = await eventCount();
   const replies = keys.replies('refusals');
   const command = (): SendCommand => ({ ...sendCommand('neighbour'), replyTo: replies });
   const good1 = command();
@@ -232,7 +237,7 @@ test('a command no gateway would send is refused at once and set aside; its batc
   assert.ok(!dead.some(([, f]) => holds(f, good1) || holds(f, good2)), 'a neighbour was dead-lettered');
   assert.equal(await notifications.countDocuments({ commandId: bad.correlationId }), 0, 'the refused notification was stored');
   // accepted + dispatched for each neighbour, nothing for the refused one.
-  assert.equal(await redis.xlen(keys.events(0)) - before, 4);
+  assert.equal(await eventCount() - before, 4);
   const pending = (await redis.xpending(keys.commands(0), groups.dispatcher)) as [number, ...unknown[]];
   assert.equal(pending[0], 0, 'a command was left pending');
 });
@@ -287,4 +292,86 @@ test('the store calls a document the database cannot take poison, and stores non
   );
   assert.equal(await notifications.countDocuments({ _id: { $in: ids } }), 0);
   assert.equal(await notifications.commands.countDocuments({ notificationId: { $in: ids } }), 0, 'nor their command records');
+});
+
+test('batched entries: a batch of commands makes one ledger entry, one delivery entry per node and one reply entry', async () => {
+  await goOnline('batch-a', 'node-b1');
+  await goOnline('batch-b', 'node-b2');
+  const replies = keys.replies('batched');
+  const commands = ['batch-a', 'batch-b', 'batch-a', 'batch-offline'].map((r) => ({ ...sendCommand(r), replyTo: replies }));
+  const [eventsBefore, nodeBefore] = await Promise.all([redis.xlen(keys.events(0)), redis.xlen(keys.deliveries('node-b1'))]);
+  await redis.xadd(keys.commands(0), '*', ...encodeBatch(commands));
+
+  const answered = await Promise.all(commands.map((c) => replyFor(c.correlationId, replies)));
+  assert.ok(answered.every((r) => r.ok), JSON.stringify(answered));
+  assert.equal(await redis.xlen(replies), 1, 'one reply entry for the batch');
+  assert.equal(await redis.xlen(keys.events(0)) - eventsBefore, 1, 'one ledger entry for the batch');
+  assert.equal(await redis.xlen(keys.deliveries('node-b1')) - nodeBefore, 1, 'one delivery entry per node');
+  const toA = (await redis.xrange(keys.deliveries('node-b1'), '-', '+')).at(-1)![1];
+  const ids = answered.map((r) => (r as { result: { notificationId: string } }).result.notificationId);
+  assert.deepEqual(deliveryRequestCodec.items(toA).map((r) => r.notificationId), [ids[0], ids[2]], 'in command order');
+  // Each notification's events stay in order inside the entry: accepted, then its route.
+  for (const [i, id] of ids.entries()) {
+    assert.deepEqual((await ledger(id)).map((e) => e.type), ['notification.accepted', i === 3 ? 'notification.failed' : 'notification.dispatched']);
+  }
+  await projected(ids[3]!, 'FAILED');
+  for (const id of ids.slice(0, 3)) await projected(id, 'DISPATCHED');
+});
+
+test('a stream holding both entry formats is read whole: old one-message entries beside batches', async () => {
+  await goOnline('mixed', 'node-m');
+  const old = sendCommand('mixed');
+  const batched = [sendCommand('mixed'), sendCommand('mixed')];
+  const pipe = redis.pipeline();
+  pipe.xadd(keys.commands(0), '*', ...encodeEntry(old));
+  pipe.xadd(keys.commands(0), '*', ...encodeBatch(batched));
+  await pipe.exec();
+  const ids = await Promise.all([old, ...batched].map(async (c) => ((await replyFor(c.correlationId)) as { result: { notificationId: string } }).result.notificationId));
+
+  // An old writer's ledger entries (one event each) beside a batch of outcomes.
+  const at = Date.now();
+  const ledgerPipe = redis.pipeline();
+  ledgerPipe.xadd(keys.events(0), '*', ...encodeEntry({ type: 'notification.delivered', notificationId: ids[0]!, at, nodeId: 'node-m', connections: 1 } satisfies LedgerEvent));
+  ledgerPipe.xadd(keys.events(0), '*', ...encodeBatch(ids.slice(1).map((notificationId): LedgerEvent => ({ type: 'notification.delivered', notificationId, at, nodeId: 'node-m', connections: 1 }))));
+  await ledgerPipe.exec();
+  for (const id of ids) await projected(id, 'DELIVERED');
+});
+
+test('one malformed message in a batch is dead-lettered alone; the good ones around it go on', async () => {
+  await goOnline('among', 'node-x');
+  const replies = keys.replies('among');
+  const good1 = { ...sendCommand('among'), replyTo: replies };
+  const good2 = { ...sendCommand('among'), replyTo: replies };
+  const bad = { ...sendCommand('among'), replyTo: replies, notification: { recipientId: 'among', data: { 'a.b': 1 } } };
+  await redis.xadd(keys.commands(0), '*', ...encodeBatch([good1, bad, good2]));
+
+  const refused = await replyFor(bad.correlationId, replies);
+  assert.equal((refused as { error: { code: string } }).error.code, 'NOTIFICATION_REFUSED');
+  for (const c of [good1, good2]) {
+    const reply = await replyFor(c.correlationId, replies);
+    assert.equal(reply.ok, true, JSON.stringify(reply));
+    await projected((reply as { result: { notificationId: string } }).result.notificationId, 'DISPATCHED');
+  }
+  const dead = (await redis.xrange(deadLetterStream(keys.commands(0)), '-', '+')).filter(([, f]) => f.join(' ').includes(bad.correlationId));
+  assert.equal(dead.length, 1);
+  assert.ok(!dead[0]![1].join(' ').includes(good1.correlationId), 'only the bad message is in the dead entry');
+
+  // The same on the ledger: a bad event between two good ones.
+  const reply = await replyFor(good1.correlationId, replies);
+  const id = (reply as { result: { notificationId: string } }).result.notificationId;
+  const id2 = ((await replyFor(good2.correlationId, replies)) as { result: { notificationId: string } }).result.notificationId;
+  const at = Date.now();
+  await redis.xadd(keys.events(0), '*', ...encodeBatch([
+    { type: 'notification.delivered', notificationId: id, at, nodeId: 'node-x', connections: 1 },
+    { type: 'notification.delivered', notificationId: 'broken', at: -1 },
+    { type: 'notification.delivered', notificationId: id2, at, nodeId: 'node-x', connections: 1 },
+  ]));
+  await projected(id, 'DELIVERED');
+  await projected(id2, 'DELIVERED');
+  const deadEvents = await waitFor('dead event', async () => {
+    const entries = await redis.xrange(deadLetterStream(keys.events(0)), '-', '+');
+    return entries.length > 0 ? entries : undefined;
+  });
+  assert.equal(deadEvents.length, 1);
+  assert.match(deadEvents[0]![1].join(' '), /"notificationId":"broken"/);
 });

@@ -85,7 +85,7 @@ async function projectAll(): Promise<void> {
 }
 
 async function lastReply(correlationId: string): Promise<Reply> {
-  const all = (await redis.xrange(replyTo, '-', '+')).map(([, f]) => replyCodec.decode(f)!);
+  const all = (await redis.xrange(replyTo, '-', '+')).flatMap(([, f]) => replyCodec.items(f));
   const found = all.filter((r) => r.correlationId === correlationId);
   assert.ok(found.length > 0, `no reply to ${correlationId}`);
   return found[found.length - 1]!;
@@ -106,7 +106,7 @@ async function statusOf(notificationId: string): Promise<Reply> {
 }
 
 async function ledger(notificationId: string): Promise<LedgerEvent[]> {
-  return (await redis.xrange(keys.events(0), '-', '+')).map(([, f]) => eventCodec.decode(f)!).filter((e) => e.notificationId === notificationId);
+  return (await redis.xrange(keys.events(0), '-', '+')).flatMap(([, f]) => eventCodec.items(f)).filter((e) => e.notificationId === notificationId);
 }
 
 test('a send without a key writes nothing to MongoDB; GET finds it before the projector ran', async () => {

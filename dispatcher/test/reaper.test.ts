@@ -33,7 +33,7 @@ async function dispatch(keys: Keys, nodeId: string, notificationId = `n-${++seq}
 }
 
 async function failures(keys: Keys): Promise<LedgerEvent[]> {
-  return (await redis.xrange(keys.events(0), '-', '+')).map(([, f]) => eventCodec.decode(f)!).filter((e) => e.type === 'notification.failed');
+  return (await redis.xrange(keys.events(0), '-', '+')).flatMap(([, f]) => eventCodec.items(f)).filter((e) => e.type === 'notification.failed');
 }
 
 /** A node with a stale heartbeat, a group, entries acked, pending and never read, and presence. */

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
 import {
-  createRedis, encodeEntry, groups, keys as makeKeys, replyCodec, startConsumer,
+  createRedis, encodeEntry, eventCodec, groups, keys as makeKeys, replyCodec, startConsumer,
   type Consumer, type Keys, type LedgerEvent, type RedisClient, type SendCommand,
 } from '@pushflow/shared';
 import { mongoServer, redisServer, type Server } from '../../test/harness/servers.ts';
@@ -54,7 +54,7 @@ before(async () => {
     await redis.xadd(keys.commands(0), '*', ...encodeEntry(command));
   }
   await waitFor('every reply', async () => {
-    const replies = (await redis.xrange(replyTo, '-', '+')).map(([, f]) => replyCodec.decode(f));
+    const replies = (await redis.xrange(replyTo, '-', '+')).flatMap(([, f]) => replyCodec.items(f));
     return replies.length >= recipients.length ? replies : undefined;
   }).then((replies) => {
     for (const r of replies) ids.push((r as { result: { notificationId: string } }).result.notificationId);
@@ -111,10 +111,14 @@ test('the live documents cover every status, NODE_LOST included', async () => {
 });
 
 test('a replay rebuilds documents identical to the live projection, twice over, and changes nothing in Redis', async () => {
-  const before = { length: await redis.xlen(keys.events(0)), groups: await redis.xinfo('GROUPS', keys.events(0)) };
+  const before = {
+    length: await redis.xlen(keys.events(0)),
+    events: (await redis.xrange(keys.events(0), '-', '+')).flatMap(([, f]) => eventCodec.items(f)).length,
+    groups: await redis.xinfo('GROUPS', keys.events(0)),
+  };
   const first = await replayLedger({ redis, keys, db: mongo.db(), collection: 'replay_one', batchSize: 4, log });
   assert.equal(first.documents, ids.length);
-  assert.equal(first.events, before.length);
+  assert.equal(first.events, before.events);
   assert.equal(first.skipped, 0);
   const comparison = await compareCollections(mongo.db().collection('replay_one'), live);
   assert.deepEqual([comparison.identical, comparison.differing, comparison.compared], [true, [], ids.length]);
@@ -126,7 +130,7 @@ test('a replay rebuilds documents identical to the live projection, twice over, 
   assert.match(second.collection, /^notifications_replay_\d{8}T\d+Z$/);
   assert.equal((await compareCollections(mongo.db().collection(second.collection), mongo.db().collection('replay_one'))).identical, true);
 
-  assert.deepEqual({ length: await redis.xlen(keys.events(0)), groups: await redis.xinfo('GROUPS', keys.events(0)) }, before);
+  assert.deepEqual({ length: await redis.xlen(keys.events(0)), events: before.events, groups: await redis.xinfo('GROUPS', keys.events(0)) }, before);
 });
 
 test('a replay refuses a collection that holds documents; a comparison names what differs', async () => {

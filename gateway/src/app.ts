@@ -4,8 +4,9 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyError } from 'fastify';
 import { keys as keysFor, type Logger, type RedisClient, type Registry } from '@pushflow/shared';
 import pkg from '../package.json' with { type: 'json' };
+import { accessLog } from './access-log.ts';
 import { apiKeyHook } from './auth.ts';
-import { contentLimits, rateLimitSettings, type GatewayConfig } from './config.ts';
+import { batchLimits, contentLimits, rateLimitSettings, type GatewayConfig } from './config.ts';
 import { dashboardApiRoutes, dashboardPageRoutes } from './dashboard/routes.ts';
 import { createGatewayMetrics } from './metrics.ts';
 import { openapiOptions } from './openapi.ts';
@@ -15,6 +16,7 @@ import type { Rpc } from './rpc.ts';
 import { connectTokenRoutes } from './routes/connect-tokens.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
+import { notificationBatchRoutes } from './routes/notification-batches.ts';
 import { notificationRoutes } from './routes/notifications.ts';
 
 /** Longer than any URL Node reads, so a bad id of any length is a 400 from the validator, not a 404. */
@@ -36,10 +38,7 @@ export interface AppDeps {
 export async function buildApp({ config, redis, rpc, log, registry }: AppDeps) {
   const app = Fastify({
     ...(log ? { loggerInstance: log } : { logger: false }),
-    // Two info lines per request cost the gateway more CPU than the request itself at a few
-    // thousand a second (profiled: pino and redaction were a third of its time); they are
-    // logged at debug below, and /metrics counts every request.
-    disableRequestLogging: true,
+    logController: accessLog(config.PUSHFLOW_ACCESS_LOG),
     bodyLimit: config.PUSHFLOW_HTTP_BODY_LIMIT_BYTES,
     // A body holding `__proto__`, or `constructor` with `prototype`, is refused at parse time (400).
     onProtoPoisoning: 'error',
@@ -66,10 +65,6 @@ export async function buildApp({ config, redis, rpc, log, registry }: AppDeps) {
 
   const metrics = createGatewayMetrics(registry);
   app.addHook('onResponse', metrics.timeRequest);
-  if (log?.isLevelEnabled('debug')) {
-    app.addHook('onRequest', async (request) => request.log.debug({ req: request }, 'incoming request'));
-    app.addHook('onResponse', async (request, reply) => request.log.debug({ res: reply, responseTime: reply.elapsedTime }, 'request completed'));
-  }
 
   app.addSchema(Problem);
   // The API speaks JSON only: a text body is a 415, not a string for the validator to refuse.
@@ -93,11 +88,20 @@ export async function buildApp({ config, redis, rpc, log, registry }: AppDeps) {
   await app.register(dashboardPageRoutes);
   await app.register(async (api) => {
     api.addHook('onRequest', apiKeyHook(config.apiKeys));
+    // One budget for both routes: it counts notifications, however they are sent.
+    const rateLimiter = createRateLimiter(redis, config.PUSHFLOW_REDIS_PREFIX, rateLimitSettings(config));
     await api.register(notificationRoutes, {
       rpc,
       limits: contentLimits(config),
       bodyLimitBytes: config.PUSHFLOW_HTTP_BODY_LIMIT_BYTES,
-      rateLimiter: createRateLimiter(redis, config.PUSHFLOW_REDIS_PREFIX, rateLimitSettings(config)),
+      rateLimiter,
+      onRateLimited: metrics.rateLimited,
+    });
+    await api.register(notificationBatchRoutes, {
+      rpc,
+      limits: contentLimits(config),
+      batch: batchLimits(config),
+      rateLimiter,
       onRateLimited: metrics.rateLimited,
     });
     await api.register(connectTokenRoutes, {

@@ -7,6 +7,14 @@ export const SERVICE = 'gateway';
 /** Whatever PUSHFLOW_HTTP_BODY_LIMIT_BYTES says, a request body is never read past this. */
 export const BODY_LIMIT_CEILING_BYTES = 1_048_576;
 
+/**
+ * POST /notifications/batch: at most this many notifications, and a body never read past
+ * the byte ceiling. A batch is parsed whole in memory and appended as one stream entry per
+ * partition, so both stay bounded whatever the settings say.
+ */
+export const BATCH_SIZE_CEILING = 10_000;
+export const BATCH_BODY_LIMIT_CEILING_BYTES = 33_554_432;
+
 const limit = (fallback: number, ceiling: number, minimum = 1) => Type.Integer({ minimum, maximum: ceiling, default: fallback });
 
 /** Property names are the environment variable names (DESIGN.md, "Configuration"). */
@@ -18,6 +26,7 @@ export const GatewayConfigSchema = Type.Object({
   REDIS_URL: common.REDIS_URL,
   PUSHFLOW_REDIS_PREFIX: common.PUSHFLOW_REDIS_PREFIX,
   PUSHFLOW_PARTITIONS: common.PUSHFLOW_PARTITIONS,
+  PUSHFLOW_ENTRY_FORMAT: common.PUSHFLOW_ENTRY_FORMAT,
   LOG_LEVEL: common.LOG_LEVEL,
   PUSHFLOW_METRICS_TOKEN: common.PUSHFLOW_METRICS_TOKEN,
   PUSHFLOW_REPLY_TIMEOUT_MS: common.millis(5000),
@@ -25,6 +34,11 @@ export const GatewayConfigSchema = Type.Object({
   /** Set: the connect tokens the gateway signs carry it as `aud`. */
   PUSHFLOW_TOKEN_AUDIENCE: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
   PUSHFLOW_HTTP_BODY_LIMIT_BYTES: limit(65_536, BODY_LIMIT_CEILING_BYTES, 1024),
+  PUSHFLOW_MAX_BATCH_SIZE: limit(1000, BATCH_SIZE_CEILING),
+  /** 4 MiB: a thousand notifications of 4 KiB each. */
+  PUSHFLOW_MAX_BATCH_BODY_BYTES: limit(4_194_304, BATCH_BODY_LIMIT_CEILING_BYTES, 1024),
+  /** One info line per request (method, URL, status, time); off by default, as it costs more CPU than the request. */
+  PUSHFLOW_ACCESS_LOG: Type.Boolean({ default: false }),
   PUSHFLOW_MAX_RECIPIENT_ID_LENGTH: limit(DEFAULT_CONTENT_LIMITS.recipientIdLength, CONTENT_CEILINGS.recipientIdLength),
   PUSHFLOW_MAX_TITLE_LENGTH: limit(DEFAULT_CONTENT_LIMITS.titleLength, CONTENT_CEILINGS.titleLength),
   PUSHFLOW_MAX_BODY_LENGTH: limit(DEFAULT_CONTENT_LIMITS.bodyLength, CONTENT_CEILINGS.bodyLength),
@@ -77,6 +91,26 @@ export function contentLimits(config: LimitSettings): ContentLimits {
     bodyLength: config.PUSHFLOW_MAX_BODY_LENGTH,
     dataBytes: config.PUSHFLOW_MAX_DATA_BYTES,
     dataDepth: config.PUSHFLOW_MAX_DATA_DEPTH,
+  };
+}
+
+export interface BatchLimits {
+  /** Notifications a batch may hold. */
+  maxItems: number;
+  bodyLimitBytes: number;
+}
+
+/**
+ * A batch spends one unit of the rate limit per notification, so one larger than the burst
+ * could never pass: with limiting on, the burst caps the batch size too, and such a batch
+ * is a 400 that says the maximum instead of a 429 that retrying never fixes.
+ */
+export function batchLimits(config: Pick<GatewayConfig,
+  'PUSHFLOW_MAX_BATCH_SIZE' | 'PUSHFLOW_MAX_BATCH_BODY_BYTES' | 'PUSHFLOW_RATE_LIMIT_PER_SECOND' | 'PUSHFLOW_RATE_LIMIT_BURST'>): BatchLimits {
+  const limited = config.PUSHFLOW_RATE_LIMIT_PER_SECOND > 0;
+  return {
+    maxItems: limited ? Math.min(config.PUSHFLOW_MAX_BATCH_SIZE, config.PUSHFLOW_RATE_LIMIT_BURST) : config.PUSHFLOW_MAX_BATCH_SIZE,
+    bodyLimitBytes: config.PUSHFLOW_MAX_BATCH_BODY_BYTES,
   };
 }
 

@@ -10,18 +10,38 @@ import { DispatcherTimeoutError, DispatcherUnavailableError } from './rpc.ts';
  * gateway send something its OpenAPI document does not promise.
  */
 export function dispatcherAnswer<T extends TSchema>(schema: T) {
-  const check: TypeCheck<T> = TypeCompiler.Compile(schema);
+  const resultOf = replyResult(schema);
   return async function answer(call: Promise<Reply>): Promise<Static<T>> {
-    let reply: Reply;
-    try {
-      reply = await call;
-    } catch (err) {
-      if (err instanceof DispatcherTimeoutError) throw new HttpProblem('dispatcher-timeout', err.message);
-      if (err instanceof DispatcherUnavailableError) {
-        throw new HttpProblem('dispatcher-unavailable', 'The notification queue is unavailable; retry later');
-      }
-      throw err;
+    return resultOf(await replied(call));
+  };
+}
+
+/**
+ * The same for a request answered with many replies (a batch): every result, in order, or
+ * the problem the first refused one maps to, exactly as it would alone.
+ */
+export function dispatcherAnswers<T extends TSchema>(schema: T) {
+  const resultOf = replyResult(schema);
+  return async function answers(call: Promise<Reply[]>): Promise<Static<T>[]> {
+    return (await replied(call)).map(resultOf);
+  };
+}
+
+async function replied<R>(call: Promise<R>): Promise<R> {
+  try {
+    return await call;
+  } catch (err) {
+    if (err instanceof DispatcherTimeoutError) throw new HttpProblem('dispatcher-timeout', err.message);
+    if (err instanceof DispatcherUnavailableError) {
+      throw new HttpProblem('dispatcher-unavailable', 'The notification queue is unavailable; retry later');
     }
+    throw err;
+  }
+}
+
+function replyResult<T extends TSchema>(schema: T) {
+  const check: TypeCheck<T> = TypeCompiler.Compile(schema);
+  return function resultOf(reply: Reply): Static<T> {
     if (!reply.ok) {
       switch (reply.error.code) {
         case 'NOT_FOUND':

@@ -2,10 +2,11 @@ import { createHash } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 
 /**
- * The `Idempotency-Key` header of POST /notifications. The dispatcher keeps one
- * notification per key; the gateway only scopes the key to the API key that sent it (two
- * applications picking the same key must not see each other's notification) and hashes
- * the body, so a key reused for a different request can be told apart from a retry.
+ * The `Idempotency-Key` header of POST /notifications and POST /notifications/batch. The
+ * dispatcher keeps one notification per key; the gateway only scopes the key to the API
+ * key that sent it (two applications picking the same key must not see each other's
+ * notification) and to the route, and hashes the body, so a key reused for a different
+ * request can be told apart from a retry.
  */
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
 
@@ -14,17 +15,21 @@ const KEY_WINDOW_DESCRIPTION = 'A key is remembered as long as the status of the
   + 'until PUSHFLOW_STATUS_TTL_DAYS days (30 by default) after that notification last changed status. '
   + 'After that the same key makes a new notification.';
 
-export const IdempotencyHeaders = Type.Object({
-  [IDEMPOTENCY_HEADER]: Type.Optional(Type.String({
-    minLength: 1,
-    maxLength: 255,
-    pattern: '^[\\x20-\\x7E]+$',
-    description: 'Makes retries safe: every request with the same key and the same body answers with the '
-      + 'same notification, which is sent once; the same key with a different body is refused with 422 '
-      + '`idempotency-key-reused`. 1 to 255 printable ASCII characters, unique per request (a UUID, say); '
-      + 'keys are scoped to the API key. ' + KEY_WINDOW_DESCRIPTION,
-  })),
-});
+function idempotencyHeaders(what: string) {
+  return Type.Object({
+    [IDEMPOTENCY_HEADER]: Type.Optional(Type.String({
+      minLength: 1,
+      maxLength: 255,
+      pattern: '^[\\x20-\\x7E]+$',
+      description: `Makes retries safe: every request with the same key and the same body answers with the same ${what}; `
+        + 'the same key with a different body is refused with 422 `idempotency-key-reused`. 1 to 255 printable ASCII '
+        + 'characters, unique per request (a UUID, say); keys are scoped to the API key and to the route. ' + KEY_WINDOW_DESCRIPTION,
+    })),
+  });
+}
+
+export const IdempotencyHeaders = idempotencyHeaders('notification, which is sent once');
+export const BatchIdempotencyHeaders = idempotencyHeaders('notifications, in the same order, each sent once');
 
 /** JSON with object keys sorted at every level, so the same content always hashes the same. */
 export function canonicalJson(value: unknown): string {
@@ -46,6 +51,17 @@ export function requestHash(body: unknown): string {
 /** The key the dispatcher sees: the caller's key bound to the API key that sent it. */
 export function scopedKey(apiKeyFingerprint: string, key: string): string {
   return sha256Hex(`${apiKeyFingerprint}:${key}`);
+}
+
+/**
+ * The same for POST /notifications/batch. A newline can be in no key (printable ASCII
+ * only), so no key sent to /notifications hashes to one sent here: the same key on both
+ * routes makes two unrelated requests rather than a refusal of the second or, worse, a
+ * batch answered with a single notification's id. (rpc.ts suffixes `:<index>` to it for
+ * each notification of the batch, which keeps them apart too.)
+ */
+export function scopedBatchKey(apiKeyFingerprint: string, key: string): string {
+  return sha256Hex(`${apiKeyFingerprint}\nbatch\n${key}`);
 }
 
 function sha256Hex(value: string): string {

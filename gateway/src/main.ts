@@ -1,10 +1,11 @@
 import { once } from 'node:events';
-import { checkPartitionsOrExit, createLogger, createMetricsRegistry, createRedis, keys as keysFor, onShutdown } from '@pushflow/shared';
+import { checkPartitionsOrExit, createLogger, createMetricsRegistry, createRedis, keys as keysFor, onShutdown, useEntryFormat } from '@pushflow/shared';
 import { buildApp } from './app.ts';
-import { loadGatewayConfigOrExit, SERVICE } from './config.ts';
+import { batchLimits, loadGatewayConfigOrExit, SERVICE } from './config.ts';
 import { createRpc, newGatewayId } from './rpc.ts';
 
 const config = loadGatewayConfigOrExit();
+useEntryFormat(config.PUSHFLOW_ENTRY_FORMAT);
 const log = createLogger(SERVICE, config.LOG_LEVEL);
 const gatewayId = newGatewayId();
 
@@ -39,4 +40,7 @@ log.info({
   port, gatewayId, partitions: keys.partitions,
   rateLimit: config.PUSHFLOW_RATE_LIMIT_PER_SECOND === 0 ? 'off' : { perSecond: config.PUSHFLOW_RATE_LIMIT_PER_SECOND, burst: config.PUSHFLOW_RATE_LIMIT_BURST },
   bodyLimitBytes: config.PUSHFLOW_HTTP_BODY_LIMIT_BYTES,
+  // The burst may cap the batch size below PUSHFLOW_MAX_BATCH_SIZE (config.ts batchLimits).
+  batch: batchLimits(config),
+  accessLog: config.PUSHFLOW_ACCESS_LOG,
 }, 'ready');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CONTENT_CEILINGS, ConfigError } from '@pushflow/shared';
-import { contentLimits, loadGatewayConfig } from '../src/config.ts';
+import { batchLimits, contentLimits, loadGatewayConfig } from '../src/config.ts';
 
 const valid = {
   PUSHFLOW_API_KEYS: 'key-one-0123456789, key-two-0123456789',
@@ -55,6 +55,8 @@ describe('gateway config', () => {
       PUSHFLOW_MAX_DATA_BYTES: CONTENT_CEILINGS.dataBytes,
       PUSHFLOW_MAX_DATA_DEPTH: CONTENT_CEILINGS.dataDepth,
       PUSHFLOW_HTTP_BODY_LIMIT_BYTES: 1_048_576,
+      PUSHFLOW_MAX_BATCH_SIZE: 10_000,
+      PUSHFLOW_MAX_BATCH_BODY_BYTES: 33_554_432,
     };
     for (const [name, ceiling] of Object.entries(over)) {
       const atCeiling = loadGatewayConfig({ ...valid, [name]: String(ceiling) }) as unknown as Record<string, unknown>;
@@ -66,6 +68,24 @@ describe('gateway config', () => {
     for (const [name, value] of [
       ['PUSHFLOW_MAX_TITLE_LENGTH', '0'], ['PUSHFLOW_MAX_DATA_DEPTH', 'deep'], ['PUSHFLOW_RATE_LIMIT_PER_SECOND', '-1'],
       ['PUSHFLOW_RATE_LIMIT_BURST', '0'], ['PUSHFLOW_HTTP_BODY_LIMIT_BYTES', 'lots'], ['PUSHFLOW_TOKEN_AUDIENCE', 'a'.repeat(257)],
+    ] as const) {
+      assert.equal(configError({ ...valid, [name]: value }).variable, name, `${name}=${value}`);
+    }
+  });
+
+  it('reads the batch limits and the access log setting, with their defaults; the rate limit burst caps the batch size', () => {
+    const config = loadGatewayConfig(valid);
+    assert.equal(config.PUSHFLOW_MAX_BATCH_SIZE, 1000);
+    assert.equal(config.PUSHFLOW_MAX_BATCH_BODY_BYTES, 4_194_304);
+    assert.equal(config.PUSHFLOW_ACCESS_LOG, false);
+    assert.deepEqual(batchLimits(config), { maxItems: 1000, bodyLimitBytes: 4_194_304 });
+    assert.equal(loadGatewayConfig({ ...valid, PUSHFLOW_ACCESS_LOG: 'true' }).PUSHFLOW_ACCESS_LOG, true);
+    assert.equal(loadGatewayConfig({ ...valid, PUSHFLOW_ACCESS_LOG: 'false' }).PUSHFLOW_ACCESS_LOG, false);
+    // A batch spends one unit a notification: one larger than the burst could never pass.
+    assert.equal(batchLimits(loadGatewayConfig({ ...valid, PUSHFLOW_RATE_LIMIT_BURST: '300' })).maxItems, 300);
+    assert.equal(batchLimits(loadGatewayConfig({ ...valid, PUSHFLOW_RATE_LIMIT_BURST: '300', PUSHFLOW_RATE_LIMIT_PER_SECOND: '0' })).maxItems, 1000);
+    for (const [name, value] of [
+      ['PUSHFLOW_MAX_BATCH_SIZE', '0'], ['PUSHFLOW_MAX_BATCH_SIZE', 'many'], ['PUSHFLOW_MAX_BATCH_BODY_BYTES', '1023'], ['PUSHFLOW_ACCESS_LOG', 'yes'],
     ] as const) {
       assert.equal(configError({ ...valid, [name]: value }).variable, name, `${name}=${value}`);
     }

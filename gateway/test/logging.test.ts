@@ -96,17 +96,88 @@ describe('what the gateway logs', { timeout: 20_000 }, () => {
 });
 
 describe('request lines', { timeout: 20_000 }, () => {
-  it('are written at debug only: at info a request that succeeds or is refused logs nothing', async () => {
-    const server = await redisServer();
+  let server: Server;
+  let peer: RedisClient;
+  before(async () => {
+    server = await redisServer();
+    peer = createRedis(server.url, 'dispatcher-peer');
+  });
+  after(async () => {
+    peer?.disconnect();
+    await server?.stop();
+  });
+
+  async function gatewayLoggingAt(level: string, env: Record<string, string> = {}) {
     const lines: string[] = [];
-    const gw = await startGateway(server.url, uniquePrefix(), { log: createLogger('gateway', 'info', { write: (s: string) => { lines.push(s); } }) });
+    const gw = await startGateway(server.url, uniquePrefix(), { env, log: createLogger('gateway', level, { write: (s: string) => { lines.push(s); } }) });
+    return { gw, lines };
+  }
+
+  /** One accepted notification, one connect token, one 401. */
+  async function someRequests(gw: Gateway) {
+    const ok = { ok: true, result: { notificationId: ID, status: 'ACCEPTED', acceptedAt: new Date().toISOString() } };
+    const [sent] = await Promise.all([
+      gw.app.inject({ method: 'POST', url: '/notifications', headers: auth(), payload: { recipientId: 'u' } }),
+      answerNext(peer, gw.keys.commands(0), () => ok),
+    ]);
+    assert.equal(sent.statusCode, 202);
+    assert.equal((await gw.app.inject({ method: 'POST', url: '/connect-tokens', headers: auth(), payload: { recipientId: 'u' } })).statusCode, 201);
+    assert.equal((await gw.app.inject({ method: 'POST', url: '/connect-tokens', headers: auth(WRONG_KEY), payload: { recipientId: 'u' } })).statusCode, 401);
+  }
+
+  it('by default are written at debug only: at info a request that succeeds or is refused logs nothing, a notification neither', async () => {
+    const { gw, lines } = await gatewayLoggingAt('info');
     try {
-      assert.equal((await gw.app.inject({ method: 'POST', url: '/connect-tokens', headers: auth(), payload: { recipientId: 'u' } })).statusCode, 201);
-      assert.equal((await gw.app.inject({ method: 'POST', url: '/connect-tokens', headers: auth(WRONG_KEY), payload: { recipientId: 'u' } })).statusCode, 401);
+      await someRequests(gw);
       assert.deepEqual(lines, []);
     } finally {
       await gw.close();
-      await server.stop();
     }
+  });
+
+  it('at debug: the notification accepted, with its id', async () => {
+    const { gw, lines } = await gatewayLoggingAt('debug');
+    try {
+      await someRequests(gw);
+      const accepted = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'notification accepted');
+      assert.equal(accepted.length, 1);
+      assert.equal(accepted[0].level, 20);
+      assert.equal(accepted[0].notificationId, ID);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('with PUSHFLOW_ACCESS_LOG=true: one info line per request, with method, URL, status and time, and no secret', async () => {
+    const { gw, lines } = await gatewayLoggingAt('info', { PUSHFLOW_ACCESS_LOG: 'true' });
+    try {
+      await someRequests(gw);
+      await gw.app.inject({ method: 'GET', url: `/ws?token=${TOKEN}` });
+      const logged = lines.map((l) => JSON.parse(l));
+      assert.deepEqual(logged.map((l) => [l.level, l.msg]), Array.from({ length: 4 }, () => [30, 'request completed']), lines.join('\n'));
+      assert.deepEqual(logged.map((l) => [l.req.method, l.req.url, l.res.statusCode]), [
+        ['POST', '/notifications', 202], ['POST', '/connect-tokens', 201], ['POST', '/connect-tokens', 401], ['GET', '/ws?token=[redacted]', 404],
+      ]);
+      assert.ok(logged.every((l) => typeof l.responseTime === 'number'));
+      for (const line of lines) for (const secret of [API_KEY, WRONG_KEY, TOKEN]) assert.ok(!line.includes(secret), line);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('are configured without a Fastify deprecation warning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error & { code?: string }) => warnings.push(`${w.code} ${w.message}`);
+    process.on('warning', onWarning);
+    try {
+      for (const env of [{}, { PUSHFLOW_ACCESS_LOG: 'true' }] as Record<string, string>[]) {
+        const { gw } = await gatewayLoggingAt('info', env);
+        await gw.close();
+      }
+      await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+    } finally {
+      process.off('warning', onWarning);
+    }
+    assert.deepEqual(warnings.filter((w) => w.startsWith('FSTDEP')), []);
   });
 });

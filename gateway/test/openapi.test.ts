@@ -57,6 +57,27 @@ describe('OpenAPI document and docs page', { timeout: 20_000 }, () => {
     assert.match(idem.schema.description ?? idem.description, /PUSHFLOW_STATUS_TTL_DAYS/);
     assert.deepEqual(send.responses['202'].content['application/json'].schema.required, ['notificationId', 'status', 'acceptedAt']);
 
+    const batch = doc.paths['/notifications/batch']?.post;
+    assert.ok(batch, 'POST /notifications/batch');
+    assert.equal(batch.operationId, 'sendNotificationBatch');
+    const list = batch.requestBody.content['application/json'].schema;
+    assert.deepEqual(list.required, ['notifications']);
+    assert.equal(list.properties.notifications.minItems, 1);
+    assert.equal(list.properties.notifications.maxItems, 1000, 'PUSHFLOW_MAX_BATCH_SIZE by default');
+    assert.deepEqual(list.properties.notifications.items, body, 'each item as the body of POST /notifications');
+    assert.deepEqual(Object.keys(batch.responses).sort(), ['202', '400', '401', '413', '415', '422', '429', '503', '504']);
+    assert.match(batch.responses['413'].description, /4194304 bytes/);
+    for (const code of ['400', '422', '429', '503', '504']) assert.ok(batch.responses[code].content['application/problem+json'].schema, code);
+    assert.equal(batch.responses['429'].headers['ratelimit-remaining'].schema.type, 'integer');
+    const accepted = batch.responses['202'].content['application/json'].schema;
+    assert.deepEqual(accepted.required, ['notifications']);
+    assert.deepEqual(accepted.properties.notifications.items.required, ['notificationId', 'status', 'acceptedAt']);
+    assert.match(batch.description, /errors\[\]\.path/);
+    assert.match(batch.description, /partition/, 'says when a refusal can be partial');
+    const batchKey = batch.parameters.find((p: Doc) => p.name === 'idempotency-key');
+    assert.equal(batchKey?.in, 'header');
+    assert.match(batchKey.schema.description ?? batchKey.description, /scoped to the API key and to the route/);
+
     const status = doc.paths['/notifications/{id}/status']?.get;
     assert.ok(status, 'GET /notifications/{id}/status');
     assert.equal(status.parameters[0].name, 'id');

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { after, before } from 'node:test';
 import {
-  createRedis, createLogger, encodeEntry, keys as keysFor, sendCommandCodec, statusQueryCodec, toEntries,
+  createRedis, createLogger, encodeBatch, keys as keysFor, sendCommandCodec, statusQueryCodec, toEntries,
   type Keys, type Logger, type RedisClient, type SendCommand, type StatusQuery,
 } from '@pushflow/shared';
 import { freePort, redisServer, type Server } from '../../test/harness/servers.ts';
@@ -47,7 +47,8 @@ export async function startGatewayWithoutRedis(env: Record<string, string> = {})
 }
 
 async function wireGateway(url: string, prefix: string, opts: GatewayOptions, waitReady: boolean): Promise<Gateway> {
-  const keys = keysFor(prefix);
+  const config = testConfig({ ...opts.env, PUSHFLOW_REDIS_PREFIX: prefix });
+  const keys = keysFor(prefix, config.PUSHFLOW_PARTITIONS);
   // As gateway/src/main.ts makes it.
   const redis = createRedis(url, 'gw-test', { failFast: true, commandTimeoutMs: opts.timeoutMs ?? 2000 });
   const blocking = createRedis(url, 'gw-test-replies');
@@ -57,7 +58,6 @@ async function wireGateway(url: string, prefix: string, opts: GatewayOptions, wa
   const log = opts.log ?? createLogger('gateway-test', 'silent');
   const gatewayId = opts.gatewayId ?? `test-${process.pid}`;
   const rpc = createRpc({ redis, blocking, keys, gatewayId, timeoutMs: opts.timeoutMs ?? 2000, log });
-  const config = testConfig({ ...opts.env, PUSHFLOW_REDIS_PREFIX: prefix });
   const app = await buildApp({ config, redis, rpc, log });
   return {
     app, rpc, redis, keys,
@@ -95,25 +95,41 @@ export function gatewayWithPeer(): { readonly gw: Gateway; readonly peer: RedisC
 
 type Message = SendCommand | StatusQuery;
 
+/** What the test has the dispatcher answer to one message: a reply body, or nothing at all. */
+export type Answer = (msg: Message, index: number) => Record<string, unknown> | undefined;
+
 /**
- * Plays a dispatcher with real Redis calls: takes the next command or query off its stream
- * and appends the reply the test asks for to the replyTo stream.
+ * Plays a dispatcher with real Redis calls: takes the next entry off its stream (a batch of
+ * commands or queries, or an old one-message entry) and answers every message in it as the
+ * test asks, with ONE batched entry of replies on the replyTo stream, as a dispatcher does.
  */
+export async function answerEntry(peer: RedisClient, stream: string, reply: Answer, timeoutMs = 3000): Promise<Message[]> {
+  const raw = await peer.call('XREAD', 'COUNT', 1, 'BLOCK', timeoutMs, 'STREAMS', stream, '0-0') as Parameters<typeof toEntries>[0];
+  const [entry] = toEntries(raw);
+  if (!entry) throw new Error(`nothing arrived on ${stream} within ${timeoutMs} ms`);
+  const commands = sendCommandCodec.decodeAll(entry.fields);
+  const decoded = commands.items.length > 0 ? commands : statusQueryCodec.decodeAll(entry.fields);
+  if (decoded.items.length === 0 || decoded.malformed.length > 0) throw new Error(`malformed entry on ${stream}: ${JSON.stringify(entry.fields)}`);
+  const messages: Message[] = decoded.items;
+  await peer.xdel(stream, entry.id); // so the next call reads the next one from the start
+  const replies = messages.flatMap((msg, i) => {
+    const body = reply(msg, i);
+    return body ? [{ correlationId: msg.correlationId, ...body }] : [];
+  });
+  if (replies.length > 0) await peer.xadd(messages[0]!.replyTo, '*', ...encodeBatch(replies));
+  return messages;
+}
+
+/** answerEntry for an entry of one message (what a single send or a status read appends). */
 export async function answerNext(
   peer: RedisClient,
   stream: string,
   reply: (msg: Message) => Record<string, unknown> | undefined,
   timeoutMs = 3000,
 ): Promise<Message> {
-  const raw = await peer.call('XREAD', 'COUNT', 1, 'BLOCK', timeoutMs, 'STREAMS', stream, '0-0') as Parameters<typeof toEntries>[0];
-  const [entry] = toEntries(raw);
-  if (!entry) throw new Error(`nothing arrived on ${stream} within ${timeoutMs} ms`);
-  const msg = sendCommandCodec.decode(entry.fields) ?? statusQueryCodec.decode(entry.fields);
-  if (!msg) throw new Error(`malformed entry on ${stream}: ${JSON.stringify(entry.fields)}`);
-  await peer.xdel(stream, entry.id); // so the next call reads the next one from the start
-  const body = reply(msg);
-  if (body) await peer.xadd(msg.replyTo, '*', ...encodeEntry({ correlationId: msg.correlationId, ...body }));
-  return msg;
+  const messages = await answerEntry(peer, stream, reply, timeoutMs);
+  if (messages.length !== 1) throw new Error(`expected one message on ${stream}, got ${messages.length}`);
+  return messages[0]!;
 }
 
 export function auth(key = API_KEY): Record<string, string> {

@@ -14,11 +14,14 @@ import type { CentrifugoServer } from './server.ts';
  *    WebSocket message may carry several replies, one JSON object a line;
  *  - the server pings with an empty `{}` and expects `{}` back;
  *  - a publication is POST /api/publish with X-API-Key; accepted means 200 with a
- *    `result` (Centrifugo answers 200 with an `error` object when it refuses one).
+ *    `result` (Centrifugo answers 200 with an `error` object when it refuses one);
+ *  - a batch is POST /api/batch with `{"commands":[{"publish":…},…]}`, answered 200 with
+ *    `{"replies":[…]}` in command order, each `{"publish":{…}}` or `{"error":{…}}`.
  * Centrifugo gives a publication no id, so the harness numbers them (`seq` in the data).
  */
 export function centrifugoSystem(server: CentrifugoServer): System {
   let seq = 0;
+  const headers = { 'x-api-key': server.apiKey, 'content-type': 'application/json' };
   return {
     name: 'centrifugo',
     async openSocket(recipientId, _index, onPublication) {
@@ -60,15 +63,22 @@ export function centrifugoSystem(server: CentrifugoServer): System {
     },
     async send(recipientId, data): Promise<SendResult> {
       const id = String(++seq);
-      const r = await timedPost(
-        `${server.httpUrl}/api/publish`,
-        { 'x-api-key': server.apiKey, 'content-type': 'application/json' },
-        (sentAt) => JSON.stringify({ channel: personalChannel(recipientId), data: { ...data, seq: id, sentAt, to: recipientId } }),
-      );
+      const r = await timedPost(`${server.httpUrl}/api/publish`, headers, (sentAt) => JSON.stringify(publish(recipientId, id, data, sentAt)));
       if (r.status !== 200) return { outcome: r.status, postMs: r.postMs };
       const answer = JSON.parse(r.text) as { result?: unknown; error?: { code?: number } };
-      if (answer.error || answer.result === undefined) return { outcome: `200 with error ${answer.error?.code ?? '(no result)'}`, postMs: r.postMs };
-      return { outcome: 200, id, postMs: r.postMs };
+      return outcome(id, r.postMs, answer.result, answer.error);
+    },
+    // `parallel`: Centrifugo runs the commands concurrently instead of one after another,
+    // each publish a round trip to its Redis; its docs recommend it with the Redis engine.
+    async sendBatch(recipientIds, data): Promise<SendResult[]> {
+      const ids = recipientIds.map(() => String(++seq));
+      const r = await timedPost(`${server.httpUrl}/api/batch`, headers, (sentAt) => JSON.stringify({
+        commands: recipientIds.map((to, i) => ({ publish: publish(to, ids[i]!, data, sentAt) })),
+        parallel: true,
+      }));
+      if (r.status !== 200) return ids.map(() => ({ outcome: r.status, postMs: r.postMs }));
+      const replies = (JSON.parse(r.text) as { replies?: { publish?: unknown; error?: { code?: number } }[] }).replies ?? [];
+      return ids.map((id, i) => outcome(id, r.postMs, replies[i]?.publish, replies[i]?.error));
     },
     statuses: {
       kind: 'none',
@@ -78,6 +88,17 @@ export function centrifugoSystem(server: CentrifugoServer): System {
     redisUrl: server.redisUrl,
     parameters: { centrifugoNodes: 1, engine: 'redis', stack: 'started by the harness' },
   };
+}
+
+/** A publish command's body: to the recipient's personal channel, numbered `seq`. */
+function publish(recipientId: string, seq: string, data: Record<string, unknown>, sentAt: number) {
+  return { channel: personalChannel(recipientId), data: { ...data, seq, sentAt, to: recipientId } };
+}
+
+/** Accepted when the reply has a result and no error. */
+function outcome(id: string, postMs: number, result: unknown, error: { code?: number } | undefined): SendResult {
+  if (error || result === undefined) return { outcome: `200 with error ${error?.code ?? '(no result)'}`, postMs };
+  return { outcome: 200, id, postMs };
 }
 
 /** With client.subscribe_to_user_personal_channel and no namespace: `#` + user. */

@@ -18,7 +18,7 @@
 // RECIPIENT_PREFIX) to have them delivered, or load/k6/end-to-end.js for both in one run.
 // Keep RATE under PUSHFLOW_RATE_LIMIT_PER_SECOND (1000 by default), or expect 429s.
 import exec from 'k6/execution';
-import { targetFrom, recipientId, integerSetting, numberSetting, durationSetting, durationText } from './lib/settings.js';
+import { targetFrom, recipientId, integerSetting, numberSetting, durationSetting, senderOptions } from './lib/settings.js';
 import { assertGatewayAccepts, sendNotification } from './lib/gateway.js';
 
 const target = targetFrom(__ENV);
@@ -28,24 +28,7 @@ const vus = integerSetting(__ENV, 'VUS', 50);
 const receivers = integerSetting(__ENV, 'RECEIVERS', 50);
 const httpP99Ms = numberSetting(__ENV, 'HTTP_P99_MS', 500);
 
-export const options = {
-  scenarios: {
-    send: {
-      executor: 'constant-arrival-rate',
-      rate,
-      timeUnit: '1s',
-      duration: durationText(duration),
-      preAllocatedVUs: vus,
-      maxVUs: vus,
-    },
-  },
-  thresholds: {
-    http_req_failed: ['rate<0.01'],
-    http_req_duration: [`p(99)<${httpP99Ms}`],
-    checks: ['rate>0.99'],
-  },
-  summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)'],
-};
+export const options = senderOptions('send', { rate, duration, vus, httpP99Ms });
 
 export function setup() {
   assertGatewayAccepts(target);

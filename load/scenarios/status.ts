@@ -1,5 +1,6 @@
 import { request } from 'undici';
 import { now } from '../clock.ts';
+import { cpuCost } from '../cpu-cost.ts';
 import type { BenchOptions } from '../options.ts';
 import { summarize } from '../percentiles.ts';
 import { startProgress } from '../progress.ts';
@@ -85,6 +86,8 @@ export async function statusScenario(target: Target, options: BenchOptions) {
       },
       verified: samples.length > 0 && failed === 0,
       ...usedDuringWindow,
+      // Per GET made: this scenario sends no notification.
+      ...cpuCost(usedDuringWindow.cpuSecondsDuringWindow, samples.length + failed, 'Request'),
     };
   } finally {
     progress.stop();

@@ -9,12 +9,29 @@ export function throughput(concurrency: number): Driver {
   return {
     name: 'throughput',
     parameters: { concurrency },
-    async drive({ send, recipients, deadline }) {
-      let i = 0;
-      await Promise.all(Array.from({ length: concurrency }, async () => {
-        while (now() < deadline) await send(recipients[i++ % recipients.length]!);
-      }));
-      return {};
-    },
+    drive: ({ send, recipients, deadline }) => closedLoop(concurrency, deadline, (i) => send(recipients[i % recipients.length]!)),
   };
+}
+
+/**
+ * The same closed loop with `size` notifications a POST (the next `size` recipients,
+ * round-robin): what batching buys, and what the projector then has to keep up with.
+ */
+export function batch(concurrency: number, size: number): Driver {
+  return {
+    name: 'batch',
+    parameters: { concurrency, batch: size },
+    drive: ({ sendBatch, recipients, deadline }) => closedLoop(concurrency, deadline, (i) => sendBatch(
+      Array.from({ length: size }, (_, k) => recipients[(i * size + k) % recipients.length]!),
+    )),
+  };
+}
+
+/** `concurrency` loops calling `step` with 0, 1, 2… (shared among them) until the deadline. */
+async function closedLoop(concurrency: number, deadline: number, step: (i: number) => Promise<void>): Promise<Record<string, unknown>> {
+  let i = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (now() < deadline) await step(i++);
+  }));
+  return {};
 }

@@ -88,6 +88,12 @@ export const common = {
    * service must run with the same value: partitions.ts checks it against Redis at start.
    */
   PUSHFLOW_PARTITIONS: Type.Integer({ minimum: 1, maximum: 256, default: 1 }),
+  /**
+   * How this service appends to streams (entries.ts): `batch`, one entry per batch, or
+   * `single`, one message per entry, which services older than batches read; for a rolling
+   * upgrade only. Every service reads both.
+   */
+  PUSHFLOW_ENTRY_FORMAT: Type.Union([Type.Literal('batch'), Type.Literal('single')], { default: 'batch' }),
   PUSHFLOW_CONNECT_SECRET: Type.String({ minLength: 32, description: 'HS256 secret, at least 32 bytes' }),
   /** loadConfig reads it for every service; a schema lists it only to see the value. */
   PUSHFLOW_ENV: Type.Union(DEPLOYMENT_ENVS.map((e) => Type.Literal(e)), { default: 'development' }),

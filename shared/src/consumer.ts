@@ -1,3 +1,6 @@
+import type { Static, TSchema } from '@sinclair/typebox';
+import type { ChainableCommander } from 'ioredis';
+import type { EntryCodec } from './entries.ts';
 import type { Logger } from 'pino';
 import { ensureGroup, isRedisError, readGroup, toEntries, type RedisClient, type StreamEntry } from './redis.ts';
 
@@ -60,6 +63,43 @@ export interface Consumer {
 }
 
 export const deadLetterStream = (stream: string) => `${stream}:dead`;
+
+/**
+ * Queues the malformed messages of a batched entry on the dead-letter stream, one entry
+ * each, in the same pipeline as the writes of the good messages beside them and before
+ * their XACK: one bad message never costs its neighbours, and none is dropped unseen.
+ * Each dead entry names the entry it came from and holds the message as `data`.
+ */
+export function queueDeadItems(pipe: ChainableCommander, stream: string, group: string, setAside: readonly SetAside[]): void {
+  for (const { entryId, malformed } of setAside) {
+    for (const value of malformed) {
+      pipe.xadd(deadLetterStream(stream), '*', 'origin', entryId, 'group', group, 'data', typeof value === 'string' ? value : JSON.stringify(value));
+    }
+  }
+}
+
+/** The malformed messages of one entry, for queueDeadItems. */
+export interface SetAside {
+  entryId: string;
+  malformed: unknown[];
+}
+
+/**
+ * Every good message of a batch of entries, in order (each mapped with the entry it came
+ * in, when `map` is given), and the malformed ones set apart per entry.
+ */
+export function decodeEntries<T extends TSchema, R = Static<T>>(
+  codec: EntryCodec<T>, entries: readonly StreamEntry[], map?: (item: Static<T>, entry: StreamEntry) => R,
+): { items: R[]; setAside: SetAside[] } {
+  const items: R[] = [];
+  const setAside: SetAside[] = [];
+  for (const entry of entries) {
+    const { items: good, malformed } = codec.decodeAll(entry.fields);
+    for (const item of good) items.push(map ? map(item, entry) : (item as R));
+    if (malformed.length > 0) setAside.push({ entryId: entry.id, malformed });
+  }
+  return { items, setAside };
+}
 
 /** Thrown by a handler when an entry can never be handled, unlike an outage, which passes. */
 export class PoisonEntry extends Error {

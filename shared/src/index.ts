@@ -6,6 +6,7 @@ export * from './events.ts';
 export * from './ids.ts';
 export * from './keys.ts';
 export * from './ledger-metrics.ts';
+export * from './ledger-writes.ts';
 export * from './logger.ts';
 export * from './messages.ts';
 export * from './metrics-registry.ts';

@@ -27,6 +27,12 @@ export interface Keys {
   replies(gatewayId: string): string;
   deliveries(nodeId: string): string;
   presence(recipientId: string): string;
+  /**
+   * Stream (capped): every change delivery nodes make to presence, as `node`, `recipient`,
+   * `count` (the field's new value), or `node`, `reset` (drop all of the node's routes).
+   * The dispatchers' route tables follow it (dispatcher/src/route-table.ts).
+   */
+  presenceChanges: string;
   /** What a send command (without an Idempotency-Key) was answered with; expires. */
   command(commandId: string): string;
   /** The status a notification was accepted with, until its document is projected; expires. */
@@ -72,6 +78,8 @@ export function keys(prefix = 'pushflow:', partitions = 1): Keys {
     replies: (gatewayId) => `${prefix}replies:${gatewayId}`,
     deliveries: (nodeId) => `${prefix}deliveries:${nodeId}`,
     presence: (recipientId) => `${prefix}presence:${recipientId}`,
+    // Not `presence:...`: SCAN MATCH over the presence hashes must not find it.
+    presenceChanges: `${prefix}presence-changes`,
     // Hash tags keep each key on a slot of its own id; no command ever names two of them.
     command: (commandId) => `${prefix}command:{${commandId}}`,
     accepted: (notificationId) => `${prefix}accepted:{${notificationId}}`,

@@ -62,6 +62,17 @@ export function evolve(current: NotificationDoc | null, event: LedgerEvent): Not
   return facts === doc && current ? current : derive(facts);
 }
 
+/**
+ * `events.reduce(evolve, current)`, deriving the status and history once at the end
+ * instead of after every event: the facts are order-free, so the result is the same.
+ */
+export function evolveAll(current: NotificationDoc | null, events: readonly LedgerEvent[]): NotificationDoc | null {
+  if (events.length === 0) return current;
+  let facts = current ?? emptyDoc(events[0]!.notificationId);
+  for (const e of events) facts = applyFact(facts, e);
+  return facts === current ? current : derive(facts);
+}
+
 function applyFact(doc: NotificationDoc, e: LedgerEvent): NotificationDoc {
   switch (e.type) {
     case 'notification.accepted': {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Value } from '@sinclair/typebox/value';
 import {
-  CONTENT_CEILINGS, NotificationContent, deliveryRequestCodec, encodeEntry, eventCodec, keys, sendCommandCodec, uuidv7, type LedgerEvent,
+  CONTENT_CEILINGS, NotificationContent, deliveryRequestCodec, encodeBatch, encodeEntry, eventCodec, keys, sendCommandCodec, uuidv7, type LedgerEvent,
 } from '../src/index.ts';
 
 test('ledger events round-trip through a stream entry', () => {
@@ -56,4 +56,22 @@ test('uuidv7 ids are valid, unique and ordered by time', () => {
   assert.match(a, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   assert.ok(a < b);
   assert.equal(new Set(Array.from({ length: 1000 }, () => uuidv7())).size, 1000);
+});
+
+test('a batched entry decodes to its messages in order; a malformed one is set apart from its neighbours', () => {
+  const events: LedgerEvent[] = [
+    { type: 'notification.accepted', notificationId: 'n', at: 1, commandId: 'c', recipientId: 'alice' },
+    { type: 'notification.dispatched', notificationId: 'n', at: 1, nodeIds: ['x'] },
+  ];
+  assert.deepEqual(eventCodec.decodeAll(encodeBatch(events)), { items: events, malformed: [] });
+  const bad = { type: 'notification.failed', notificationId: 'm', at: 1, reason: 'BORED' };
+  assert.deepEqual(eventCodec.decodeAll(encodeBatch([events[0], bad, events[1]])), { items: events, malformed: [bad] });
+  // Exactly one message, or nothing: `decode` is for the one-message format.
+  assert.equal(eventCodec.decode(encodeBatch(events)), undefined);
+  assert.deepEqual(eventCodec.decode(encodeBatch([events[0]])), events[0]);
+  // The format before batches still reads, and so does junk, as malformed.
+  assert.deepEqual(eventCodec.decodeAll(encodeEntry(events[1])), { items: [events[1]], malformed: [] });
+  assert.deepEqual(eventCodec.decodeAll(['batch', '{"not":"an array"}']), { items: [], malformed: [{ not: 'an array' }] });
+  assert.deepEqual(eventCodec.decodeAll(['batch', '[{']), { items: [], malformed: ['[{'] });
+  assert.deepEqual(eventCodec.decodeAll(['other', 'x']), { items: [], malformed: [{ other: 'x' }] });
 });

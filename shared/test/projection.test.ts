@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LedgerEvent } from '../src/events.ts';
-import { deriveStatus, evolve, toStatusView, type NotificationDoc } from '../src/projection.ts';
+import { deriveStatus, evolve, evolveAll, toStatusView, type NotificationDoc } from '../src/projection.ts';
 
 const id = '0190a000-0000-7000-8000-000000000001';
 const accepted: LedgerEvent = { type: 'notification.accepted', notificationId: id, at: 1000, commandId: 'c1', recipientId: 'alice', title: 'hi' };
@@ -78,4 +78,16 @@ test('the public view has ISO times and no internal fields', () => {
     ],
   });
   assert.equal(toStatusView(fold([deliveredN1])), undefined, 'a document without its accepted event is not shown');
+});
+
+test('evolveAll derives once and gives what folding one event at a time gives, from any start', () => {
+  const events = [accepted, dispatched, failedN1, deliveredN1, failedN2, acked];
+  for (const order of permutations(events)) {
+    assert.deepEqual(evolveAll(null, order), fold(order), order.map((e) => e.type).join(','));
+    const start = fold(order.slice(0, 2));
+    assert.deepEqual(evolveAll(start, order.slice(2)), fold(order));
+  }
+  const doc = fold(events);
+  assert.equal(evolveAll(doc, events), doc, 'nothing new: the same object, so callers skip the write');
+  assert.equal(evolveAll(null, []), null);
 });

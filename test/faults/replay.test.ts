@@ -48,7 +48,7 @@ test('replaying the ledger twice, and every event applied twice, leaves the docu
       assert.equal(await collectionHash(mongo, name), live, `${name} hashes like the live collection`);
     }
     // Every event appended to the ledger a second time, through the live projector.
-    const events = (await redis.xrange(`${stack.prefix}events`, '-', '+')).map(([, f]) => eventCodec.decode(f)!) as LedgerEvent[];
+    const events = (await redis.xrange(`${stack.prefix}events`, '-', '+')).flatMap(([, f]) => eventCodec.items(f)) as LedgerEvent[];
     const pipe = redis.pipeline();
     for (const e of events) pipe.xadd(`${stack.prefix}events`, '*', ...encodeEntry(e));
     await pipe.exec();

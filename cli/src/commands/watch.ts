@@ -96,8 +96,7 @@ export const watch: Command = {
         }
         read.sort(([a], [b]) => compareIds(a, b));
         for (const [id, fields] of read) {
-          const event = eventCodec.decode(fields);
-          if (event && filter(event)) printEvent(out, id, event);
+          for (const event of eventCodec.items(fields)) if (filter(event)) printEvent(out, id, event);
         }
         if (streams.length > 1 && read.length === 0 && !stopping) await new Promise((r) => setTimeout(r, POLL_MS));
       }

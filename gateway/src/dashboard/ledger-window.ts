@@ -64,8 +64,9 @@ export interface TimedEvent {
 export function decodeEntries(entries: RawEntry[]): TimedEvent[] {
   const out: TimedEvent[] = [];
   for (const [id, fields] of entries) {
-    const event = eventCodec.decode(fields);
-    if (event) out.push({ at: entryTime(id), event });
+    // A batched entry's events share its time; their order inside it is the ledger's.
+    const at = entryTime(id);
+    for (const event of eventCodec.items(fields)) out.push({ at, event });
   }
   return out;
 }

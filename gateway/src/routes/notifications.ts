@@ -1,31 +1,19 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import {
-  Accepted, checkData, notificationContentSchema, NotificationId, NotificationStatus, type ContentLimits, type NotificationContent,
+  Accepted, notificationContentSchema, NotificationId, NotificationStatus, type ContentLimits, type NotificationContent,
 } from '@pushflow/shared';
 import { apiKeyFingerprint } from '../auth.ts';
+import { contentCheck } from '../content-check.ts';
 import { dispatcherAnswer } from '../dispatcher-answer.ts';
 import { IDEMPOTENCY_HEADER, IdempotencyHeaders, requestHash, scopedKey } from '../idempotency.ts';
-import { HttpProblem, problemResponse } from '../problems.ts';
+import { problemResponse } from '../problems.ts';
 import { rateLimitHook, type RateLimiter } from '../rate-limit.ts';
 import type { Rpc } from '../rpc.ts';
+import { commonProblems, rateHeaders } from './responses.ts';
 
 const accepted = dispatcherAnswer(Accepted);
 const statusOf = dispatcherAnswer(NotificationStatus);
-
-const common = {
-  400: problemResponse('The request is not valid'),
-  401: problemResponse('Missing or invalid API key'),
-  503: problemResponse('The dispatcher cannot take the request now; see Retry-After'),
-  504: problemResponse('No dispatcher answered in time; see Retry-After'),
-};
-
-const rateHeaders = {
-  'retry-after': { type: 'integer', minimum: 1, description: 'Whole seconds to wait before retrying' },
-  'ratelimit-limit': { type: 'integer', description: 'Requests this API key may make at once (PUSHFLOW_RATE_LIMIT_BURST)' },
-  'ratelimit-remaining': { type: 'integer', description: 'Requests left now' },
-  'ratelimit-reset': { type: 'integer', description: 'Seconds until a request would pass' },
-};
 
 export interface NotificationRouteOptions {
   rpc: Rpc;
@@ -41,7 +29,11 @@ export interface NotificationRouteOptions {
 
 export const notificationRoutes: FastifyPluginAsyncTypebox<NotificationRouteOptions> = async (app, opts) => {
   const { rpc, limits, bodyLimitBytes, rateLimiter, onRateLimited } = opts;
-  const checkContent = contentCheck(limits);
+  const dataProblem = contentCheck(limits);
+  const checkContent = async (request: FastifyRequest) => {
+    const problem = dataProblem(request.body as NotificationContent, '/body');
+    if (problem) throw problem;
+  };
 
   app.post('/notifications', {
     schema: {
@@ -52,7 +44,7 @@ export const notificationRoutes: FastifyPluginAsyncTypebox<NotificationRouteOpti
       headers: IdempotencyHeaders,
       response: {
         202: { description: 'Accepted: the notification has an id and is on its way', ...Accepted },
-        ...common,
+        ...commonProblems,
         413: problemResponse(`The body is over ${bodyLimitBytes} bytes`),
         415: problemResponse('The body is not application/json'),
         422: problemResponse('The Idempotency-Key was already used with a different body (idempotency-key-reused), or the database refused to store the notification (notification-refused)'),
@@ -68,7 +60,8 @@ export const notificationRoutes: FastifyPluginAsyncTypebox<NotificationRouteOpti
       requestHash: requestHash(request.body),
     };
     const result = await accepted(rpc.send(request.body, idempotency));
-    request.log.info({ notificationId: result.notificationId }, 'notification accepted');
+    // At debug: a line per notification would cost more CPU than the request (README, "Performance").
+    request.log.debug({ notificationId: result.notificationId }, 'notification accepted');
     return reply.code(202).send(result);
   });
 
@@ -80,7 +73,7 @@ export const notificationRoutes: FastifyPluginAsyncTypebox<NotificationRouteOpti
       params: Type.Object({ id: NotificationId }),
       response: {
         200: { description: 'The notification\'s status and history', ...NotificationStatus },
-        ...common,
+        ...commonProblems,
         404: problemResponse('No notification with that id'),
       },
     },
@@ -88,17 +81,3 @@ export const notificationRoutes: FastifyPluginAsyncTypebox<NotificationRouteOpti
     return statusOf(rpc.status(request.params.id));
   });
 };
-
-/** The rules on `data` the schema cannot state (see data-rules.ts), as a 400 like the schema's. */
-function contentCheck(limits: ContentLimits) {
-  const rules = { maxBytes: limits.dataBytes, maxDepth: limits.dataDepth };
-  return async function checkContent(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-    const { data } = request.body as NotificationContent;
-    if (data === undefined) return;
-    const broken = checkData(data, rules);
-    if (broken) {
-      const path = `/body/data${broken.path}`;
-      throw new HttpProblem('validation-failed', `body/data${broken.path} ${broken.message}`, { errors: [{ path, message: broken.message }] });
-    }
-  };
-}

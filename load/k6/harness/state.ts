@@ -86,6 +86,11 @@ export function defaultAnswer(call: HttpCall): HttpAnswer {
     const { recipientId } = JSON.parse(call.body ?? '{}') as { recipientId?: string };
     return { status: 201, body: { token: `token-of-${recipientId}`, expiresAt: new Date(Date.now() + 3600_000).toISOString() } };
   }
+  if (call.method === 'POST' && call.url.endsWith('/notifications/batch')) {
+    const { notifications = [] } = JSON.parse(call.body ?? '{}') as { notifications?: unknown[] };
+    const acceptedAt = new Date().toISOString();
+    return { status: 202, body: { notifications: notifications.map((_, i) => ({ notificationId: `n-${k6.http.calls.length}-${i}`, status: 'ACCEPTED', acceptedAt })) } };
+  }
   if (call.method === 'POST' && call.url.endsWith('/notifications')) {
     return { status: 202, body: { notificationId: `n-${k6.http.calls.length}`, status: 'ACCEPTED', acceptedAt: new Date().toISOString() } };
   }

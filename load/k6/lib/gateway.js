@@ -1,4 +1,4 @@
-// The two gateway calls the scripts make: POST /notifications and POST /connect-tokens.
+// The gateway calls the scripts make: POST /notifications, POST /notifications/batch and POST /connect-tokens.
 import http from 'k6/http';
 import { check, fail } from 'k6';
 
@@ -18,6 +18,20 @@ export function sendNotification(target, recipientId, data) {
   );
   const accepted = check(res, { 'POST /notifications answers 202': (r) => r.status === 202 });
   return accepted ? res.json() : null;
+}
+
+/**
+ * Sends notifications ([{recipientId, title?, body?, data?}]) in one POST /notifications/batch;
+ * answers the 202's list ([{notificationId, status, acceptedAt}], in the same order) or null.
+ */
+export function sendNotificationBatch(target, notifications) {
+  const res = http.post(
+    `${target.baseUrl}/notifications/batch`,
+    JSON.stringify({ notifications }),
+    params(target, 'POST /notifications/batch'),
+  );
+  const accepted = check(res, { 'POST /notifications/batch answers 202': (r) => r.status === 202 });
+  return accepted ? res.json().notifications : null;
 }
 
 /** A connect token for recipientId, or null (the failed check says so). */

@@ -73,3 +73,28 @@ export function durationText(ms) {
   return `${Math.round(ms)}ms`;
 }
 
+
+/**
+ * Options of a sender script: one constant-arrival-rate scenario and the thresholds every
+ * sender holds to (under 1% failed requests, the POST's p(99), every answer checked).
+ */
+export function senderOptions(scenario, { rate, duration, vus, httpP99Ms }) {
+  return {
+    scenarios: {
+      [scenario]: {
+        executor: 'constant-arrival-rate',
+        rate,
+        timeUnit: '1s',
+        duration: durationText(duration),
+        preAllocatedVUs: vus,
+        maxVUs: vus,
+      },
+    },
+    thresholds: {
+      http_req_failed: ['rate<0.01'],
+      http_req_duration: [`p(99)<${httpP99Ms}`],
+      checks: ['rate>0.99'],
+    },
+    summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)'],
+  };
+}
