@@ -349,16 +349,18 @@ export function createRouteTable(deps: RouteTableDeps): RouteTable {
         return routeRecipients(redis, keys, recipientIds, nodeTtlMs, now);
       }
       const routes = new Map<string, string[]>();
-      const offline: string[] = [];
+      const unsure: string[] = [];
       for (const recipient of new Set(recipientIds)) {
         const nodes = liveNodes(recipient, now);
         routes.set(recipient, nodes);
-        if (nodes.length === 0) offline.push(recipient);
+        // Offline here may only mean its connect is still on the way, and a node left out
+        // may only be one whose first heartbeats the table has not read yet (they are read
+        // every livenessMs): ask Redis, as before the table.
+        if (nodes.length === 0 || nodes.length < (byRecipient.get(recipient)?.size ?? 0)) unsure.push(recipient);
       }
-      // Offline here may only mean its connect is still on the way: ask Redis, as before.
-      if (offline.length > 0) {
-        fromRedis += offline.length;
-        for (const [recipient, nodes] of await routeRecipients(redis, keys, offline, nodeTtlMs, now)) routes.set(recipient, nodes);
+      if (unsure.length > 0) {
+        fromRedis += unsure.length;
+        for (const [recipient, nodes] of await routeRecipients(redis, keys, unsure, nodeTtlMs, now)) routes.set(recipient, nodes);
       }
       return routes;
     },

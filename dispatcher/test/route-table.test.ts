@@ -362,3 +362,17 @@ test('a second device that connected a moment before the send is routed to, howe
   await n2.connected('sam');
   assert.deepEqual((await table.route(['sam'], Date.now())).get('sam'), ['n1', 'n2']);
 });
+
+test('a node whose first heartbeats the table has not read yet is routed to, from Redis', async () => {
+  const keys = makeKeys(uniquePrefix());
+  await admin.zadd(keys.nodes, ALIVE(), 'n1');
+  const n1 = presenceOf(keys, 'n1');
+  const n2 = presenceOf(keys, 'n2');
+  // Heartbeats read once, at the resync: n2 starts after it.
+  const { table } = await startTable(keys, { livenessMs: 60_000 });
+  await n1.connected('tia');
+  await knows(table, 'tia', ['n1']);
+  await admin.zadd(keys.nodes, ALIVE(), 'n2');
+  await n2.connected('tia');
+  assert.deepEqual((await table.route(['tia'], Date.now())).get('tia'), ['n1', 'n2']);
+});
