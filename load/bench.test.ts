@@ -9,8 +9,8 @@ import { bench } from './run-bench.ts';
 // The Redis and MongoDB-protocol servers are reported as processes when the bench started
 // them as local binaries, not when they came from the environment (or a container).
 const localServers = [
-  ...(process.env.TEST_MONGO_URL ?? process.env.MONGO_URL ? [] : ['mongo']),
-  ...(process.env.TEST_REDIS_URL ?? process.env.REDIS_URL ? [] : ['redis']),
+  ...((process.env.TEST_MONGO_URL ?? process.env.MONGO_URL) ? [] : ['mongo']),
+  ...((process.env.TEST_REDIS_URL ?? process.env.REDIS_URL) ? [] : ['redis']),
 ];
 const stackProcesses = (services: string[]) => [...services, ...localServers].sort();
 
@@ -28,16 +28,39 @@ function assertCpuCost(doc: Record<string, any>, unit: 'Notification' | 'Request
     assert.equal(typeof cost[name], 'number', `${name}: ${JSON.stringify(cost)}`);
     assert.ok(close(cost[name]!, (seconds * 1000) / count), `${name}: ${cost[name]} ms for ${seconds} s over ${count}`);
   }
-  const servers = Object.entries(cpu).filter(([name]) => name !== 'harness').reduce((a, [, s]) => a + s, 0);
-  assert.ok(close(doc[`serversCpuMsPer${unit}`], (servers * 1000) / count), `servers: ${doc[`serversCpuMsPer${unit}`]} ms for ${servers} s over ${count}`);
+  const servers = Object.entries(cpu)
+    .filter(([name]) => name !== 'harness')
+    .reduce((a, [, s]) => a + s, 0);
+  assert.ok(
+    close(doc[`serversCpuMsPer${unit}`], (servers * 1000) / count),
+    `servers: ${doc[`serversCpuMsPer${unit}`]} ms for ${servers} s over ${count}`,
+  );
 }
 
-test('a tiny throughput run exits 0 with one verified JSON document, and profiles the services on request', { timeout: 60_000 }, async () => {
-  // PushFlow alone; load/centrifugo.test.ts runs the same with the Centrifugo peer.
+test('a tiny throughput run exits 0 with one verified JSON document, and profiles the services on request', {
+  timeout: 60_000,
+}, async () => {
+  // PushFlow alone; load/centrifugo/centrifugo.test.ts runs the same with the Centrifugo peer.
   const profiles = await mkdtemp(join(tmpdir(), 'pushflow-cpu-prof-'));
-  const { code, stdout, stderr } = await bench([
-    '--scenario', 'throughput', '--duration', '2', '--recipients', '5', '--concurrency', '4', '--drain', '20', '--peer', 'none', '--cpu-prof', profiles,
-  ], 55_000);
+  const { code, stdout, stderr } = await bench(
+    [
+      '--scenario',
+      'throughput',
+      '--duration',
+      '2',
+      '--recipients',
+      '5',
+      '--concurrency',
+      '4',
+      '--drain',
+      '20',
+      '--peer',
+      'none',
+      '--cpu-prof',
+      profiles,
+    ],
+    55_000,
+  );
   assert.equal(code, 0, stderr);
   // Each service's own thread (thread id 0 in Node's file name; the other file is tsx's loader thread) ran its code.
   for (const service of ['gateway', 'dispatcher', 'delivery']) {
@@ -46,7 +69,10 @@ test('a tiny throughput run exits 0 with one verified JSON document, and profile
     assert.ok(main, `${service}: no main-thread profile in ${dir}`);
     const profile = JSON.parse(await readFile(join(dir, main), 'utf8')) as { nodes: { callFrame: { url: string } }[]; samples: number[] };
     assert.ok(profile.samples.length > 0, service);
-    assert.ok(profile.nodes.some((n) => n.callFrame.url.includes(`/${service}/src/`)), `${service}: its profile shows none of ${service}/src`);
+    assert.ok(
+      profile.nodes.some((n) => n.callFrame.url.includes(`/${service}/src/`)),
+      `${service}: its profile shows none of ${service}/src`,
+    );
   }
   await rm(profiles, { recursive: true, force: true });
   const lines = stdout.trim().split('\n');
@@ -77,12 +103,18 @@ test('a tiny throughput run exits 0 with one verified JSON document, and profile
   assert.match(doc.servers.mongo.version, /^\d+\.\d+/);
   assert.deepEqual(doc.processes.map((p: { name: string }) => p.name).sort(), stackProcesses(['delivery', 'dispatcher', 'gateway']));
   for (const p of doc.processes) assert.ok(p.rssMB > 0, `${p.name} RSS`);
-  assert.deepEqual(Object.keys(doc.cpuSecondsDuringWindow).sort(), ['harness', ...stackProcesses(['delivery', 'dispatcher', 'gateway'])].sort());
+  assert.deepEqual(
+    Object.keys(doc.cpuSecondsDuringWindow).sort(),
+    ['harness', ...stackProcesses(['delivery', 'dispatcher', 'gateway'])].sort(),
+  );
   assertCpuCost(doc, 'Notification', doc.counts.receivedInWindow);
   // What the servers said about the window: each service's event-loop delay, and Redis's commands.
   for (const service of ['gateway', 'dispatcher', 'delivery']) {
     const delay = doc.eventLoopDelayMsDuringWindow[service];
-    assert.ok(delay && delay.p50 >= 0 && delay.p50 <= delay.p99 && delay.p99 <= delay.max && delay.max > 0, `${service}: ${JSON.stringify(delay)}`);
+    assert.ok(
+      delay && delay.p50 >= 0 && delay.p50 <= delay.p99 && delay.p99 <= delay.max && delay.max > 0,
+      `${service}: ${JSON.stringify(delay)}`,
+    );
   }
   const redis = doc.redisDuringWindow;
   const xadd = redis.commands.find((c: { command: string }) => c.command === 'xadd');
@@ -92,10 +124,29 @@ test('a tiny throughput run exits 0 with one verified JSON document, and profile
 });
 
 test('tiny status and connections runs print one complete JSON document each', { timeout: 60_000 }, async () => {
-  const { code, stdout, stderr } = await bench([
-    '--scenario', 'status', '--scenario', 'connections', '--duration', '2', '--concurrency', '8',
-    '--status-docs', '200', '--connections', '50', '--sample', '10', '--sockets-per-process', '20', '--nodes', '2',
-  ], 55_000);
+  const { code, stdout, stderr } = await bench(
+    [
+      '--scenario',
+      'status',
+      '--scenario',
+      'connections',
+      '--duration',
+      '2',
+      '--concurrency',
+      '8',
+      '--status-docs',
+      '200',
+      '--connections',
+      '50',
+      '--sample',
+      '10',
+      '--sockets-per-process',
+      '20',
+      '--nodes',
+      '2',
+    ],
+    55_000,
+  );
   assert.equal(code, 0, stderr);
   const lines = stdout.trim().split('\n');
   assert.equal(lines.length, 2, `two JSON lines on stdout, got:\n${stdout}`);
@@ -121,11 +172,22 @@ test('tiny status and connections runs print one complete JSON document each', {
   assert.equal(connections.connections.holderProcesses, 3);
   assert.deepEqual(connections.connections.perSourceAddress, { '127.0.0.1': 20, '127.0.0.2': 20, '127.0.0.3': 10 });
   assert.ok(connections.connectsPerSecond > 0);
-  assert.deepEqual(connections.fanOut, { recipients: 10, sendErrors: {}, accepted: 10, received: 10, duplicates: 0, misrouted: 0, unexpected: 0 });
+  assert.deepEqual(connections.fanOut, {
+    recipients: 10,
+    sendErrors: {},
+    accepted: 10,
+    received: 10,
+    duplicates: 0,
+    misrouted: 0,
+    unexpected: 0,
+  });
   assert.equal(connections.latencyMs.acceptToReceive.count, 10);
   assert.equal(connections.latencyMs.handshake.count, 50);
   // One round-robin over the two nodes across the three processes.
-  assert.deepEqual(connections.memory.deliveryNodes.map((n: { connections: number }) => n.connections), [25, 25]);
+  assert.deepEqual(
+    connections.memory.deliveryNodes.map((n: { connections: number }) => n.connections),
+    [25, 25],
+  );
   for (const node of connections.memory.deliveryNodes) {
     assert.ok(node.rssBeforeBytes > 0 && node.rssAfterBytes > 0, JSON.stringify(node));
     // Measured, not judged: 25 sockets are ~15 KB of heap, within what a collection leaves behind.
@@ -137,16 +199,22 @@ test('tiny status and connections runs print one complete JSON document each', {
   for (const doc of [status, connections]) {
     assert.equal(doc.system, 'pushflow');
     assert.equal(typeof doc.machine.cpus, 'number');
-    assert.deepEqual(doc.processes.map((p: { name: string }) => p.name).sort(), stackProcesses(['delivery-1', 'delivery-2', 'dispatcher', 'gateway']));
+    assert.deepEqual(
+      doc.processes.map((p: { name: string }) => p.name).sort(),
+      stackProcesses(['delivery-1', 'delivery-2', 'dispatcher', 'gateway']),
+    );
   }
 });
 
-test('a tiny batch run on PushFlow and on the Centrifugo peer: every notification delivered, every status DELIVERED, the cost per process', { timeout: 150_000 }, async () => {
+test('a tiny batch run on PushFlow and on the Centrifugo peer: every notification delivered, every status DELIVERED, the cost per process', {
+  timeout: 150_000,
+}, async () => {
   const binary = findCentrifugo();
   assert.ok(binary, `no centrifugo binary: ${installHint}`);
-  const { code, stdout, stderr } = await bench([
-    '--scenario', 'batch', '--batch', '10', '--duration', '2', '--recipients', '5', '--concurrency', '2', '--peer', 'centrifugo',
-  ], 140_000);
+  const { code, stdout, stderr } = await bench(
+    ['--scenario', 'batch', '--batch', '10', '--duration', '2', '--recipients', '5', '--concurrency', '2', '--peer', 'centrifugo'],
+    140_000,
+  );
   assert.equal(code, 0, stderr);
   const lines = stdout.trim().split('\n');
   assert.equal(lines.length, 3, `three JSON lines on stdout, got:\n${stdout}`);
@@ -155,7 +223,10 @@ test('a tiny batch run on PushFlow and on the Centrifugo peer: every notificatio
   for (const doc of [pushflow, centrifugo]) {
     assert.equal(doc.scenario, 'batch');
     assert.equal(doc.verified, true, JSON.stringify({ counts: doc.counts, verification: doc.verification }));
-    assert.deepEqual({ batch: doc.parameters.batch, concurrency: doc.parameters.concurrency, drainSeconds: doc.parameters.drainSeconds }, { batch: 10, concurrency: 2, drainSeconds: 60 });
+    assert.deepEqual(
+      { batch: doc.parameters.batch, concurrency: doc.parameters.concurrency, drainSeconds: doc.parameters.drainSeconds },
+      { batch: 10, concurrency: 2, drainSeconds: 60 },
+    );
     // Ten a POST, each received once by its recipient.
     assert.ok(doc.counts.requests > 0 && doc.counts.sent === doc.counts.requests * 10, JSON.stringify(doc.counts));
     assert.deepEqual(doc.counts.errors, {});
@@ -168,8 +239,11 @@ test('a tiny batch run on PushFlow and on the Centrifugo peer: every notificatio
     assert.equal(doc.latencyMs.acceptToReceive.count, doc.counts.accepted);
     assertCpuCost(doc, 'Notification', doc.counts.receivedInWindow);
   }
-  assert.deepEqual(Object.keys(pushflow.cpuMsPerNotification).sort(), ['harness', ...stackProcesses(['delivery', 'dispatcher', 'gateway'])].sort());
-  const ownRedis = process.env.TEST_REDIS_URL ?? process.env.REDIS_URL ? [] : ['redis'];
+  assert.deepEqual(
+    Object.keys(pushflow.cpuMsPerNotification).sort(),
+    ['harness', ...stackProcesses(['delivery', 'dispatcher', 'gateway'])].sort(),
+  );
+  const ownRedis = (process.env.TEST_REDIS_URL ?? process.env.REDIS_URL) ? [] : ['redis'];
   assert.deepEqual(Object.keys(centrifugo.cpuMsPerNotification).sort(), ['centrifugo', 'harness', ...ownRedis].sort());
 
   // Every PushFlow status DELIVERED in MongoDB within the batch's 60 s, and how the projection caught up.
@@ -177,7 +251,10 @@ test('a tiny batch run on PushFlow and on the Centrifugo peer: every notificatio
   assert.equal(pushflow.verification.statuses.DELIVERED, pushflow.counts.accepted);
   assert.ok(pushflow.verification.statusesCompleteAfterWindowMs <= 60_000, JSON.stringify(pushflow.verification));
   const projection = pushflow.verification.projection;
-  assert.ok(projection.deliveredAtWindowEnd >= 0 && projection.deliveredAtWindowEnd <= pushflow.counts.accepted, JSON.stringify(projection));
+  assert.ok(
+    projection.deliveredAtWindowEnd >= 0 && projection.deliveredAtWindowEnd <= pushflow.counts.accepted,
+    JSON.stringify(projection),
+  );
   assert.equal(projection.backlogAtWindowEnd, pushflow.counts.accepted - projection.deliveredAtWindowEnd);
   assert.ok(projection.catchUpMs >= 0 && projection.overallDocumentsPerSecond > 0, JSON.stringify(projection));
   // A rate only when there was a backlog to work off for long enough to time.
@@ -187,14 +264,31 @@ test('a tiny batch run on PushFlow and on the Centrifugo peer: every notificatio
 
   assert.equal(comparison.scenario, 'batch');
   const ratio = (a: number, b: number) => Number((a / b).toFixed(3));
-  assert.equal(comparison.pushflowOverCentrifugo.serversCpuMsPerNotification, ratio(pushflow.serversCpuMsPerNotification, centrifugo.serversCpuMsPerNotification));
+  assert.equal(
+    comparison.pushflowOverCentrifugo.serversCpuMsPerNotification,
+    ratio(pushflow.serversCpuMsPerNotification, centrifugo.serversCpuMsPerNotification),
+  );
   assert.match(comparison.note, /\/api\/batch/);
 });
 
 test('--help documents the options and exits 0; a bad option exits 1', { timeout: 20_000 }, async () => {
   const help = await bench(['--help'], 15_000);
   assert.equal(help.code, 0);
-  for (const option of ['--scenario', '--nodes', '--recipients', '--concurrency', '--duration', '--rate', '--gateway', '--mongo', '--status-docs', '--connections', '--sample', '--peer', '--batch']) {
+  for (const option of [
+    '--scenario',
+    '--nodes',
+    '--recipients',
+    '--concurrency',
+    '--duration',
+    '--rate',
+    '--gateway',
+    '--mongo',
+    '--status-docs',
+    '--connections',
+    '--sample',
+    '--peer',
+    '--batch',
+  ]) {
     assert.ok(help.stdout.includes(option), option);
   }
   const bad = await bench(['--scenario', 'nope'], 15_000);

@@ -7,17 +7,17 @@
 import { join } from 'node:path';
 import { compareWithCentrifugo } from './centrifugo/comparison.ts';
 import { runOnCentrifugo } from './centrifugo/run.ts';
-import { serverVersions } from './environment.ts';
+import { serverVersions } from './probes/environment.ts';
 import { parseOptions, usage, UsageError, type BenchOptions, type ScenarioName } from './options.ts';
-import { pushflowSystem } from './pushflow.ts';
-import { buildReport, printReport } from './report.ts';
-import { runScenario, type Driver } from './run-scenario.ts';
-import { openFiles } from './processes.ts';
+import { pushflowSystem } from './drivers/pushflow.ts';
+import { buildReport, printReport } from './report/report.ts';
+import { runScenario, type Driver } from './scenarios/run-scenario.ts';
+import { openFiles } from './probes/processes.ts';
 import { connectionsScenario, deliveryNodesFor } from './scenarios/connections.ts';
-import { latency } from './scenarios/latency.ts';
+import { latencyScenario } from './scenarios/latency.ts';
 import { statusScenario } from './scenarios/status.ts';
-import { batch, throughput } from './scenarios/throughput.ts';
-import { openTarget, type Target } from './target.ts';
+import { batchScenario, throughputScenario } from './scenarios/throughput.ts';
+import { openTarget, type Target } from './drivers/target.ts';
 
 let options: BenchOptions | 'help';
 try {
@@ -37,9 +37,9 @@ const opts = options;
 process.once('SIGINT', () => process.exit(130));
 // The scenarios that go through run-scenario.ts, and so can run against a peer too.
 const drivers: Partial<Record<ScenarioName, () => Driver>> = {
-  throughput: () => throughput(opts.concurrency),
-  latency: () => latency(opts.rate, opts.maxInFlight),
-  batch: () => batch(opts.concurrency, opts.batch),
+  throughput: () => throughputScenario(opts.concurrency),
+  latency: () => latencyScenario(opts.rate, opts.maxInFlight),
+  batch: () => batchScenario(opts.concurrency, opts.batch),
 };
 const others: Partial<Record<ScenarioName, (target: Target) => Promise<Record<string, unknown> & { verified: boolean }>>> = {
   status: (target) => statusScenario(target, opts),
@@ -52,10 +52,16 @@ let allVerified = true;
 let failure: unknown;
 for (const name of opts.scenarios) {
   const stackOpts = name === 'connections' ? { ...opts, nodes: deliveryNodesFor(opts, openFiles()?.limit ?? null) } : opts;
-  process.stderr.write(opts.external ? `bench: ${name}: targeting ${opts.external.gatewayUrl}\n` : `bench: ${name}: starting a stack with ${stackOpts.nodes} delivery node(s), ${opts.partitions} partition(s), ${opts.dispatchers} dispatcher(s)\n`);
-  // Read by the harness when it spawns each service (test/harness/stack.ts).
+  process.stderr.write(
+    opts.external
+      ? `bench: ${name}: targeting ${opts.external.gatewayUrl}\n`
+      : `bench: ${name}: starting a stack with ${stackOpts.nodes} delivery node(s), ${opts.partitions} partition(s), ${opts.dispatchers} dispatcher(s)\n`,
+  );
+  // Read by the harness when it spawns each service (local-stack/stack.ts).
   if (opts.cpuProfDir) process.env.PUSHFLOW_CPU_PROF_DIR = join(opts.cpuProfDir, name);
-  const target = await openTarget(stackOpts, { inspect: name === 'connections' }).catch((err) => { failure = err; });
+  const target = await openTarget(stackOpts, { inspect: name === 'connections' }).catch((err) => {
+    failure = err;
+  });
   if (!target) break;
   const driver = drivers[name];
   let pushflow: Awaited<ReturnType<typeof runScenario>> | undefined;
@@ -69,7 +75,9 @@ for (const name of opts.scenarios) {
     failure = err;
   } finally {
     process.stderr.write(`bench: ${name}: stopping\n`);
-    await target.stop().catch((err) => { failure ??= err; });
+    await target.stop().catch((err) => {
+      failure ??= err;
+    });
     if (opts.cpuProfDir) process.stderr.write(`bench: ${name}: CPU profiles in ${join(opts.cpuProfDir, name)}\n`);
   }
   if (failure) break;

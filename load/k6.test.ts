@@ -60,7 +60,12 @@ test('send.js: constant arrival rate from RATE/DURATION/VUS, one authenticated P
   assert.deepEqual(optionsProblems(module.options, module, declared), []);
   const options = module.options as { scenarios: Record<string, Record<string, unknown>>; thresholds: Record<string, string[]> };
   assert.deepEqual(options.scenarios.send, {
-    executor: 'constant-arrival-rate', rate: 250, timeUnit: '1s', duration: '120000ms', preAllocatedVUs: 80, maxVUs: 80,
+    executor: 'constant-arrival-rate',
+    rate: 250,
+    timeUnit: '1s',
+    duration: '120000ms',
+    preAllocatedVUs: 80,
+    maxVUs: 80,
   });
   assert.deepEqual(options.thresholds.http_req_duration, ['p(99)<500']);
   assert.deepEqual(options.thresholds.http_req_failed, ['rate<0.01']);
@@ -101,11 +106,23 @@ test('send.js: the documented defaults; a bad setting stops it naming the variab
 });
 
 test('send-batch.js: constant arrival rate of batches, BATCH_SIZE notifications round robin over RECEIVERS, each accepted one counted', async () => {
-  const { module, declared, fn } = await loadScript('send-batch.js', { ...ENV, RATE: '4', BATCH_SIZE: '5', DURATION: '1m', VUS: '8', RECEIVERS: '3' });
+  const { module, declared, fn } = await loadScript('send-batch.js', {
+    ...ENV,
+    RATE: '4',
+    BATCH_SIZE: '5',
+    DURATION: '1m',
+    VUS: '8',
+    RECEIVERS: '3',
+  });
   assert.deepEqual(optionsProblems(module.options, module, declared), []);
   const options = module.options as { scenarios: Record<string, Record<string, unknown>>; thresholds: Record<string, string[]> };
   assert.deepEqual(options.scenarios.sendBatch, {
-    executor: 'constant-arrival-rate', rate: 4, timeUnit: '1s', duration: '60000ms', preAllocatedVUs: 8, maxVUs: 8,
+    executor: 'constant-arrival-rate',
+    rate: 4,
+    timeUnit: '1s',
+    duration: '60000ms',
+    preAllocatedVUs: 8,
+    maxVUs: 8,
   });
   assert.deepEqual(options.thresholds.http_req_duration, ['p(99)<1000']);
   assert.deepEqual(options.thresholds.http_req_failed, ['rate<0.01']);
@@ -122,8 +139,16 @@ test('send-batch.js: constant arrival rate of batches, BATCH_SIZE notifications 
   assert.deepEqual(post?.tags, { name: 'POST /notifications/batch' });
   const { notifications } = jsonBody(post) as { notifications: { recipientId: string; data: unknown }[] };
   // Iteration 2 of batches of 5 starts at notification 10: recipients 10 % 3 = 1, then 2, 0, 1, 2.
-  assert.deepEqual(notifications.map((n) => n.recipientId), ['k6-recipient-1', 'k6-recipient-2', 'k6-recipient-0', 'k6-recipient-1', 'k6-recipient-2']);
-  assert.deepEqual(notifications[3], { recipientId: 'k6-recipient-1', title: 'k6', body: 'PushFlow batch load test', data: { iteration: 2, index: 3 } });
+  assert.deepEqual(
+    notifications.map((n) => n.recipientId),
+    ['k6-recipient-1', 'k6-recipient-2', 'k6-recipient-0', 'k6-recipient-1', 'k6-recipient-2'],
+  );
+  assert.deepEqual(notifications[3], {
+    recipientId: 'k6-recipient-1',
+    title: 'k6',
+    body: 'PushFlow batch load test',
+    data: { iteration: 2, index: 3 },
+  });
   assert.deepEqual(samples('pushflow_notifications_sent'), [5]);
   assert.deepEqual(failedChecks(), []);
 
@@ -164,7 +189,10 @@ test('receivers.js: a receiver gets a token, connects, acks every notification a
   assert.equal(k6.metrics.get('pushflow_accept_to_receive')?.isTime, true);
   assert.equal(declared.get('pushflow_notifications_received'), 'counter');
   const options = module.options as { scenarios: Record<string, Record<string, unknown>>; thresholds: Record<string, string[]> };
-  assert.deepEqual(options.scenarios.receivers?.stages, [{ duration: '5000ms', target: 3 }, { duration: '60000ms', target: 3 }]);
+  assert.deepEqual(options.scenarios.receivers?.stages, [
+    { duration: '5000ms', target: 3 },
+    { duration: '60000ms', target: 3 },
+  ]);
   assert.deepEqual(options.thresholds.pushflow_accept_to_receive, ['p(99)<500']);
 
   asVu(null, () => fn('setup')());
@@ -186,16 +214,23 @@ test('receivers.js: a receiver gets a token, connects, acks every notification a
 
   socket.open();
   const frame = {
-    type: 'notification', notificationId: '01a20e56-4ecb-7a8c-abe7-9fc5bd404945', title: 'Hi', body: 'Welcome',
-    data: { orderId: 42 }, acceptedAt: new Date(Date.now() - 40).toISOString(),
+    type: 'notification',
+    notificationId: '01a20e56-4ecb-7a8c-abe7-9fc5bd404945',
+    title: 'Hi',
+    body: 'Welcome',
+    data: { orderId: 42 },
+    acceptedAt: new Date(Date.now() - 40).toISOString(),
   };
   socket.receive(JSON.stringify(frame));
-  assert.deepEqual(socket.sent.map((s) => JSON.parse(s)), [{ type: 'ack', notificationId: frame.notificationId }]);
+  assert.deepEqual(
+    socket.sent.map((s) => JSON.parse(s)),
+    [{ type: 'ack', notificationId: frame.notificationId }],
+  );
   assert.deepEqual(samples('pushflow_notifications_received'), [0, 1]);
   const [latency] = samples('pushflow_accept_to_receive');
   assert.ok(latency !== undefined && latency >= 40, `latency from acceptedAt: ${latency}`);
 
-  // Delivered twice (at least once, README): acked again, counted once.
+  // Delivered twice (at least once, docs/operations.md): acked again, counted once.
   socket.receive(JSON.stringify(frame));
   assert.equal(socket.sent.length, 2);
   assert.deepEqual(samples('pushflow_notifications_received'), [0, 1]);
@@ -239,9 +274,19 @@ test('end-to-end.js: receivers first, then senders to them; received/sent, laten
   const options = module.options as { scenarios: Record<string, Record<string, unknown>>; thresholds: Record<string, string[]> };
   assert.equal(options.scenarios.receivers?.executor, 'ramping-vus');
   assert.equal(options.scenarios.receivers?.exec, 'receive');
-  assert.deepEqual(options.scenarios.receivers?.stages, [{ duration: '4000ms', target: 2 }, { duration: '18000ms', target: 2 }]);
+  assert.deepEqual(options.scenarios.receivers?.stages, [
+    { duration: '4000ms', target: 2 },
+    { duration: '18000ms', target: 2 },
+  ]);
   assert.deepEqual(options.scenarios.senders, {
-    executor: 'constant-arrival-rate', exec: 'send', startTime: '9000ms', rate: 20, timeUnit: '1s', duration: '10000ms', preAllocatedVUs: 5, maxVUs: 5,
+    executor: 'constant-arrival-rate',
+    exec: 'send',
+    startTime: '9000ms',
+    rate: 20,
+    timeUnit: '1s',
+    duration: '10000ms',
+    preAllocatedVUs: 5,
+    maxVUs: 5,
   });
   // received/sent >= 0.99 expressed on the Rate of (true per receipt, false per send).
   assert.deepEqual(options.thresholds.pushflow_received_share, ['rate>=0.497487']);
@@ -256,15 +301,33 @@ test('end-to-end.js: receivers first, then senders to them; received/sent, laten
   socket.open();
   for (let i = 0; i < 4; i += 1) asVu(iteration('senders', 'constant-arrival-rate', i), () => fn('send')());
   const posts = k6.http.calls.filter((c) => c.url.endsWith('/notifications'));
-  assert.deepEqual(posts.map((c) => (jsonBody(c) as { recipientId: string }).recipientId), ['k6-recipient-0', 'k6-recipient-1', 'k6-recipient-0', 'k6-recipient-1']);
+  assert.deepEqual(
+    posts.map((c) => (jsonBody(c) as { recipientId: string }).recipientId),
+    ['k6-recipient-0', 'k6-recipient-1', 'k6-recipient-0', 'k6-recipient-1'],
+  );
   assert.ok(posts.every((c) => c.headers.Authorization === 'Bearer key-from-the-environment'));
   assert.deepEqual(samples('pushflow_notifications_sent'), [1, 1, 1, 1]);
 
   // The gateway accepted them; recipient 0's two arrive on its socket.
   for (const ack of ['n-1', 'n-3']) {
-    socket.receive(JSON.stringify({ type: 'notification', notificationId: ack, title: 'k6', body: 'x', data: {}, acceptedAt: new Date(Date.now() - 5).toISOString() }));
+    socket.receive(
+      JSON.stringify({
+        type: 'notification',
+        notificationId: ack,
+        title: 'k6',
+        body: 'x',
+        data: {},
+        acceptedAt: new Date(Date.now() - 5).toISOString(),
+      }),
+    );
   }
-  assert.deepEqual(socket.sent.map((s) => JSON.parse(s)), [{ type: 'ack', notificationId: 'n-1' }, { type: 'ack', notificationId: 'n-3' }]);
+  assert.deepEqual(
+    socket.sent.map((s) => JSON.parse(s)),
+    [
+      { type: 'ack', notificationId: 'n-1' },
+      { type: 'ack', notificationId: 'n-3' },
+    ],
+  );
   assert.deepEqual(samples('pushflow_received_share'), [0, 0, 0, 0, 1, 1]);
   assert.equal(samples('pushflow_accept_to_receive').length, 2);
   assert.deepEqual(failedChecks(), []);
@@ -275,19 +338,37 @@ test('end-to-end.js: receivers first, then senders to them; received/sent, laten
     metrics: {
       pushflow_notifications_sent: { type: 'counter', contains: 'default', values: { count: 200, rate: 7.7 } },
       pushflow_notifications_received: { type: 'counter', contains: 'default', values: { count: 199, rate: 7.6 } },
-      pushflow_received_share: { type: 'rate', contains: 'default', values: { rate: 0.4987, passes: 199, fails: 200 }, thresholds: { 'rate>=0.497487': { ok: true } } },
+      pushflow_received_share: {
+        type: 'rate',
+        contains: 'default',
+        values: { rate: 0.4987, passes: 199, fails: 200 },
+        thresholds: { 'rate>=0.497487': { ok: true } },
+      },
       pushflow_accept_to_receive: {
-        type: 'trend', contains: 'time',
+        type: 'trend',
+        contains: 'time',
         values: { avg: 30, min: 2, med: 21.456, max: 480, 'p(90)': 60, 'p(95)': 90, 'p(99)': 612.5 },
         thresholds: { 'p(99)<500': { ok: false } },
       },
-      'http_req_duration{scenario:senders}': { type: 'trend', contains: 'time', values: { med: 12, 'p(99)': 80 }, thresholds: { 'p(99)<500': { ok: true } } },
-      http_req_failed: { type: 'rate', contains: 'default', values: { rate: 0, passes: 0, fails: 203 }, thresholds: { 'rate<0.01': { ok: true } } },
+      'http_req_duration{scenario:senders}': {
+        type: 'trend',
+        contains: 'time',
+        values: { med: 12, 'p(99)': 80 },
+        thresholds: { 'p(99)<500': { ok: true } },
+      },
+      http_req_failed: {
+        type: 'rate',
+        contains: 'default',
+        values: { rate: 0, passes: 0, fails: 203 },
+        thresholds: { 'rate<0.01': { ok: true } },
+      },
     },
   }) as Record<string, string>;
   assert.deepEqual(Object.keys(out), ['stdout']);
   assert.deepEqual(JSON.parse(out.stdout!), {
-    sent: 200, received: 199, receivedPerSent: 0.995,
+    sent: 200,
+    received: 199,
+    receivedPerSent: 0.995,
     acceptToReceiveMs: { p50: 21.46, p90: 60, p99: 612.5, max: 480 },
     postNotificationsMs: { p50: 12, p99: 80 },
     httpFailedRate: 0,
@@ -308,30 +389,109 @@ test('the options check refuses what k6 would refuse or ignore', () => {
       s: { executor: 'constant-arrival-rate', exec: 'send', rate: 10, timeUnit: '1s', duration: '30s', preAllocatedVUs: 5, maxVUs: 10 },
       r: { executor: 'ramping-vus', startVUs: 0, stages: [{ duration: '10s', target: 5 }], gracefulRampDown: '0s' },
     },
-    thresholds: { http_req_failed: ['rate<0.01'], 'http_req_duration{scenario:s}': ['p(99)<25'], pushflow_accept_to_receive: [{ threshold: 'p(99.9)<=300', abortOnFail: true }] },
+    thresholds: {
+      http_req_failed: ['rate<0.01'],
+      'http_req_duration{scenario:s}': ['p(99)<25'],
+      pushflow_accept_to_receive: [{ threshold: 'p(99.9)<=300', abortOnFail: true }],
+    },
     summaryTrendStats: ['med', 'p(99)'],
   });
   assert.deepEqual(optionsProblems(valid(), exports, declared), []);
 
   const broken: [string, (o: ReturnType<typeof valid>) => void, RegExp][] = [
-    ['executor', (o) => { (o.scenarios.s as Record<string, unknown>).executor = 'constant-arrival-rates'; }, /not a k6 executor/],
-    ['required field', (o) => { delete (o.scenarios.s as Record<string, unknown>).preAllocatedVUs; }, /requires preAllocatedVUs/],
-    ['misspelt field', (o) => { (o.scenarios.r as Record<string, unknown>).startVus = 1; }, /has no option 'startVus'/],
-    ['exec', (o) => { o.scenarios.s.exec = 'sendd'; }, /exports no function 'sendd'/],
-    ['duration', (o) => { o.scenarios.s.duration = '30 s'; }, /not a k6 duration/],
-    ['stage', (o) => { o.scenarios.r.stages = [{ duration: '10s', target: -1 }]; }, /target must be a non-negative integer/],
-    ['unknown metric', (o) => { (o.thresholds as Record<string, unknown>).pushflow_unknown = ['count>0']; }, /neither a k6 metric nor one the script declares/],
-    ['expression', (o) => { o.thresholds.http_req_failed = ['p99<5']; }, /is not '<aggregation> <operator> <number>'/],
-    ['aggregation', (o) => { o.thresholds.http_req_failed = ['count>0']; }, /a rate has no 'count'/],
-    ['percentile', (o) => { o.thresholds['http_req_duration{scenario:s}'] = ['p(101)<5']; }, /not within 0-100/],
-    ['option', (o) => { (o as Record<string, unknown>).threshold = {}; }, /'threshold' is not a k6 option/],
-    ['trend stat', (o) => { o.summaryTrendStats = ['p99']; }, /not a trend statistic/],
+    [
+      'executor',
+      (o) => {
+        (o.scenarios.s as Record<string, unknown>).executor = 'constant-arrival-rates';
+      },
+      /not a k6 executor/,
+    ],
+    [
+      'required field',
+      (o) => {
+        delete (o.scenarios.s as Record<string, unknown>).preAllocatedVUs;
+      },
+      /requires preAllocatedVUs/,
+    ],
+    [
+      'misspelt field',
+      (o) => {
+        (o.scenarios.r as Record<string, unknown>).startVus = 1;
+      },
+      /has no option 'startVus'/,
+    ],
+    [
+      'exec',
+      (o) => {
+        o.scenarios.s.exec = 'sendd';
+      },
+      /exports no function 'sendd'/,
+    ],
+    [
+      'duration',
+      (o) => {
+        o.scenarios.s.duration = '30 s';
+      },
+      /not a k6 duration/,
+    ],
+    [
+      'stage',
+      (o) => {
+        o.scenarios.r.stages = [{ duration: '10s', target: -1 }];
+      },
+      /target must be a non-negative integer/,
+    ],
+    [
+      'unknown metric',
+      (o) => {
+        (o.thresholds as Record<string, unknown>).pushflow_unknown = ['count>0'];
+      },
+      /neither a k6 metric nor one the script declares/,
+    ],
+    [
+      'expression',
+      (o) => {
+        o.thresholds.http_req_failed = ['p99<5'];
+      },
+      /is not '<aggregation> <operator> <number>'/,
+    ],
+    [
+      'aggregation',
+      (o) => {
+        o.thresholds.http_req_failed = ['count>0'];
+      },
+      /a rate has no 'count'/,
+    ],
+    [
+      'percentile',
+      (o) => {
+        o.thresholds['http_req_duration{scenario:s}'] = ['p(101)<5'];
+      },
+      /not within 0-100/,
+    ],
+    [
+      'option',
+      (o) => {
+        (o as Record<string, unknown>).threshold = {};
+      },
+      /'threshold' is not a k6 option/,
+    ],
+    [
+      'trend stat',
+      (o) => {
+        o.summaryTrendStats = ['p99'];
+      },
+      /not a trend statistic/,
+    ],
   ];
   for (const [what, breakIt, problem] of broken) {
     const options = valid();
     breakIt(options);
     const problems = optionsProblems(options, exports, declared);
-    assert.ok(problems.some((p) => problem.test(p)), `${what}: ${JSON.stringify(problems)}`);
+    assert.ok(
+      problems.some((p) => problem.test(p)),
+      `${what}: ${JSON.stringify(problems)}`,
+    );
   }
 });
 
@@ -348,10 +508,17 @@ test('the stubs throw where k6 does, and on what k6 does not have', async () => 
     assert.throws(() => http.post('http://gateway.test/x', '{}', { header: { Authorization: 'Bearer k' } }), /params have no 'header'/);
     assert.throws(() => (http as unknown as Record<string, () => void>).fetch!(), /k6\/http has no 'fetch'/);
     assert.throws(() => new WebSocket('http://delivery.test/ws'), /scheme ws or wss/);
-    const ws = new WebSocket('ws://delivery.test/ws') as unknown as Record<string, unknown> & { send(d: string): void; close(c?: number): void };
+    const ws = new WebSocket('ws://delivery.test/ws') as unknown as Record<string, unknown> & {
+      send(d: string): void;
+      close(c?: number): void;
+    };
     assert.throws(() => (ws.on as () => void)(), /WebSocket has no 'on'/);
-    assert.throws(() => { ws.onMessage = () => {}; }, /has no 'onMessage'/);
-    assert.throws(() => { ws.onmessage = 'not a function'; }, /should be callable/);
+    assert.throws(() => {
+      ws.onMessage = () => {};
+    }, /has no 'onMessage'/);
+    assert.throws(() => {
+      ws.onmessage = 'not a function';
+    }, /should be callable/);
     assert.throws(() => ws.send('{}'), /InvalidStateError/);
     k6.sockets.at(-1)!.open();
     assert.throws(() => ws.close(1001), /InvalidAccessError/);

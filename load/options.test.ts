@@ -8,9 +8,20 @@ const centrifugoAt = (path: string) => () => path;
 test('no arguments (make bench) gives every scenario with sensible defaults', () => {
   const o = parseOptions([], noCentrifugo) as BenchOptions;
   assert.deepEqual(o, {
-    scenarios: ['throughput', 'latency', 'status', 'connections', 'batch'], nodes: 1, partitions: 1, dispatchers: 1, recipients: 50, concurrency: 64,
-    durationSeconds: 10, rate: 1000, maxInFlight: 1000, batch: 100,
-    statusDocs: 100_000, connections: 10_000, sample: 100, peer: 'none',
+    scenarios: ['throughput', 'latency', 'status', 'connections', 'batch'],
+    nodes: 1,
+    partitions: 1,
+    dispatchers: 1,
+    recipients: 50,
+    concurrency: 64,
+    durationSeconds: 10,
+    rate: 1000,
+    maxInFlight: 1000,
+    batch: 100,
+    statusDocs: 100_000,
+    connections: 10_000,
+    sample: 100,
+    peer: 'none',
   });
 });
 
@@ -27,13 +38,25 @@ test('batch takes its size; its statuses get 60 s after the window unless --drai
 });
 
 test('the Centrifugo peer runs by default where its binary is found, and only there', () => {
-  assert.deepEqual(pick(parseOptions([], centrifugoAt('/opt/centrifugo')) as BenchOptions), { peer: 'centrifugo', centrifugoBinary: '/opt/centrifugo' });
-  assert.deepEqual(pick(parseOptions(['--peer', 'centrifugo'], centrifugoAt('/opt/centrifugo')) as BenchOptions), { peer: 'centrifugo', centrifugoBinary: '/opt/centrifugo' });
-  assert.deepEqual(pick(parseOptions(['--peer', 'none'], centrifugoAt('/opt/centrifugo')) as BenchOptions), { peer: 'none', centrifugoBinary: undefined });
+  assert.deepEqual(pick(parseOptions([], centrifugoAt('/opt/centrifugo')) as BenchOptions), {
+    peer: 'centrifugo',
+    centrifugoBinary: '/opt/centrifugo',
+  });
+  assert.deepEqual(pick(parseOptions(['--peer', 'centrifugo'], centrifugoAt('/opt/centrifugo')) as BenchOptions), {
+    peer: 'centrifugo',
+    centrifugoBinary: '/opt/centrifugo',
+  });
+  assert.deepEqual(pick(parseOptions(['--peer', 'none'], centrifugoAt('/opt/centrifugo')) as BenchOptions), {
+    peer: 'none',
+    centrifugoBinary: undefined,
+  });
   assert.deepEqual(pick(parseOptions([], noCentrifugo) as BenchOptions), { peer: 'none', centrifugoBinary: undefined });
   assert.deepEqual(pick(parseOptions(['--peer', 'none'], noCentrifugo) as BenchOptions), { peer: 'none', centrifugoBinary: undefined });
   // Asking for it without a binary is a usage error that says how to get one.
-  assert.throws(() => parseOptions(['--peer', 'centrifugo'], noCentrifugo), (err: Error) => err instanceof UsageError && /scripts\/install-centrifugo\.sh/.test(err.message));
+  assert.throws(
+    () => parseOptions(['--peer', 'centrifugo'], noCentrifugo),
+    (err: Error) => err instanceof UsageError && /scripts\/install-centrifugo\.sh/.test(err.message),
+  );
   assert.throws(() => parseOptions(['--peer', 'nats'], centrifugoAt('/opt/centrifugo')), /--peer must be centrifugo or none, got nats/);
   assert.throws(() => parseOptions(['--peer'], centrifugoAt('/opt/centrifugo')), /argument missing/);
 });
@@ -41,7 +64,10 @@ test('the Centrifugo peer runs by default where its binary is found, and only th
 test('--cpu-prof takes a folder, made absolute, and only for a stack the bench starts', () => {
   assert.equal((parseOptions(['--cpu-prof', 'profiles'], noCentrifugo) as BenchOptions).cpuProfDir, `${process.cwd()}/profiles`);
   assert.equal((parseOptions(['--cpu-prof', '/tmp/p'], noCentrifugo) as BenchOptions).cpuProfDir, '/tmp/p');
-  assert.throws(() => parseOptions(['--gateway', 'http://x', '--delivery', 'ws://y', '--scenario', 'throughput', '--cpu-prof', '/tmp/p'], noCentrifugo), /--cpu-prof profiles the services the bench starts/);
+  assert.throws(
+    () => parseOptions(['--gateway', 'http://x', '--delivery', 'ws://y', '--scenario', 'throughput', '--cpu-prof', '/tmp/p'], noCentrifugo),
+    /--cpu-prof profiles the services the bench starts/,
+  );
 });
 
 function pick(o: BenchOptions) {
@@ -49,21 +75,44 @@ function pick(o: BenchOptions) {
 }
 
 test('status and connections take their sizes', () => {
-  const o = parseOptions(['--scenario', 'status', '--scenario', 'connections', '--status-docs', '200', '--connections', '50', '--sample', '10'], noCentrifugo) as BenchOptions;
+  const o = parseOptions(
+    ['--scenario', 'status', '--scenario', 'connections', '--status-docs', '200', '--connections', '50', '--sample', '10'],
+    noCentrifugo,
+  ) as BenchOptions;
   assert.deepEqual([o.scenarios, o.statusDocs, o.connections, o.sample], [['status', 'connections'], 200, 50, 10]);
   assert.throws(() => parseOptions(['--connections', '5', '--sample', '10']), /--sample \(10\) cannot exceed --connections \(5\)/);
   assert.throws(() => parseOptions(['--status-docs', '1e3.5']), UsageError);
   // Seeding needs the database: against a running stack only with --mongo.
   assert.throws(() => parseOptions(['--gateway', 'http://x', '--delivery', 'ws://y', '--scenario', 'status']), /needs --mongo/);
-  assert.equal((parseOptions(['--gateway', 'http://x', '--delivery', 'ws://y', '--scenario', 'status', '--mongo', 'mongodb://m/db']) as BenchOptions).external?.mongoUrl, 'mongodb://m/db');
+  assert.equal(
+    (parseOptions(['--gateway', 'http://x', '--delivery', 'ws://y', '--scenario', 'status', '--mongo', 'mongodb://m/db']) as BenchOptions)
+      .external?.mongoUrl,
+    'mongodb://m/db',
+  );
 });
 
 test('a running stack is targeted with --gateway and --delivery', () => {
-  const o = parseOptions(['--gateway', 'http://127.0.0.1:3000/', '--delivery', 'ws://127.0.0.1:8080', '--delivery', 'ws://127.0.0.1:8081', '--scenario', 'latency', '--rate', '250'], noCentrifugo) as BenchOptions;
+  const o = parseOptions(
+    [
+      '--gateway',
+      'http://127.0.0.1:3000/',
+      '--delivery',
+      'ws://127.0.0.1:8080',
+      '--delivery',
+      'ws://127.0.0.1:8081',
+      '--scenario',
+      'latency',
+      '--rate',
+      '250',
+    ],
+    noCentrifugo,
+  ) as BenchOptions;
   assert.deepEqual(o.scenarios, ['latency']);
   assert.equal(o.rate, 250);
   assert.deepEqual(o.external, {
-    gatewayUrl: 'http://127.0.0.1:3000', deliveryUrls: ['ws://127.0.0.1:8080', 'ws://127.0.0.1:8081'], apiKey: 'dev-only-api-key-change-me',
+    gatewayUrl: 'http://127.0.0.1:3000',
+    deliveryUrls: ['ws://127.0.0.1:8080', 'ws://127.0.0.1:8081'],
+    apiKey: 'dev-only-api-key-change-me',
   });
 });
 
@@ -83,5 +132,8 @@ test('--partitions and --dispatchers shape the stack the bench starts', () => {
   assert.equal(o.dispatchers, 2);
   assert.throws(() => parseOptions(['--partitions', '257'], noCentrifugo), /--partitions must be at most 256/);
   assert.throws(() => parseOptions(['--dispatchers', '0'], noCentrifugo), /--dispatchers must be a positive integer/);
-  assert.throws(() => parseOptions(['--gateway', 'http://x', '--delivery', 'ws://y', '--scenario', 'throughput', '--partitions', '8'], noCentrifugo), /not with --gateway/);
+  assert.throws(
+    () => parseOptions(['--gateway', 'http://x', '--delivery', 'ws://y', '--scenario', 'throughput', '--partitions', '8'], noCentrifugo),
+    /not with --gateway/,
+  );
 });

@@ -201,12 +201,15 @@ export function parseOptions(argv: string[], findPeer: () => string | undefined 
     statusDocs: positive('status-docs', values['status-docs'], 100_000, true),
     connections: positive('connections', values.connections, 10_000, true),
     sample: positive('sample', values.sample, 100, true),
-    ...(values['sockets-per-process'] !== undefined && { socketsPerProcess: positive('sockets-per-process', values['sockets-per-process'], 0, true) }),
+    ...(values['sockets-per-process'] !== undefined && {
+      socketsPerProcess: positive('sockets-per-process', values['sockets-per-process'], 0, true),
+    }),
     ...peer(values.peer, findPeer),
     ...(values['cpu-prof'] !== undefined && { cpuProfDir: resolve(values['cpu-prof']) }),
   };
   if (options.partitions > 256) throw new UsageError(`--partitions must be at most 256, got ${options.partitions}`);
-  if (options.sample > options.connections) throw new UsageError(`--sample (${options.sample}) cannot exceed --connections (${options.connections})`);
+  if (options.sample > options.connections)
+    throw new UsageError(`--sample (${options.sample}) cannot exceed --connections (${options.connections})`);
   if (values.gateway || values.delivery) {
     if (!values.gateway || !values.delivery) throw new UsageError('--gateway and --delivery go together');
     options.external = {
@@ -216,8 +219,10 @@ export function parseOptions(argv: string[], findPeer: () => string | undefined 
       ...(values.mongo && { mongoUrl: values.mongo }),
       ...(values.redis && { redisUrl: values.redis }),
     };
-    if (scenarios.includes('status') && !values.mongo) throw new UsageError('the status scenario seeds MongoDB: with --gateway it needs --mongo');
-    if (values.partitions || values.dispatchers) throw new UsageError('--partitions and --dispatchers shape the stack the bench starts; not with --gateway');
+    if (scenarios.includes('status') && !values.mongo)
+      throw new UsageError('the status scenario seeds MongoDB: with --gateway it needs --mongo');
+    if (values.partitions || values.dispatchers)
+      throw new UsageError('--partitions and --dispatchers shape the stack the bench starts; not with --gateway');
     if (values['cpu-prof'] !== undefined) throw new UsageError('--cpu-prof profiles the services the bench starts; not with --gateway');
   } else if (values['api-key'] || values.mongo || values.redis) {
     throw new UsageError('--api-key, --mongo and --redis only apply with --gateway and --delivery');
@@ -226,7 +231,8 @@ export function parseOptions(argv: string[], findPeer: () => string | undefined 
 }
 
 function peer(asked: string | undefined, find: () => string | undefined): Pick<BenchOptions, 'peer' | 'centrifugoBinary'> {
-  if (asked !== undefined && asked !== 'centrifugo' && asked !== 'none') throw new UsageError(`--peer must be centrifugo or none, got ${asked}`);
+  if (asked !== undefined && asked !== 'centrifugo' && asked !== 'none')
+    throw new UsageError(`--peer must be centrifugo or none, got ${asked}`);
   if (asked === 'none') return { peer: 'none' };
   const binary = find();
   if (binary) return { peer: 'centrifugo', centrifugoBinary: binary };

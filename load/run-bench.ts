@@ -1,5 +1,5 @@
-import { runProcess, type ProcessResult } from '../test/harness/run-process.ts';
-import { root } from '../test/harness/stack.ts';
+import { runProcess, type ProcessResult } from '../local-stack/run-process.ts';
+import { root } from '../local-stack/stack.ts';
 
 /**
  * The real harness as `make bench` runs it, with tiny parameters: it starts its own

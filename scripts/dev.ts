@@ -3,8 +3,8 @@
  * REDIS_URL and MONGO_URL when set; otherwise a local redis-server and mongod (or
  * FerretDB) are started in a temporary folder. Ctrl-C stops everything.
  */
-import { MissingBinary, mongoServer, redisServer, type Server } from '../test/harness/servers.ts';
-import { startStack } from '../test/harness/stack.ts';
+import { MissingBinary, mongoServer, redisServer, type Server } from '../local-stack/servers.ts';
+import { startStack } from '../local-stack/stack.ts';
 
 const env = process.env;
 const port = (name: string, fallback: number) => Number(env[name] ?? fallback);
@@ -33,11 +33,14 @@ console.log(`${label('dev')} MongoDB ${mongo.url} (${mongo.source})`);
 const gatewayPort = port('GATEWAY_PORT', 3000);
 const deliveryPort = port('DELIVERY_PORT', 8080);
 const stack = await startStack({
-  redis, mongo, isolate: false,
-  gatewayPort, deliveryPorts: [deliveryPort], dispatcherPort: port('DISPATCHER_PORT', 3001),
+  redis,
+  mongo,
+  isolate: false,
+  gatewayPort,
+  deliveryPorts: [deliveryPort],
+  dispatcherPort: port('DISPATCHER_PORT', 3001),
   env: Object.fromEntries(
-    ['PUSHFLOW_API_KEYS', 'PUSHFLOW_CONNECT_SECRET', 'LOG_LEVEL', 'PUSHFLOW_REDIS_PREFIX']
-      .filter((k) => env[k]).map((k) => [k, env[k]!]),
+    ['PUSHFLOW_API_KEYS', 'PUSHFLOW_CONNECT_SECRET', 'LOG_LEVEL', 'PUSHFLOW_REDIS_PREFIX'].filter((k) => env[k]).map((k) => [k, env[k]!]),
   ),
   onLine: (service, line) => process.stdout.write(`${label(service)} ${line}\n`),
 }).catch(async (err: Error) => {

@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { groups, keys as makeKeys } from '@pushflow/shared';
-import { uniqueMongoUrl, uniquePrefix } from './harness/isolation.ts';
-import { freePort, mongoServer, redisServer, type Server } from './harness/servers.ts';
-import { root, startService, type ServiceName, type ServiceProcess } from './harness/stack.ts';
+import { groups, makeKeys } from '@pushflow/shared';
+import { uniqueMongoUrl, uniquePrefix } from '../local-stack/isolation.ts';
+import { freePort, mongoServer, redisServer, type Server } from '../local-stack/servers.ts';
+import { root, startService, type ServiceName, type ServiceProcess } from '../local-stack/stack.ts';
 import { waitFor } from './harness/wait.ts';
 
 /**
@@ -64,9 +64,14 @@ function assertNoPassword(lines: string[], service: string): void {
 }
 
 /** Runs a service to its exit; for services that must refuse to start. */
-async function runToExit(service: ServiceName, env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function runToExit(
+  service: ServiceName,
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(`${root}/scripts/node.sh`, ['--import', 'tsx', `${service}/src/main.ts`], {
-    cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
   let stderr = '';
@@ -98,13 +103,19 @@ describe('Redis with a password', () => {
     const prefix = uniquePrefix();
     const port = await freePort();
     const dispatcher = await startService('dispatcher', {
-      REDIS_URL: redis.url, MONGO_URL: uniqueMongoUrl(mongo.url), PUSHFLOW_REDIS_PREFIX: prefix, DISPATCHER_PORT: String(port),
+      REDIS_URL: redis.url,
+      MONGO_URL: uniqueMongoUrl(mongo.url),
+      PUSHFLOW_REDIS_PREFIX: prefix,
+      DISPATCHER_PORT: String(port),
     });
     running.push(dispatcher);
     assert.equal(await status(`http://127.0.0.1:${port}/readyz`), 200);
     // It created its consumer group in this Redis, through the password.
     const info = (await admin.xinfo('GROUPS', makeKeys(prefix).commands(0))) as unknown[][];
-    assert.ok(info.some((g) => g.includes(groups.dispatcher)), 'no dispatcher group on the commands stream');
+    assert.ok(
+      info.some((g) => g.includes(groups.dispatcher)),
+      'no dispatcher group on the commands stream',
+    );
     assertNoPassword(dispatcher.lines, 'dispatcher');
   });
 
@@ -117,13 +128,22 @@ describe('Redis with a password', () => {
     writeFileSync(secretFile, `${connectSecret}\n`, { mode: 0o600 });
     const nodeId = `auth-${randomBytes(3).toString('hex')}`;
     const delivery = await startService('delivery', {
-      PUSHFLOW_ENV: 'production', REDIS_URL: '', REDIS_URL_FILE: redisUrlFile, PUSHFLOW_CONNECT_SECRET: '',
-      PUSHFLOW_CONNECT_SECRET_FILE: secretFile, PUSHFLOW_REDIS_PREFIX: prefix, DELIVERY_PORT: String(port), PUSHFLOW_NODE_ID: nodeId,
+      PUSHFLOW_ENV: 'production',
+      REDIS_URL: '',
+      REDIS_URL_FILE: redisUrlFile,
+      PUSHFLOW_CONNECT_SECRET: '',
+      PUSHFLOW_CONNECT_SECRET_FILE: secretFile,
+      PUSHFLOW_REDIS_PREFIX: prefix,
+      DELIVERY_PORT: String(port),
+      PUSHFLOW_NODE_ID: nodeId,
     });
     running.push(delivery);
     assert.equal(await status(`http://127.0.0.1:${port}/readyz`), 200);
     const info = (await admin.xinfo('GROUPS', makeKeys(prefix).deliveries(nodeId))) as unknown[][];
-    assert.ok(info.some((g) => g.includes(groups.delivery)), 'no delivery group on the node\'s partition stream');
+    assert.ok(
+      info.some((g) => g.includes(groups.delivery)),
+      "no delivery group on the node's partition stream",
+    );
     assertNoPassword(delivery.lines, 'delivery');
     assert.ok(!delivery.lines.some((l) => l.includes(connectSecret)), 'delivery printed its connect secret');
   });
@@ -131,12 +151,13 @@ describe('Redis with a password', () => {
   test('a wrong password leaves the dispatcher not ready, saying so without the password', async () => {
     const port = await freePort();
     const dispatcher = await startService('dispatcher', {
-      REDIS_URL: withPassword(redis.url, wrongPassword), MONGO_URL: uniqueMongoUrl(mongo.url),
-      PUSHFLOW_REDIS_PREFIX: uniquePrefix(), DISPATCHER_PORT: String(port),
+      REDIS_URL: withPassword(redis.url, wrongPassword),
+      MONGO_URL: uniqueMongoUrl(mongo.url),
+      PUSHFLOW_REDIS_PREFIX: uniquePrefix(),
+      DISPATCHER_PORT: String(port),
     });
     running.push(dispatcher);
-    await waitFor('an authentication error in the log',
-      async () => dispatcher.lines.find((l) => /WRONGPASS|NOAUTH/.test(l)), 15_000, 100);
+    await waitFor('an authentication error in the log', async () => dispatcher.lines.find((l) => /WRONGPASS|NOAUTH/.test(l)), 15_000, 100);
     assert.equal(await status(`http://127.0.0.1:${port}/readyz`), 503);
     assert.equal(await status(`http://127.0.0.1:${port}/healthz`), 200, 'the process itself is alive');
     assertNoPassword(dispatcher.lines, 'dispatcher');
@@ -144,13 +165,18 @@ describe('Redis with a password', () => {
 
   test('a wrong password stops delivery before it is ready, without printing the password', async () => {
     const result = await runToExit('delivery', {
-      REDIS_URL: withPassword(redis.url, wrongPassword), PUSHFLOW_CONNECT_SECRET: connectSecret,
-      PUSHFLOW_REDIS_PREFIX: uniquePrefix(), DELIVERY_PORT: String(await freePort()),
+      REDIS_URL: withPassword(redis.url, wrongPassword),
+      PUSHFLOW_CONNECT_SECRET: connectSecret,
+      PUSHFLOW_REDIS_PREFIX: uniquePrefix(),
+      DELIVERY_PORT: String(await freePort()),
     });
     const lines = `${result.stdout}\n${result.stderr}`.split('\n');
     assert.notEqual(result.code, 0, 'delivery exited 0 although it could not reach Redis');
     assert.ok(!lines.some((l) => l.includes('"msg":"ready"')), 'delivery said ready without Redis');
-    assert.ok(lines.some((l) => /WRONGPASS/.test(l)), `delivery did not say why it stopped:\n${lines.join('\n')}`);
+    assert.ok(
+      lines.some((l) => /WRONGPASS/.test(l)),
+      `delivery did not say why it stopped:\n${lines.join('\n')}`,
+    );
     assertNoPassword(lines, 'delivery');
   });
 });
@@ -158,22 +184,31 @@ describe('Redis with a password', () => {
 describe('PUSHFLOW_ENV=production in the real services', () => {
   const cases: { service: ServiceName; variable: string; secret: string; env: Record<string, string> }[] = [
     {
-      service: 'gateway', variable: 'PUSHFLOW_API_KEYS', secret: 'dev-only-api-key-change-me',
+      service: 'gateway',
+      variable: 'PUSHFLOW_API_KEYS',
+      secret: 'dev-only-api-key-change-me',
       env: { PUSHFLOW_API_KEYS: `${randomBytes(16).toString('hex')},dev-only-api-key-change-me`, PUSHFLOW_CONNECT_SECRET: connectSecret },
     },
     {
-      service: 'delivery', variable: 'PUSHFLOW_CONNECT_SECRET', secret: 'dev-only-connect-secret-change-me-0000000000',
+      service: 'delivery',
+      variable: 'PUSHFLOW_CONNECT_SECRET',
+      secret: 'dev-only-connect-secret-change-me-0000000000',
       env: { PUSHFLOW_CONNECT_SECRET: 'dev-only-connect-secret-change-me-0000000000' },
     },
     {
-      service: 'dispatcher', variable: 'MONGO_URL', secret: 'dev-only-mongo-password-change-me',
+      service: 'dispatcher',
+      variable: 'MONGO_URL',
+      secret: 'dev-only-mongo-password-change-me',
       env: { MONGO_URL: 'mongodb://pushflow:dev-only-mongo-password-change-me@127.0.0.1:1/pushflow?authSource=admin' },
     },
   ];
   for (const { service, variable, secret, env } of cases) {
     test(`${service} refuses a development ${variable}: exit 78, the variable named, the secret never printed`, async () => {
       const result = await runToExit(service, {
-        PUSHFLOW_ENV: 'production', REDIS_URL: redis.url, PUSHFLOW_REDIS_PREFIX: uniquePrefix(), ...env,
+        PUSHFLOW_ENV: 'production',
+        REDIS_URL: redis.url,
+        PUSHFLOW_REDIS_PREFIX: uniquePrefix(),
+        ...env,
       });
       assert.equal(result.code, 78, `${service} exit code; stderr: ${result.stderr}`);
       assert.match(result.stderr, new RegExp(`^${service}: invalid configuration: ${variable}: `, 'm'));

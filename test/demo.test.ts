@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import type { Browser, Page } from 'playwright-core';
-import { keys as makeKeys } from '@pushflow/shared';
+import { makeKeys } from '@pushflow/shared';
 import { collectPageErrors, launchBrowser, screenshot } from './harness/browser.ts';
 import { apiOf } from './harness/api.ts';
-import { startStack, type Stack } from './harness/stack.ts';
+import { startStack, type Stack } from '../local-stack/stack.ts';
 import { waitFor } from './harness/wait.ts';
 
 /**
@@ -41,7 +41,11 @@ async function token(recipientId: string): Promise<string> {
 /** Routing sees a socket once the node recorded presence; a send before that is RECIPIENT_OFFLINE. */
 async function presenceOf(recipientId: string, atLeast = 1): Promise<void> {
   const key = makeKeys(stack.prefix).presence(recipientId);
-  await waitFor(`presence of ${recipientId}`, async () => (Number(await redis.hget(key, stack.nodeIds[0]!)) >= atLeast ? true : undefined), 15_000);
+  await waitFor(
+    `presence of ${recipientId}`,
+    async () => (Number(await redis.hget(key, stack.nodeIds[0]!)) >= atLeast ? true : undefined),
+    15_000,
+  );
 }
 
 async function waitForStatus(id: string, status: string): Promise<any> {
@@ -68,22 +72,30 @@ describe('demo page in Chromium', () => {
     const { page, errors } = await openDemo();
     await connectAs(page, await token('demo-alice'));
     await page.waitForSelector('#state[data-state="open"]');
-    assert.match(await page.textContent('#recipient') ?? '', /demo-alice/);
+    assert.match((await page.textContent('#recipient')) ?? '', /demo-alice/);
     await presenceOf('demo-alice');
 
-    const sent = await api('POST', '/notifications', { recipientId: 'demo-alice', title: 'Hello from the API', body: 'It works', data: { orderId: 42 } });
+    const sent = await api('POST', '/notifications', {
+      recipientId: 'demo-alice',
+      title: 'Hello from the API',
+      body: 'It works',
+      data: { orderId: 42 },
+    });
     const item = page.locator(`li[data-notification-id="${sent.notificationId}"]`);
     await item.waitFor();
     assert.equal(await item.locator('.title').textContent(), 'Hello from the API');
     assert.equal(await item.locator('.body').textContent(), 'It works');
     assert.equal(await item.locator('.data').textContent(), '{"orderId":42}');
-    assert.match(await item.locator('.latency').textContent() ?? '', /^-?\d+ ms$/);
+    assert.match((await item.locator('.latency').textContent()) ?? '', /^-?\d+ ms$/);
     await waitForStatus(sent.notificationId, 'DELIVERED');
 
     await item.locator('button.ack').click();
     await item.locator('.acked').waitFor();
     const done = await waitForStatus(sent.notificationId, 'ACKNOWLEDGED');
-    assert.deepEqual(done.history.map((h: any) => h.status), ['ACCEPTED', 'DISPATCHED', 'DELIVERED', 'ACKNOWLEDGED']);
+    assert.deepEqual(
+      done.history.map((h: any) => h.status),
+      ['ACCEPTED', 'DISPATCHED', 'DELIVERED', 'ACKNOWLEDGED'],
+    );
     await screenshot(page, 'demo-received-and-acked');
     assert.deepEqual(errors, [], 'no script errors or CSP violations');
     await page.close();
@@ -93,7 +105,7 @@ describe('demo page in Chromium', () => {
     const { page, errors } = await openDemo();
     await connectAs(page, 'not-a-token');
     await page.waitForSelector('#state[data-state="stopped"]');
-    assert.match(await page.textContent('#state') ?? '', /4001/);
+    assert.match((await page.textContent('#state')) ?? '', /4001/);
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(await page.getAttribute('#state', 'data-state'), 'stopped');
     // The node upgrades a bad token too (only an open WebSocket can carry a close code).
@@ -104,7 +116,10 @@ describe('demo page in Chromium', () => {
     await screenshot(page, 'demo-bad-token');
     // Chromium logs a WebSocket closed by the server before it opened as an error; that is
     // the refusal itself, not a page bug.
-    assert.deepEqual(errors.filter((e) => !/WebSocket connection to .* failed/.test(e)), []);
+    assert.deepEqual(
+      errors.filter((e) => !/WebSocket connection to .* failed/.test(e)),
+      [],
+    );
     await page.close();
   });
 
@@ -118,14 +133,17 @@ describe('demo page in Chromium', () => {
     await stack.restart('delivery', 'SIGTERM');
     await page.waitForFunction(() => document.querySelector('#reconnects')?.textContent === '1', undefined, { timeout: 30_000 });
     await page.waitForSelector('#state[data-state="open"]');
-    assert.match(await page.textContent('#log') ?? '', /closed 1001 \(going away\): reconnecting in \d+ ms/);
+    assert.match((await page.textContent('#log')) ?? '', /closed 1001 \(going away\): reconnecting in \d+ ms/);
     await presenceOf('demo-carol');
 
     const sent = await api('POST', '/notifications', { recipientId: 'demo-carol', title: 'after the restart' });
     await page.locator(`li[data-notification-id="${sent.notificationId}"] .acked`).waitFor();
     await waitForStatus(sent.notificationId, 'ACKNOWLEDGED');
     await screenshot(page, 'demo-reconnected');
-    assert.deepEqual(errors.filter((e) => !/WebSocket connection to .* failed/.test(e)), []);
+    assert.deepEqual(
+      errors.filter((e) => !/WebSocket connection to .* failed/.test(e)),
+      [],
+    );
     await page.close();
   });
 });

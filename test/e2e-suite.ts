@@ -1,8 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { createRedis, keys as makeKeys, type RedisClient } from '@pushflow/shared';
-import type { Stack } from './harness/stack.ts';
+import { createRedis, makeKeys, type RedisClient } from '@pushflow/shared';
+import type { Stack } from '../local-stack/stack.ts';
 import { waitFor } from './harness/wait.ts';
 
 /**
@@ -23,14 +23,23 @@ export function endToEnd(start: () => Promise<Stack>): void {
   after(async () => {
     redis?.disconnect();
     const codes = await stack?.stop();
-    // SIGTERM drains and exits 0 (DESIGN.md, failure semantics).
-    assert.deepEqual(codes, stack.services.map(() => 0), 'every service exits 0 on SIGTERM');
+    // SIGTERM drains and exits 0 (docs/design.md, "Failure semantics").
+    assert.deepEqual(
+      codes,
+      stack.services.map(() => 0),
+      'every service exits 0 on SIGTERM',
+    );
   });
 
   describe('end to end', endToEndTests);
 }
 
-async function api<T = any>(method: string, path: string, body?: unknown, key = stack.apiKey): Promise<{ status: number; body: T; headers: Headers }> {
+async function api<T = any>(
+  method: string,
+  path: string,
+  body?: unknown,
+  key = stack.apiKey,
+): Promise<{ status: number; body: T; headers: Headers }> {
   const res = await fetch(`${stack.gatewayUrl}${path}`, {
     method,
     headers: { authorization: `Bearer ${key}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
@@ -60,7 +69,9 @@ async function connect(recipientId: string, node = 0): Promise<Client> {
     if (w) w(frame);
     else frames.push(frame);
   });
-  const closed = new Promise<{ code: number; reason: string }>((r) => ws.once('close', (code, reason) => r({ code, reason: String(reason) })));
+  const closed = new Promise<{ code: number; reason: string }>((r) =>
+    ws.once('close', (code, reason) => r({ code, reason: String(reason) })),
+  );
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
     ws.once('error', reject);
@@ -68,22 +79,31 @@ async function connect(recipientId: string, node = 0): Promise<Client> {
   // The node records presence just after the socket opens; a send racing ahead of that
   // would rightly fail RECIPIENT_OFFLINE, so wait until routing can see this socket.
   const presenceKey = makeKeys(stack.prefix).presence(recipientId);
-  await waitFor(`presence of ${recipientId}`, async () => (Number(await redis.hget(presenceKey, stack.nodeIds[node]!)) > 0 ? true : undefined))
-    .catch(async (err: Error) => {
-      // What Redis holds for the recipient and what the node last said, for the failure message.
-      const held = await redis.hgetall(presenceKey).catch((e: Error) => e.message);
-      const label = stack.deliveryUrls.length > 1 ? stack.nodeIds[node]! : 'delivery';
-      const lines = stack.services.find((s) => s.name === label)?.lines.slice(-10).join('\n');
-      throw new Error(`${err.message}; presence hash ${JSON.stringify(held)}; ${label} last logged:\n${lines}`);
-    });
+  await waitFor(`presence of ${recipientId}`, async () =>
+    Number(await redis.hget(presenceKey, stack.nodeIds[node]!)) > 0 ? true : undefined,
+  ).catch(async (err: Error) => {
+    // What Redis holds for the recipient and what the node last said, for the failure message.
+    const held = await redis.hgetall(presenceKey).catch((e: Error) => e.message);
+    const label = stack.deliveryUrls.length > 1 ? stack.nodeIds[node]! : 'delivery';
+    const lines = stack.services
+      .find((s) => s.name === label)
+      ?.lines.slice(-10)
+      .join('\n');
+    throw new Error(`${err.message}; presence hash ${JSON.stringify(held)}; ${label} last logged:\n${lines}`);
+  });
   return {
-    ws, frames, closed,
+    ws,
+    frames,
+    closed,
     next(timeoutMs = 5000) {
       const f = frames.shift();
       if (f) return Promise.resolve(f);
       return new Promise((resolve, reject) => {
         const t = setTimeout(() => reject(new Error(`no frame for ${recipientId} within ${timeoutMs} ms`)), timeoutMs);
-        waiters.push((frame) => { clearTimeout(t); resolve(frame); });
+        waiters.push((frame) => {
+          clearTimeout(t);
+          resolve(frame);
+        });
       });
     },
   };
@@ -115,16 +135,28 @@ function endToEndTests(): void {
     assert.equal((await api('GET', `/notifications/${notificationId}/status`)).status, 200);
 
     const frame = await alice.next();
-    assert.deepEqual({ ...frame, receivedAt: undefined }, {
-      type: 'notification', notificationId, title: 'Hi', body: 'Welcome', data: { order: 42 }, acceptedAt, receivedAt: undefined,
-    });
+    assert.deepEqual(
+      { ...frame, receivedAt: undefined },
+      {
+        type: 'notification',
+        notificationId,
+        title: 'Hi',
+        body: 'Welcome',
+        data: { order: 42 },
+        acceptedAt,
+        receivedAt: undefined,
+      },
+    );
     assert.ok(frame.receivedAt - sentAt < 2000, `received ${frame.receivedAt - sentAt} ms after sending`);
 
     await waitForStatus(notificationId, 'DELIVERED');
     alice.ws.send(JSON.stringify({ type: 'ack', notificationId }));
     const done = await waitForStatus(notificationId, 'ACKNOWLEDGED');
     assert.equal(done.recipientId, 'alice');
-    assert.deepEqual(done.history.map((h: any) => h.status), ['ACCEPTED', 'DISPATCHED', 'DELIVERED', 'ACKNOWLEDGED']);
+    assert.deepEqual(
+      done.history.map((h: any) => h.status),
+      ['ACCEPTED', 'DISPATCHED', 'DELIVERED', 'ACKNOWLEDGED'],
+    );
     const delivered = done.history.find((h: any) => h.status === 'DELIVERED');
     assert.equal(delivered.nodeId, stack.nodeIds[0]);
     for (const h of done.history) assert.ok(!Number.isNaN(Date.parse(h.at)), `history time ${h.at}`);
@@ -136,7 +168,13 @@ function endToEndTests(): void {
     assert.equal(sent.status, 202);
     const s = await waitForStatus(sent.body.notificationId, 'FAILED');
     assert.equal(s.reason, 'RECIPIENT_OFFLINE');
-    assert.deepEqual(s.history.map((h: any) => [h.status, h.reason]), [['ACCEPTED', undefined], ['FAILED', 'RECIPIENT_OFFLINE']]);
+    assert.deepEqual(
+      s.history.map((h: any) => [h.status, h.reason]),
+      [
+        ['ACCEPTED', undefined],
+        ['FAILED', 'RECIPIENT_OFFLINE'],
+      ],
+    );
   });
 
   test('two connections on two delivery nodes both receive it; status DELIVERED by both nodes', async () => {
@@ -151,7 +189,13 @@ function endToEndTests(): void {
       return st.history.filter((h: any) => h.status === 'DELIVERED').length === 2 ? st : undefined;
     });
     assert.equal(s.status, 'DELIVERED');
-    assert.deepEqual(s.history.filter((h: any) => h.status === 'DELIVERED').map((h: any) => h.nodeId).sort(), [stack.nodeIds[0], stack.nodeIds[1]].sort());
+    assert.deepEqual(
+      s.history
+        .filter((h: any) => h.status === 'DELIVERED')
+        .map((h: any) => h.nodeId)
+        .sort(),
+      [stack.nodeIds[0], stack.nodeIds[1]].sort(),
+    );
     phone.ws.close();
     laptop.ws.close();
   });
@@ -181,20 +225,26 @@ function endToEndTests(): void {
     const ids: string[] = [];
     // 50 concurrent senders, like an application with a connection pool.
     let next = 0;
-    await Promise.all(Array.from({ length: 50 }, async () => {
-      while (next < sends.length) {
-        const body = sends[next++]!;
-        const res = await api('POST', '/notifications', body);
-        assert.equal(res.status, 202, JSON.stringify(res.body));
-        ids.push(res.body.notificationId);
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: 50 }, async () => {
+        while (next < sends.length) {
+          const body = sends[next++]!;
+          const res = await api('POST', '/notifications', body);
+          assert.equal(res.status, 202, JSON.stringify(res.body));
+          ids.push(res.body.notificationId);
+        }
+      }),
+    );
     assert.equal(new Set(ids).size, 1000);
 
-    await waitFor('every frame', async () => {
-      const total = clients.reduce((n, c) => n + c.frames.length, 0);
-      return total >= 1000 ? true : undefined;
-    }, 30_000);
+    await waitFor(
+      'every frame',
+      async () => {
+        const total = clients.reduce((n, c) => n + c.frames.length, 0);
+        return total >= 1000 ? true : undefined;
+      },
+      30_000,
+    );
     await new Promise((r) => setTimeout(r, 200)); // would let duplicates show up
     clients.forEach((c, i) => {
       for (const f of c.frames) {
@@ -205,18 +255,27 @@ function endToEndTests(): void {
       }
     });
     assert.equal(received.size, 1000, 'every notification received');
-    assert.ok([...received.values()].every((n) => n === 1), 'each exactly once');
+    assert.ok(
+      [...received.values()].every((n) => n === 1),
+      'each exactly once',
+    );
     for (const id of ids) assert.ok(received.has(id));
 
     // Every one ends DELIVERED in the status store.
     const pending = new Set(ids);
-    await waitFor('all DELIVERED', async () => {
-      const batch = [...pending].slice(0, 100);
-      await Promise.all(batch.map(async (id) => {
-        if ((await statusOf(id)).status === 'DELIVERED') pending.delete(id);
-      }));
-      return pending.size === 0 ? true : undefined;
-    }, 30_000);
+    await waitFor(
+      'all DELIVERED',
+      async () => {
+        const batch = [...pending].slice(0, 100);
+        await Promise.all(
+          batch.map(async (id) => {
+            if ((await statusOf(id)).status === 'DELIVERED') pending.delete(id);
+          }),
+        );
+        return pending.size === 0 ? true : undefined;
+      },
+      30_000,
+    );
     for (const c of clients) c.ws.close();
   });
 }

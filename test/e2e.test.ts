@@ -1,4 +1,4 @@
-import { startStack } from './harness/stack.ts';
+import { startStack } from '../local-stack/stack.ts';
 import { endToEnd } from './e2e-suite.ts';
 
 endToEnd(() => startStack({ deliveryNodes: 2 }));

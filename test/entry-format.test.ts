@@ -1,9 +1,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MongoClient } from 'mongodb';
-import { BATCH_FIELD, DATA_FIELD, createRedis, keys as makeKeys, type Keys, type RedisClient } from '@pushflow/shared';
+import { BATCH_FIELD, DATA_FIELD, createRedis, makeKeys, type Keys, type RedisClient } from '@pushflow/shared';
 import { apiOf } from './harness/api.ts';
-import { startStack, type Stack } from './harness/stack.ts';
+import { startStack, type Stack } from '../local-stack/stack.ts';
 import { waitFor } from './harness/wait.ts';
 import { connectRecipient } from './harness/gateway-client.ts';
 
@@ -37,13 +37,22 @@ const connect = (recipientId: string) => connectRecipient(stack, redis, recipien
 
 async function send(recipientId: string): Promise<string[]> {
   const one = await api('POST', '/notifications', { recipientId, title: 'one' });
-  const { notifications } = await api('POST', '/notifications/batch', { notifications: [{ recipientId, title: 'a' }, { recipientId, title: 'b' }] });
+  const { notifications } = await api('POST', '/notifications/batch', {
+    notifications: [
+      { recipientId, title: 'a' },
+      { recipientId, title: 'b' },
+    ],
+  });
   return [one.notificationId, ...notifications.map((n: { notificationId: string }) => n.notificationId)];
 }
 
 async function allDelivered(ids: string[]): Promise<void> {
   const col = mongo.db().collection<{ _id: string; status: string }>('notifications');
-  await waitFor('every status DELIVERED', async () => ((await col.countDocuments({ _id: { $in: ids }, status: 'DELIVERED' })) === ids.length ? true : undefined), 20_000);
+  await waitFor(
+    'every status DELIVERED',
+    async () => ((await col.countDocuments({ _id: { $in: ids }, status: 'DELIVERED' })) === ids.length ? true : undefined),
+    20_000,
+  );
 }
 
 /** The field every entry of a stream carries its messages in. */
@@ -55,10 +64,13 @@ test('with PUSHFLOW_ENTRY_FORMAT=single every service writes one message per ent
   const client = await connect('upgrading');
   const ids = await send('upgrading');
   await waitFor('frames', async () => (client.frames.length === ids.length ? true : undefined));
-  assert.deepEqual(client.frames.map((f) => f.notificationId), ids);
+  assert.deepEqual(
+    client.frames.map((f) => f.notificationId),
+    ids,
+  );
   await allDelivered(ids);
   for (const stream of [keys.commands(0), keys.events(0), keys.deliveries(stack.nodeIds[0]!)]) {
-    assert.deepEqual([...await fieldsOf(stream)], [DATA_FIELD], stream);
+    assert.deepEqual([...(await fieldsOf(stream))], [DATA_FIELD], stream);
   }
   client.ws.close();
 });

@@ -4,11 +4,16 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
-import { keys as makeKeys } from '@pushflow/shared';
-import { root, startStack, type Stack } from './harness/stack.ts';
+import { makeKeys } from '@pushflow/shared';
+import { root, startStack, type Stack } from '../local-stack/stack.ts';
 import { waitFor } from './harness/wait.ts';
 import {
-  exchangesFromHar, failuresSection, operationsOf, runSchemathesis, schemathesisBinary, type Operation,
+  exchangesFromHar,
+  failuresSection,
+  operationsOf,
+  runSchemathesis,
+  schemathesisBinary,
+  type Operation,
 } from './harness/schemathesis.ts';
 
 /**
@@ -33,23 +38,26 @@ before(async () => {
   schemathesisBinary();
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
-  writeFileSync(join(outDir, 'schemathesis.toml'), [
-    '# Written by test/fuzz.test.ts.',
-    '# A schema-valid send may rightly be refused with 422 when the generated Idempotency-Key',
-    '# (often "0") was already used for another body earlier in the run, and with 400 when its',
-    '# `data` breaks a rule JSON Schema cannot state without recursion (keys below the top level,',
-    '# depth, size in bytes): the document gives those in words. Every other operation must',
-    '# accept every schema-valid request.',
-    '[[operations]]',
-    'include-operation-id = "sendNotification"',
-    'checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 401, 422, 429]',
-    '',
-    '# The batch route too: schemathesis reuses one Idempotency-Key with other bodies (422).',
-    '[[operations]]',
-    'include-operation-id = "sendNotificationBatch"',
-    'checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 401, 422, 429]',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    join(outDir, 'schemathesis.toml'),
+    [
+      '# Written by test/fuzz.test.ts.',
+      '# A schema-valid send may rightly be refused with 422 when the generated Idempotency-Key',
+      '# (often "0") was already used for another body earlier in the run, and with 400 when its',
+      '# `data` breaks a rule JSON Schema cannot state without recursion (keys below the top level,',
+      '# depth, size in bytes): the document gives those in words. Every other operation must',
+      '# accept every schema-valid request.',
+      '[[operations]]',
+      'include-operation-id = "sendNotification"',
+      'checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 401, 422, 429]',
+      '',
+      '# The batch route too: schemathesis reuses one Idempotency-Key with other bodies (422).',
+      '[[operations]]',
+      'include-operation-id = "sendNotificationBatch"',
+      'checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 401, 422, 429]',
+      '',
+    ].join('\n'),
+  );
   stack = await startStack({ env: { PUSHFLOW_RATE_LIMIT_PER_SECOND: '0' } });
   redis = new Redis(stack.redisUrl);
   mongo = new MongoClient(stack.mongoUrl);
@@ -62,14 +70,18 @@ before(async () => {
   await waitFor('the warm-up projected', async () => ((await idle()) ? true : undefined), 20_000, 100);
   const res = await fetch(`${stack.gatewayUrl}/openapi.json`);
   assert.equal(res.status, 200);
-  operations = operationsOf(await res.json() as Parameters<typeof operationsOf>[0]);
+  operations = operationsOf((await res.json()) as Parameters<typeof operationsOf>[0]);
 });
 
 after(async () => {
   redis?.disconnect();
   await mongo?.close();
   const codes = await stack?.stop();
-  assert.deepEqual(codes, stack.services.map(() => 0), 'every service exits 0 on SIGTERM');
+  assert.deepEqual(
+    codes,
+    stack.services.map(() => 0),
+    'every service exits 0 on SIGTERM',
+  );
 });
 
 async function send(recipientId: string) {
@@ -79,7 +91,7 @@ async function send(recipientId: string) {
     body: JSON.stringify({ recipientId, title: 'after the fuzz' }),
     signal: AbortSignal.timeout(10_000),
   });
-  return { status: res.status, body: await res.json() as { notificationId?: string } };
+  return { status: res.status, body: (await res.json()) as { notificationId?: string } };
 }
 
 /** Every command handled and every ledger event projected: nothing pending, nothing unread. */
@@ -106,70 +118,119 @@ async function written() {
 async function fuzz(name: string, args: string[], deadlineMs: number) {
   const har = join(outDir, `${name}.har.json`);
   const outputFile = join(outDir, `${name}.txt`);
-  const result = await runSchemathesis([
-    '--config-file', join(outDir, 'schemathesis.toml'),
-    'run', `${stack.gatewayUrl}/openapi.json`,
-    // One worker: with two, hypothesis parses source in two threads at once, and CPython
-    // 3.11's AST constructor is not thread-safe (python/cpython#106905: "SystemError: AST
-    // constructor recursion depth mismatch", seen in about one run in three). Generation
-    // holds the GIL anyway, so a second thread bought little.
-    '--workers', '1',
-    '--request-timeout', '15',
-    // No example database: each run starts clean, and its seed (printed) replays it.
-    '--generation-database', 'none',
-    // The key is the test stack's own; keeping it makes the printed curl commands runnable.
-    '--output-sanitize', 'false',
-    '--no-color',
-    '--report', 'junit,har',
-    '--report-junit-path', join(outDir, `${name}.junit.xml`),
-    '--report-har-path', har,
-    // Stop at the first failure: after a failure the stack may be wedged (a stalled
-    // dispatcher makes every later send wait out the gateway's 5 s reply timeout), and a
-    // run spent waiting would end at the deadline with no report at all.
-    '--max-failures', '1',
-    // PUSHFLOW_FUZZ_SEED=<the seed a run printed> replays that run.
-    ...(process.env.PUSHFLOW_FUZZ_SEED ? ['--seed', process.env.PUSHFLOW_FUZZ_SEED] : []),
-    ...args,
-  ], { cwd: outDir, outputFile, deadlineMs });
-  assert.ok(!result.timedOut, `schemathesis (${name}) did not finish within ${deadlineMs / 1000} s; output so far in ${outputFile}:\n${failuresSection(result.output)}`);
+  const result = await runSchemathesis(
+    [
+      '--config-file',
+      join(outDir, 'schemathesis.toml'),
+      'run',
+      `${stack.gatewayUrl}/openapi.json`,
+      // One worker: with two, hypothesis parses source in two threads at once, and CPython
+      // 3.11's AST constructor is not thread-safe (python/cpython#106905: "SystemError: AST
+      // constructor recursion depth mismatch", seen in about one run in three). Generation
+      // holds the GIL anyway, so a second thread bought little.
+      '--workers',
+      '1',
+      '--request-timeout',
+      '15',
+      // No example database: each run starts clean, and its seed (printed) replays it.
+      '--generation-database',
+      'none',
+      // The key is the test stack's own; keeping it makes the printed curl commands runnable.
+      '--output-sanitize',
+      'false',
+      '--no-color',
+      '--report',
+      'junit,har',
+      '--report-junit-path',
+      join(outDir, `${name}.junit.xml`),
+      '--report-har-path',
+      har,
+      // Stop at the first failure: after a failure the stack may be wedged (a stalled
+      // dispatcher makes every later send wait out the gateway's 5 s reply timeout), and a
+      // run spent waiting would end at the deadline with no report at all.
+      '--max-failures',
+      '1',
+      // PUSHFLOW_FUZZ_SEED=<the seed a run printed> replays that run.
+      ...(process.env.PUSHFLOW_FUZZ_SEED ? ['--seed', process.env.PUSHFLOW_FUZZ_SEED] : []),
+      ...args,
+    ],
+    { cwd: outDir, outputFile, deadlineMs },
+  );
+  assert.ok(
+    !result.timedOut,
+    `schemathesis (${name}) did not finish within ${deadlineMs / 1000} s; output so far in ${outputFile}:\n${failuresSection(result.output)}`,
+  );
   return { ...result, exchanges: exchangesFromHar(har), outputFile };
 }
 
 describe('fuzzing the HTTP API from its OpenAPI document', () => {
   test('without an API key: every operation that needs one answers 401, and nothing is written', { timeout: 120_000 }, async () => {
     const before = await written();
-    const run = await fuzz('no-api-key', [
-      '--checks', 'not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance',
-      '--phases', 'coverage,fuzzing',
-      '--max-examples', '400',
-      // It warns that every operation answered 401: here that is the point.
-      '--warnings', 'off',
-    ], 90_000);
+    const run = await fuzz(
+      'no-api-key',
+      [
+        '--checks',
+        'not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance',
+        '--phases',
+        'coverage,fuzzing',
+        '--max-examples',
+        '400',
+        // It warns that every operation answered 401: here that is the point.
+        '--warnings',
+        'off',
+      ],
+      90_000,
+    );
     assert.equal(run.exitCode, 0, `schemathesis found failures (whole output in ${run.outputFile}):\n${failuresSection(run.output)}`);
 
     const secured = run.exchanges.filter((x) => operations.some((op) => op.secured && op.matches(x.method, x.url.pathname)));
     assert.ok(secured.length >= 300, `only ${secured.length} requests to operations that need a key`);
     const letThrough = secured.filter((x) => x.status !== 401);
-    assert.deepEqual(letThrough.slice(0, 10).map((x) => `${x.method} ${x.url.pathname}${x.url.search} -> ${x.status}`), [],
-      `${letThrough.length} requests without a valid API key were not refused with 401`);
+    assert.deepEqual(
+      letThrough.slice(0, 10).map((x) => `${x.method} ${x.url.pathname}${x.url.search} -> ${x.status}`),
+      [],
+      `${letThrough.length} requests without a valid API key were not refused with 401`,
+    );
     const serverErrors = run.exchanges.filter((x) => x.status >= 500);
-    assert.equal(serverErrors.length, 0, serverErrors.slice(0, 10).map((x) => `${x.method} ${x.url} -> ${x.status}`).join('\n'));
+    assert.equal(
+      serverErrors.length,
+      0,
+      serverErrors
+        .slice(0, 10)
+        .map((x) => `${x.method} ${x.url} -> ${x.status}`)
+        .join('\n'),
+    );
     assert.deepEqual(await written(), before, 'requests without a valid key wrote nothing');
   });
 
   test('with the API key: thousands of valid and invalid requests, no 5xx, every answer as documented', { timeout: 240_000 }, async () => {
-    const run = await fuzz('api-key', [
-      '-H', `Authorization: Bearer ${stack.apiKey}`,
-      // Every check but one: a method the document does not declare (TRACE /healthz) gets
-      // Fastify's 404 rather than 405 with Allow; a matter of HTTP manners, not of hostile input.
-      '--checks', 'all',
-      '--exclude-checks', 'unsupported_method',
-      '--max-examples', '1000',
-    ], 200_000);
+    const run = await fuzz(
+      'api-key',
+      [
+        '-H',
+        `Authorization: Bearer ${stack.apiKey}`,
+        // Every check but one: a method the document does not declare (TRACE /healthz) gets
+        // Fastify's 404 rather than 405 with Allow; a matter of HTTP manners, not of hostile input.
+        '--checks',
+        'all',
+        '--exclude-checks',
+        'unsupported_method',
+        '--max-examples',
+        '1000',
+      ],
+      200_000,
+    );
     assert.equal(run.exitCode, 0, `schemathesis found failures (whole output in ${run.outputFile}):\n${failuresSection(run.output)}`);
 
     const serverErrors = run.exchanges.filter((x) => x.status >= 500);
-    assert.equal(serverErrors.length, 0, serverErrors.slice(0, 10).map((x) => `${x.method} ${x.url} -> ${x.status}`).join('\n'));
+    assert.equal(
+      serverErrors.length,
+      0,
+      serverErrors
+        .slice(0, 10)
+        .map((x) => `${x.method} ${x.url} -> ${x.status}`)
+        .join('\n'),
+    );
     assert.ok(run.exchanges.length >= 2000, `only ${run.exchanges.length} requests sent`);
     for (const op of operations) {
       const n = run.exchanges.filter((x) => op.matches(x.method, x.url.pathname)).length;

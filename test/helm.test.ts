@@ -15,7 +15,7 @@ import { parseAllDocuments } from 'yaml';
 import { common, deploymentEnv, loadConfig } from '@pushflow/shared';
 import { parseApiKeys } from '../gateway/src/config.ts';
 import { pendingVariables, SERVICE_SCHEMAS, unreadVariables } from './harness/config-schemas.ts';
-import { findBinary } from './harness/servers.ts';
+import { findBinary } from '../local-stack/servers.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const chart = join(root, 'deploy/helm/pushflow');
@@ -23,20 +23,20 @@ const clusterValues = join(chart, 'ci/cluster-values.yaml');
 const read = (file: string) => readFileSync(join(root, file), 'utf8');
 
 const COMPONENTS = ['gateway', 'dispatcher', 'delivery'] as const;
-type Component = typeof COMPONENTS[number];
+type Component = (typeof COMPONENTS)[number];
 const SCHEMAS: Record<Component, TObject> = SERVICE_SCHEMAS;
 const PORT_VARIABLE: Record<Component, string> = { gateway: 'GATEWAY_PORT', dispatcher: 'DISPATCHER_PORT', delivery: 'DELIVERY_PORT' };
 /** The routes each service serves, read from its source: a renamed route fails the probes' check. */
 const ROUTES: Record<Component, string[]> = {
-  gateway: [...read('gateway/src/routes/health.ts').matchAll(/app\.get\('([^']+)'/g)].map((m) => m[1]!),
-  dispatcher: [...read('dispatcher/src/health.ts').matchAll(/req\.url === '([^']+)'/g)].map((m) => m[1]!),
-  delivery: [...read('delivery/src/server.ts').matchAll(/app\.get\('([^']+)'/g)].map((m) => m[1]!),
+  gateway: [...read('gateway/src/routes/health.ts').matchAll(/app\.get\(\s*'([^']+)'/g)].map((m) => m[1]!),
+  dispatcher: [...read('dispatcher/src/runtime/health.ts').matchAll(/req\.url === '([^']+)'/g)].map((m) => m[1]!),
+  delivery: [...read('delivery/src/http-routes.ts').matchAll(/app\.get\(\s*'([^']+)'/g)].map((m) => m[1]!),
 };
-/** shared/src/shutdown.ts: how long a service may drain after SIGTERM before it exits anyway. */
-const DRAIN_DEADLINE_SECONDS = Number(/deadlineMs = ([\d_]+)/.exec(read('shared/src/shutdown.ts'))?.[1]?.replace(/_/g, '')) / 1000;
+/** shared/src/runtime/shutdown.ts: how long a service may drain after SIGTERM before it exits anyway. */
+const DRAIN_DEADLINE_SECONDS = Number(/deadlineMs = ([\d_]+)/.exec(read('shared/src/runtime/shutdown.ts'))?.[1]?.replace(/_/g, '')) / 1000;
 
-
-const installHint = 'run scripts/install-helm.sh (builds Helm with Go from the Go module proxy into ~/.cache/pushflow/bin), put helm on PATH, or set PUSHFLOW_HELM_BIN';
+const installHint =
+  'run scripts/install-helm.sh (builds Helm with Go from the Go module proxy into ~/.cache/pushflow/bin), put helm on PATH, or set PUSHFLOW_HELM_BIN';
 
 function findHelm(env: NodeJS.ProcessEnv = process.env): string | undefined {
   const explicit = env.PUSHFLOW_HELM_BIN;
@@ -72,7 +72,9 @@ const NAMESPACE = 'pushflow';
 
 function render(valuesFile?: string): Dict[] {
   const out = helm(['template', RELEASE, chart, '--namespace', NAMESPACE, ...(valuesFile ? ['-f', valuesFile] : [])]);
-  return parseAllDocuments(out).map((d) => d.toJS() as Dict | null).filter((d): d is Dict => d !== null);
+  return parseAllDocuments(out)
+    .map((d) => d.toJS() as Dict | null)
+    .filter((d): d is Dict => d !== null);
 }
 
 const ofKind = (objects: Dict[], kind: string) => objects.filter((o) => o.kind === kind);
@@ -114,7 +116,10 @@ function environmentOf(objects: Dict[], deployment: Dict, dir: string, standIns:
           value = Buffer.from(String(data[item.key]), 'base64').toString('utf8');
         } else {
           const standIn = standIns[`${source.secret.name}/${item.key}`];
-          assert.ok(standIn !== undefined, `${deployment.metadata.name} reads key ${item.key} of Secret ${source.secret.name}, which the values do not name`);
+          assert.ok(
+            standIn !== undefined,
+            `${deployment.metadata.name} reads key ${item.key} of Secret ${source.secret.name}, which the values do not name`,
+          );
           value = standIn;
         }
         const local = join(dir, `${deployment.metadata.name}-${item.path}`);
@@ -145,8 +150,14 @@ const REDIS_CLUSTER_URL = /^rediss?-cluster:\/\//;
 /** Whether this checkout's config takes `redis-cluster://` URLs yet (the cluster change does). */
 const clusterUrlsAccepted = new RegExp(common.REDIS_URL.pattern ?? '').test('redis-cluster://h:6379');
 
-function checkRendering(t: { diagnostic: (m: string) => void }, objects: Dict[], standIns: Record<string, string>, expect: { partitions: string }) {
-  for (const n of pendingVariables()) t.diagnostic(`${n} is in no service's config schema on this branch yet (another issue-7 change adds it); not checked`);
+function checkRendering(
+  t: { diagnostic: (m: string) => void },
+  objects: Dict[],
+  standIns: Record<string, string>,
+  expect: { partitions: string },
+) {
+  for (const n of pendingVariables())
+    t.diagnostic(`${n} is in no service's config schema on this branch yet (another issue-7 change adds it); not checked`);
 
   for (const o of objects) {
     const labels = o.metadata?.labels ?? {};
@@ -167,20 +178,31 @@ function checkRendering(t: { diagnostic: (m: string) => void }, objects: Dict[],
 
       // Every variable is one this service reads: a renamed variable fails here.
       const schema = SCHEMAS[name];
-      assert.deepEqual(unreadVariables(name, Object.keys(env)), [], `${name}: the chart sets variables ${name}'s config schema does not read`);
+      assert.deepEqual(
+        unreadVariables(name, Object.keys(env)),
+        [],
+        `${name}: the chart sets variables ${name}'s config schema does not read`,
+      );
       assert.equal(env.PUSHFLOW_PARTITIONS, expect.partitions, `${name}: PUSHFLOW_PARTITIONS`);
       assert.equal(deploymentEnv(env), 'production', `${name}: PUSHFLOW_ENV`);
 
       // The port it listens on is the container's port, the probes' and the Service's.
       const port = Number(env[PORT_VARIABLE[name]]);
       const ports = container.ports as Dict[];
-      assert.deepEqual(ports.map((p) => p.containerPort), [port], `${name}: container ports vs ${PORT_VARIABLE[name]}=${port}`);
+      assert.deepEqual(
+        ports.map((p) => p.containerPort),
+        [port],
+        `${name}: container ports vs ${PORT_VARIABLE[name]}=${port}`,
+      );
       const resolvePort = (p: unknown) => (typeof p === 'number' ? p : ports.find((q) => q.name === p)?.containerPort);
       const probe = (kind: string, path: string) => {
         const p = container[kind] as Dict | undefined;
         assert.ok(p?.httpGet, `${name} has no HTTP ${kind}`);
         assert.equal(p.httpGet.path, path, `${name}: ${kind} path`);
-        assert.ok(ROUTES[name].includes(path), `${name}: ${kind} hits ${path}, a route ${name} does not serve (it serves ${ROUTES[name].join(', ')})`);
+        assert.ok(
+          ROUTES[name].includes(path),
+          `${name}: ${kind} hits ${path}, a route ${name} does not serve (it serves ${ROUTES[name].join(', ')})`,
+        );
         assert.equal(resolvePort(p.httpGet.port), port, `${name}: ${kind} port`);
       };
       probe('readinessProbe', '/readyz');
@@ -207,7 +229,10 @@ function checkRendering(t: { diagnostic: (m: string) => void }, objects: Dict[],
 
       // Replicas spread over nodes (softly by default), counting this component's pods only.
       const spread = (pod.topologySpreadConstraints ?? []) as Dict[];
-      assert.ok(spread.some((c) => matches(c.labelSelector?.matchLabels ?? { none: 'none' }, podLabels)), `${name}: no topology spread over its own pods`);
+      assert.ok(
+        spread.some((c) => matches(c.labelSelector?.matchLabels ?? { none: 'none' }, podLabels)),
+        `${name}: no topology spread over its own pods`,
+      );
 
       // Requests for scheduling, limits for neighbours.
       for (const k of ['cpu', 'memory']) {
@@ -217,8 +242,10 @@ function checkRendering(t: { diagnostic: (m: string) => void }, objects: Dict[],
 
       // Graceful shutdown: the preStop wait plus the service's own drain fit in the grace period.
       const preStop = Number(container.lifecycle?.preStop?.exec?.command?.[1] ?? 0);
-      assert.ok(pod.terminationGracePeriodSeconds > preStop + DRAIN_DEADLINE_SECONDS,
-        `${name}: terminationGracePeriodSeconds ${pod.terminationGracePeriodSeconds} <= preStop ${preStop} s + drain ${DRAIN_DEADLINE_SECONDS} s`);
+      assert.ok(
+        pod.terminationGracePeriodSeconds > preStop + DRAIN_DEADLINE_SECONDS,
+        `${name}: terminationGracePeriodSeconds ${pod.terminationGracePeriodSeconds} <= preStop ${preStop} s + drain ${DRAIN_DEADLINE_SECONDS} s`,
+      );
 
       // Not root, nothing writable but /tmp (tsx's cache), no privilege to gain.
       assert.equal(pod.securityContext?.runAsNonRoot, true, `${name}: runAsNonRoot`);
@@ -231,13 +258,18 @@ function checkRendering(t: { diagnostic: (m: string) => void }, objects: Dict[],
 
       // Secrets arrive as files only: no secret value in the pod spec.
       for (const secretName of ['PUSHFLOW_API_KEYS', 'PUSHFLOW_CONNECT_SECRET', 'REDIS_URL', 'MONGO_URL', 'PUSHFLOW_METRICS_TOKEN']) {
-        assert.ok(!(container.env as Dict[]).some((e) => e.name === secretName), `${name}: ${secretName} is in the pod's environment; it goes in a file`);
+        assert.ok(
+          !(container.env as Dict[]).some((e) => e.name === secretName),
+          `${name}: ${secretName} is in the pod's environment; it goes in a file`,
+        );
       }
 
       // And the service's own config loading accepts what it would start with.
       const loadable = { ...env };
       if (!clusterUrlsAccepted && REDIS_CLUSTER_URL.test(readFileSync(String(env.REDIS_URL_FILE), 'utf8'))) {
-        t.diagnostic(`${name}: REDIS_URL is a redis-cluster:// URL, which this branch's config does not take yet (the cluster change does); loaded without it`);
+        t.diagnostic(
+          `${name}: REDIS_URL is a redis-cluster:// URL, which this branch's config does not take yet (the cluster change does); loaded without it`,
+        );
         delete loadable.REDIS_URL_FILE;
       }
       const warnings: string[] = [];
@@ -273,14 +305,18 @@ test('the default values render Deployments, Services, PDBs and HPAs the service
 test('the cluster values render 8 partitions, redis-cluster seeds and the secrets the values name', { skip }, (t) => {
   const objects = render(clusterValues);
   const standIns = {
-    'pushflow-app/PUSHFLOW_API_KEYS': 'k'.repeat(24) + ',' + 'l'.repeat(24),
+    'pushflow-app/PUSHFLOW_API_KEYS': `${'k'.repeat(24)},${'l'.repeat(24)}`,
     'pushflow-app/PUSHFLOW_CONNECT_SECRET': 'c'.repeat(48),
     'pushflow-app/PUSHFLOW_METRICS_TOKEN': 'm'.repeat(24),
-    'pushflow-mongo/uri': 'mongodb://pushflow:0123456789abcdef@mongo-0.mongo:27017,mongo-1.mongo:27017,mongo-2.mongo:27017/pushflow?replicaSet=rs0&authSource=admin',
+    'pushflow-mongo/uri':
+      'mongodb://pushflow:0123456789abcdef@mongo-0.mongo:27017,mongo-1.mongo:27017,mongo-2.mongo:27017/pushflow?replicaSet=rs0&authSource=admin',
   };
   checkRendering(t, objects, standIns, { partitions: '8' });
   // Only the Redis URL is left for the chart's own Secret.
-  assert.deepEqual(ofKind(objects, 'Secret').map((s) => Object.keys(s.data)), [['redis-url']]);
+  assert.deepEqual(
+    ofKind(objects, 'Secret').map((s) => Object.keys(s.data)),
+    [['redis-url']],
+  );
   const redisUrl = Buffer.from(ofKind(objects, 'Secret')[0]!.data['redis-url'], 'base64').toString();
   assert.match(redisUrl, /^redis-cluster:\/\/[^,]+,[^,]+,[^,]+$/, 'three seed nodes');
   for (const name of COMPONENTS) {

@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
-import { startStack, type Stack } from './harness/stack.ts';
+import { startStack, type Stack } from '../local-stack/stack.ts';
 import { waitFor } from './harness/wait.ts';
 import { connectRecipient, postTo } from './harness/gateway-client.ts';
 
@@ -25,7 +25,11 @@ after(async () => {
   redis?.disconnect();
   await mongo?.close();
   const codes = await stack?.stop();
-  assert.deepEqual(codes, stack.services.map(() => 0), 'every service exits 0 on SIGTERM');
+  assert.deepEqual(
+    codes,
+    stack.services.map(() => 0),
+    'every service exits 0 on SIGTERM',
+  );
 });
 
 const post = (path: string, body: unknown, headers: Record<string, string> = {}) => postTo(stack, path, body, headers);
@@ -46,7 +50,10 @@ test('50 concurrent retries with one Idempotency-Key: one notification, one fram
   await waitFor('the frame', async () => (client.frames.length > 0 ? true : undefined), 5000);
   // Give a wrongly repeated delivery the time to show up.
   await new Promise((r) => setTimeout(r, 750));
-  assert.deepEqual(client.frames.map((f) => [f.type, f.notificationId]), [['notification', notificationId]]);
+  assert.deepEqual(
+    client.frames.map((f) => [f.type, f.notificationId]),
+    [['notification', notificationId]],
+  );
   assert.equal(await mongo.db().collection('notifications').countDocuments({ recipientId: 'idem-user' }), 1);
 
   // A later retry, after the notification went out, still gets the same answer.

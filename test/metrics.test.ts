@@ -2,8 +2,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { Redis } from 'ioredis';
-import { keys as makeKeys } from '@pushflow/shared';
-import { startStack, type Stack } from './harness/stack.ts';
+import { makeKeys } from '@pushflow/shared';
+import { startStack, type Stack } from '../local-stack/stack.ts';
 import { waitFor } from './harness/wait.ts';
 
 /**
@@ -65,7 +65,10 @@ function parse(text: string): Sample[] {
 }
 
 class Scrape {
-  constructor(readonly text: string, readonly samples: Sample[]) {}
+  constructor(
+    readonly text: string,
+    readonly samples: Sample[],
+  ) {}
   /** The sum over samples of `name` carrying these labels (and any others). */
   value(name: string, labels: Record<string, string> = {}): number {
     return this.matching(name, labels).reduce((sum, s) => sum + s.value, 0);
@@ -129,7 +132,11 @@ async function statusOf(id: string): Promise<string> {
 describe('metrics', { timeout: 90_000 }, () => {
   test('/metrics asks for the token when PUSHFLOW_METRICS_TOKEN is set', async () => {
     for (const [service, url] of Object.entries(endpoints())) {
-      for (const headers of [{}, { authorization: 'Bearer wrong-token-0123456789abcdef' }, { authorization: `Basic ${METRICS_TOKEN}` }] as Record<string, string>[]) {
+      for (const headers of [
+        {},
+        { authorization: 'Bearer wrong-token-0123456789abcdef' },
+        { authorization: `Basic ${METRICS_TOKEN}` },
+      ] as Record<string, string>[]) {
         const res = await fetch(url, { headers });
         assert.equal(res.status, 401, `${service} with ${JSON.stringify(headers)}`);
         assert.equal(res.headers.get('www-authenticate'), 'Bearer', service);
@@ -164,8 +171,11 @@ describe('metrics', { timeout: 90_000 }, () => {
     // by a moment: wait for the last of them, then read everything.
     const after = await waitFor('the ack counted', async () => {
       const s = await scrapeAll();
-      return s.delivery.value('pushflow_events_total', { type: 'acknowledged' }) - before.delivery.value('pushflow_events_total', { type: 'acknowledged' }) === 1
-        ? s : undefined;
+      return s.delivery.value('pushflow_events_total', { type: 'acknowledged' }) -
+        before.delivery.value('pushflow_events_total', { type: 'acknowledged' }) ===
+        1
+        ? s
+        : undefined;
     });
     const delta = (service: keyof typeof after, name: string, labels: Record<string, string> = {}) =>
       after[service].value(name, labels) - before[service].value(name, labels);
@@ -180,7 +190,10 @@ describe('metrics', { timeout: 90_000 }, () => {
     assert.equal(delta('delivery', 'pushflow_events_total', { type: 'failed' }), 0);
     assert.equal(delta('delivery', 'pushflow_events_total', { type: 'acknowledged' }), 1);
     // One accept-to-deliver sample per delivered notification.
-    assert.equal(delta('delivery', 'pushflow_accept_to_deliver_seconds_count'), delta('delivery', 'pushflow_events_total', { type: 'delivered' }));
+    assert.equal(
+      delta('delivery', 'pushflow_accept_to_deliver_seconds_count'),
+      delta('delivery', 'pushflow_events_total', { type: 'delivered' }),
+    );
     assert.ok(after.delivery.matching('pushflow_accept_to_deliver_seconds_bucket', { le: '0.001' }).length === 1, 'buckets start at 1 ms');
     assert.ok(after.delivery.matching('pushflow_accept_to_deliver_seconds_bucket', { le: '10' }).length === 1, 'and reach 10 s');
     assert.equal(after.delivery.value('pushflow_open_connections'), 2);
@@ -194,19 +207,33 @@ describe('metrics', { timeout: 90_000 }, () => {
     assert.ok(deliveryEntries >= 1 && deliveryEntries <= 4, `delivery entries read: ${deliveryEntries}`);
 
     // Gateway: one duration sample per request, by route pattern and status.
-    assert.equal(delta('gateway', 'pushflow_http_request_duration_seconds_count', { method: 'POST', route: '/notifications', status_code: '202' }), 6);
-    assert.ok(delta('gateway', 'pushflow_http_request_duration_seconds_count', { method: 'GET', route: '/notifications/:id/status', status_code: '200' }) >= 6);
+    assert.equal(
+      delta('gateway', 'pushflow_http_request_duration_seconds_count', { method: 'POST', route: '/notifications', status_code: '202' }),
+      6,
+    );
+    assert.ok(
+      delta('gateway', 'pushflow_http_request_duration_seconds_count', {
+        method: 'GET',
+        route: '/notifications/:id/status',
+        status_code: '200',
+      }) >= 6,
+    );
 
     // Never a label per notification or recipient: their number has no bound.
     for (const [service, s] of Object.entries(after)) {
-      for (const id of [...toAlice, toBob, ...offline].map((r) => r.body.notificationId)) assert.ok(!s.text.includes(id), `${service} names ${id}`);
+      for (const id of [...toAlice, toBob, ...offline].map((r) => r.body.notificationId))
+        assert.ok(!s.text.includes(id), `${service} names ${id}`);
       for (const who of ['alice', 'bob', 'nobody-home']) assert.ok(!s.text.includes(who), `${service} names ${who}`);
     }
   });
 
   test('lag and pending per consumer group settle at zero once everything is handled', async () => {
     const groups = {
-      dispatcher: [['commands', 'dispatcher'], ['queries', 'dispatcher'], ['events', 'projector']],
+      dispatcher: [
+        ['commands', 'dispatcher'],
+        ['queries', 'dispatcher'],
+        ['events', 'projector'],
+      ],
       delivery: [['deliveries:delivery-1', 'delivery']],
     } as const;
     await waitFor('lag and pending at zero', async () => {
@@ -233,8 +260,8 @@ describe('metrics', { timeout: 90_000 }, () => {
     const after = await scrape(endpoints().gateway);
     assert.equal(after.value('pushflow_rate_limited_requests_total') - before.value('pushflow_rate_limited_requests_total'), refused);
     assert.equal(
-      after.value('pushflow_http_request_duration_seconds_count', { route: '/notifications', status_code: '429' })
-        - before.value('pushflow_http_request_duration_seconds_count', { route: '/notifications', status_code: '429' }),
+      after.value('pushflow_http_request_duration_seconds_count', { route: '/notifications', status_code: '429' }) -
+        before.value('pushflow_http_request_duration_seconds_count', { route: '/notifications', status_code: '429' }),
       refused,
     );
   });
@@ -245,7 +272,10 @@ describe('metrics', { timeout: 90_000 }, () => {
       for (const name of ['nodejs_eventloop_lag_p99_seconds', 'nodejs_eventloop_lag_max_seconds', 'process_resident_memory_bytes']) {
         assert.equal(s.matching(name, { service }).length, 1, `${service} reports ${name}`);
       }
-      assert.ok(s.samples.every((x) => x.labels.service === service), `${service}: every series carries service="${service}"`);
+      assert.ok(
+        s.samples.every((x) => x.labels.service === service),
+        `${service}: every series carries service="${service}"`,
+      );
     }
   });
 });

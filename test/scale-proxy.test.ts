@@ -2,11 +2,19 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { createRedis, keys as makeKeys, type RedisClient } from '@pushflow/shared';
+import { createRedis, makeKeys, type RedisClient } from '@pushflow/shared';
 import { assertAllSettled, burst } from './faults/support.ts';
 import { collectPageErrors, launchBrowser, screenshot } from './harness/browser.ts';
-import { ConfRewriteError, nginxSkipReason, requireNginx, rewriteForLoopback, scaleConfPath, startScaleProxy, type ScaleProxy } from './harness/nginx.ts';
-import { startStack, type ServiceProcess, type Stack } from './harness/stack.ts';
+import {
+  ConfRewriteError,
+  nginxSkipReason,
+  requireNginx,
+  rewriteForLoopback,
+  scaleConfPath,
+  startScaleProxy,
+  type ScaleProxy,
+} from './harness/nginx.ts';
+import { startStack, type ServiceProcess, type Stack } from '../local-stack/stack.ts';
 import { waitFor } from './harness/wait.ts';
 
 /**
@@ -58,7 +66,8 @@ async function requestCount(gateway: string, method: string, route: string, stat
   let total = 0;
   for (const m of text.matchAll(/^pushflow_http_request_duration_seconds_count\{([^}]*)\} (\d+)$/gm)) {
     const labels = m[1]!;
-    if (labels.includes(`method="${method}"`) && labels.includes(`route="${route}"`) && labels.includes(`status_code="${status}"`)) total += Number(m[2]);
+    if (labels.includes(`method="${method}"`) && labels.includes(`route="${route}"`) && labels.includes(`status_code="${status}"`))
+      total += Number(m[2]);
   }
   return total;
 }
@@ -76,7 +85,9 @@ interface Client {
 /** Which node records presence for the recipient (undefined until one does). */
 async function nodeHolding(recipientId: string): Promise<string | undefined> {
   const counts = await redis.hgetall(makeKeys(stack.prefix).presence(recipientId));
-  const holding = Object.entries(counts).filter(([, n]) => Number(n) > 0).map(([node]) => node);
+  const holding = Object.entries(counts)
+    .filter(([, n]) => Number(n) > 0)
+    .map(([node]) => node);
   assert.ok(holding.length <= 1, `${recipientId} is present on ${holding.join(', ')}`);
   return holding[0];
 }
@@ -113,12 +124,18 @@ test('the rewrite refuses a conf with an upstream server or a listen it has no t
   const rewrite = (text: string, more: Partial<typeof upstreams> & Record<string, number> = {}) =>
     rewriteForLoopback(text, { upstreams: { ...upstreams, ...more }, listens, tempDir: '/tmp/x' });
   assert.doesNotThrow(() => rewrite(conf));
-  assert.throws(() => rewrite(conf.replace('server delivery-3:8080 resolve;', '$&\n    server delivery-4:8080 resolve;')), ConfRewriteError);
+  assert.throws(
+    () => rewrite(conf.replace('server delivery-3:8080 resolve;', '$&\n    server delivery-4:8080 resolve;')),
+    ConfRewriteError,
+  );
   assert.throws(() => rewrite(conf.replace('listen 8080;', '$&\n    listen 8443;')), ConfRewriteError);
   assert.throws(() => rewrite(conf, { 'gateway-3:3000': 9 }), ConfRewriteError);
   assert.throws(() => rewrite(conf.replace('resolver 127.0.0.11', 'resolver 10.0.0.2')), ConfRewriteError);
   // The servers' other parameters stay; only `resolve` goes.
-  assert.match(rewrite(conf.replace('server gateway-2:3000 resolve;', 'server gateway-2:3000 resolve max_fails=3;')), /server 127\.0\.0\.1:2 max_fails=3;/);
+  assert.match(
+    rewrite(conf.replace('server gateway-2:3000 resolve;', 'server gateway-2:3000 resolve max_fails=3;')),
+    /server 127\.0\.0\.1:2 max_fails=3;/,
+  );
 });
 
 describe('the scale profile behind nginx (deploy/compose/nginx.conf)', { skip }, () => {
@@ -141,8 +158,10 @@ describe('the scale profile behind nginx (deploy/compose/nginx.conf)', { skip },
     await stack?.stop();
   });
 
-  test('nginx runs the conf as it ships: only upstream addresses, listen ports and Docker\'s resolver differ', () => {
-    const source = readFileSync(scaleConfPath, 'utf8').split('\n').filter((l) => !/^\s*resolver 127\.0\.0\.11\b/.test(l));
+  test("nginx runs the conf as it ships: only upstream addresses, listen ports and Docker's resolver differ", () => {
+    const source = readFileSync(scaleConfPath, 'utf8')
+      .split('\n')
+      .filter((l) => !/^\s*resolver 127\.0\.0\.11\b/.test(l));
     const ran = proxy.conf.split('\n').filter((l) => !/^\s*[a-z_]+_temp_path /.test(l));
     assert.equal(ran.length, source.length);
     const changed = source.map((line, i) => [line, ran[i]!] as const).filter(([a, b]) => a !== b);
@@ -155,18 +174,31 @@ describe('the scale profile behind nginx (deploy/compose/nginx.conf)', { skip },
   });
 
   test('POST /notifications and GET status through :3000 are answered by both gateways', async () => {
-    const before = await Promise.all(gatewayUrls().flatMap((g) => [
-      requestCount(g, 'POST', '/notifications', 202), requestCount(g, 'GET', '/notifications/:id/status', 200)]));
+    const before = await Promise.all(
+      gatewayUrls().flatMap((g) => [
+        requestCount(g, 'POST', '/notifications', 202),
+        requestCount(g, 'GET', '/notifications/:id/status', 200),
+      ]),
+    );
     const ids: string[] = [];
     for (let i = 0; i < 10; i++) ids.push(await send(`offline-${i}`, `#${i}`));
     for (const id of ids) assert.equal((await api('GET', `/notifications/${id}/status`)).status, 200);
-    const afterCounts = await Promise.all(gatewayUrls().flatMap((g) => [
-      requestCount(g, 'POST', '/notifications', 202), requestCount(g, 'GET', '/notifications/:id/status', 200)]));
+    const afterCounts = await Promise.all(
+      gatewayUrls().flatMap((g) => [
+        requestCount(g, 'POST', '/notifications', 202),
+        requestCount(g, 'GET', '/notifications/:id/status', 200),
+      ]),
+    );
     const [posts1, gets1, posts2, gets2] = afterCounts.map((n, i) => n - before[i]!);
     assert.equal(posts1! + posts2!, 10);
     assert.equal(gets1! + gets2!, 10);
     // nginx's round robin: requests alternate, whichever client connection carries them.
-    for (const [what, n] of [['gateway-1 POSTs', posts1], ['gateway-2 POSTs', posts2], ['gateway-1 GETs', gets1], ['gateway-2 GETs', gets2]] as const) {
+    for (const [what, n] of [
+      ['gateway-1 POSTs', posts1],
+      ['gateway-2 POSTs', posts2],
+      ['gateway-1 GETs', gets1],
+      ['gateway-2 GETs', gets2],
+    ] as const) {
       assert.ok(n! >= 3, `${what}: ${n} of 10`);
     }
   });
@@ -186,24 +218,32 @@ describe('the scale profile behind nginx (deploy/compose/nginx.conf)', { skip },
     }
     const refill: Client[] = [];
     for (let i = 0; i < 3; i++) refill.push(await connect(`refill-${i}`));
-    assert.deepEqual(refill.map((c) => c.nodeId), [emptied, emptied, emptied]);
+    assert.deepEqual(
+      refill.map((c) => c.nodeId),
+      [emptied, emptied, emptied],
+    );
     assert.deepEqual(Object.values(tally(sockets)), [3, 3, 3]);
   });
 
   test('notifications pushed to sockets held through the proxy arrive; acks sent back through it land', async () => {
     assert.equal(sockets.length, 9);
-    await Promise.all(sockets.map(async (c) => {
-      const id = await send(c.recipientId, `to ${c.recipientId}`);
-      const frame = await waitFor(`frame for ${c.recipientId}`, async () => c.frames.find((f) => f.notificationId === id));
-      assert.equal(frame.title, `to ${c.recipientId}`);
-      c.ws.send(JSON.stringify({ type: 'ack', notificationId: id }));
-      const done = await waitForStatus(id, 'ACKNOWLEDGED');
-      assert.deepEqual(done.history.map((h: any) => h.status), ['ACCEPTED', 'DISPATCHED', 'DELIVERED', 'ACKNOWLEDGED']);
-      assert.equal(done.history.find((h: any) => h.status === 'DELIVERED').nodeId, c.nodeId);
-    }));
+    await Promise.all(
+      sockets.map(async (c) => {
+        const id = await send(c.recipientId, `to ${c.recipientId}`);
+        const frame = await waitFor(`frame for ${c.recipientId}`, async () => c.frames.find((f) => f.notificationId === id));
+        assert.equal(frame.title, `to ${c.recipientId}`);
+        c.ws.send(JSON.stringify({ type: 'ack', notificationId: id }));
+        const done = await waitForStatus(id, 'ACKNOWLEDGED');
+        assert.deepEqual(
+          done.history.map((h: any) => h.status),
+          ['ACCEPTED', 'DISPATCHED', 'DELIVERED', 'ACKNOWLEDGED'],
+        );
+        assert.equal(done.history.find((h: any) => h.status === 'DELIVERED').nodeId, c.nodeId);
+      }),
+    );
   });
 
-  test('origins: the node trusts the proxy\'s own origin by the Host header nginx passes on, and no other', async () => {
+  test("origins: the node trusts the proxy's own origin by the Host header nginx passes on, and no other", async () => {
     const own = await connect('origin-own', { origin: proxy.deliveryUrl });
     own.ws.terminate();
     sockets.splice(sockets.indexOf(own), 1);
@@ -240,7 +280,10 @@ describe('the scale profile behind nginx (deploy/compose/nginx.conf)', { skip },
     const [gw1Before, gw2Before] = await Promise.all(gatewayUrls().map((g) => requestCount(g, 'POST', '/notifications', 202)));
     let gw2Accepted = 0;
     const result = await burst(viaProxy, {
-      count, concurrency: 16, recipients, faultAt: 0.3,
+      count,
+      concurrency: 16,
+      recipients,
+      faultAt: 0.3,
       fault: async () => {
         gw2Accepted = (await requestCount(gatewayUrls()[1]!, 'POST', '/notifications', 202)) - gw2Before!;
         await gateway2.stop('SIGKILL');
@@ -252,7 +295,11 @@ describe('the scale profile behind nginx (deploy/compose/nginx.conf)', { skip },
     // Only requests gateway-2 held when it died go unanswered (nginx: 502); after that
     // nginx refuses to send to it (error: next upstream) and gateway-1 takes everything.
     const failed = count - (statuses[202] ?? 0);
-    assert.deepEqual(Object.keys(statuses).filter((s) => s !== '202' && s !== '502'), [], JSON.stringify(statuses));
+    assert.deepEqual(
+      Object.keys(statuses).filter((s) => s !== '202' && s !== '502'),
+      [],
+      JSON.stringify(statuses),
+    );
     assert.ok(failed <= 16, `${failed} requests not answered 202: ${JSON.stringify(statuses)}`);
     const gw1Accepted = (await requestCount(stack.gatewayUrl, 'POST', '/notifications', 202)) - gw1Before!;
     assert.ok(gw1Accepted >= count * 0.7 - failed, `gateway-1 accepted ${gw1Accepted} of ${result.accepted.length}`);
@@ -267,7 +314,10 @@ describe('the scale profile behind nginx (deploy/compose/nginx.conf)', { skip },
     assert.equal(settled.byStatus.DELIVERED, delivered, JSON.stringify(settled.byStatus));
     const toOffline = Array.from({ length: count }, (_, i) => i).filter((i) => i % recipients.length >= sockets.length).length;
     const offlineFailed = settled.byStatus.FAILED ?? 0;
-    assert.ok(offlineFailed <= toOffline && offlineFailed >= toOffline - failed, `${offlineFailed} FAILED, ${toOffline} sent to offline recipients`);
+    assert.ok(
+      offlineFailed <= toOffline && offlineFailed >= toOffline - failed,
+      `${offlineFailed} FAILED, ${toOffline} sent to offline recipients`,
+    );
     assert.equal(delivered + offlineFailed, result.accepted.length);
   });
 });

@@ -4,11 +4,11 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { createRedis, encodeEntry, eventCodec, keys as keysFor, signConnectToken, uuidv7, type Keys, type RedisClient } from '@pushflow/shared';
+import { createRedis, encodeEntry, eventCodec, makeKeys, signConnectToken, uuidv7, type Keys, type RedisClient } from '@pushflow/shared';
 import { SECRET, openClient, tokenFor, withTimeout, type TestClient } from '../delivery/test/helpers.ts';
-import { uniquePrefix } from './harness/isolation.ts';
-import { freePort, redisServer, type Server } from './harness/servers.ts';
-import { startService, type ServiceProcess } from './harness/stack.ts';
+import { uniquePrefix } from '../local-stack/isolation.ts';
+import { freePort, redisServer, type Server } from '../local-stack/servers.ts';
+import { startService, type ServiceProcess } from '../local-stack/stack.ts';
 import { waitFor } from './harness/wait.ts';
 
 /**
@@ -38,7 +38,7 @@ describe('delivery: WebSocket abuse changes nothing', () => {
     redis = await redisServer();
     port = await freePort();
     const prefix = uniquePrefix();
-    keys = keysFor(prefix);
+    keys = makeKeys(prefix);
     client = createRedis(redis.url, 'abuse-test');
     svc = await startService('delivery', {
       REDIS_URL: redis.url,
@@ -79,9 +79,16 @@ describe('delivery: WebSocket abuse changes nothing', () => {
       while (pushing) {
         const notificationId = uuidv7();
         sentIds.push(notificationId);
-        await client.xadd(keys.deliveries(nodeId), '*', ...encodeEntry({
-          notificationId, recipientId: 'good-user', title: 'hello', acceptedAt: new Date().toISOString(),
-        }));
+        await client.xadd(
+          keys.deliveries(nodeId),
+          '*',
+          ...encodeEntry({
+            notificationId,
+            recipientId: 'good-user',
+            title: 'hello',
+            acceptedAt: new Date().toISOString(),
+          }),
+        );
         await new Promise((r) => setTimeout(r, 20));
       }
     })();
@@ -124,7 +131,10 @@ describe('delivery: WebSocket abuse changes nothing', () => {
 
     // The good client got every notification, in order, and is still connected.
     await waitFor('every good frame', async () => (good.frames.length >= sentIds.length ? true : undefined), 10_000);
-    assert.deepEqual(good.frames.map((f) => (f as { notificationId: string }).notificationId), sentIds);
+    assert.deepEqual(
+      good.frames.map((f) => (f as { notificationId: string }).notificationId),
+      sentIds,
+    );
     assert.equal(good.ws.readyState, good.ws.OPEN);
     // "Throughout": notifications went out while the abuse ran, and arrived while it ran.
     assert.ok(sentIds.length >= 10, `only ${sentIds.length} notifications in ${abuseMs} ms`);
@@ -137,7 +147,10 @@ describe('delivery: WebSocket abuse changes nothing', () => {
     });
     const events = entries.flatMap(([, fields]) => eventCodec.items(fields));
     assert.equal(events.length, sentIds.length);
-    assert.deepEqual(events.map((e) => e?.notificationId), sentIds);
+    assert.deepEqual(
+      events.map((e) => e?.notificationId),
+      sentIds,
+    );
     assert.ok(events.every((e) => e?.type === 'notification.delivered' && e.connections === 1));
 
     // Presence: only the good client is left.
@@ -190,12 +203,19 @@ async function badTokenAttempts(url: (t: string) => string, count: number, concu
 }
 
 /** Clients with valid tokens (recipients of their own) that misbehave; resolves with their close codes. */
-async function abusers(url: (t: string) => string, name: string, count: number, act: (ws: WebSocket, i: number) => void): Promise<number[]> {
-  return Promise.all(Array.from({ length: count }, async (_, i) => {
-    const c: TestClient = await openClient(url(tokenFor(`abuser-${name}-${i}`)));
-    act(c.ws, i);
-    return (await withTimeout(c.closed, 10_000, `${name} ${i} closed`)).code;
-  }));
+async function abusers(
+  url: (t: string) => string,
+  name: string,
+  count: number,
+  act: (ws: WebSocket, i: number) => void,
+): Promise<number[]> {
+  return Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const c: TestClient = await openClient(url(tokenFor(`abuser-${name}-${i}`)));
+      act(c.ws, i);
+      return (await withTimeout(c.closed, 10_000, `${name} ${i} closed`)).code;
+    }),
+  );
 }
 
 interface RawResult {
@@ -227,24 +247,30 @@ function rawExchange(port: number, payload: Buffer | string, waitMs = 2000): Pro
 }
 
 async function randomBytesOnTcp(port: number, count: number): Promise<RawResult[]> {
-  return Promise.all(Array.from({ length: count }, (_, i) => {
-    const noise = randomBytes(1024 + (i % 8) * 8192);
-    // Some look like the start of a request, to get past the first line of the parser.
-    const payload = i % 3 === 0 ? Buffer.concat([Buffer.from('GET /ws?token=x HTTP/1.1\r\n'), noise]) : noise;
-    // Most garbage gets its 400 or 431 at once. Noise under the header size limit that
-    // could still begin a request (a CR first, which RFC 9112 lets a server skip; or a few
-    // token bytes then a CR: 5 in 5,000 other 1 KB payloads) makes uWebSockets.js wait for
-    // the rest until its idle timeout, about 32 s, as it does for any slow client. The wait
-    // bounds a node that never closes.
-    return rawExchange(port, payload, 45_000);
-  }));
+  return Promise.all(
+    Array.from({ length: count }, (_, i) => {
+      const noise = randomBytes(1024 + (i % 8) * 8192);
+      // Some look like the start of a request, to get past the first line of the parser.
+      const payload = i % 3 === 0 ? Buffer.concat([Buffer.from('GET /ws?token=x HTTP/1.1\r\n'), noise]) : noise;
+      // Most garbage gets its 400 or 431 at once. Noise under the header size limit that
+      // could still begin a request (a CR first, which RFC 9112 lets a server skip; or a few
+      // token bytes then a CR: 5 in 5,000 other 1 KB payloads) makes uWebSockets.js wait for
+      // the rest until its idle timeout, about 32 s, as it does for any slow client. The wait
+      // bounds a node that never closes.
+      return rawExchange(port, payload, 45_000);
+    }),
+  );
 }
 
 async function malformedUpgrades(port: number): Promise<Record<string, RawResult>> {
   const key = 'dGhlIHNhbXBsZSBub25jZQ==';
   const request = (lines: string[]) => `${lines.join('\r\n')}\r\n\r\n`;
   const head = (path = '/ws?token=bad', method = 'GET', version = 'HTTP/1.1') => [
-    `${method} ${path} ${version}`, `Host: 127.0.0.1:${port}`, 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Version: 13',
+    `${method} ${path} ${version}`,
+    `Host: 127.0.0.1:${port}`,
+    'Upgrade: websocket',
+    'Connection: Upgrade',
+    'Sec-WebSocket-Version: 13',
   ];
   const cases: Record<string, string> = {
     'no key': request(head()),
@@ -264,6 +290,8 @@ async function malformedUpgrades(port: number): Promise<Record<string, RawResult
     'header without colon': request([...head(), `Sec-WebSocket-Key ${key}`, 'garbage line']),
     'partial request': `GET /ws?token=bad HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgr`,
   };
-  const entries = await Promise.all(Object.entries(cases).map(async ([name, payload]) => [name, await rawExchange(port, payload, 1500)] as const));
+  const entries = await Promise.all(
+    Object.entries(cases).map(async ([name, payload]) => [name, await rawExchange(port, payload, 1500)] as const),
+  );
   return Object.fromEntries(entries);
 }

@@ -28,7 +28,8 @@ export async function apiTarget(values: { url?: string; 'api-key'?: string }, en
   } catch {
     throw usageError(`--url / PUSHFLOW_URL: not a URL: ${JSON.stringify(raw)}`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw usageError(`--url / PUSHFLOW_URL must be http(s): ${JSON.stringify(raw)}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw usageError(`--url / PUSHFLOW_URL must be http(s): ${JSON.stringify(raw)}`);
   let apiKey = values['api-key'] ?? (env.PUSHFLOW_API_KEY || undefined);
   if (env.PUSHFLOW_API_KEY_FILE && values['api-key'] === undefined) {
     try {
@@ -96,7 +97,11 @@ export async function request<T>(
   }
   if (res.ok) {
     if (body === undefined) {
-      throw new CliError(EXIT.unavailable, 'BAD_RESPONSE', `${method} ${url} answered ${res.status} without a JSON body: is --url a PushFlow gateway?`);
+      throw new CliError(
+        EXIT.unavailable,
+        'BAD_RESPONSE',
+        `${method} ${url} answered ${res.status} without a JSON body: is --url a PushFlow gateway?`,
+      );
     }
     return { status: res.status, body: body as T };
   }
@@ -121,7 +126,8 @@ export async function sendBatch(target: ApiTarget, notifications: unknown[], ide
 
 function unreachable(target: ApiTarget, err: unknown): CliError {
   const e = err as Error & { cause?: { code?: string; message?: string } };
-  const reason = e.name === 'TimeoutError' ? `no answer within ${REQUEST_TIMEOUT_MS / 1000} s` : (e.cause?.code ?? e.cause?.message ?? e.message);
+  const reason =
+    e.name === 'TimeoutError' ? `no answer within ${REQUEST_TIMEOUT_MS / 1000} s` : (e.cause?.code ?? e.cause?.message ?? e.message);
   return new CliError(EXIT.unavailable, 'UNREACHABLE', `cannot reach PushFlow at ${target.url} (${reason})`);
 }
 
@@ -136,7 +142,11 @@ function apiError(status: number, body: unknown, what: string): CliError {
   const problem: Problem = body !== null && typeof body === 'object' ? (body as Problem) : {};
   const type = typeof problem.type === 'string' ? problem.type : undefined;
   const said = [problem.title, problem.detail].filter((s) => typeof s === 'string' && s !== '').join(': ');
-  const details: Record<string, unknown> = { status, ...(type && { type }), ...(problem.errors !== undefined && { errors: problem.errors }) };
+  const details: Record<string, unknown> = {
+    status,
+    ...(type && { type }),
+    ...(problem.errors !== undefined && { errors: problem.errors }),
+  };
   const message = `${what} answered ${status}${said ? `: ${said}` : ''}${fieldErrors(problem.errors)}`;
   const exitCode = status === 404 ? EXIT.notFound : status >= 500 || status < 400 ? EXIT.unavailable : EXIT.refused;
   const fallback = status === 404 ? 'NOT_FOUND' : exitCode === EXIT.unavailable ? 'SERVER_ERROR' : 'REFUSED';
@@ -146,6 +156,8 @@ function apiError(status: number, body: unknown, what: string): CliError {
 /** The gateway's validation problems list each field; show them, they say what to fix. */
 function fieldErrors(errors: unknown): string {
   if (!Array.isArray(errors) || errors.length === 0) return '';
-  const parts = errors.slice(0, 5).map((e: { path?: unknown; message?: unknown }) => `${String(e.path ?? '')} ${String(e.message ?? '')}`.trim());
+  const parts = errors
+    .slice(0, 5)
+    .map((e: { path?: unknown; message?: unknown }) => `${String(e.path ?? '')} ${String(e.message ?? '')}`.trim());
   return ` (${parts.join('; ')}${errors.length > 5 ? '; ...' : ''})`;
 }

@@ -42,7 +42,12 @@ export function parseCommand<O extends Options>(
   const positionals = typeof required === 'function' ? required(parsed.values) : required;
   if (!values.help) {
     if (parsed.positionals.length < positionals.length) {
-      throw usageError(`${command}: missing ${positionals.slice(parsed.positionals.length).map((p) => `<${p}>`).join(' ')}`);
+      throw usageError(
+        `${command}: missing ${positionals
+          .slice(parsed.positionals.length)
+          .map((p) => `<${p}>`)
+          .join(' ')}`,
+      );
     }
     if (parsed.positionals.length > positionals.length) {
       throw usageError(`${command}: unexpected argument ${JSON.stringify(parsed.positionals[positionals.length])}`);
@@ -53,7 +58,8 @@ export function parseCommand<O extends Options>(
 
 /** A whole number from 1 to `max`. */
 export function parseCount(command: string, option: string, raw: string, max: number): number {
-  if (!/^[1-9]\d*$/.test(raw) || Number(raw) > max) throw usageError(`${command}: --${option} must be a whole number from 1 to ${max} (got ${JSON.stringify(raw)})`);
+  if (!/^[1-9]\d*$/.test(raw) || Number(raw) > max)
+    throw usageError(`${command}: --${option} must be a whole number from 1 to ${max} (got ${JSON.stringify(raw)})`);
   return Number(raw);
 }
 
@@ -61,7 +67,9 @@ export function parseCount(command: string, option: string, raw: string, max: nu
 export function parseSeconds(command: string, option: string, raw: string, fractional = false): number {
   const n = Number(raw);
   if (raw.trim() === '' || !Number.isFinite(n) || n <= 0 || (!fractional && !Number.isInteger(n))) {
-    throw usageError(`${command}: --${option} must be a ${fractional ? '' : 'whole '}number of seconds above 0 (got ${JSON.stringify(raw)})`);
+    throw usageError(
+      `${command}: --${option} must be a ${fractional ? '' : 'whole '}number of seconds above 0 (got ${JSON.stringify(raw)})`,
+    );
   }
   return n;
 }

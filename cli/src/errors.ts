@@ -1,5 +1,5 @@
 /**
- * Exit codes are the CLI's contract with scripts (`pushflow --help` and the README list
+ * Exit codes are the CLI's contract with scripts (`pushflow --help` and docs/cli.md list
  * them): each failure maps to exactly one, and the stable `code` printed on stderr says
  * which failure it was.
  */

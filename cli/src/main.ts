@@ -66,7 +66,8 @@ async function main(argv: string[]): Promise<number> {
   }
   if (name === 'help') {
     const topic = rest[0] === undefined ? undefined : commands.find((c) => c.name === rest[0]);
-    if (rest[0] !== undefined && topic === undefined) throw usageError(`no command ${JSON.stringify(rest[0])}; commands: ${commands.map((c) => c.name).join(', ')}`);
+    if (rest[0] !== undefined && topic === undefined)
+      throw usageError(`no command ${JSON.stringify(rest[0])}; commands: ${commands.map((c) => c.name).join(', ')}`);
     return printHelp(topic?.help ?? help);
   }
   const command = commands.find((c) => c.name === name);

@@ -1,4 +1,4 @@
-import { CliError, EXIT } from './errors.ts';
+import { type CliError, EXIT } from './errors.ts';
 
 /** How a command prints: one JSON document (--json) or lines for a person. */
 export interface Output {
@@ -30,7 +30,9 @@ export function printLines(lines: string[]): void {
 /** Errors go to stderr only, so stdout holds nothing but the answer (or nothing). */
 export function printError(err: CliError, json: boolean): void {
   if (json) {
-    process.stderr.write(`${JSON.stringify({ error: { code: err.code, exitCode: err.exitCode, message: err.message, ...err.details } })}\n`);
+    process.stderr.write(
+      `${JSON.stringify({ error: { code: err.code, exitCode: err.exitCode, message: err.message, ...err.details } })}\n`,
+    );
     return;
   }
   const hint = err.exitCode === EXIT.usage ? `\n(pushflow --help for usage)` : '';

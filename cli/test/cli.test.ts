@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { Redis } from 'ioredis';
-import { encodeEntry, keys as makeKeys } from '@pushflow/shared';
-import { startStack, type Stack } from '../../test/harness/stack.ts';
+import { encodeEntry, makeKeys } from '@pushflow/shared';
+import { startStack, type Stack } from '../../local-stack/stack.ts';
 import { waitFor } from '../../test/harness/wait.ts';
 import { runCli, startCli } from './run-cli.ts';
 
@@ -23,8 +23,10 @@ before(async () => {
   stack = await startStack();
   redis = new Redis(stack.redisUrl);
   env = {
-    PUSHFLOW_URL: stack.gatewayUrl, PUSHFLOW_API_KEY: stack.apiKey,
-    REDIS_URL: stack.redisUrl, PUSHFLOW_REDIS_PREFIX: stack.prefix,
+    PUSHFLOW_URL: stack.gatewayUrl,
+    PUSHFLOW_API_KEY: stack.apiKey,
+    REDIS_URL: stack.redisUrl,
+    PUSHFLOW_REDIS_PREFIX: stack.prefix,
   };
 });
 
@@ -63,6 +65,7 @@ test('send --json prints the accepted notification; human output names it', asyn
   const human = await cli(['send', 'cli-send']);
   assert.equal(human.code, 0, human.stderr);
   assert.match(human.stdout, /^ACCEPTED [0-9a-f-]{36} to cli-send at \S+\n$/);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: it looks for ANSI colour escapes
   assert.doesNotMatch(human.stdout, /\u001b\[/, 'no colours when stdout is not a terminal');
 });
 
@@ -76,13 +79,18 @@ test('send --idempotency-key twice makes one notification', async () => {
 test('send --batch sends a JSON Lines file in chunks, one line per notification in file order; the same key again sends nothing twice', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pushflow-cli-'));
   try {
-    const notifications = Array.from({ length: 7 }, (_, i) => JSON.stringify({ recipientId: `cli-batch-${i}`, title: `#${i}`, data: { i } }));
+    const notifications = Array.from({ length: 7 }, (_, i) =>
+      JSON.stringify({ recipientId: `cli-batch-${i}`, title: `#${i}`, data: { i } }),
+    );
     const file = join(dir, 'batch.jsonl');
     writeFileSync(file, `${notifications.slice(0, 4).join('\n')}\n\n${notifications.slice(4).join('\n')}\n`);
     const key = randomUUID();
     const r = await cli(['send', '--batch', file, '--batch-size', '3', '--idempotency-key', key, '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const sent = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const sent = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.equal(sent.length, 7);
     assert.ok(sent.every((a) => a.status === 'ACCEPTED' && /^[0-9a-f]{8}-[0-9a-f]{4}-7/.test(a.notificationId)));
     assert.equal(new Set(sent.map((a) => a.notificationId)).size, 7);
@@ -93,13 +101,21 @@ test('send --batch sends a JSON Lines file in chunks, one line per notification 
 
     const again = await cli(['send', '--batch', file, '--batch-size', '3', '--idempotency-key', key, '--json']);
     assert.equal(again.code, 0, again.stderr);
-    assert.deepEqual(again.stdout.trim().split('\n').map((l) => JSON.parse(l).notificationId), sent.map((a) => a.notificationId));
+    assert.deepEqual(
+      again.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).notificationId),
+      sent.map((a) => a.notificationId),
+    );
 
     const human = await cli(['send', '--batch', file]);
     assert.equal(human.code, 0, human.stderr);
     const printed = human.stdout.trim().split('\n');
     assert.equal(printed.length, 7);
-    printed.forEach((line, i) => assert.match(line, new RegExp(`^ACCEPTED [0-9a-f-]{36} to cli-batch-${i} at \\S+$`)));
+    printed.forEach((line, i) => {
+      assert.match(line, new RegExp(`^ACCEPTED [0-9a-f-]{36} to cli-batch-${i} at \\S+$`));
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -114,7 +130,10 @@ test('send --batch stops at a chunk the API refuses, naming its line and what wa
     const r = await cli(['send', '--batch', file, '--batch-size', '3']);
     assert.equal(r.code, 2, r.stderr);
     assert.equal(r.stdout.trim().split('\n').length, 3, 'the first chunk was sent and printed');
-    assert.match(r.stderr, /error urn:pushflow:problem:validation-failed: line 5: POST \/notifications\/batch answered 400: .*\/body\/notifications\/1\/recipientId.*; the 3 notifications before were sent/);
+    assert.match(
+      r.stderr,
+      /error urn:pushflow:problem:validation-failed: line 5: POST \/notifications\/batch answered 400: .*\/body\/notifications\/1\/recipientId.*; the 3 notifications before were sent/,
+    );
     const json = await cli(['send', '--batch', file, '--batch-size', '10', '--json']);
     assert.equal(json.code, 2);
     assert.equal(json.stdout, '');
@@ -138,8 +157,14 @@ test('status --wait DELIVERED returns once a connected client got it; --wait ACK
     const doc = JSON.parse(r.stdout);
     assert.equal(doc.status, 'DELIVERED');
     assert.equal(doc.recipientId, 'cli-wait');
-    assert.deepEqual(doc.history.map((h: { status: string }) => h.status), ['ACCEPTED', 'DISPATCHED', 'DELIVERED']);
-    assert.ok(client.frames.some((f) => f.notificationId === sent.notificationId), 'the client got the frame');
+    assert.deepEqual(
+      doc.history.map((h: { status: string }) => h.status),
+      ['ACCEPTED', 'DISPATCHED', 'DELIVERED'],
+    );
+    assert.ok(
+      client.frames.some((f) => f.notificationId === sent.notificationId),
+      'the client got the frame',
+    );
 
     const human = await cli(['status', sent.notificationId]);
     assert.equal(human.code, 0, human.stderr);
@@ -210,7 +235,8 @@ test('watch prints the events of a send as they happen and exits 0 on SIGINT', a
   const json = startCli(['watch', '--recipient', 'cli-watch', '--json'], env);
   const human = startCli(['watch', '--recipient', 'cli-watch'], env);
   try {
-    for (const w of [json, human]) await waitFor('watch to start', async () => (w.stderrLines.some((l) => l.startsWith('watching ')) ? true : undefined), 15_000);
+    for (const w of [json, human])
+      await waitFor('watch to start', async () => (w.stderrLines.some((l) => l.startsWith('watching ')) ? true : undefined), 15_000);
     await sendJson('cli-other', '--title', 'not for cli-watch');
     const sent = await sendJson('cli-watch', '--title', 'watched');
     const types = await waitFor('accepted, dispatched and delivered', async () => {
@@ -218,8 +244,14 @@ test('watch prints the events of a send as they happen and exits 0 on SIGINT', a
       const t = events.map((e) => e.type);
       return t.includes('notification.delivered') ? events : undefined;
     });
-    assert.deepEqual(types.map((e) => e.type), ['notification.accepted', 'notification.dispatched', 'notification.delivered']);
-    assert.ok(types.every((e) => e.notificationId === sent.notificationId), 'only cli-watch\'s notification');
+    assert.deepEqual(
+      types.map((e) => e.type),
+      ['notification.accepted', 'notification.dispatched', 'notification.delivered'],
+    );
+    assert.ok(
+      types.every((e) => e.notificationId === sent.notificationId),
+      "only cli-watch's notification",
+    );
     assert.match(types[0].id, /^\d+-\d+$/);
     await waitFor('human lines', async () => (human.stdoutLines.length >= 3 ? true : undefined));
     assert.match(human.stdoutLines[0]!, new RegExp(`^\\S+Z accepted +${sent.notificationId} to cli-watch "watched"$`));
@@ -240,12 +272,22 @@ test('watch follows every partition of a partitioned ledger, as many as Redis re
   await redis.set(keys.partitionCount, '8');
   const watch = startCli(['watch', '--json', '--from', '0', '--prefix', prefix], env);
   try {
-    await waitFor('watch to start', async () => (watch.stderrLines.some((l) => l.startsWith('watching 8 partitions')) ? true : undefined), 15_000);
+    await waitFor(
+      'watch to start',
+      async () => (watch.stderrLines.some((l) => l.startsWith('watching 8 partitions')) ? true : undefined),
+      15_000,
+    );
     const ids = Array.from({ length: 24 }, (_, i) => `cli-p-${i}`);
     for (const notificationId of ids) {
-      await redis.xadd(keys.eventsOf(notificationId), '*', ...encodeEntry({ type: 'notification.failed', notificationId, at: Date.now(), reason: 'RECIPIENT_OFFLINE' }));
+      await redis.xadd(
+        keys.eventsOf(notificationId),
+        '*',
+        ...encodeEntry({ type: 'notification.failed', notificationId, at: Date.now(), reason: 'RECIPIENT_OFFLINE' }),
+      );
     }
-    const printed = await waitFor('every event', async () => (watch.stdoutLines.length >= ids.length ? watch.stdoutLines.map((l) => JSON.parse(l)) : undefined));
+    const printed = await waitFor('every event', async () =>
+      watch.stdoutLines.length >= ids.length ? watch.stdoutLines.map((l) => JSON.parse(l)) : undefined,
+    );
     assert.deepEqual(printed.map((e) => e.notificationId).sort(), [...ids].sort());
     assert.ok(new Set(ids.map((id) => keys.partitionOf(id))).size > 4, 'the ids spread over the partitions');
   } finally {

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { runProcess, type ProcessResult } from '../../test/harness/run-process.ts';
-import { root } from '../../test/harness/stack.ts';
+import { runProcess, type ProcessResult } from '../../local-stack/run-process.ts';
+import { root } from '../../local-stack/stack.ts';
 
 /** The installed command, as `npx pushflow` finds it: npm links it there from cli/bin. */
 export const bin = `${root}node_modules/.bin/pushflow`;
@@ -11,7 +11,8 @@ export const bin = `${root}node_modules/.bin/pushflow`;
  * reads, so that only what a test passes counts (a developer's PUSHFLOW_API_KEY must not
  * leak in). node.sh's own settings (PUSHFLOW_CACHE_DIR, ...) stay.
  */
-const CLI_SETTINGS = /^(PUSHFLOW_(URL|API_KEY|CONNECT_SECRET|TOKEN_AUDIENCE|REDIS_PREFIX|PARTITIONS)(_FILE)?|REDIS_URL|MONGO_URL|NO_COLOR)$/;
+const CLI_SETTINGS =
+  /^(PUSHFLOW_(URL|API_KEY|CONNECT_SECRET|TOKEN_AUDIENCE|REDIS_PREFIX|PARTITIONS)(_FILE)?|REDIS_URL|MONGO_URL|NO_COLOR)$/;
 
 export function cliEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};

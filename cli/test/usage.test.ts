@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../test/harness/servers.ts';
+import { freePort } from '../../local-stack/servers.ts';
 import { runCli } from './run-cli.ts';
 
 /** What needs no running PushFlow: help, usage errors, an unreachable gateway, --local tokens. */
@@ -23,7 +23,7 @@ for (const command of ['send', 'status', 'watch', 'token', 'replay', 'bench']) {
   });
 }
 
-test('replay --help shows the replay script\'s own options too', async () => {
+test("replay --help shows the replay script's own options too", async () => {
   const r = await runCli(['replay', '--help']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /--collection NAME/);
@@ -31,7 +31,17 @@ test('replay --help shows the replay script\'s own options too', async () => {
 });
 
 test('an unknown command, a missing argument, an unknown option and a bad value exit 1 with USAGE on stderr', async () => {
-  for (const args of [['nope'], [], ['send'], ['send', 'alice', '--colour'], ['send', 'alice', '--data', '[1]'], ['status', 'x', '--wait', 'SOON'], ['status', 'x', '--timeout', '3'], ['token', 'alice', '--ttl', '-5'], ['watch', '--from', 'yesterday']]) {
+  for (const args of [
+    ['nope'],
+    [],
+    ['send'],
+    ['send', 'alice', '--colour'],
+    ['send', 'alice', '--data', '[1]'],
+    ['status', 'x', '--wait', 'SOON'],
+    ['status', 'x', '--timeout', '3'],
+    ['token', 'alice', '--ttl', '-5'],
+    ['watch', '--from', 'yesterday'],
+  ]) {
     const r = await runCli(args);
     assert.equal(r.code, 1, `pushflow ${args.join(' ')}: ${r.stderr}`);
     assert.equal(r.stdout, '', `pushflow ${args.join(' ')} printed on stdout`);
@@ -82,7 +92,11 @@ test('without an API key a remote gateway is a usage error; a local one gets the
 
 test('an unreachable gateway exits 3 with UNREACHABLE, as JSON on stderr with --json', async () => {
   const port = await freePort();
-  for (const args of [['send', 'alice'], ['status', '01a20e56-4ecb-7a8c-abe7-9fc5bd404945'], ['token', 'alice']]) {
+  for (const args of [
+    ['send', 'alice'],
+    ['status', '01a20e56-4ecb-7a8c-abe7-9fc5bd404945'],
+    ['token', 'alice'],
+  ]) {
     const r = await runCli([...args, '--json'], { PUSHFLOW_URL: `http://127.0.0.1:${port}`, PUSHFLOW_API_KEY: 'some-key-0123456789' });
     assert.equal(r.code, 3, `${args.join(' ')}: ${r.stderr}`);
     assert.equal(r.stdout, '');

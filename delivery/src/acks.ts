@@ -1,4 +1,13 @@
-import { queueLedgerBatches, writeInOrder, type Keys, type LedgerCounter, type Logger, type NotificationAcknowledged, type RedisClient } from '@pushflow/shared';
+import {
+  backoffMs,
+  queueLedgerBatches,
+  writeInOrder,
+  type Keys,
+  type LedgerCounter,
+  type Logger,
+  type NotificationAcknowledged,
+  type RedisClient,
+} from '@pushflow/shared';
 import { takeSent, type SocketData } from './socket.ts';
 
 /**
@@ -82,7 +91,7 @@ export function createAckRecorder(opts: AckRecorderOptions): AckRecorder {
             log.error({ dropped: dropped.length }, 'ack buffer full; dropping the oldest acks');
           }
           log.warn({ err: (err as Error).message, acks: buffer.length }, 'writing acks failed; will retry');
-          if (!stopped) schedule(Math.min(100 * 2 ** failures, 5000));
+          if (!stopped) schedule(backoffMs(failures, 100, 5000));
         }
       });
       return flushing;

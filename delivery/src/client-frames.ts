@@ -1,4 +1,4 @@
-/** The one frame a client may send (DESIGN.md, "WebSocket (delivery)"). */
+/** The one frame a client may send (docs/api.md, "WebSocket protocol"). */
 export interface AckFrame {
   type: 'ack';
   notificationId: string;

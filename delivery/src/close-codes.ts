@@ -1,4 +1,4 @@
-/** WebSocket close codes this node sends, and what each tells the client (README). */
+/** WebSocket close codes this node sends, and what each tells the client (docs/api.md, "Errors and close codes"). */
 export const CLOSE = {
   GOING_AWAY: 1001,
   UNSUPPORTED_DATA: 1003,

@@ -3,8 +3,8 @@ import { Type, type Static } from '@sinclair/typebox';
 import { MAX_CLOCK_SKEW_SECONDS, common, loadConfigOrExit } from '@pushflow/shared';
 import { ORIGIN_LIST_PATTERN } from './origins.ts';
 
-/** Property names are the environment variable names (DESIGN.md, "Configuration"). */
-export const deliveryConfigSchema = Type.Object({
+/** Property names are the environment variable names (docs/configuration.md, "Settings"). */
+export const DeliveryConfigSchema = Type.Object({
   DELIVERY_PORT: common.port(8080),
   DELIVERY_HOST: Type.String({ default: '0.0.0.0', minLength: 1 }),
   // Host names may hold characters Redis key patterns and our id pattern do not allow.
@@ -34,8 +34,8 @@ export const deliveryConfigSchema = Type.Object({
   PUSHFLOW_MAX_CLIENT_MESSAGES_PER_SECOND: Type.Integer({ minimum: 1, maximum: 100_000, default: 50 }),
 });
 
-export type DeliveryConfig = Static<typeof deliveryConfigSchema>;
+export type DeliveryConfig = Static<typeof DeliveryConfigSchema>;
 
 export function loadDeliveryConfig(): DeliveryConfig {
-  return loadConfigOrExit('delivery', deliveryConfigSchema);
+  return loadConfigOrExit('delivery', DeliveryConfigSchema);
 }

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import type uWS from 'uWebSockets.js';
-import { loadStaticAssets } from '@pushflow/shared';
+import { loadStaticAssets } from '@pushflow/shared/static-pages';
 
 /**
  * GET /demo: the demo client page (src/public), a raw WebSocket client of this node that

@@ -1,4 +1,12 @@
-import { createLogger, createMetricsRegistry, createRedis, onShutdown, PartitionMismatch, useEntryFormat } from '@pushflow/shared';
+import {
+  createLogger,
+  createMetricsRegistry,
+  createRedis,
+  exitForConfig,
+  onShutdown,
+  PartitionMismatch,
+  useEntryFormat,
+} from '@pushflow/shared';
 import { loadDeliveryConfig } from './config.ts';
 import { startDeliveryNode } from './node.ts';
 
@@ -12,8 +20,7 @@ const blockingRedis = createRedis(config.REDIS_URL, `delivery-${nodeId}-consumer
 const registry = createMetricsRegistry('delivery', { processMetrics: true });
 const node = await startDeliveryNode({ config, redis, blockingRedis, log, registry }).catch((err: unknown) => {
   if (err instanceof PartitionMismatch) {
-    process.stderr.write(`delivery: ${err.message}\n`);
-    process.exit(78); // EX_CONFIG, as for a wrong setting
+    exitForConfig('delivery', err.message);
   }
   log.fatal({ err }, 'start failed');
   process.exit(1);

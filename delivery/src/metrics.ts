@@ -1,7 +1,13 @@
 import { Gauge, Histogram } from 'prom-client';
 import {
-  createBatchSizes, createLedgerCounter, createMetricsRegistry, LATENCY_BUCKETS_SECONDS, registerStreamGauges,
-  type LedgerCounter, type RedisClient, type Registry,
+  createBatchSizes,
+  createLedgerCounter,
+  createMetricsRegistry,
+  LATENCY_BUCKETS_SECONDS,
+  registerStreamGauges,
+  type LedgerCounter,
+  type RedisClient,
+  type Registry,
 } from '@pushflow/shared';
 
 /** What a delivery node measures: its partition, its sockets, the events it writes. */

@@ -1,10 +1,20 @@
-import { checkPartitions, ensureGroup, groups, keys as keysFor, metricsAccess, startConsumer, type Logger, type RedisClient, type Registry } from '@pushflow/shared';
+import {
+  checkPartitions,
+  ensureGroup,
+  groups,
+  makeKeys,
+  metricsAccess,
+  startConsumer,
+  type Logger,
+  type RedisClient,
+  type Registry,
+} from '@pushflow/shared';
 import { createAckRecorder } from './acks.ts';
 import type { DeliveryConfig } from './config.ts';
 import { connectedRecipients, createConnections } from './connections.ts';
 import { createPresence } from './presence.ts';
 import { createDeliveryMetrics } from './metrics.ts';
-import { createDeliveryHandler } from './pusher.ts';
+import { createDeliveryHandler } from './delivery-handler.ts';
 import { isRedisReady } from './readiness.ts';
 import { CLOSE } from './close-codes.ts';
 import { startServer, type DeliveryServer } from './server.ts';
@@ -38,7 +48,7 @@ export interface DeliveryNodeDeps {
 export async function startDeliveryNode(deps: DeliveryNodeDeps): Promise<DeliveryNode> {
   const { config, redis, blockingRedis, log } = deps;
   const nodeId = config.PUSHFLOW_NODE_ID;
-  const keys = keysFor(config.PUSHFLOW_REDIS_PREFIX, config.PUSHFLOW_PARTITIONS);
+  const keys = makeKeys(config.PUSHFLOW_REDIS_PREFIX, config.PUSHFLOW_PARTITIONS);
   // Before anything is written: this node appends events to the partitions P says.
   await checkPartitions(redis, keys);
   const stream = keys.deliveries(nodeId);
@@ -47,7 +57,11 @@ export async function startDeliveryNode(deps: DeliveryNodeDeps): Promise<Deliver
   let openConnections = () => 0;
   const presence = createPresence({ redis, keys, nodeId, log, openConnections: () => openConnections() });
   const metrics = createDeliveryMetrics({
-    ...(deps.registry ? { registry: deps.registry } : {}), redis, prefix: config.PUSHFLOW_REDIS_PREFIX, stream, group: groups.delivery,
+    ...(deps.registry ? { registry: deps.registry } : {}),
+    redis,
+    prefix: config.PUSHFLOW_REDIS_PREFIX,
+    stream,
+    group: groups.delivery,
   });
 
   // Before any socket opens: fields an earlier run left would otherwise count as live
@@ -73,7 +87,10 @@ export async function startDeliveryNode(deps: DeliveryNodeDeps): Promise<Deliver
     maxFrameBytes: config.PUSHFLOW_MAX_FRAME_BYTES,
     maxBackpressureBytes: config.PUSHFLOW_MAX_BACKPRESSURE_BYTES,
     idleTimeoutSeconds: deps.idleTimeoutSeconds,
-    connections, presence, acks, log,
+    connections,
+    presence,
+    acks,
+    log,
     isReady: async () => consuming && (await isRedisReady(redis)),
     metrics: { registry: metrics.registry, authorized: metricsAccess(config.PUSHFLOW_METRICS_TOKEN) },
   }).catch((err: unknown) => {
@@ -92,8 +109,14 @@ export async function startDeliveryNode(deps: DeliveryNodeDeps): Promise<Deliver
     count: config.PUSHFLOW_BATCH_SIZE,
     blockMs: deps.blockMs ?? 5000,
     handler: createDeliveryHandler({
-      redis, keys, group: groups.delivery, nodeId, connections,
-      maxBackpressureBytes: config.PUSHFLOW_MAX_BACKPRESSURE_BYTES, log, metrics,
+      redis,
+      keys,
+      group: groups.delivery,
+      nodeId,
+      connections,
+      maxBackpressureBytes: config.PUSHFLOW_MAX_BACKPRESSURE_BYTES,
+      log,
+      metrics,
     }),
     onBatch: metrics.batchSize,
     log,

@@ -19,7 +19,10 @@ export const ORIGIN_LIST_PATTERN = `^\\s*(${ENTRY}(\\s*,\\s*${ENTRY})*)?\\s*$`;
  * names) are always allowed, list or no list; an empty list allows only those.
  */
 export function createOriginPolicy(list: string): OriginPolicy {
-  const patterns = list.split(',').map((p) => p.trim().toLowerCase()).filter((p) => p !== '');
+  const patterns = list
+    .split(',')
+    .map((p) => p.trim().toLowerCase())
+    .filter((p) => p !== '');
   if (patterns.includes('*')) return () => true;
   if (patterns.length === 0) return (origin, host) => origin === '' || sameHost(origin, host);
   const compiled = patterns.map(toRegExp);

@@ -2,13 +2,13 @@ import { Cluster, type ChainableCommander } from 'ioredis';
 import { scanKeys, writeInOrder, type Keys, type Logger, type RedisClient } from '@pushflow/shared';
 
 /**
- * Presence in Redis (DESIGN.md, "Redis keys"): `presence:<recipientId>` counts this node's
+ * Presence in Redis (docs/design.md, "Redis keys and streams"): `presence:<recipientId>` counts this node's
  * open sockets per recipient, `nodes` holds each node's last heartbeat. The dispatcher
  * routes by the first and judges liveness by the second. Each heartbeat also reports the
  * node's open connections in `node-connections`, for the dashboard.
  *
  * Every change to presence is also appended to `presence-changes`, which the dispatchers'
- * in-memory route tables follow (dispatcher/src/route-table.ts): a field's new count, or a
+ * in-memory route tables follow (dispatcher/src/sending/route-table.ts): a field's new count, or a
  * reset when this node drops all its fields at once (start, stop).
  */
 export interface Presence {
@@ -41,7 +41,13 @@ if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) n = 0 end
 if KEYS[2] then redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'node', ARGV[1], 'recipient', ARGV[3], 'count', n) end
 return n`;
 
-export function createPresence(deps: { redis: RedisClient; keys: Keys; nodeId: string; log: Logger; openConnections?: () => number }): Presence {
+export function createPresence(deps: {
+  redis: RedisClient;
+  keys: Keys;
+  nodeId: string;
+  log: Logger;
+  openConnections?: () => number;
+}): Presence {
   const { redis, keys, nodeId, log } = deps;
   const changes = keys.presenceChanges;
   const reset = (pipe: ChainableCommander) => pipe.xadd(changes, 'MAXLEN', '~', PRESENCE_CHANGES_MAXLEN, '*', 'node', nodeId, 'reset', '1');
@@ -65,9 +71,9 @@ export function createPresence(deps: { redis: RedisClient; keys: Keys; nodeId: s
     disconnected: (recipientId) => change(recipientId, -1),
     // Two keys, so no MULTI (a cluster may hold them on two nodes); nothing reads both as one.
     async heartbeat() {
-      await writeInOrder(redis, [(pipe) => pipe
-        .zadd(keys.nodes, Date.now(), nodeId)
-        .hset(keys.nodeConnections, nodeId, deps.openConnections?.() ?? 0)]);
+      await writeInOrder(redis, [
+        (pipe) => pipe.zadd(keys.nodes, Date.now(), nodeId).hset(keys.nodeConnections, nodeId, deps.openConnections?.() ?? 0),
+      ]);
     },
     startHeartbeat(intervalMs) {
       const beat = () => presence.heartbeat().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'heartbeat failed'));
@@ -80,7 +86,11 @@ export function createPresence(deps: { redis: RedisClient; keys: Keys; nodeId: s
       // Recipient ids and the prefix cannot hold glob characters, so this pattern is exact.
       let cleared = 0;
       for await (const found of scanKeys(redis, keys.presence('*'), 1000)) {
-        const results = await writeInOrder(redis, [(pipe) => { for (const key of found) pipe.hdel(key, nodeId); }]);
+        const results = await writeInOrder(redis, [
+          (pipe) => {
+            for (const key of found) pipe.hdel(key, nodeId);
+          },
+        ]);
         for (const [, n] of results) cleared += Number(n);
       }
       // Even when nothing was left: a route table may still hold what the reaper removed.
@@ -90,7 +100,12 @@ export function createPresence(deps: { redis: RedisClient; keys: Keys; nodeId: s
     // The reset goes after the deletions (one pipeline on one Redis): a table resyncing in
     // between reads the stream from before the reset, so it drops what it scanned.
     async forget(recipientIds) {
-      await writeInOrder(redis, [(pipe) => { for (const recipientId of recipientIds) pipe.hdel(keys.presence(recipientId), nodeId); }, reset]);
+      await writeInOrder(redis, [
+        (pipe) => {
+          for (const recipientId of recipientIds) pipe.hdel(keys.presence(recipientId), nodeId);
+        },
+        reset,
+      ]);
     },
     async retire() {
       await writeInOrder(redis, [(pipe) => pipe.zrem(keys.nodes, nodeId).hdel(keys.nodeConnections, nodeId), reset]);

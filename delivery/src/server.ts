@@ -1,59 +1,16 @@
 import uWS from 'uWebSockets.js';
-import { RecipientId, verifyConnectToken, type Logger, type Registry } from '@pushflow/shared';
-import { TypeCompiler } from '@sinclair/typebox/compiler';
-import type { AckRecorder } from './acks.ts';
-import { parseClientFrame } from './client-frames.ts';
-import { CLOSE } from './close-codes.ts';
-import { addConnection, allSockets, removeConnection, socketsOf, type Connections } from './connections.ts';
-import { spendMessage } from './message-rate.ts';
-import { addDemoPage } from './demo-page.ts';
-import { createOriginPolicy } from './origins.ts';
-import type { Presence } from './presence.ts';
-import { acceptedSocket, refusedSocket, type ClientSocket, type SocketData } from './socket.ts';
-import { createExpiryBuckets } from './token-expiry.ts';
+import { addHttpRoutes, type HttpRouteOptions } from './http-routes.ts';
+import { createSocketHandlers, type ServerStats, type SocketOptions } from './socket-handlers.ts';
 
 /**
- * The uWS app: `/ws` for clients (DESIGN.md, "WebSocket (delivery)"), `/healthz` and
- * `/readyz` for orchestrators, `/metrics` for Prometheus, `/demo` for people.
+ * The uWS app: `/ws` for clients (docs/api.md, "WebSocket protocol"), `/healthz` and
+ * `/readyz` for orchestrators, `/metrics` for Prometheus, `/demo` for people. The WebSocket
+ * handlers (socket-handlers.ts) and the HTTP routes (http-routes.ts) are built apart; this
+ * puts them on one app, listens, and hands the node what it needs to stop them.
  */
-export interface ServerOptions {
+export interface ServerOptions extends SocketOptions, HttpRouteOptions {
   host: string;
   port: number;
-  connectSecret: string;
-  /** When set, tokens must carry it in `aud`. */
-  tokenAudience?: string;
-  clockSkewSeconds: number;
-  /** PUSHFLOW_ALLOWED_ORIGINS. */
-  allowedOrigins: string;
-  maxConnections: number;
-  maxConnectionsPerRecipient: number;
-  maxClientMessagesPerSecond: number;
-  /** Client frames above this close the socket with 1009. */
-  maxFrameBytes: number;
-  maxBackpressureBytes: number;
-  /** Seconds without traffic before uWS drops a socket; it pings well before that. */
-  idleTimeoutSeconds?: number;
-  connections: Connections;
-  presence: Presence;
-  acks: AckRecorder;
-  isReady: () => Promise<boolean>;
-  metrics?: {
-    registry: Registry;
-    /** Given the Authorization header (metricsAccess). */
-    authorized: (authorization: string | undefined) => boolean;
-  };
-  log: Logger;
-}
-
-export interface ServerStats {
-  opened: number;
-  refused: number;
-  invalidFrames: number;
-  oversizeFrames: number;
-  binaryFrames: number;
-  tooManyMessages: number;
-  originRefused: number;
-  expired: number;
 }
 
 export interface DeliveryServer {
@@ -69,189 +26,11 @@ export interface DeliveryServer {
   terminate(): void;
 }
 
-const isRecipientId = TypeCompiler.Compile(RecipientId);
-
 export function startServer(opts: ServerOptions): Promise<DeliveryServer> {
-  const { connections, presence, acks, log } = opts;
-  const stats: ServerStats = {
-    opened: 0, refused: 0, invalidFrames: 0, oversizeFrames: 0, binaryFrames: 0, tooManyMessages: 0, originRefused: 0, expired: 0,
-  };
-  const allowOrigin = createOriginPolicy(opts.allowedOrigins);
-  const perSecond = opts.maxClientMessagesPerSecond;
-  let open = 0;
-  const expiry = createExpiryBuckets<ClientSocket>({
-    onExpired: (ws) => {
-      stats.expired++;
-      closeQuietly(ws, CLOSE.TOKEN_EXPIRED, 'token expired');
-    },
-  });
-
-  /** Every client frame, pings and garbage included, spends from the socket's budget. */
-  function overRate(ws: ClientSocket, data: SocketData): boolean {
-    if (spendMessage(data.messages, perSecond, Date.now())) return false;
-    stats.tooManyMessages++;
-    log.info({ recipientId: data.recipientId, code: CLOSE.TOO_MANY_MESSAGES }, 'closing a socket sending too many messages');
-    ws.end(CLOSE.TOO_MANY_MESSAGES, 'too many messages');
-    return true;
-  }
-
+  const sockets = createSocketHandlers(opts);
   const app = uWS.App();
-  app.ws<SocketData>('/ws', {
-    // uWS enforces maxPayloadLength by dropping the TCP connection (the client sees 1006),
-    // not with a close frame. So uWS gets a looser hard cap and we close frames over our own
-    // limit with 1009 ourselves; only frames past the hard cap get the bare drop.
-    maxPayloadLength: hardFrameCap(opts.maxFrameBytes),
-    // uWS drops a send (returns 2) only when the bytes already buffered exceed this. The
-    // pusher never sends to a socket buffering more than maxBackpressureBytes and closes it
-    // with 4010 instead, so with room above ours uWS never drops a frame we counted as
-    // delivered, nor the 4010 close frame itself.
-    maxBackpressure: uwsMaxBackpressure(opts.maxBackpressureBytes),
-    closeOnBackpressureLimit: false,
-    idleTimeout: opts.idleTimeoutSeconds ?? 60,
-    sendPingsAutomatically: true,
-    compression: uWS.DISABLED,
-
-    // Verification is synchronous (HMAC), so the upgrade needs no onAborted dance. Bad tokens
-    // are upgraded too: only an open WebSocket can tell the client why with a close code.
-    // Nothing here logs the query string or the URL: the token travels in it.
-    upgrade: (res, req, context) => {
-      // uWS upgrades anything with a 24-character Sec-WebSocket-Key; RFC 6455 (4.2.1) asks more.
-      if (req.getHeader('upgrade').toLowerCase() !== 'websocket') {
-        res.writeStatus('400 Bad Request').writeHeader('content-type', 'application/json').end('{"status":"not a WebSocket upgrade"}', true);
-        return;
-      }
-      if (req.getHeader('sec-websocket-version') !== '13') {
-        res.writeStatus('426 Upgrade Required').writeHeader('sec-websocket-version', '13')
-          .writeHeader('content-type', 'application/json').end('{"status":"unsupported WebSocket version"}', true);
-        return;
-      }
-      const origin = req.getHeader('origin');
-      if (!allowOrigin(origin, req.getHeader('host'))) {
-        stats.originRefused++;
-        log.info({ origin: origin.slice(0, 256), remoteAddress: remoteAddress(res) }, 'upgrade refused: origin not allowed');
-        res.writeStatus('403 Forbidden').writeHeader('content-type', 'application/json').end('{"status":"origin not allowed"}', true);
-        return;
-      }
-      const data = socketDataFor(req.getQuery('token') ?? '', opts);
-      res.upgrade(
-        data,
-        req.getHeader('sec-websocket-key'),
-        req.getHeader('sec-websocket-protocol'),
-        req.getHeader('sec-websocket-extensions'),
-        context,
-      );
-    },
-
-    open: (ws) => {
-      const data = ws.getUserData();
-      data.refused ??= limitRefusal(data.recipientId);
-      if (data.refused) {
-        stats.refused++;
-        log.info({ code: data.refused.code, reason: data.refused.reason }, 'connection refused');
-        ws.end(data.refused.code, data.refused.reason);
-        return;
-      }
-      stats.opened++;
-      open++;
-      addConnection(connections, data.recipientId, ws);
-      data.expiryBucket = expiry.track(ws, data.deadlineMs);
-      presence.connected(data.recipientId).catch((err: unknown) => {
-        log.error({ err: (err as Error).message, recipientId: data.recipientId }, 'presence increment failed');
-      });
-      log.debug({ recipientId: data.recipientId }, 'connected');
-    },
-
-    message: (ws, message, isBinary) => {
-      const data = ws.getUserData();
-      if (data.refused || data.closed) return;
-      if (overRate(ws, data)) return;
-      if (message.byteLength > opts.maxFrameBytes) {
-        stats.oversizeFrames++;
-        ws.end(CLOSE.MESSAGE_TOO_BIG, 'frame too large');
-        return;
-      }
-      if (isBinary) {
-        stats.binaryFrames++;
-        ws.end(CLOSE.UNSUPPORTED_DATA, 'binary frames not accepted');
-        return;
-      }
-      const frame = parseClientFrame(message, isBinary);
-      if (!frame) {
-        stats.invalidFrames++;
-        return;
-      }
-      acks.record(data, frame.notificationId);
-    },
-
-    ping: (ws) => {
-      const data = ws.getUserData();
-      if (!data.refused && !data.closed) overRate(ws, data);
-    },
-
-    close: (ws, code) => {
-      const data = ws.getUserData();
-      data.closed = true;
-      if (data.refused) return;
-      open--;
-      if (data.expiryBucket !== undefined) expiry.untrack(ws, data.expiryBucket);
-      removeConnection(connections, data.recipientId, ws);
-      presence.disconnected(data.recipientId).catch((err: unknown) => {
-        log.error({ err: (err as Error).message, recipientId: data.recipientId }, 'presence decrement failed');
-      });
-      log.debug({ recipientId: data.recipientId, code }, 'disconnected');
-    },
-  });
-
-  /** A browser sees a close code only on an open socket, so limits close rather than refuse the upgrade. */
-  function limitRefusal(recipientId: string): SocketData['refused'] {
-    if (open >= opts.maxConnections) return { code: CLOSE.TRY_AGAIN_LATER, reason: 'node at connection limit' };
-    if ((socketsOf(connections, recipientId)?.size ?? 0) >= opts.maxConnectionsPerRecipient) {
-      return { code: CLOSE.TOO_MANY_CONNECTIONS, reason: 'too many connections for this recipient' };
-    }
-    return undefined;
-  }
-
-  app.get('/healthz', (res) => {
-    json(res, '200 OK', { status: 'ok' });
-  });
-
-  app.get('/readyz', async (res) => {
-    let aborted = false;
-    res.onAborted(() => {
-      aborted = true;
-    });
-    const ready = await opts.isReady().catch(() => false);
-    if (aborted) return;
-    res.cork(() => json(res, ready ? '200 OK' : '503 Service Unavailable', { status: ready ? 'ready' : 'not ready' }));
-  });
-
-  const { metrics } = opts;
-  if (metrics) {
-    app.get('/metrics', async (res, req) => {
-      // uWS frees req at the first await: read it before.
-      if (!metrics.authorized(req.getHeader('authorization'))) {
-        res.writeStatus('401 Unauthorized').writeHeader('www-authenticate', 'Bearer')
-          .writeHeader('content-type', 'application/json').end('{"status":"unauthorized"}');
-        return;
-      }
-      let aborted = false;
-      res.onAborted(() => {
-        aborted = true;
-      });
-      const body = await metrics.registry.metrics().catch(() => undefined);
-      if (aborted) return;
-      res.cork(() => {
-        if (body === undefined) json(res, '500 Internal Server Error', { status: 'metrics unavailable' });
-        else res.writeStatus('200 OK').writeHeader('content-type', metrics.registry.contentType).end(body);
-      });
-    });
-  }
-
-  addDemoPage(app);
-
-  app.any('/*', (res) => {
-    json(res, '404 Not Found', { status: 'not found' });
-  });
+  app.ws('/ws', sockets.behavior);
+  addHttpRoutes(app, opts);
 
   return new Promise((resolve, reject) => {
     // Exclusive: by default uWS listens with SO_REUSEPORT, and a second process started on
@@ -264,19 +43,17 @@ export function startServer(opts: ServerOptions): Promise<DeliveryServer> {
         return;
       }
       let listening = true;
-      const stopSweeping = expiry.start();
+      const stopSweeping = sockets.startExpiry();
       resolve({
         port: uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket),
-        stats,
-        openConnections: () => open,
+        stats: sockets.stats,
+        openConnections: sockets.openConnections,
         stopListening() {
           if (!listening) return;
           listening = false;
           uWS.us_listen_socket_close(listenSocket);
         },
-        closeAll(code, reason) {
-          for (const ws of allSockets(connections)) closeQuietly(ws, code, reason);
-        },
+        closeAll: sockets.closeAll,
         terminate() {
           listening = false;
           stopSweeping();
@@ -287,53 +64,11 @@ export function startServer(opts: ServerOptions): Promise<DeliveryServer> {
   });
 }
 
-function socketDataFor(token: string, opts: ServerOptions): SocketData {
-  const verdict = verifyConnectToken(token, opts.connectSecret, {
-    clockSkewSeconds: opts.clockSkewSeconds,
-    ...(opts.tokenAudience !== undefined ? { audience: opts.tokenAudience } : {}),
-  });
-  if (!verdict.ok) {
-    return verdict.error === 'TOKEN_EXPIRED'
-      ? refusedSocket(CLOSE.TOKEN_EXPIRED, 'token expired')
-      : refusedSocket(CLOSE.TOKEN_INVALID, 'token invalid');
-  }
-  // The recipient id becomes part of Redis keys: hold it to the same rule as the API.
-  if (!isRecipientId.Check(verdict.claims.sub)) return refusedSocket(CLOSE.TOKEN_INVALID, 'token invalid');
-  // Open exactly as long as a connect with this token would be accepted.
-  const deadlineMs = (verdict.claims.exp + opts.clockSkewSeconds) * 1000;
-  return acceptedSocket(verdict.claims.sub, deadlineMs, opts.maxClientMessagesPerSecond);
-}
-
 /** uWS.js's LIBUS_LISTEN_EXCLUSIVE_PORT (its typings declare it in an enum, ListenOptions, that does not exist at run time). */
 const LISTEN_EXCLUSIVE_PORT = 1;
-type ListenWithHost = (host: string, port: number, options: number, cb: (listenSocket: uWS.us_listen_socket | false) => void) => uWS.TemplatedApp;
-
-/** uWS's own limit, kept above ours (see the ws behaviour); uWS reads it as a 32-bit int. */
-export function uwsMaxBackpressure(maxBackpressureBytes: number): number {
-  return Math.min(maxBackpressureBytes * 2 + 1024 * 1024, 2 ** 31 - 1);
-}
-
-function remoteAddress(res: uWS.HttpResponse): string {
-  try {
-    return Buffer.from(res.getRemoteAddressAsText()).toString();
-  } catch {
-    return '';
-  }
-}
-
-/** Large enough that real oversize frames reach our handler and get 1009. */
-export function hardFrameCap(maxFrameBytes: number): number {
-  return Math.max(maxFrameBytes * 4, 64 * 1024);
-}
-
-function closeQuietly(ws: ClientSocket, code: number, reason: string): void {
-  try {
-    if (!ws.getUserData().closed) ws.end(code, reason);
-  } catch {
-    // Closed between the snapshot and now: nothing left to do.
-  }
-}
-
-function json(res: uWS.HttpResponse, status: string, body: unknown): void {
-  res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify(body));
-}
+type ListenWithHost = (
+  host: string,
+  port: number,
+  options: number,
+  cb: (listenSocket: uWS.us_listen_socket | false) => void,
+) => uWS.TemplatedApp;

@@ -1,17 +1,23 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { uuidv7, type LedgerEvent } from '@pushflow/shared';
-import { withinBudget } from '../src/pusher.ts';
-import { dispatch, eventsFor, openClient, presenceIs, tokenFor, waitFor, withTimeout, type TestNode, withTestNode } from './helpers.ts';
+import { withinBudget } from '../src/delivery-handler.ts';
+import { dispatch, eventsFor, openClient, presenceIs, tokenFor, withTimeout, type TestNode, withTestNode } from './helpers.ts';
+import { waitFor } from '../../test/harness/wait.ts';
 
 describe('delivery: backpressure', () => {
   let t: TestNode;
   withTestNode({ PUSHFLOW_MAX_BACKPRESSURE_BYTES: String(1024 * 1024) }, (node) => (t = node));
 
-  const outcomesOf = (ids: string[]) => waitFor(async () => {
-    const all = await Promise.all(ids.map((id) => eventsFor(t, id)));
-    return all.every((e) => e.length === 1) ? all.map((e) => e[0]!) : undefined;
-  }, 10_000, 'every outcome');
+  const outcomesOf = (ids: string[]) =>
+    waitFor(
+      'every outcome',
+      async () => {
+        const all = await Promise.all(ids.map((id) => eventsFor(t, id)));
+        return all.every((e) => e.length === 1) ? all.map((e) => e[0]!) : undefined;
+      },
+      10_000,
+    );
 
   it('closes a client that stops reading with 4010, fails what it could not take, and keeps serving others', async () => {
     const slow = await openClient(t.url(tokenFor('slow')));
@@ -35,9 +41,15 @@ describe('delivery: backpressure', () => {
 
     // The well-reading client of another recipient got everything, in order.
     const fastOutcomes = await outcomesOf(fastIds);
-    assert.deepEqual(fastOutcomes.map((e) => e.type), fastIds.map(() => 'notification.delivered'));
-    await waitFor(() => (fast.frames.length >= fastIds.length ? true : undefined), 5000, 'fast frames');
-    assert.deepEqual(fast.frames.map((f) => (f as { notificationId: string }).notificationId), fastIds);
+    assert.deepEqual(
+      fastOutcomes.map((e) => e.type),
+      fastIds.map(() => 'notification.delivered'),
+    );
+    await waitFor('fast frames', () => (fast.frames.length >= fastIds.length ? true : undefined), 5000);
+    assert.deepEqual(
+      fast.frames.map((f) => (f as { notificationId: string }).notificationId),
+      fastIds,
+    );
 
     // The slow one: delivered up to the overflow, then BACKPRESSURE for the frame that did
     // not fit (and the rest of its batch), then RECIPIENT_OFFLINE once the socket is gone.
@@ -58,7 +70,10 @@ describe('delivery: backpressure', () => {
     const { code, reason } = await withTimeout(slow.closed, 10_000, 'slow client closed');
     assert.equal(code, 4010);
     assert.equal(reason, 'slow consumer');
-    assert.deepEqual(slow.frames.map((f) => (f as { notificationId: string }).notificationId), slowIds.slice(0, firstFailure));
+    assert.deepEqual(
+      slow.frames.map((f) => (f as { notificationId: string }).notificationId),
+      slowIds.slice(0, firstFailure),
+    );
 
     assert.equal(fast.ws.readyState, fast.ws.OPEN);
     await presenceIs(t, 'fast', 1);

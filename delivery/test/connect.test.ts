@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { signConnectToken } from '@pushflow/shared';
-import { hardFrameCap } from '../src/server.ts';
-import { SECRET, connectClient, openClient, tokenFor, waitFor, withTimeout, type TestNode, withTestNode } from './helpers.ts';
+import { hardFrameCap } from '../src/socket-handlers.ts';
+import { SECRET, connectClient, openClient, tokenFor, withTimeout, type TestNode, withTestNode } from './helpers.ts';
+import { waitFor } from '../../test/harness/wait.ts';
 
 describe('delivery: connecting', () => {
   let t: TestNode;
@@ -11,17 +12,20 @@ describe('delivery: connecting', () => {
   it('registers a valid connection in presence and removes it on close', async () => {
     const key = t.keys.presence('alice');
     const a = await openClient(t.url(tokenFor('alice')));
-    await waitFor(async () => ((await t.redis.hget(key, t.node.nodeId)) === '1' ? true : undefined), 2000, 'presence 1');
+    await waitFor('presence 1', async () => ((await t.redis.hget(key, t.node.nodeId)) === '1' ? true : undefined), 2000);
     const b = await openClient(t.url(tokenFor('alice')));
-    await waitFor(async () => ((await t.redis.hget(key, t.node.nodeId)) === '2' ? true : undefined), 2000, 'presence 2');
+    await waitFor('presence 2', async () => ((await t.redis.hget(key, t.node.nodeId)) === '2' ? true : undefined), 2000);
     a.ws.close(1000);
-    await waitFor(async () => ((await t.redis.hget(key, t.node.nodeId)) === '1' ? true : undefined), 2000, 'presence back to 1');
+    await waitFor('presence back to 1', async () => ((await t.redis.hget(key, t.node.nodeId)) === '1' ? true : undefined), 2000);
     b.ws.close(1000);
-    await waitFor(async () => ((await t.redis.hexists(key, t.node.nodeId)) === 0 ? true : undefined), 2000, 'field gone');
+    await waitFor('field gone', async () => ((await t.redis.hexists(key, t.node.nodeId)) === 0 ? true : undefined), 2000);
     assert.equal(await t.redis.exists(key), 0);
     // Each change is published with its new count, for the dispatchers' route tables.
     const changes = (await t.redis.xrange(t.keys.presenceChanges, '-', '+')).map(([, f]) => f).filter((f) => f[3] === 'alice');
-    assert.deepEqual(changes, ['1', '2', '1', '0'].map((count) => ['node', t.node.nodeId, 'recipient', 'alice', 'count', count]));
+    assert.deepEqual(
+      changes,
+      ['1', '2', '1', '0'].map((count) => ['node', t.node.nodeId, 'recipient', 'alice', 'count', count]),
+    );
   });
 
   it('closes a token with a bad signature with 4001', async () => {
@@ -58,7 +62,7 @@ describe('delivery: connecting', () => {
     c.ws.send(JSON.stringify({ type: 'ack', notificationId: 'x', pad: 'p'.repeat(1024) }));
     const { code } = await withTimeout(c.closed, 2000, 'close');
     assert.equal(code, 1009);
-    await waitFor(async () => ((await t.redis.exists(t.keys.presence('carol'))) === 0 ? true : undefined), 2000, 'presence gone');
+    await waitFor('presence gone', async () => ((await t.redis.exists(t.keys.presence('carol'))) === 0 ? true : undefined), 2000);
   });
 
   it('still drops a client sending past the hard cap', async () => {
@@ -75,32 +79,36 @@ describe('delivery: connecting', () => {
     c.ws.send('not json');
     c.ws.send(JSON.stringify({ type: 'subscribe', topic: 'all' }));
     c.ws.send(JSON.stringify({ type: 'ack', notificationId: 42 }));
-    await waitFor(() => (t.node.server.stats.invalidFrames - before === 4 ? true : undefined), 2000, 'invalid frames counted');
+    await waitFor('invalid frames counted', () => (t.node.server.stats.invalidFrames - before === 4 ? true : undefined), 2000);
     assert.equal(c.ws.readyState, c.ws.OPEN);
     c.ws.close(1000);
     await c.closed;
   });
 
-  it('keeps this node\'s heartbeat in the nodes set', async () => {
+  it("keeps this node's heartbeat in the nodes set", async () => {
     const first = await t.redis.zscore(t.keys.nodes, t.node.nodeId);
     assert.ok(first !== null, 'heartbeat present');
     assert.ok(Math.abs(Date.now() - Number(first)) < 5000);
-    const later = await waitFor(async () => {
-      const s = await t.redis.zscore(t.keys.nodes, t.node.nodeId);
-      return s !== null && Number(s) > Number(first) ? Number(s) : undefined;
-    }, 2000, 'heartbeat advances');
+    const later = await waitFor(
+      'heartbeat advances',
+      async () => {
+        const s = await t.redis.zscore(t.keys.nodes, t.node.nodeId);
+        return s !== null && Number(s) > Number(first) ? Number(s) : undefined;
+      },
+      2000,
+    );
     assert.ok(later > Number(first));
   });
 
   it('reports its open connections with each heartbeat (node-connections, for the dashboard)', async () => {
     const count = () => t.redis.hget(t.keys.nodeConnections, t.node.nodeId);
-    await waitFor(async () => ((await count()) === '0' ? true : undefined), 2000, 'no connections reported');
+    await waitFor('no connections reported', async () => ((await count()) === '0' ? true : undefined), 2000);
     const a = await openClient(t.url(tokenFor('counted-1')));
     const b = await openClient(t.url(tokenFor('counted-2')));
-    await waitFor(async () => ((await count()) === '2' ? true : undefined), 2000, 'two connections reported');
+    await waitFor('two connections reported', async () => ((await count()) === '2' ? true : undefined), 2000);
     a.ws.close(1000);
     b.ws.close(1000);
-    await waitFor(async () => ((await count()) === '0' ? true : undefined), 2000, 'back to none');
+    await waitFor('back to none', async () => ((await count()) === '0' ? true : undefined), 2000);
   });
 
   it('answers /healthz and /readyz', async () => {

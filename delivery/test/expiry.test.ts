@@ -3,8 +3,17 @@ import { describe, it, test } from 'node:test';
 import { uuidv7 } from '@pushflow/shared';
 import { createExpiryBuckets } from '../src/token-expiry.ts';
 import {
-  dispatch, eventsFor, ledgerLength, openClient, presenceIs, tokenFor, waitFor, withTimeout, type TestNode, withTestNode,
+  dispatch,
+  eventsFor,
+  ledgerLength,
+  openClient,
+  presenceIs,
+  tokenFor,
+  withTimeout,
+  type TestNode,
+  withTestNode,
 } from './helpers.ts';
+import { waitFor } from '../../test/harness/wait.ts';
 
 test('expiry buckets hand over each item once, when its second has come', () => {
   let clock = 10_000;
@@ -52,8 +61,12 @@ describe('delivery: a token expiring while connected', () => {
     assert.equal(longLived.ws.readyState, longLived.ws.OPEN);
     const notificationId = uuidv7();
     await dispatch(t, { notificationId, recipientId: 'lasting', acceptedAt: new Date().toISOString() });
-    await waitFor(() => (longLived.frames.length === 1 ? true : undefined), 2000, 'frame');
-    await waitFor(async () => ((await eventsFor(t, notificationId))[0]?.type === 'notification.delivered' ? true : undefined), 2000, 'delivered');
+    await waitFor('frame', () => (longLived.frames.length === 1 ? true : undefined), 2000);
+    await waitFor(
+      'delivered',
+      async () => ((await eventsFor(t, notificationId))[0]?.type === 'notification.delivered' ? true : undefined),
+      2000,
+    );
     longLived.ws.close(1000);
   });
 });

@@ -3,12 +3,22 @@ import { once } from 'node:events';
 import { after, before } from 'node:test';
 import WebSocket from 'ws';
 import {
-  createLogger, createRedis, encodeEntry, eventCodec, keys as keysFor, loadConfig, signConnectToken,
-  type Keys, type LedgerEvent, type Logger, type RedisClient,
+  createLogger,
+  createRedis,
+  encodeEntry,
+  eventCodec,
+  makeKeys,
+  loadConfig,
+  signConnectToken,
+  type Keys,
+  type LedgerEvent,
+  type Logger,
+  type RedisClient,
 } from '@pushflow/shared';
-import { uniquePrefix } from '../../test/harness/isolation.ts';
-import { freePort, redisServer, type Server } from '../../test/harness/servers.ts';
-import { deliveryConfigSchema, type DeliveryConfig } from '../src/config.ts';
+import { uniquePrefix } from '../../local-stack/isolation.ts';
+import { freePort, redisServer, type Server } from '../../local-stack/servers.ts';
+import { waitFor } from '../../test/harness/wait.ts';
+import { DeliveryConfigSchema, type DeliveryConfig } from '../src/config.ts';
 import { startDeliveryNode, type DeliveryNode } from '../src/node.ts';
 
 export const SECRET = randomBytes(32).toString('hex');
@@ -26,7 +36,7 @@ export interface TestNode {
 /** A real delivery node in this process, on a free port, under a key prefix of its own. */
 export async function startTestNode(redisUrl: string, env: Record<string, string> = {}, opts: { log?: Logger } = {}): Promise<TestNode> {
   const port = await freePort();
-  const config = loadConfig(deliveryConfigSchema, {
+  const config = loadConfig(DeliveryConfigSchema, {
     REDIS_URL: redisUrl,
     PUSHFLOW_REDIS_PREFIX: uniquePrefix(),
     PUSHFLOW_CONNECT_SECRET: SECRET,
@@ -45,8 +55,10 @@ export async function startTestNode(redisUrl: string, env: Record<string, string
     throw err;
   });
   return {
-    node, config, redis,
-    keys: keysFor(config.PUSHFLOW_REDIS_PREFIX),
+    node,
+    config,
+    redis,
+    keys: makeKeys(config.PUSHFLOW_REDIS_PREFIX),
     url: (token) => `ws://127.0.0.1:${node.port}/ws?token=${encodeURIComponent(token)}`,
     async close() {
       await node.stop();
@@ -114,17 +126,6 @@ export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): P
   }
 }
 
-/** Polls until check returns a value other than undefined, or fails after ms. */
-export async function waitFor<T>(check: () => Promise<T | undefined> | T | undefined, ms: number, what: string): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 export async function ledger(redis: RedisClient, keys: Keys): Promise<LedgerEvent[]> {
   const entries = await redis.xrange(keys.events(0), '-', '+');
   return entries.flatMap(([id, fields]) => {
@@ -151,7 +152,11 @@ export async function pendingCount(t: TestNode): Promise<number> {
 /** Resolves once the node's presence count for the recipient is `count` (0: the field is gone). */
 export async function presenceIs(t: TestNode, recipientId: string, count: number): Promise<void> {
   const want = count === 0 ? null : String(count);
-  await waitFor(async () => ((await t.redis.hget(t.keys.presence(recipientId), t.node.nodeId)) === want ? true : undefined), 2000, `presence of ${recipientId} = ${count}`);
+  await waitFor(
+    `presence of ${recipientId} = ${count}`,
+    async () => ((await t.redis.hget(t.keys.presence(recipientId), t.node.nodeId)) === want ? true : undefined),
+    2000,
+  );
 }
 
 /** Entries in the events stream (the ledger). */

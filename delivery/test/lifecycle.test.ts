@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createRedis, keys as keysFor, type RedisClient } from '@pushflow/shared';
-import { uniquePrefix } from '../../test/harness/isolation.ts';
-import { redisServer, type Server } from '../../test/harness/servers.ts';
-import { openClient, startTestNode, tokenFor, waitFor, withTimeout } from './helpers.ts';
+import { createRedis, makeKeys, type RedisClient } from '@pushflow/shared';
+import { uniquePrefix } from '../../local-stack/isolation.ts';
+import { redisServer, type Server } from '../../local-stack/servers.ts';
+import { openClient, startTestNode, tokenFor, withTimeout } from './helpers.ts';
+import { waitFor } from '../../test/harness/wait.ts';
 
 describe('delivery: start and graceful stop', () => {
   let redis: Server;
@@ -20,7 +21,7 @@ describe('delivery: start and graceful stop', () => {
 
   it('clears presence an earlier run under the same node id left behind', async () => {
     const prefix = uniquePrefix();
-    const keys = keysFor(prefix);
+    const keys = makeKeys(prefix);
     await client.hset(keys.presence('ghost'), 'node-a', '3', 'node-b', '1');
     await client.hset(keys.presence('ghost2'), 'node-a', '1');
     const t = await startTestNode(redis.url, { PUSHFLOW_REDIS_PREFIX: prefix, PUSHFLOW_NODE_ID: 'node-a' });
@@ -39,7 +40,7 @@ describe('delivery: start and graceful stop', () => {
     const t = await startTestNode(redis.url);
     const a = await openClient(t.url(tokenFor('kim')));
     const b = await openClient(t.url(tokenFor('lee')));
-    await waitFor(async () => ((await client.hget(t.keys.presence('lee'), t.node.nodeId)) === '1' ? true : undefined), 2000, 'presence');
+    await waitFor('presence', async () => ((await client.hget(t.keys.presence('lee'), t.node.nodeId)) === '1' ? true : undefined), 2000);
     assert.notEqual(await client.zscore(t.keys.nodes, t.node.nodeId), null);
 
     await withTimeout(t.close(), 5000, 'stop');

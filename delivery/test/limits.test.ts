@@ -1,29 +1,46 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it, test } from 'node:test';
-import { redisServer, type Server } from '../../test/harness/servers.ts';
+import { redisServer, type Server } from '../../local-stack/servers.ts';
 import { loadConfig, uuidv7 } from '@pushflow/shared';
-import { deliveryConfigSchema } from '../src/config.ts';
+import { DeliveryConfigSchema } from '../src/config.ts';
 import { fullBudget, spendMessage } from '../src/message-rate.ts';
 import {
-  connectClient, dispatch, eventsFor, ledgerLength, openClient, presenceIs, startTestNode, tokenFor, waitFor, withTimeout,
-  type TestClient, type TestNode, withTestNode,
+  connectClient,
+  dispatch,
+  eventsFor,
+  ledgerLength,
+  openClient,
+  presenceIs,
+  startTestNode,
+  tokenFor,
+  withTimeout,
+  type TestClient,
+  type TestNode,
+  withTestNode,
 } from './helpers.ts';
+import { waitFor } from '../../test/harness/wait.ts';
 
-test('the message budget holds one second\'s allowance and refills at that rate', () => {
+test("the message budget holds one second's allowance and refills at that rate", () => {
   const budget = fullBudget(3, 1000);
-  assert.deepEqual([1, 2, 3, 4].map(() => spendMessage(budget, 3, 1000)), [true, true, true, false]);
+  assert.deepEqual(
+    [1, 2, 3, 4].map(() => spendMessage(budget, 3, 1000)),
+    [true, true, true, false],
+  );
   assert.equal(spendMessage(budget, 3, 1200), false); // 0.6 of a message refilled
   assert.equal(spendMessage(budget, 3, 1400), true); // 1.2
   assert.equal(spendMessage(budget, 3, 1400), false);
   // An hour idle refills to the burst, not beyond.
-  assert.deepEqual([1, 2, 3, 4].map(() => spendMessage(budget, 3, 3_601_400)), [true, true, true, false]);
+  assert.deepEqual(
+    [1, 2, 3, 4].map(() => spendMessage(budget, 3, 3_601_400)),
+    [true, true, true, false],
+  );
   // A clock that steps back refills nothing.
   assert.equal(spendMessage(budget, 3, 0), false);
 });
 
 test('limits have defaults and bad values stop the service naming the variable', () => {
   const base = { PUSHFLOW_CONNECT_SECRET: 'x'.repeat(32) };
-  const config = loadConfig(deliveryConfigSchema, base);
+  const config = loadConfig(DeliveryConfigSchema, base);
   assert.equal(config.PUSHFLOW_MAX_CONNECTIONS, 100_000);
   assert.equal(config.PUSHFLOW_MAX_CONNECTIONS_PER_RECIPIENT, 16);
   assert.equal(config.PUSHFLOW_MAX_CLIENT_MESSAGES_PER_SECOND, 50);
@@ -31,11 +48,13 @@ test('limits have defaults and bad values stop the service naming the variable',
   assert.equal(config.PUSHFLOW_ALLOWED_ORIGINS, '');
   assert.equal(config.PUSHFLOW_TOKEN_AUDIENCE, undefined);
   for (const [name, value] of [
-    ['PUSHFLOW_TOKEN_CLOCK_SKEW_SECONDS', '301'], ['PUSHFLOW_TOKEN_CLOCK_SKEW_SECONDS', '-1'],
-    ['PUSHFLOW_MAX_CONNECTIONS', '0'], ['PUSHFLOW_MAX_CONNECTIONS_PER_RECIPIENT', 'many'],
+    ['PUSHFLOW_TOKEN_CLOCK_SKEW_SECONDS', '301'],
+    ['PUSHFLOW_TOKEN_CLOCK_SKEW_SECONDS', '-1'],
+    ['PUSHFLOW_MAX_CONNECTIONS', '0'],
+    ['PUSHFLOW_MAX_CONNECTIONS_PER_RECIPIENT', 'many'],
     ['PUSHFLOW_MAX_CLIENT_MESSAGES_PER_SECOND', '0'],
   ] as const) {
-    assert.throws(() => loadConfig(deliveryConfigSchema, { ...base, [name]: value }), new RegExp(name), `${name}=${value}`);
+    assert.throws(() => loadConfig(DeliveryConfigSchema, { ...base, [name]: value }), new RegExp(name), `${name}=${value}`);
   }
 });
 
@@ -46,11 +65,15 @@ const ids = (c: TestClient) => c.frames.map((f) => (f as { notificationId: strin
 async function othersStillReceive(t: TestNode, clients: TestClient[], recipientId: string): Promise<void> {
   const notificationId = uuidv7();
   await dispatch(t, { notificationId, recipientId, title: 'still here', acceptedAt: new Date().toISOString() });
-  for (const c of clients) await waitFor(() => (ids(c).includes(notificationId) ? true : undefined), 2000, `${recipientId} receives`);
-  const events = await waitFor(async () => {
-    const e = await eventsFor(t, notificationId);
-    return e.length > 0 ? e : undefined;
-  }, 2000, 'outcome');
+  for (const c of clients) await waitFor(`${recipientId} receives`, () => (ids(c).includes(notificationId) ? true : undefined), 2000);
+  const events = await waitFor(
+    'outcome',
+    async () => {
+      const e = await eventsFor(t, notificationId);
+      return e.length > 0 ? e : undefined;
+    },
+    2000,
+  );
   assert.equal(events.length, 1);
   assert.ok(events[0]!.type === 'notification.delivered');
   assert.equal(events[0]!.connections, clients.length);
@@ -91,28 +114,40 @@ describe('delivery: per-socket and per-recipient limits', () => {
   }
 
   it('closes a flood of invalid text frames with 4008: garbage counts toward the rate', async () => {
-    await abuse('flooder', (c) => {
-      for (let i = 0; i < 200; i++) c.ws.send('not json');
-    }, 4008);
+    await abuse(
+      'flooder',
+      (c) => {
+        for (let i = 0; i < 200; i++) c.ws.send('not json');
+      },
+      4008,
+    );
   });
 
   it('closes a flood of acks with 4008', async () => {
-    await abuse('acker', (c) => {
-      for (let i = 0; i < 200; i++) c.ws.send(JSON.stringify({ type: 'ack', notificationId: uuidv7() }));
-    }, 4008);
+    await abuse(
+      'acker',
+      (c) => {
+        for (let i = 0; i < 200; i++) c.ws.send(JSON.stringify({ type: 'ack', notificationId: uuidv7() }));
+      },
+      4008,
+    );
   });
 
   it('closes a flood of pings with 4008', async () => {
-    await abuse('pinger', (c) => {
-      for (let i = 0; i < 200; i++) c.ws.ping();
-    }, 4008);
+    await abuse(
+      'pinger',
+      (c) => {
+        for (let i = 0; i < 200; i++) c.ws.ping();
+      },
+      4008,
+    );
   });
 
   it('lets a burst up to the allowance through', async () => {
     const c = await openClient(t.url(tokenFor('bursty')));
     const before = t.node.server.stats.invalidFrames;
     for (let i = 0; i < 20; i++) c.ws.send('{}');
-    await waitFor(() => (t.node.server.stats.invalidFrames - before === 20 ? true : undefined), 2000, '20 frames handled');
+    await waitFor('20 frames handled', () => (t.node.server.stats.invalidFrames - before === 20 ? true : undefined), 2000);
     assert.equal(c.ws.readyState, c.ws.OPEN);
     c.ws.close(1000);
     await c.closed;
@@ -148,7 +183,7 @@ describe('delivery: per-socket and per-recipient limits', () => {
   });
 });
 
-describe('delivery: the node\'s connection limit', () => {
+describe("delivery: the node's connection limit", () => {
   let t: TestNode;
   withTestNode({ PUSHFLOW_MAX_CONNECTIONS: '2' }, (node) => (t = node));
 
@@ -168,7 +203,7 @@ describe('delivery: the node\'s connection limit', () => {
     await othersStillReceive(t, [a], 'n1');
     await othersStillReceive(t, [b], 'n2');
     b.ws.close(1000);
-    await waitFor(() => (t.node.server.openConnections() === 1 ? true : undefined), 2000, 'one open');
+    await waitFor('one open', () => (t.node.server.openConnections() === 1 ? true : undefined), 2000);
     const c = await openClient(t.url(tokenFor('n3')));
     await presenceIs(t, 'n3', 1);
     for (const x of [a, c]) x.ws.close(1000);

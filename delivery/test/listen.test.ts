@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { redisServer, type Server } from '../../test/harness/servers.ts';
+import { redisServer, type Server } from '../../local-stack/servers.ts';
 import { startTestNode, type TestNode } from './helpers.ts';
 
 /**

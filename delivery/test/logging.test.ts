@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { signConnectToken } from '@pushflow/shared';
-import { uniquePrefix } from '../../test/harness/isolation.ts';
-import { freePort, redisServer, type Server } from '../../test/harness/servers.ts';
-import { startService, type ServiceProcess } from '../../test/harness/stack.ts';
+import { uniquePrefix } from '../../local-stack/isolation.ts';
+import { freePort, redisServer, type Server } from '../../local-stack/servers.ts';
+import { startService, type ServiceProcess } from '../../local-stack/stack.ts';
 import { SECRET, connectClient, openClient, withTimeout } from './helpers.ts';
 
 /**
@@ -56,7 +56,13 @@ describe('delivery: tokens never reach the logs', () => {
 
     const good = await openClient(url(tokens.good), { origin: 'https://app.example.com' });
     good.ws.send(JSON.stringify({ type: 'ack', notificationId: 'not-sent' }));
-    const expected: [keyof typeof tokens, number][] = [['forged', 4001], ['expired', 4003], ['wrongAudience', 4001], ['none', 4001], ['garbage', 4001]];
+    const expected: [keyof typeof tokens, number][] = [
+      ['forged', 4001],
+      ['expired', 4003],
+      ['wrongAudience', 4001],
+      ['none', 4001],
+      ['garbage', 4001],
+    ];
     for (const [name, code] of expected) {
       assert.equal((await withTimeout(connectClient(url(tokens[name])).closed, 2000, name)).code, code, name);
     }
@@ -64,29 +70,40 @@ describe('delivery: tokens never reach the logs', () => {
     for (let i = 0; i < 50; i++) flooder.ws.send('x');
     assert.equal((await withTimeout(flooder.closed, 2000, 'flooder')).code, 4008);
     const refused = new WebSocket(url(tokens.refusedOrigin), { origin: 'https://evil.example' });
-    const status = await withTimeout(new Promise<number>((resolve) => {
-      refused.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
-      refused.once('open', () => resolve(101));
-      refused.once('error', () => resolve(-1));
-    }), 2000, 'refused origin');
+    const status = await withTimeout(
+      new Promise<number>((resolve) => {
+        refused.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        refused.once('open', () => resolve(101));
+        refused.once('error', () => resolve(-1));
+      }),
+      2000,
+      'refused origin',
+    );
     refused.terminate();
     assert.equal(status, 403);
     good.ws.close(1000);
     await good.closed;
 
     // Give the last lines time to be written, then look for the lines the test expects.
-    const logged = await withTimeout((async () => {
-      for (;;) {
-        const lines = svc.lines.slice(linesBefore);
-        const has = (msg: string) => lines.filter((l) => l.includes(`"msg":"${msg}"`)).length;
-        if (has('connection refused') >= 5 && has('disconnected') >= 1 && has('upgrade refused: origin not allowed') === 1) return lines;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    })(), 5000, 'expected log lines');
+    const logged = await withTimeout(
+      (async () => {
+        for (;;) {
+          const lines = svc.lines.slice(linesBefore);
+          const has = (msg: string) => lines.filter((l) => l.includes(`"msg":"${msg}"`)).length;
+          if (has('connection refused') >= 5 && has('disconnected') >= 1 && has('upgrade refused: origin not allowed') === 1) return lines;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })(),
+      5000,
+      'expected log lines',
+    );
     const originLine = JSON.parse(logged.find((l) => l.includes('origin not allowed'))!) as Record<string, unknown>;
     assert.equal(originLine.level, 30, 'a refused origin is logged at info');
     assert.equal(originLine.origin, 'https://evil.example');
-    assert.ok(logged.some((l) => l.includes('"level":20')), 'debug lines were written too');
+    assert.ok(
+      logged.some((l) => l.includes('"level":20')),
+      'debug lines were written too',
+    );
 
     const all = svc.lines.join('\n');
     for (const [name, token] of Object.entries(tokens)) {

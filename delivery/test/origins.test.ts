@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it, test } from 'node:test';
 import WebSocket from 'ws';
 import { loadConfig } from '@pushflow/shared';
-import { redisServer, type Server } from '../../test/harness/servers.ts';
-import { deliveryConfigSchema } from '../src/config.ts';
+import { redisServer, type Server } from '../../local-stack/servers.ts';
+import { DeliveryConfigSchema } from '../src/config.ts';
 import { createOriginPolicy } from '../src/origins.ts';
 import { SECRET, ledgerLength, presenceIs, startTestNode, tokenFor, withTimeout, type TestNode } from './helpers.ts';
 
-test('an empty list allows no Origin and the Host header\'s own host, nothing else', () => {
+test("an empty list allows no Origin and the Host header's own host, nothing else", () => {
   const allow = createOriginPolicy('');
   assert.equal(allow('', 'push.example.com'), true);
   assert.equal(allow('https://push.example.com', 'push.example.com'), true);
@@ -44,27 +44,31 @@ test('patterns: * stands for one label or a port, never a dot; * alone allows al
 test('PUSHFLOW_ALLOWED_ORIGINS that is not a list of origin patterns stops the service naming it', () => {
   const base = { PUSHFLOW_CONNECT_SECRET: SECRET };
   for (const good of ['', '*', 'http://localhost:*', 'https://a.example.com, https://*.b.example.com:8443']) {
-    assert.doesNotThrow(() => loadConfig(deliveryConfigSchema, { ...base, PUSHFLOW_ALLOWED_ORIGINS: good }), good);
+    assert.doesNotThrow(() => loadConfig(DeliveryConfigSchema, { ...base, PUSHFLOW_ALLOWED_ORIGINS: good }), good);
   }
   for (const bad of ['localhost', 'https://a.example.com/', 'https://a b', 'https://a.example.com,,x']) {
-    assert.throws(() => loadConfig(deliveryConfigSchema, { ...base, PUSHFLOW_ALLOWED_ORIGINS: bad }), /PUSHFLOW_ALLOWED_ORIGINS/, bad);
+    assert.throws(() => loadConfig(DeliveryConfigSchema, { ...base, PUSHFLOW_ALLOWED_ORIGINS: bad }), /PUSHFLOW_ALLOWED_ORIGINS/, bad);
   }
 });
 
 /** 101 when the upgrade succeeded, else the HTTP status the node answered with. */
 function upgradeStatus(url: string, origin?: string): Promise<number> {
   const ws = new WebSocket(url, origin === undefined ? {} : { origin });
-  return withTimeout(new Promise<number>((resolve, reject) => {
-    ws.once('open', () => {
-      ws.close(1000);
-      resolve(101);
-    });
-    ws.once('unexpected-response', (_req, res) => {
-      resolve(res.statusCode ?? 0);
-      ws.terminate();
-    });
-    ws.once('error', reject);
-  }), 2000, 'upgrade answer');
+  return withTimeout(
+    new Promise<number>((resolve, reject) => {
+      ws.once('open', () => {
+        ws.close(1000);
+        resolve(101);
+      });
+      ws.once('unexpected-response', (_req, res) => {
+        resolve(res.statusCode ?? 0);
+        ws.terminate();
+      });
+      ws.once('error', reject);
+    }),
+    2000,
+    'upgrade answer',
+  );
 }
 
 describe('delivery: origin allowlist at the upgrade', () => {
@@ -89,7 +93,7 @@ describe('delivery: origin allowlist at the upgrade', () => {
     assert.equal(await upgradeStatus(listed.url(tokenFor('o1')), 'http://localhost:3000'), 101);
   });
 
-  it('upgrades the page of the node\'s own host even when the list does not name it', async () => {
+  it("upgrades the page of the node's own host even when the list does not name it", async () => {
     assert.equal(await upgradeStatus(listed.url(tokenFor('o1')), `http://127.0.0.1:${listed.node.port}`), 101);
   });
 
@@ -111,7 +115,7 @@ describe('delivery: origin allowlist at the upgrade', () => {
     assert.equal(await ledgerLength(listed), ledgerBefore);
   });
 
-  it('by default allows the page of the node\'s own host and refuses others', async () => {
+  it("by default allows the page of the node's own host and refuses others", async () => {
     const host = `127.0.0.1:${plain.node.port}`;
     assert.equal(await upgradeStatus(plain.url(tokenFor('o3')), `http://${host}`), 101);
     assert.equal(await upgradeStatus(plain.url(tokenFor('o3')), 'http://127.0.0.1:1'), 403);

@@ -3,13 +3,18 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { uniquePrefix } from '../../test/harness/isolation.ts';
-import { freePort, redisServer, type Server } from '../../test/harness/servers.ts';
+import { uniquePrefix } from '../../local-stack/isolation.ts';
+import { freePort, redisServer, type Server } from '../../local-stack/servers.ts';
 import { SECRET, openClient, tokenFor, withTimeout } from './helpers.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-function startService(env: Record<string, string>): { child: ChildProcess; lines: Record<string, unknown>[]; stderr: () => string; exited: Promise<number | null> } {
+function startService(env: Record<string, string>): {
+  child: ChildProcess;
+  lines: Record<string, unknown>[];
+  stderr: () => string;
+  exited: Promise<number | null>;
+} {
   const child = spawn('./scripts/node.sh', ['--import', 'tsx', 'delivery/src/main.ts'], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
@@ -29,7 +34,12 @@ function startService(env: Record<string, string>): { child: ChildProcess; lines
   return { child, lines, stderr: () => err, exited };
 }
 
-async function waitForLine(lines: Record<string, unknown>[], msg: string, ms: number, exited: Promise<unknown>): Promise<Record<string, unknown>> {
+async function waitForLine(
+  lines: Record<string, unknown>[],
+  msg: string,
+  ms: number,
+  exited: Promise<unknown>,
+): Promise<Record<string, unknown>> {
   const deadline = Date.now() + ms;
   let gone = false;
   void exited.then(() => (gone = true));

@@ -4,7 +4,7 @@ import { common, ConfigError, loadConfig } from '@pushflow/shared';
 
 const DAY_MS = 86_400_000;
 
-export const DispatcherConfig = Type.Object({
+export const DispatcherConfigSchema = Type.Object({
   REDIS_URL: common.REDIS_URL,
   MONGO_URL: common.MONGO_URL,
   /**
@@ -35,10 +35,11 @@ export const DispatcherConfig = Type.Object({
    */
   PUSHFLOW_PROJECTOR_LINGER_MS: Type.Integer({ minimum: 0, maximum: 1000, default: 25 }),
   /**
-   * How long Redis remembers what a send command without an Idempotency-Key was answered
-   * with (and the status snapshot GET reads until the projector wrote the document). It
-   * must outlive a crashed dispatcher's pending commands: a command redelivered after it
-   * would make a second notification.
+   * How long a status snapshot lasts at most: what GET answers from until the projector has
+   * written the document (which drops it). It must outlive a crashed dispatcher's pending
+   * events, taken over after PUSHFLOW_CLAIM_IDLE_MS: a snapshot gone before its document
+   * exists would answer 404. (The name is from when it also bounded a record of each
+   * command; commands now carry their notification's id, sender.ts.)
    */
   PUSHFLOW_COMMAND_MEMORY_SECONDS: Type.Integer({ minimum: 1, maximum: 30 * 86_400, default: 600 }),
   PUSHFLOW_BLOCK_MS: common.millis(1000),
@@ -51,8 +52,7 @@ export const DispatcherConfig = Type.Object({
   PUSHFLOW_PARTITION_RENEW_MS: Type.Integer({ minimum: 100, maximum: 300_000, default: 2000 }),
   PUSHFLOW_CLAIM_IDLE_MS: common.PUSHFLOW_CLAIM_IDLE_MS,
   PUSHFLOW_MAX_ATTEMPTS: common.PUSHFLOW_MAX_ATTEMPTS,
-  /** A delivery node whose heartbeat is older than this gets no new deliveries. */
-  PUSHFLOW_NODE_TTL_MS: common.millis(10_000),
+  PUSHFLOW_NODE_TTL_MS: common.PUSHFLOW_NODE_TTL_MS,
   /**
    * A delivery node whose heartbeat is older than this is dead: the reaper settles its
    * partition as NODE_LOST. Longer than PUSHFLOW_NODE_TTL_MS, so nothing is still being
@@ -66,30 +66,38 @@ export const DispatcherConfig = Type.Object({
   /** Status documents expire this many days after their last change (TTL index). */
   PUSHFLOW_STATUS_TTL_DAYS: Type.Integer({ minimum: 1, maximum: 36_500, default: 30 }),
 });
-export type DispatcherConfig = Static<typeof DispatcherConfig>;
+export type DispatcherConfig = Static<typeof DispatcherConfigSchema>;
 
 /** Loads the schema, then the rules that tie variables together. */
 export function loadDispatcherConfig(env: NodeJS.ProcessEnv = process.env): DispatcherConfig {
-  const config = loadConfig(DispatcherConfig, env);
+  const config = loadConfig(DispatcherConfigSchema, env);
   if (config.PUSHFLOW_NODE_LOST_MS <= config.PUSHFLOW_NODE_TTL_MS) {
-    throw new ConfigError('PUSHFLOW_NODE_LOST_MS',
-      `must be greater than PUSHFLOW_NODE_TTL_MS (${config.PUSHFLOW_NODE_TTL_MS}), got ${config.PUSHFLOW_NODE_LOST_MS}`);
+    throw new ConfigError(
+      'PUSHFLOW_NODE_LOST_MS',
+      `must be greater than PUSHFLOW_NODE_TTL_MS (${config.PUSHFLOW_NODE_TTL_MS}), got ${config.PUSHFLOW_NODE_LOST_MS}`,
+    );
   }
   // Two renewals must fit in a lease: one late or failed renewal must not lose it.
   if (config.PUSHFLOW_PARTITION_RENEW_MS * 2 >= config.PUSHFLOW_PARTITION_LEASE_MS) {
-    throw new ConfigError('PUSHFLOW_PARTITION_RENEW_MS',
-      `must be less than half of PUSHFLOW_PARTITION_LEASE_MS (${config.PUSHFLOW_PARTITION_LEASE_MS}), got ${config.PUSHFLOW_PARTITION_RENEW_MS}`);
+    throw new ConfigError(
+      'PUSHFLOW_PARTITION_RENEW_MS',
+      `must be less than half of PUSHFLOW_PARTITION_LEASE_MS (${config.PUSHFLOW_PARTITION_LEASE_MS}), got ${config.PUSHFLOW_PARTITION_RENEW_MS}`,
+    );
   }
-  // "Well past" the claim idle time: a claimed command may wait for a retry with backoff too.
+  // "Well past" the claim idle time: claimed events may wait for a retry with backoff too.
   const minMemoryMs = COMMAND_MEMORY_CLAIM_FACTOR * config.PUSHFLOW_CLAIM_IDLE_MS;
   if (config.PUSHFLOW_COMMAND_MEMORY_SECONDS * 1000 < minMemoryMs) {
-    throw new ConfigError('PUSHFLOW_COMMAND_MEMORY_SECONDS',
-      `must be at least ${COMMAND_MEMORY_CLAIM_FACTOR} times PUSHFLOW_CLAIM_IDLE_MS (${Math.ceil(minMemoryMs / 1000)} s), got ${config.PUSHFLOW_COMMAND_MEMORY_SECONDS}`);
+    throw new ConfigError(
+      'PUSHFLOW_COMMAND_MEMORY_SECONDS',
+      `must be at least ${COMMAND_MEMORY_CLAIM_FACTOR} times PUSHFLOW_CLAIM_IDLE_MS (${Math.ceil(minMemoryMs / 1000)} s), got ${config.PUSHFLOW_COMMAND_MEMORY_SECONDS}`,
+    );
   }
   const inUrl = urlWriteConcern(config.MONGO_URL);
   if (inUrl !== undefined && inUrl !== config.PUSHFLOW_MONGO_WRITE_CONCERN) {
-    throw new ConfigError('PUSHFLOW_MONGO_WRITE_CONCERN',
-      `is ${config.PUSHFLOW_MONGO_WRITE_CONCERN} but MONGO_URL asks for w=${inUrl}; set the write concern here only (or make them agree)`);
+    throw new ConfigError(
+      'PUSHFLOW_MONGO_WRITE_CONCERN',
+      `is ${config.PUSHFLOW_MONGO_WRITE_CONCERN} but MONGO_URL asks for w=${inUrl}; set the write concern here only (or make them agree)`,
+    );
   }
   return config;
 }
@@ -101,14 +109,3 @@ function urlWriteConcern(url: string): string | undefined {
 }
 
 const COMMAND_MEMORY_CLAIM_FACTOR = 10;
-
-/** Like loadConfigOrExit: a wrong setting stops the process with one line naming it. */
-export function loadDispatcherConfigOrExit(service = 'dispatcher'): DispatcherConfig {
-  try {
-    return loadDispatcherConfig();
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`${service}: invalid configuration: ${err.message}\n`);
-    process.exit(78); // EX_CONFIG
-  }
-}

@@ -2,9 +2,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MongoClient } from 'mongodb';
 import { uuidv7, type LedgerEvent } from '@pushflow/shared';
-import { mongoServer, type Server } from '../../test/harness/servers.ts';
-import { uniqueMongoUrl } from '../../test/harness/isolation.ts';
-import { applyEvents, openNotifications, WRITE_CHUNK, type Notifications } from '../src/store.ts';
+import { mongoServer, type Server } from '../../local-stack/servers.ts';
+import { uniqueMongoUrl } from '../../local-stack/isolation.ts';
+import { applyEvents, openNotifications, WRITE_CHUNK, type Notifications } from '../src/projection/store.ts';
 
 /**
  * Eight partitions' projectors (two dispatchers' worth) replacing documents at the same
@@ -30,21 +30,35 @@ after(async () => {
 test('concurrent projectors whose replaces add up to hundreds of statements all land', { timeout: 120_000 }, async () => {
   const projectors = 16;
   const perBatch = WRITE_CHUNK;
-  const batches = Array.from({ length: projectors }, (_, p) => Array.from({ length: perBatch }, (_, i) => ({
-    id: uuidv7(), recipientId: `user-${p}-${i}`,
-  })));
+  const batches = Array.from({ length: projectors }, (_, p) =>
+    Array.from({ length: perBatch }, (_, i) => ({
+      id: uuidv7(),
+      recipientId: `user-${p}-${i}`,
+    })),
+  );
   const accepted = (n: { id: string; recipientId: string }, at: number): LedgerEvent[] => [
     { type: 'notification.accepted', notificationId: n.id, at, commandId: `c-${n.id}`, recipientId: n.recipientId, title: 'hi' },
     { type: 'notification.dispatched', notificationId: n.id, at: at + 1, nodeIds: ['n1'] },
   ];
-  await Promise.all(batches.map((b) => applyEvents(notifications, b.flatMap((n) => accepted(n, 1000)))));
+  await Promise.all(
+    batches.map((b) =>
+      applyEvents(
+        notifications,
+        b.flatMap((n) => accepted(n, 1000)),
+      ),
+    ),
+  );
 
   // Every batch is one `update` command of WRITE_CHUNK statements, all sent at once.
-  const delivered = (b: typeof batches[number]): LedgerEvent[] =>
+  const delivered = (b: (typeof batches)[number]): LedgerEvent[] =>
     b.map((n) => ({ type: 'notification.delivered', notificationId: n.id, at: 2000, nodeId: 'n1', connections: 1 }));
   const written = await Promise.all(batches.map((b) => applyEvents(notifications, delivered(b))));
 
-  assert.deepEqual(written, batches.map(() => perBatch), 'every replace landed, once');
+  assert.deepEqual(
+    written,
+    batches.map(() => perBatch),
+    'every replace landed, once',
+  );
   const statuses = await notifications.aggregate<{ _id: string; n: number }>([{ $group: { _id: '$status', n: { $sum: 1 } } }]).toArray();
   assert.deepEqual(statuses, [{ _id: 'DELIVERED', n: projectors * perBatch }]);
 });

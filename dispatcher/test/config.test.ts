@@ -2,16 +2,21 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MongoClient } from 'mongodb';
 import { loadDispatcherConfig } from '../src/config.ts';
-import { mongoClientOptions } from '../src/mongo-client.ts';
+import { mongoClientOptions } from '../src/runtime/mongo-client.ts';
 
-test('command records must outlive a crashed dispatcher\'s pending commands', () => {
+test("command records must outlive a crashed dispatcher's pending commands", () => {
   const config = loadDispatcherConfig({});
   assert.equal(config.PUSHFLOW_COMMAND_MEMORY_SECONDS, 600);
   assert.equal(config.PUSHFLOW_PROJECTOR_BATCH_SIZE, 2000);
   assert.equal(config.PUSHFLOW_PROJECTOR_LINGER_MS, 25);
-  assert.equal(loadDispatcherConfig({ PUSHFLOW_CLAIM_IDLE_MS: '2000', PUSHFLOW_COMMAND_MEMORY_SECONDS: '20' }).PUSHFLOW_COMMAND_MEMORY_SECONDS, 20);
-  assert.throws(() => loadDispatcherConfig({ PUSHFLOW_CLAIM_IDLE_MS: '60000', PUSHFLOW_COMMAND_MEMORY_SECONDS: '120' }),
-    /PUSHFLOW_COMMAND_MEMORY_SECONDS.*at least 10 times PUSHFLOW_CLAIM_IDLE_MS \(600 s\), got 120/);
+  assert.equal(
+    loadDispatcherConfig({ PUSHFLOW_CLAIM_IDLE_MS: '2000', PUSHFLOW_COMMAND_MEMORY_SECONDS: '20' }).PUSHFLOW_COMMAND_MEMORY_SECONDS,
+    20,
+  );
+  assert.throws(
+    () => loadDispatcherConfig({ PUSHFLOW_CLAIM_IDLE_MS: '60000', PUSHFLOW_COMMAND_MEMORY_SECONDS: '120' }),
+    /PUSHFLOW_COMMAND_MEMORY_SECONDS.*at least 10 times PUSHFLOW_CLAIM_IDLE_MS \(600 s\), got 120/,
+  );
 });
 
 test('a node is reaped only after it stopped being routed to', () => {
@@ -23,8 +28,11 @@ test('write concern: majority by default, a number of members, nothing else', ()
   assert.equal(loadDispatcherConfig({ PUSHFLOW_MONGO_WRITE_CONCERN: '2' }).PUSHFLOW_MONGO_WRITE_CONCERN, '2');
   // 0 is an unacknowledged write: a notification could be answered ACCEPTED and never stored.
   for (const bad of ['0', 'all', '-1', '1.5', 'Majority']) {
-    assert.throws(() => loadDispatcherConfig({ PUSHFLOW_MONGO_WRITE_CONCERN: bad }),
-      (err: Error) => err.message.startsWith('PUSHFLOW_MONGO_WRITE_CONCERN') && err.message.includes(JSON.stringify(bad)), bad);
+    assert.throws(
+      () => loadDispatcherConfig({ PUSHFLOW_MONGO_WRITE_CONCERN: bad }),
+      (err: Error) => err.message.startsWith('PUSHFLOW_MONGO_WRITE_CONCERN') && err.message.includes(JSON.stringify(bad)),
+      bad,
+    );
   }
 });
 
@@ -32,12 +40,17 @@ test('write concern: a w= in MONGO_URL must agree with PUSHFLOW_MONGO_WRITE_CONC
   // Atlas hands out connection strings with w=majority: that agrees with the default.
   const atlas = 'mongodb+srv://u:p@cluster0.example.mongodb.net/pushflow?retryWrites=true&w=majority';
   assert.equal(loadDispatcherConfig({ MONGO_URL: atlas }).PUSHFLOW_MONGO_WRITE_CONCERN, 'majority');
-  assert.equal(loadDispatcherConfig({ MONGO_URL: 'mongodb://h/pushflow?w=1', PUSHFLOW_MONGO_WRITE_CONCERN: '1' }).PUSHFLOW_MONGO_WRITE_CONCERN, '1');
-  assert.throws(() => loadDispatcherConfig({ MONGO_URL: 'mongodb://h/pushflow?journal=true&w=1' }),
-    /^ConfigError: PUSHFLOW_MONGO_WRITE_CONCERN: is majority but MONGO_URL asks for w=1/);
+  assert.equal(
+    loadDispatcherConfig({ MONGO_URL: 'mongodb://h/pushflow?w=1', PUSHFLOW_MONGO_WRITE_CONCERN: '1' }).PUSHFLOW_MONGO_WRITE_CONCERN,
+    '1',
+  );
+  assert.throws(
+    () => loadDispatcherConfig({ MONGO_URL: 'mongodb://h/pushflow?journal=true&w=1' }),
+    /^ConfigError: PUSHFLOW_MONGO_WRITE_CONCERN: is majority but MONGO_URL asks for w=1/,
+  );
 });
 
-test('the MongoClient gets the write concern, keeping the connection string\'s journal option', () => {
+test("the MongoClient gets the write concern, keeping the connection string's journal option", () => {
   const options = (url: string, w: string) => {
     const wc = new MongoClient(url, mongoClientOptions({ PUSHFLOW_MONGO_WRITE_CONCERN: w })).options.writeConcern;
     return { w: wc?.w, journal: wc?.journal, wtimeoutMS: wc?.wtimeoutMS };

@@ -3,22 +3,35 @@ import assert from 'node:assert/strict';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
 import {
-  createRedis, deadLetterStream, deliveryRequestCodec, encodeBatch, encodeEntry, ensureGroup, eventCodec, groups, keys as makeKeys, readGroup,
-  replyCodec, startConsumer, uuidv7, type Consumer, type Keys, type LedgerEvent, type RedisClient, type SendCommand, type Status, type StatusQuery,
+  createRedis,
+  deadLetterStream,
+  deliveryRequestCodec,
+  encodeBatch,
+  encodeEntry,
+  ensureGroup,
+  eventCodec,
+  groups,
+  makeKeys,
+  readGroup,
+  replyCodec,
+  uuidv7,
+  type Keys,
+  type LedgerEvent,
+  type RedisClient,
+  type SendCommand,
+  type Status,
+  type StatusQuery,
 } from '@pushflow/shared';
-import { redisServer, mongoServer, type Server } from '../../test/harness/servers.ts';
-import { uniqueMongoUrl, uniquePrefix } from '../../test/harness/isolation.ts';
+import { redisServer, mongoServer, type Server } from '../../local-stack/servers.ts';
+import { uniqueMongoUrl, uniquePrefix } from '../../local-stack/isolation.ts';
 import { waitFor } from '../../test/harness/wait.ts';
-import { createRefusalReplier } from '../src/refusals.ts';
-import { createSendHandler } from '../src/sender.ts';
-import { createStatusHandler } from '../src/queries.ts';
-import { createProjector } from '../src/projector.ts';
-import { applyEvents, insertAccepted, openNotifications, type Notifications } from '../src/store.ts';
+import { loadDispatcherConfig } from '../src/config.ts';
+import { startDispatcher, type Dispatcher } from '../src/dispatcher.ts';
+import { applyEvents, insertAccepted, openNotifications, type Notifications } from '../src/projection/store.ts';
 
 const log = pino({ level: 'silent' });
 let redisSrv: Server, mongoSrv: Server, redis: RedisClient, mongo: MongoClient;
-let keys: Keys, notifications: Notifications;
-const consumers: Consumer[] = [];
+let keys: Keys, notifications: Notifications, dispatcher: Dispatcher;
 const replyTo = 'test-replies';
 
 before(async () => {
@@ -26,27 +39,43 @@ before(async () => {
   redis = createRedis(redisSrv.url, 'test');
   mongo = new MongoClient(uniqueMongoUrl(mongoSrv.url));
   await mongo.connect();
-  notifications = await openNotifications(mongo.db());
-  keys = makeKeys(uniquePrefix());
-  const deps = { redis, keys, notifications, log, group: groups.dispatcher };
-  const common = { consumer: 'd1', count: 100, blockMs: 100, log };
-  consumers.push(
-    startConsumer({ ...common, redis: createRedis(redisSrv.url, 't1'), stream: keys.commands(0), group: groups.dispatcher, handler: createSendHandler({ ...deps, stream: keys.commands(0), nodeTtlMs: 5000 }), onDeadLetter: createRefusalReplier({ redis, keys, log }) }),
-    startConsumer({ ...common, redis: createRedis(redisSrv.url, 't2'), stream: keys.queries, group: groups.dispatcher, handler: createStatusHandler(deps) }),
-    startConsumer({ ...common, redis: createRedis(redisSrv.url, 't3'), stream: keys.events(0), group: groups.projector, handler: createProjector({ ...deps, stream: keys.events(0), group: groups.projector }) }),
-  );
+  const prefix = uniquePrefix();
+  keys = makeKeys(prefix);
+  const config = loadDispatcherConfig({
+    REDIS_URL: redisSrv.url,
+    PUSHFLOW_REDIS_PREFIX: prefix,
+    DISPATCHER_HOST: '127.0.0.1',
+    DISPATCHER_PORT: '0',
+    PUSHFLOW_CONSUMER_ID: 'd1',
+    PUSHFLOW_BATCH_SIZE: '100',
+    PUSHFLOW_BLOCK_MS: '100',
+    PUSHFLOW_NODE_TTL_MS: '5000',
+    // The nodes here are only presence written by the tests, never heartbeating again: a
+    // reaper would settle what they were sent as NODE_LOST in the middle of the assertions.
+    PUSHFLOW_REAPER_INTERVAL_MS: '3600000',
+  });
+  dispatcher = await startDispatcher({ config, redis, connect: (name) => createRedis(redisSrv.url, name), mongo, log });
+  notifications = dispatcher.notifications;
 });
 
 after(async () => {
-  await Promise.all(consumers.map((c) => c.stop()));
+  await dispatcher.stop();
   redis.disconnect();
   await mongo.close();
   await Promise.all([redisSrv.stop(), mongoSrv.stop()]);
 });
 
 let seq = 0;
+/** As a gateway makes them: a correlation id for the reply, and the id of the notification. */
 function sendCommand(recipientId: string, correlationId = `cmd-${++seq}-${Date.now()}`): SendCommand {
-  return { type: 'notification.send', correlationId, replyTo, sentAt: Date.now(), notification: { recipientId, title: 'Hello', data: { n: seq } } };
+  return {
+    type: 'notification.send',
+    correlationId,
+    replyTo,
+    sentAt: Date.now(),
+    notificationId: uuidv7(),
+    notification: { recipientId, title: 'Hello', data: { n: seq } },
+  };
 }
 
 async function replyFor(correlationId: string, stream = replyTo) {
@@ -57,14 +86,22 @@ async function replyFor(correlationId: string, stream = replyTo) {
 }
 
 async function ledger(notificationId: string): Promise<LedgerEvent[]> {
-  return (await redis.xrange(keys.events(0), '-', '+')).flatMap(([, f]) => eventCodec.items(f)).filter((e) => e.notificationId === notificationId);
+  return (await redis.xrange(keys.events(0), '-', '+'))
+    .flatMap(([, f]) => eventCodec.items(f))
+    .filter((e) => e.notificationId === notificationId);
 }
 
 /** The document, once the projector wrote it (with this status, when one is given). */
 async function projected(notificationId: string, status?: Status) {
-  return waitFor(`document ${notificationId}`, async () => (await notifications.findOne({
-    _id: notificationId, acceptedAt: { $exists: true }, ...(status !== undefined && { status }),
-  })) ?? undefined);
+  return waitFor(
+    `document ${notificationId}`,
+    async () =>
+      (await notifications.findOne({
+        _id: notificationId,
+        acceptedAt: { $exists: true },
+        ...(status !== undefined && { status }),
+      })) ?? undefined,
+  );
 }
 
 async function projectorCaughtUp() {
@@ -103,11 +140,20 @@ test('a send to an online recipient is stored, recorded, routed to its node and 
   assert.equal((await statusOf(result.notificationId)).status, 'DISPATCHED');
   const doc = await projected(result.notificationId, 'DISPATCHED');
   assert.deepEqual(doc.dispatchedTo, ['node-a']);
-  assert.deepEqual((await ledger(result.notificationId)).map((e) => e.type), ['notification.accepted', 'notification.dispatched']);
+  assert.deepEqual(
+    (await ledger(result.notificationId)).map((e) => e.type),
+    ['notification.accepted', 'notification.dispatched'],
+  );
 
   const partition = await redis.xrange(keys.deliveries('node-a'), '-', '+');
   const request = partition.flatMap(([, f]) => deliveryRequestCodec.items(f)).find((r) => r?.notificationId === result.notificationId);
-  assert.deepEqual(request, { notificationId: result.notificationId, recipientId: 'alice', title: 'Hello', data: { n: seq }, acceptedAt: result.acceptedAt });
+  assert.deepEqual(request, {
+    notificationId: result.notificationId,
+    recipientId: 'alice',
+    title: 'Hello',
+    data: { n: seq },
+    acceptedAt: result.acceptedAt,
+  });
   const pending = await redis.xpending(keys.commands(0), groups.dispatcher);
   assert.equal(pending[0], 0, 'the command is acked');
 });
@@ -132,10 +178,15 @@ test('a command handled twice (redelivered after a crash) yields the same notifi
   await redis.del(replyTo);
   await redis.xadd(keys.commands(0), '*', ...encodeEntry(cmd));
   const second = await replyFor(cmd.correlationId);
-  assert.deepEqual(second, first);
-  await projected((first as { result: { notificationId: string } }).result.notificationId);
+  // The same notification, accepted again: the document keeps the first acceptance.
+  const [one, two] = [first, second].map((r) => (r as { result: { notificationId: string; acceptedAt: string } }).result);
+  assert.equal(two!.notificationId, cmd.notificationId);
+  assert.equal(one!.notificationId, cmd.notificationId);
+  assert.ok(two!.acceptedAt >= one!.acceptedAt);
+  await projected(cmd.notificationId!);
   await projectorCaughtUp();
   assert.equal(await notifications.countDocuments({ commandId: cmd.correlationId }), 1);
+  assert.equal(new Date((await notifications.findOne({ _id: cmd.notificationId! }))!.acceptedAt!).toISOString(), one!.acceptedAt);
 });
 
 test('the projector folds delivery outcomes and acks into the document; status queries read it', async () => {
@@ -149,24 +200,43 @@ test('the projector folds delivery outcomes and acks into the document; status q
     { type: 'notification.failed', notificationId, at: at + 1, nodeId: 'node-b', reason: 'BACKPRESSURE' },
     { type: 'notification.delivered', notificationId, at: at + 2, nodeId: 'node-a', connections: 2 },
     { type: 'notification.acknowledged', notificationId, at: at + 3, nodeId: 'node-a' },
-  ] satisfies LedgerEvent[]) await redis.xadd(keys.events(0), '*', ...encodeEntry(e));
+  ] satisfies LedgerEvent[])
+    await redis.xadd(keys.events(0), '*', ...encodeEntry(e));
 
-  await waitFor('ACKNOWLEDGED', async () => ((await notifications.findOne({ _id: notificationId }))?.status === 'ACKNOWLEDGED' ? true : undefined));
-  const query: StatusQuery = { type: 'notification.status', correlationId: `q-${notificationId}`, replyTo, sentAt: Date.now(), notificationId };
+  await waitFor('ACKNOWLEDGED', async () =>
+    (await notifications.findOne({ _id: notificationId }))?.status === 'ACKNOWLEDGED' ? true : undefined,
+  );
+  const query: StatusQuery = {
+    type: 'notification.status',
+    correlationId: `q-${notificationId}`,
+    replyTo,
+    sentAt: Date.now(),
+    notificationId,
+  };
   await redis.xadd(keys.queries, '*', ...encodeEntry(query));
   const reply = await replyFor(query.correlationId);
   assert.equal(reply.ok, true);
   const view = (reply as { result: { status: string; history: { status: string; nodeId?: string; reason?: string }[] } }).result;
   assert.equal(view.status, 'ACKNOWLEDGED');
-  assert.deepEqual(view.history.map((h) => [h.status, h.nodeId, h.reason]), [
-    ['ACCEPTED', undefined, undefined], ['DISPATCHED', undefined, undefined],
-    ['FAILED', 'node-b', 'BACKPRESSURE'], ['DELIVERED', 'node-a', undefined], ['ACKNOWLEDGED', 'node-a', undefined],
-  ]);
+  assert.deepEqual(
+    view.history.map((h) => [h.status, h.nodeId, h.reason]),
+    [
+      ['ACCEPTED', undefined, undefined],
+      ['DISPATCHED', undefined, undefined],
+      ['FAILED', 'node-b', 'BACKPRESSURE'],
+      ['DELIVERED', 'node-a', undefined],
+      ['ACKNOWLEDGED', 'node-a', undefined],
+    ],
+  );
 
   const missing: StatusQuery = { ...query, correlationId: 'q-missing', notificationId: '0190a000-0000-7000-8000-00000000dead' };
   await redis.xadd(keys.queries, '*', ...encodeEntry(missing));
   const notFound = await replyFor('q-missing');
-  assert.deepEqual(notFound, { correlationId: 'q-missing', ok: false, error: { code: 'NOT_FOUND', message: `no notification ${missing.notificationId}` } });
+  assert.deepEqual(notFound, {
+    correlationId: 'q-missing',
+    ok: false,
+    error: { code: 'NOT_FOUND', message: `no notification ${missing.notificationId}` },
+  });
 });
 
 test('replaying the whole ledger, twice, into an empty collection rebuilds the same documents', async () => {
@@ -175,7 +245,10 @@ test('replaying the whole ledger, twice, into an empty collection rebuilds the s
   const replayed = await openNotifications(mongo.db(), 'replay');
   await applyEvents(replayed, events);
   await applyEvents(replayed, [...events].reverse());
-  const strip = (docs: object[]) => docs.map(({ version: _v, ...d }: { version?: number }) => d).sort((a, b) => String((a as { _id: string })._id).localeCompare(String((b as { _id: string })._id)));
+  const strip = (docs: object[]) =>
+    docs
+      .map(({ version: _v, ...d }: { version?: number }) => d)
+      .sort((a, b) => String((a as { _id: string })._id).localeCompare(String((b as { _id: string })._id)));
   assert.deepEqual(strip(await replayed.find().toArray()), strip(await notifications.find().toArray()));
 });
 
@@ -187,7 +260,10 @@ function chunk(xs: unknown[]): [string, unknown][] {
 
 test('ensureGroup tolerates an existing group and readGroup returns nothing on an empty stream', async () => {
   await ensureGroup(redis, keys.commands(0), groups.dispatcher);
-  assert.deepEqual(await readGroup(redis, { stream: keys.commands(0), group: groups.dispatcher, consumer: 'idle', count: 10, id: '0' }), []);
+  assert.deepEqual(
+    await readGroup(redis, { stream: keys.commands(0), group: groups.dispatcher, consumer: 'idle', count: 10, id: '0' }),
+    [],
+  );
 });
 
 test('a malformed command goes to the dead-letter stream; its neighbours are answered', async () => {
@@ -237,7 +313,7 @@ test('a command no gateway would send is refused at once and set aside; its batc
   assert.ok(!dead.some(([, f]) => holds(f, good1) || holds(f, good2)), 'a neighbour was dead-lettered');
   assert.equal(await notifications.countDocuments({ commandId: bad.correlationId }), 0, 'the refused notification was stored');
   // accepted + dispatched for each neighbour, nothing for the refused one.
-  assert.equal(await eventCount() - before, 4);
+  assert.equal((await eventCount()) - before, 4);
   const pending = (await redis.xpending(keys.commands(0), groups.dispatcher)) as [number, ...unknown[]];
   assert.equal(pending[0], 0, 'a command was left pending');
 });
@@ -250,7 +326,11 @@ test('a keyed command whose document the database refuses is set aside; its batc
   await goOnline('kin', 'node-k');
   const replies = keys.replies('keyed-refusals');
   const keyed = (key: string, data: Record<string, unknown>): SendCommand => ({
-    ...sendCommand('kin'), replyTo: replies, notification: { recipientId: 'kin', data }, idempotencyKey: key, requestHash: `hash-${key}`,
+    ...sendCommand('kin'),
+    replyTo: replies,
+    notification: { recipientId: 'kin', data },
+    idempotencyKey: key,
+    requestHash: `hash-${key}`,
   });
   const good = keyed(`good-${Date.now()}`, { n: 1 });
   const bad = keyed(`bad-${Date.now()}`, { m: [[1, 2]] });
@@ -261,29 +341,45 @@ test('a keyed command whose document the database refuses is set aside; its batc
 
   const refused = await replyFor(bad.correlationId, replies);
   assert.equal((refused as { error?: { code: string } }).error?.code, 'NOTIFICATION_REFUSED');
-  assert.equal(await notifications.commands.countDocuments({ _id: `idem:${bad.idempotencyKey}` }), 0, 'the refused key\'s claim was given back');
+  assert.equal(
+    await notifications.commands.countDocuments({ _id: `idem:${bad.idempotencyKey}` }),
+    0,
+    "the refused key's claim was given back",
+  );
   for (const c of [good, plain]) {
     const reply = await replyFor(c.correlationId, replies);
     assert.equal(reply.ok, true, JSON.stringify(reply));
     const id = (reply as { result: { notificationId: string } }).result.notificationId;
     const deliveries = (await redis.xrange(keys.deliveries('node-k'), '-', '+')).filter(([, f]) => f.join(' ').includes(id));
     assert.equal(deliveries.length, 1, `${c.correlationId} was answered but never routed`);
-    assert.deepEqual((await ledger(id)).map((e) => e.type), ['notification.accepted', 'notification.dispatched']);
+    assert.deepEqual(
+      (await ledger(id)).map((e) => e.type),
+      ['notification.accepted', 'notification.dispatched'],
+    );
   }
 });
 
 test('a dead-lettered command naming a key that is not a reply stream gets no write there', async () => {
   const target = `${keys.commands(0)}:not-a-reply-stream`;
   await redis.xadd(keys.commands(0), '*', 'data', JSON.stringify({ replyTo: target, correlationId: 'x' }));
-  await waitFor('dead-lettered', async () => (await redis.xrange(deadLetterStream(keys.commands(0)), '-', '+'))
-    .some(([, f]) => f.join(' ').includes(target)) || undefined);
+  await waitFor(
+    'dead-lettered',
+    async () =>
+      (await redis.xrange(deadLetterStream(keys.commands(0)), '-', '+')).some(([, f]) => f.join(' ').includes(target)) || undefined,
+  );
   assert.equal(await redis.exists(target), 0);
 });
 
 test('the store calls a document the database cannot take poison, and stores none of its batch', async () => {
   const doc = (id: string, data?: Record<string, unknown>) => ({
-    _id: id, recipientId: 'r', status: 'ACCEPTED' as const, acceptedAt: Date.now(), updatedAt: Date.now(),
-    commandId: `store-${id}`, history: [], ...(data && { data }),
+    _id: id,
+    recipientId: 'r',
+    status: 'ACCEPTED' as const,
+    acceptedAt: Date.now(),
+    updatedAt: Date.now(),
+    commandId: `store-${id}`,
+    history: [],
+    ...(data && { data }),
   });
   const ids = [uuidv7(), uuidv7()];
   await assert.rejects(
@@ -303,16 +399,26 @@ test('batched entries: a batch of commands makes one ledger entry, one delivery 
   await redis.xadd(keys.commands(0), '*', ...encodeBatch(commands));
 
   const answered = await Promise.all(commands.map((c) => replyFor(c.correlationId, replies)));
-  assert.ok(answered.every((r) => r.ok), JSON.stringify(answered));
+  assert.ok(
+    answered.every((r) => r.ok),
+    JSON.stringify(answered),
+  );
   assert.equal(await redis.xlen(replies), 1, 'one reply entry for the batch');
-  assert.equal(await redis.xlen(keys.events(0)) - eventsBefore, 1, 'one ledger entry for the batch');
-  assert.equal(await redis.xlen(keys.deliveries('node-b1')) - nodeBefore, 1, 'one delivery entry per node');
+  assert.equal((await redis.xlen(keys.events(0))) - eventsBefore, 1, 'one ledger entry for the batch');
+  assert.equal((await redis.xlen(keys.deliveries('node-b1'))) - nodeBefore, 1, 'one delivery entry per node');
   const toA = (await redis.xrange(keys.deliveries('node-b1'), '-', '+')).at(-1)![1];
   const ids = answered.map((r) => (r as { result: { notificationId: string } }).result.notificationId);
-  assert.deepEqual(deliveryRequestCodec.items(toA).map((r) => r.notificationId), [ids[0], ids[2]], 'in command order');
+  assert.deepEqual(
+    deliveryRequestCodec.items(toA).map((r) => r.notificationId),
+    [ids[0], ids[2]],
+    'in command order',
+  );
   // Each notification's events stay in order inside the entry: accepted, then its route.
   for (const [i, id] of ids.entries()) {
-    assert.deepEqual((await ledger(id)).map((e) => e.type), ['notification.accepted', i === 3 ? 'notification.failed' : 'notification.dispatched']);
+    assert.deepEqual(
+      (await ledger(id)).map((e) => e.type),
+      ['notification.accepted', i === 3 ? 'notification.failed' : 'notification.dispatched'],
+    );
   }
   await projected(ids[3]!, 'FAILED');
   for (const id of ids.slice(0, 3)) await projected(id, 'DISPATCHED');
@@ -326,13 +432,27 @@ test('a stream holding both entry formats is read whole: old one-message entries
   pipe.xadd(keys.commands(0), '*', ...encodeEntry(old));
   pipe.xadd(keys.commands(0), '*', ...encodeBatch(batched));
   await pipe.exec();
-  const ids = await Promise.all([old, ...batched].map(async (c) => ((await replyFor(c.correlationId)) as { result: { notificationId: string } }).result.notificationId));
+  const ids = await Promise.all(
+    [old, ...batched].map(async (c) => ((await replyFor(c.correlationId)) as { result: { notificationId: string } }).result.notificationId),
+  );
 
   // An old writer's ledger entries (one event each) beside a batch of outcomes.
   const at = Date.now();
   const ledgerPipe = redis.pipeline();
-  ledgerPipe.xadd(keys.events(0), '*', ...encodeEntry({ type: 'notification.delivered', notificationId: ids[0]!, at, nodeId: 'node-m', connections: 1 } satisfies LedgerEvent));
-  ledgerPipe.xadd(keys.events(0), '*', ...encodeBatch(ids.slice(1).map((notificationId): LedgerEvent => ({ type: 'notification.delivered', notificationId, at, nodeId: 'node-m', connections: 1 }))));
+  ledgerPipe.xadd(
+    keys.events(0),
+    '*',
+    ...encodeEntry({ type: 'notification.delivered', notificationId: ids[0]!, at, nodeId: 'node-m', connections: 1 } satisfies LedgerEvent),
+  );
+  ledgerPipe.xadd(
+    keys.events(0),
+    '*',
+    ...encodeBatch(
+      ids
+        .slice(1)
+        .map((notificationId): LedgerEvent => ({ type: 'notification.delivered', notificationId, at, nodeId: 'node-m', connections: 1 })),
+    ),
+  );
   await ledgerPipe.exec();
   for (const id of ids) await projected(id, 'DELIVERED');
 });
@@ -352,7 +472,9 @@ test('one malformed message in a batch is dead-lettered alone; the good ones aro
     assert.equal(reply.ok, true, JSON.stringify(reply));
     await projected((reply as { result: { notificationId: string } }).result.notificationId, 'DISPATCHED');
   }
-  const dead = (await redis.xrange(deadLetterStream(keys.commands(0)), '-', '+')).filter(([, f]) => f.join(' ').includes(bad.correlationId));
+  const dead = (await redis.xrange(deadLetterStream(keys.commands(0)), '-', '+')).filter(([, f]) =>
+    f.join(' ').includes(bad.correlationId),
+  );
   assert.equal(dead.length, 1);
   assert.ok(!dead[0]![1].join(' ').includes(good1.correlationId), 'only the bad message is in the dead entry');
 
@@ -361,11 +483,15 @@ test('one malformed message in a batch is dead-lettered alone; the good ones aro
   const id = (reply as { result: { notificationId: string } }).result.notificationId;
   const id2 = ((await replyFor(good2.correlationId, replies)) as { result: { notificationId: string } }).result.notificationId;
   const at = Date.now();
-  await redis.xadd(keys.events(0), '*', ...encodeBatch([
-    { type: 'notification.delivered', notificationId: id, at, nodeId: 'node-x', connections: 1 },
-    { type: 'notification.delivered', notificationId: 'broken', at: -1 },
-    { type: 'notification.delivered', notificationId: id2, at, nodeId: 'node-x', connections: 1 },
-  ]));
+  await redis.xadd(
+    keys.events(0),
+    '*',
+    ...encodeBatch([
+      { type: 'notification.delivered', notificationId: id, at, nodeId: 'node-x', connections: 1 },
+      { type: 'notification.delivered', notificationId: 'broken', at: -1 },
+      { type: 'notification.delivered', notificationId: id2, at, nodeId: 'node-x', connections: 1 },
+    ]),
+  );
   await projected(id, 'DELIVERED');
   await projected(id2, 'DELIVERED');
   const deadEvents = await waitFor('dead event', async () => {

@@ -4,31 +4,47 @@ import { Writable } from 'node:stream';
 import { MongoClient, type CommandStartedEvent } from 'mongodb';
 import { pino } from 'pino';
 import {
-  createRedis, encodeEntry, ensureGroup, eventCodec, groups, keys as makeKeys, readGroup, replyCodec,
-  type Keys, type LedgerEvent, type NotificationContent, type RedisClient, type Reply, type SendCommand, type StatusQuery,
+  createRedis,
+  encodeEntry,
+  ensureGroup,
+  eventCodec,
+  groups,
+  makeKeys,
+  readGroup,
+  replyCodec,
+  type Keys,
+  type LedgerEvent,
+  type NotificationContent,
+  type RedisClient,
+  type Reply,
+  type SendCommand,
+  type StatusQuery,
 } from '@pushflow/shared';
-import { redisServer, mongoServer, type Server } from '../../test/harness/servers.ts';
-import { uniqueMongoUrl, uniquePrefix } from '../../test/harness/isolation.ts';
-import { createProjector } from '../src/projector.ts';
-import { createStatusHandler } from '../src/queries.ts';
-import { createSendHandler } from '../src/sender.ts';
-import { openNotifications, type Notifications } from '../src/store.ts';
+import { redisServer, mongoServer, type Server } from '../../local-stack/servers.ts';
+import { uniqueMongoUrl, uniquePrefix } from '../../local-stack/isolation.ts';
+import { createProjector } from '../src/projection/projector.ts';
+import { createStatusHandler } from '../src/queries/status-queries.ts';
+import { createSendHandler } from '../src/sending/sender.ts';
+import { openNotifications, type Notifications } from '../src/projection/store.ts';
 
 /**
- * The send hot path without MongoDB: commands without an Idempotency-Key are remembered in
- * Redis, answered from a snapshot until projected, and their documents are written by the
- * projector with one insert. Handlers are called directly, so the test decides when the
+ * The send hot path without MongoDB: a command without an Idempotency-Key names its
+ * notification, is answered from a snapshot until projected, and its document is written by
+ * the projector with one insert. Handlers are called directly, so the test decides when the
  * projector runs.
  */
 const logLines: Record<string, unknown>[] = [];
-const log = pino({ level: 'error' }, new Writable({
-  write(chunk, _enc, done) {
-    logLines.push(JSON.parse(String(chunk)) as Record<string, unknown>);
-    done();
-  },
-}));
+const log = pino(
+  { level: 'error' },
+  new Writable({
+    write(chunk, _enc, done) {
+      logLines.push(JSON.parse(String(chunk)) as Record<string, unknown>);
+      done();
+    },
+  }),
+);
 let redisSrv: Server, mongoSrv: Server, redis: RedisClient, mongo: MongoClient;
-let keys: Keys, notifications: Notifications;
+let keys: Keys, notifications: Notifications, prefix: string;
 let send: ReturnType<typeof createSendHandler>;
 let project: ReturnType<typeof createProjector>;
 let status: ReturnType<typeof createStatusHandler>;
@@ -46,12 +62,17 @@ before(async () => {
   });
   await mongo.connect();
   notifications = await openNotifications(mongo.db());
-  keys = makeKeys(uniquePrefix());
+  prefix = uniquePrefix();
+  keys = makeKeys(prefix);
   const deps = { redis, keys, notifications, log };
   send = createSendHandler({ ...deps, stream: keys.commands(0), group: groups.dispatcher, nodeTtlMs: 60_000, commandMemoryMs: 60_000 });
   project = createProjector({ ...deps, stream: keys.events(0), group: groups.projector });
   status = createStatusHandler({ ...deps, group: groups.dispatcher });
-  for (const [stream, group] of [[keys.commands(0), groups.dispatcher], [keys.events(0), groups.projector], [keys.queries, groups.dispatcher]] as const) {
+  for (const [stream, group] of [
+    [keys.commands(0), groups.dispatcher],
+    [keys.events(0), groups.projector],
+    [keys.queries, groups.dispatcher],
+  ] as const) {
     await ensureGroup(redis, stream, group);
   }
   await redis.hincrby(keys.presence('hana'), NODE, 1);
@@ -67,7 +88,11 @@ after(async () => {
 let seq = 0;
 function command(notification: NotificationContent = { recipientId: 'hana', title: 'Hot' }, idempotencyKey?: string): SendCommand {
   return {
-    type: 'notification.send', correlationId: `h-${++seq}`, replyTo, sentAt: Date.now(), notification,
+    type: 'notification.send',
+    correlationId: `h-${++seq}`,
+    replyTo,
+    sentAt: Date.now(),
+    notification,
     ...(idempotencyKey !== undefined && { idempotencyKey, requestHash: `hash-of-${JSON.stringify(notification)}` }),
   };
 }
@@ -106,7 +131,9 @@ async function statusOf(notificationId: string): Promise<Reply> {
 }
 
 async function ledger(notificationId: string): Promise<LedgerEvent[]> {
-  return (await redis.xrange(keys.events(0), '-', '+')).flatMap(([, f]) => eventCodec.items(f)).filter((e) => e.notificationId === notificationId);
+  return (await redis.xrange(keys.events(0), '-', '+'))
+    .flatMap(([, f]) => eventCodec.items(f))
+    .filter((e) => e.notificationId === notificationId);
 }
 
 test('a send without a key writes nothing to MongoDB; GET finds it before the projector ran', async () => {
@@ -122,10 +149,13 @@ test('a send without a key writes nothing to MongoDB; GET finds it before the pr
   const view = before.result as { notificationId: string; status: string; history: { status: string }[] };
   assert.equal(view.notificationId, id);
   assert.equal(view.status, 'DISPATCHED');
-  assert.deepEqual(view.history.map((h) => h.status), ['ACCEPTED', 'DISPATCHED']);
+  assert.deepEqual(
+    view.history.map((h) => h.status),
+    ['ACCEPTED', 'DISPATCHED'],
+  );
 
   await projectAll();
-  assert.equal(await redis.exists(keys.accepted(id)), 0, 'the snapshot outlived its document');
+  assert.equal(await redis.hexists(keys.snapshots(id), id), 0, 'the snapshot outlived its document');
   const after = await statusOf(id);
   assert.deepEqual(after.ok && after.result, view, 'the document answers what the snapshot did');
   assert.equal((await statusOf('0190a000-0000-7000-8000-00000000beef')).ok, false);
@@ -134,19 +164,25 @@ test('a send without a key writes nothing to MongoDB; GET finds it before the pr
 /** Each write as `<command> <collection>`. */
 const written = () => writes.map((w) => `${w.commandName} ${String(w.command[w.commandName])}`);
 
-test('the projector builds a new document with one insert, outcome included, and claims its command with one more', async () => {
+test('the projector builds a new document with one insert, outcome included, and nothing else', async () => {
   const c = command();
   await sendBatch([c]);
   const id = await accepted(c);
-  await redis.xadd(keys.events(0), '*', ...encodeEntry({ type: 'notification.delivered', notificationId: id, at: Date.now(), nodeId: NODE, connections: 1 } satisfies LedgerEvent));
+  await redis.xadd(
+    keys.events(0),
+    '*',
+    ...encodeEntry({
+      type: 'notification.delivered',
+      notificationId: id,
+      at: Date.now(),
+      nodeId: NODE,
+      connections: 1,
+    } satisfies LedgerEvent),
+  );
   writes.length = 0;
   await projectAll();
-  assert.deepEqual(written(), ['insert commands', 'insert notifications'], 'the claim, then one insert, no update');
-  const acceptedAt = (await notifications.findOne({ _id: id }))!.acceptedAt!;
-  assert.deepEqual((writes[0]!.command as { documents: unknown[] }).documents, [
-    { _id: c.correlationId, notificationId: id, acceptedAt, expiresFrom: new Date(acceptedAt) },
-  ], 'the record expires counting from acceptance');
-  assert.equal((writes[1]!.command as { documents: unknown[] }).documents.length, 1);
+  assert.deepEqual(written(), ['insert notifications'], 'one insert, no claim, no update');
+  assert.equal((writes[0]!.command as { documents: unknown[] }).documents.length, 1);
   const doc = await notifications.findOne({ _id: id });
   assert.equal(doc?.status, 'DELIVERED');
   assert.equal(doc?.version, 1);
@@ -162,30 +198,28 @@ test('a redelivered command yields the same notification and one document', asyn
   const entries = await readGroup(redis, { stream: keys.commands(0), group: groups.dispatcher, consumer: 'd1', count: 10, id: '>' });
   await send(entries.map((e) => ({ ...e, redelivered: true })));
   assert.equal(await accepted(c), id);
-  assert.deepEqual((await ledger(id)).map((e) => e.type),
-    ['notification.accepted', 'notification.dispatched', 'notification.accepted', 'notification.dispatched']);
+  assert.deepEqual(
+    (await ledger(id)).map((e) => e.type),
+    ['notification.accepted', 'notification.dispatched', 'notification.accepted', 'notification.dispatched'],
+  );
   await projectAll();
   assert.equal(await notifications.countDocuments({ commandId: c.correlationId }), 1);
   assert.equal((await notifications.findOne({ _id: id }))?.status, 'DISPATCHED');
 });
 
-test('one command made twice (its Redis record lost) keeps the first notification, reports the second and does not loop', async () => {
-  const c = command();
+test('the notification is the one the gateway named; a command read twice makes it once, with nothing kept in Redis', async () => {
+  const c = { ...command(), notificationId: '0190a000-0000-7000-8000-00000000c0de' };
   await sendBatch([c]);
-  const first = await accepted(c);
+  assert.equal(await accepted(c), c.notificationId);
   await projectAll();
-  // Redis lost the record: the command, read again, becomes a second notification.
-  await redis.del(keys.command(c.correlationId), replyTo);
+  // Read again without being marked as a repeat (say, appended twice): still the same notification.
+  await redis.del(replyTo);
   await sendBatch([c]);
-  const second = await accepted(c);
-  assert.notEqual(second, first);
-  logLines.length = 0;
-  await projectAll(); // resolves: the duplicate is not retried
+  assert.equal(await accepted(c), c.notificationId);
+  await projectAll();
   assert.equal(await notifications.countDocuments({ commandId: c.correlationId }), 1);
-  assert.equal((await notifications.findOne({ commandId: c.correlationId }))?._id, first);
-  const report = logLines.find((l) => l.notificationId === second);
-  assert.equal(report?.keptNotificationId, first, JSON.stringify(logLines));
-  assert.equal(report?.commandId, c.correlationId);
+  assert.equal((await notifications.findOne({ commandId: c.correlationId }))?._id, c.notificationId);
+  assert.deepEqual(await redis.keys(`${prefix}command:*`), [], 'a record of the command was kept in Redis');
   const pending = (await redis.xpending(keys.events(0), groups.projector)) as [number];
   assert.equal(pending[0], 0, 'the projector acked its batch');
 });
@@ -207,7 +241,8 @@ test('a keyed command is stored by the sender; the projector writes nothing for 
   await sendBatch([other]);
   const refused = await lastReply(other.correlationId);
   assert.deepEqual(refused, {
-    correlationId: other.correlationId, ok: false,
+    correlationId: other.correlationId,
+    ok: false,
     error: { code: 'IDEMPOTENCY_KEY_REUSED', message: 'this Idempotency-Key was used for a different request' },
   });
 });

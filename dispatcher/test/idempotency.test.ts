@@ -3,14 +3,27 @@ import assert from 'node:assert/strict';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
 import {
-  createRedis, deliveryRequestCodec, encodeEntry, ensureGroup, eventCodec, groups, keys as makeKeys, readGroup,
-  replyCodec, type Keys, type LedgerEvent, type NotificationContent, type RedisClient, type Reply, type SendCommand,
+  createRedis,
+  deliveryRequestCodec,
+  encodeEntry,
+  ensureGroup,
+  eventCodec,
+  groups,
+  makeKeys,
+  readGroup,
+  replyCodec,
+  type Keys,
+  type LedgerEvent,
+  type NotificationContent,
+  type RedisClient,
+  type Reply,
+  type SendCommand,
 } from '@pushflow/shared';
-import { redisServer, mongoServer, type Server } from '../../test/harness/servers.ts';
-import { uniqueMongoUrl, uniquePrefix } from '../../test/harness/isolation.ts';
-import { createProjector } from '../src/projector.ts';
-import { createSendHandler } from '../src/sender.ts';
-import { applyEvents, openNotifications, type Notifications } from '../src/store.ts';
+import { redisServer, mongoServer, type Server } from '../../local-stack/servers.ts';
+import { uniqueMongoUrl, uniquePrefix } from '../../local-stack/isolation.ts';
+import { createProjector } from '../src/projection/projector.ts';
+import { createSendHandler } from '../src/sending/sender.ts';
+import { applyEvents, openNotifications, type Notifications } from '../src/projection/store.ts';
 
 /**
  * Idempotency-Key through the real send handler, real Redis and a real MongoDB-protocol
@@ -47,7 +60,11 @@ after(async () => {
 let seq = 0;
 function command(idempotencyKey: string | undefined, notification: NotificationContent, requestHash?: string): SendCommand {
   return {
-    type: 'notification.send', correlationId: `c-${++seq}`, replyTo, sentAt: Date.now(), notification,
+    type: 'notification.send',
+    correlationId: `c-${++seq}`,
+    replyTo,
+    sentAt: Date.now(),
+    notification,
     ...(idempotencyKey !== undefined && { idempotencyKey, requestHash: requestHash ?? `hash-of-${JSON.stringify(notification)}` }),
   };
 }
@@ -75,12 +92,15 @@ async function acceptedIn(cmds: SendCommand[]): Promise<{ notificationId: string
 }
 
 async function ledger(notificationId: string): Promise<LedgerEvent[]> {
-  return (await redis.xrange(keys.events(0), '-', '+')).flatMap(([, f]) => eventCodec.items(f)).filter((e) => e.notificationId === notificationId);
+  return (await redis.xrange(keys.events(0), '-', '+'))
+    .flatMap(([, f]) => eventCodec.items(f))
+    .filter((e) => e.notificationId === notificationId);
 }
 
 async function deliveries(notificationId: string): Promise<number> {
   return (await redis.xrange(keys.deliveries(NODE), '-', '+'))
-    .flatMap(([, f]) => deliveryRequestCodec.items(f)).filter((r) => r.notificationId === notificationId).length;
+    .flatMap(([, f]) => deliveryRequestCodec.items(f))
+    .filter((r) => r.notificationId === notificationId).length;
 }
 
 /** Runs the projector over every ledger event not projected yet (the sender leaves unkeyed documents to it). */
@@ -107,7 +127,10 @@ test('one key, one body: one notification, one delivery, the same answer in one 
   const doc = await notifications.findOne({ _id: notificationId });
   assert.equal(doc?.requestHash, inOneBatch[0]!.requestHash);
   assert.equal(doc?.status, 'DISPATCHED');
-  assert.deepEqual((await ledger(notificationId)).map((e) => e.type), ['notification.accepted', 'notification.dispatched']);
+  assert.deepEqual(
+    (await ledger(notificationId)).map((e) => e.type),
+    ['notification.accepted', 'notification.dispatched'],
+  );
   assert.equal(await deliveries(notificationId), 1, 'one delivery entry on the node partition');
   assert.equal(await pendingCount(), 0, 'every command is acked');
 });
@@ -125,10 +148,11 @@ test('the same key with a different body is refused with IDEMPOTENCY_KEY_REUSED 
   await handleBatch([first]);
   const { notificationId } = (await acceptedIn([first]))[0]!;
   // Events and delivery requests, whatever the entries they are batched in.
-  const lengths = async () => Promise.all([
-    redis.xrange(keys.events(0), '-', '+').then((entries) => entries.flatMap(([, f]) => eventCodec.items(f)).length),
-    redis.xrange(keys.deliveries(NODE), '-', '+').then((entries) => entries.flatMap(([, f]) => deliveryRequestCodec.items(f)).length),
-  ]);
+  const lengths = async () =>
+    Promise.all([
+      redis.xrange(keys.events(0), '-', '+').then((entries) => entries.flatMap(([, f]) => eventCodec.items(f)).length),
+      redis.xrange(keys.deliveries(NODE), '-', '+').then((entries) => entries.flatMap(([, f]) => deliveryRequestCodec.items(f)).length),
+    ]);
   const before = await lengths();
 
   const other = command('key-3', { recipientId: 'alice', title: 'Second' });
@@ -138,7 +162,10 @@ test('the same key with a different body is refused with IDEMPOTENCY_KEY_REUSED 
   await handleBatch([other, fresh, freshOther]);
 
   const all = await replies();
-  const refused = { ok: false, error: { code: 'IDEMPOTENCY_KEY_REUSED', message: 'this Idempotency-Key was used for a different request' } };
+  const refused = {
+    ok: false,
+    error: { code: 'IDEMPOTENCY_KEY_REUSED', message: 'this Idempotency-Key was used for a different request' },
+  };
   assert.deepEqual(all.get(other.correlationId), { correlationId: other.correlationId, ...refused });
   assert.deepEqual(all.get(freshOther.correlationId), { correlationId: freshOther.correlationId, ...refused });
   const { notificationId: freshId } = (await acceptedIn([fresh]))[0]!;
@@ -169,7 +196,10 @@ test('only a redelivered command re-appends the events and delivery of the notif
   await handleBatch([original], true);
   assert.deepEqual((await acceptedIn([original]))[0], { notificationId, status: 'ACCEPTED', acceptedAt });
   const events = await ledger(notificationId);
-  assert.deepEqual(events.map((e) => e.type), ['notification.accepted', 'notification.dispatched', 'notification.accepted', 'notification.dispatched']);
+  assert.deepEqual(
+    events.map((e) => e.type),
+    ['notification.accepted', 'notification.dispatched', 'notification.accepted', 'notification.dispatched'],
+  );
   assert.deepEqual(events[2], events[0], 'the re-appended accepted event is the same fact');
   assert.equal(await deliveries(notificationId), 2);
   assert.equal(await notifications.countDocuments({ commandId: 'idem:key-5' }), 1);
@@ -189,7 +219,13 @@ test('a claim whose document is missing (its attempt died, or has not inserted i
   const halfDone = async (key: string, notificationId: string) => {
     const original = command(key, body);
     const acceptedAt = Date.now() - 1000;
-    await notifications.commands.insertOne({ _id: `idem:${key}`, notificationId, acceptedAt, requestHash: original.requestHash!, expiresFrom: new Date(acceptedAt) });
+    await notifications.commands.insertOne({
+      _id: `idem:${key}`,
+      notificationId,
+      acceptedAt,
+      requestHash: original.requestHash!,
+      expiresFrom: new Date(acceptedAt),
+    });
     return { original, expected: { notificationId, status: 'ACCEPTED', acceptedAt: new Date(acceptedAt).toISOString() } };
   };
 
@@ -199,7 +235,7 @@ test('a claim whose document is missing (its attempt died, or has not inserted i
   await handleBatch([retry]);
   assert.deepEqual((await acceptedIn([retry]))[0], a.expected);
   assert.equal((await notifications.findOne({ _id: a.expected.notificationId }))?.status, 'ACCEPTED');
-  assert.equal(await deliveries(a.expected.notificationId), 0, 'a caller\'s retry routes nothing');
+  assert.equal(await deliveries(a.expected.notificationId), 0, "a caller's retry routes nothing");
   // The command itself, redelivered, routes it; the projector folds the route in.
   await handleBatch([a.original], true);
   assert.deepEqual((await acceptedIn([a.original]))[0], a.expected);
@@ -215,19 +251,24 @@ test('a claim whose document is missing (its attempt died, or has not inserted i
   assert.equal(doc?.status, 'DISPATCHED');
   assert.equal(doc?.commandId, 'idem:key-8');
   assert.equal(await deliveries(b.expected.notificationId), 1);
-  assert.deepEqual((await ledger(b.expected.notificationId)).map((e) => e.type), ['notification.accepted', 'notification.dispatched']);
+  assert.deepEqual(
+    (await ledger(b.expected.notificationId)).map((e) => e.type),
+    ['notification.accepted', 'notification.dispatched'],
+  );
   assert.equal(await notifications.countDocuments({ commandId: { $in: ['idem:key-7', 'idem:key-8'] } }), 2);
 });
 
-test('without a key, a repeated correlation id is answered with the stored notification and not routed again', async () => {
+test('without a key, a command read twice makes one notification: the same answer, one document, a repeated frame of the same id', async () => {
   const once = command(undefined, { recipientId: 'alice', title: 'No key' });
   await handleBatch([once]);
   const [first] = await acceptedIn([once]);
   await redis.del(replyTo);
   await handleBatch([once]);
-  assert.deepEqual((await acceptedIn([once]))[0], first);
-  assert.equal(await deliveries(first!.notificationId), 1);
+  assert.equal((await acceptedIn([once]))[0]!.notificationId, first!.notificationId);
+  // At least once: clients dedupe frames by notificationId (docs/operations.md, Guarantees).
+  assert.equal(await deliveries(first!.notificationId), 2);
   await project();
+  assert.equal(await notifications.countDocuments({ commandId: once.correlationId }), 1);
   const doc = await notifications.findOne({ _id: first!.notificationId });
   assert.equal(doc?.commandId, once.correlationId);
   assert.equal(doc?.requestHash, undefined);
@@ -238,9 +279,10 @@ test('replaying the ledger rebuilds the same documents, request hashes included'
   const events = (await redis.xrange(keys.events(0), '-', '+')).flatMap(([, f]) => eventCodec.items(f));
   const replayed = await openNotifications(mongo.db(), 'replay');
   await applyEvents(replayed, events);
-  const strip = (docs: object[]) => docs
-    .map(({ version: _v, ...d }: { version?: number }) => d)
-    .sort((a, b) => String((a as { _id: string })._id).localeCompare(String((b as { _id: string })._id)));
+  const strip = (docs: object[]) =>
+    docs
+      .map(({ version: _v, ...d }: { version?: number }) => d)
+      .sort((a, b) => String((a as { _id: string })._id).localeCompare(String((b as { _id: string })._id)));
   const live = strip(await notifications.find().toArray());
   assert.ok(live.some((d) => (d as { requestHash?: string }).requestHash));
   assert.deepEqual(strip(await replayed.find().toArray()), live);

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
-import { mongoServer, type Server } from '../../test/harness/servers.ts';
-import { uniqueMongoUrl } from '../../test/harness/isolation.ts';
-import { restartClient, watchHeartbeats } from '../src/mongo-watchdog.ts';
+import { mongoServer, type Server } from '../../local-stack/servers.ts';
+import { uniqueMongoUrl } from '../../local-stack/isolation.ts';
+import { restartClient, watchHeartbeats } from '../src/runtime/mongo-watchdog.ts';
 
 const log = pino({ level: 'silent' });
 
@@ -14,12 +14,20 @@ describe('the MongoDB heartbeat watchdog', () => {
     const client = new EventEmitter();
     let clock = 0;
     const dog = watchHeartbeats(client, { stallMs: 30_000, log, restart, now: () => clock, checkEveryMs: 3_600_000 });
-    return { client, dog, advance: (ms: number) => { clock += ms; } };
+    return {
+      client,
+      dog,
+      advance: (ms: number) => {
+        clock += ms;
+      },
+    };
   }
 
   test('restarts the client once a heartbeat went unanswered past stallMs, and only then', async () => {
     let restarts = 0;
-    const { client, dog, advance } = setup(async () => { restarts++; });
+    const { client, dog, advance } = setup(async () => {
+      restarts++;
+    });
     try {
       // Heartbeats that end, however they end, are a monitor at work.
       for (const outcome of ['serverHeartbeatSucceeded', 'serverHeartbeatFailed']) {
@@ -69,8 +77,12 @@ describe('the MongoDB heartbeat watchdog', () => {
 
 describe('restarting a MongoDB client', () => {
   let server: Server;
-  before(async () => { server = await mongoServer(); });
-  after(async () => { await server?.stop(); });
+  before(async () => {
+    server = await mongoServer();
+  });
+  after(async () => {
+    await server?.stop();
+  });
 
   test('collections taken before the restart keep working after it, with a new topology', async () => {
     const client = new MongoClient(uniqueMongoUrl(server.url), { serverSelectionTimeoutMS: 5000 });
@@ -85,7 +97,10 @@ describe('restarting a MongoDB client', () => {
       await restartClient(client);
       assert.equal(opened, 1, 'a new topology, so new monitors');
       await col.insertOne({ _id: 'after' });
-      assert.deepEqual((await col.find().sort({ _id: 1 }).toArray()).map((d) => d._id), ['after', 'before']);
+      assert.deepEqual(
+        (await col.find().sort({ _id: 1 }).toArray()).map((d) => d._id),
+        ['after', 'before'],
+      );
       assert.ok(heartbeats.length > 0, 'the new monitor reports heartbeats to the same client');
     } finally {
       await client.close();

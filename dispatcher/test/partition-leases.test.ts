@@ -2,12 +2,12 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis as IORedis } from 'ioredis';
 import { pino } from 'pino';
-import { createRedis, keys as makeKeys, startConsumer, type Consumer, type Keys, type RedisClient } from '@pushflow/shared';
-import { redisServer, type Server } from '../../test/harness/servers.ts';
-import { uniquePrefix } from '../../test/harness/isolation.ts';
+import { createRedis, makeKeys, startConsumer, type Consumer, type Keys, type RedisClient } from '@pushflow/shared';
+import { redisServer, type Server } from '../../local-stack/servers.ts';
+import { uniquePrefix } from '../../local-stack/isolation.ts';
 import { waitFor } from '../../test/harness/wait.ts';
 import { tcpProxy } from '../../test/harness/proxy.ts';
-import { startPartitionLeases, type PartitionLeases } from '../src/partition-leases.ts';
+import { startPartitionLeases, type PartitionLeases } from '../src/partitions/partition-leases.ts';
 
 const log = pino({ level: 'silent' });
 const P = 8;
@@ -38,11 +38,24 @@ function dispatcher(keys: Keys, owner: string, leaseUrl = srv.url) {
   let crashed = false;
   const running = new Set<Consumer>();
   const leases: PartitionLeases = startPartitionLeases({
-    redis: leaseRedis, keys, owner, leaseMs: LEASE_MS, renewMs: RENEW_MS, log,
+    redis: leaseRedis,
+    keys,
+    owner,
+    leaseMs: LEASE_MS,
+    renewMs: RENEW_MS,
+    log,
     start(p, { reclaim }) {
       const stream = keys.commands(p);
       const consumer = startConsumer({
-        redis: createRedis(srv.url, `${owner}-${p}`), stream, group: GROUP, consumer: owner, count: 20, blockMs: 100, log, claimIdleMs: 60_000, reclaimAtStart: reclaim,
+        redis: createRedis(srv.url, `${owner}-${p}`),
+        stream,
+        group: GROUP,
+        consumer: owner,
+        count: 20,
+        blockMs: 100,
+        log,
+        claimIdleMs: 60_000,
+        reclaimAtStart: reclaim,
         handler: async (entries) => {
           if (crashed) return new Promise<void>(() => {}); // a dead process never acks
           for (const e of entries) handled.set(e.id, owner);
@@ -62,7 +75,8 @@ function dispatcher(keys: Keys, owner: string, leaseUrl = srv.url) {
     },
   });
   return {
-    leases, handled,
+    leases,
+    handled,
     lastHandledAt: () => lastHandledAt,
     crash() {
       crashed = true;
@@ -86,7 +100,13 @@ function produce(keys: Keys) {
       await new Promise((r) => setTimeout(r, 10));
     }
   })();
-  return { ids, stop: async () => { stopping = true; await done; } };
+  return {
+    ids,
+    stop: async () => {
+      stopping = true;
+      await done;
+    },
+  };
 }
 
 async function pendingTotal(keys: Keys): Promise<number> {
@@ -97,7 +117,9 @@ async function pendingTotal(keys: Keys): Promise<number> {
 
 const heldBy = (...ds: { leases: PartitionLeases }[]) => ds.map((d) => d.leases.held().length);
 
-test('two dispatchers share 8 partitions 4 + 4; one stops gracefully, the other takes all 8 and nothing is lost', { timeout: 60_000 }, async () => {
+test('two dispatchers share 8 partitions 4 + 4; one stops gracefully, the other takes all 8 and nothing is lost', {
+  timeout: 60_000,
+}, async () => {
   const keys = makeKeys(uniquePrefix(), P);
   const a = dispatcher(keys, 'a');
   await waitFor('a holds all 8', async () => (a.leases.held().length === 8 ? true : undefined));
@@ -121,7 +143,9 @@ test('two dispatchers share 8 partitions 4 + 4; one stops gracefully, the other 
   for (let p = 0; p < P; p++) assert.equal(await redis.exists(keys.lease(p)), 0, 'every lease released');
 });
 
-test('a dispatcher that dies keeps its leases until they expire; then the other takes them and reclaims its pending entries at once', { timeout: 20_000 }, async () => {
+test('a dispatcher that dies keeps its leases until they expire; then the other takes them and reclaims its pending entries at once', {
+  timeout: 20_000,
+}, async () => {
   const keys = makeKeys(uniquePrefix(), P);
   const a = dispatcher(keys, 'a');
   await waitFor('a holds all 8', async () => (a.leases.held().length === 8 ? true : undefined));
@@ -142,14 +166,20 @@ test('a dispatcher that dies keeps its leases until they expire; then the other 
   await load.stop();
 
   // Claimed without waiting claimIdleMs (a minute here): reclaimAtStart.
-  await waitFor('every entry handled', async () => (load.ids.every((id) => b.handled.has(id) || a.handled.has(id)) ? true : undefined), 10_000);
+  await waitFor(
+    'every entry handled',
+    async () => (load.ids.every((id) => b.handled.has(id) || a.handled.has(id)) ? true : undefined),
+    10_000,
+  );
   await waitFor('nothing pending', async () => ((await pendingTotal(keys)) === 0 ? true : undefined), 5000);
   assert.ok(aHeld.length === 4);
   await b.stop();
   await a.stop();
 });
 
-test('a dispatcher whose lease renewals hang stops consuming before its leases expire; the other then takes them', { timeout: 20_000 }, async (t) => {
+test('a dispatcher whose lease renewals hang stops consuming before its leases expire; the other then takes them', {
+  timeout: 20_000,
+}, async (t) => {
   const keys = makeKeys(uniquePrefix(), P);
   // a's lease connection goes through a proxy that will swallow its requests; its
   // consumers talk to Redis directly and would go on reading.
@@ -176,6 +206,10 @@ test('a dispatcher whose lease renewals hang stops consuming before its leases e
 
   assert.ok(a.lastHandledAt() <= stoppedAt, 'a handled nothing once it had stopped');
   assert.ok(a.lastHandledAt() < tookOverAt, 'a and b never consumed the same partition at once');
-  await waitFor('every entry handled', async () => (load.ids.every((id) => b.handled.has(id) || a.handled.has(id)) ? true : undefined), 10_000);
+  await waitFor(
+    'every entry handled',
+    async () => (load.ids.every((id) => b.handled.has(id) || a.handled.has(id)) ? true : undefined),
+    10_000,
+  );
   await waitFor('nothing pending', async () => ((await pendingTotal(keys)) === 0 ? true : undefined), 5000);
 });

@@ -2,11 +2,21 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
-import { compareIds, createRedis, encodeEntry, ensureGroup, groups, keys as makeKeys, readGroup, type LedgerEvent, type RedisClient } from '@pushflow/shared';
-import { mongoServer, redisServer, type Server } from '../../test/harness/servers.ts';
-import { uniqueMongoUrl, uniquePrefix } from '../../test/harness/isolation.ts';
-import { replayLedger } from '../src/replay.ts';
-import { trimLedger } from '../src/retention.ts';
+import {
+  compareIds,
+  createRedis,
+  encodeEntry,
+  ensureGroup,
+  groups,
+  makeKeys,
+  readGroup,
+  type LedgerEvent,
+  type RedisClient,
+} from '@pushflow/shared';
+import { mongoServer, redisServer, type Server } from '../../local-stack/servers.ts';
+import { uniqueMongoUrl, uniquePrefix } from '../../local-stack/isolation.ts';
+import { replayLedger } from '../src/projection/replay.ts';
+import { trimLedger } from '../src/chores/retention.ts';
 
 /** Replay and retention over a ledger split into 8 partitions. */
 const log = pino({ level: 'silent' });
@@ -44,7 +54,10 @@ test('a replay reads every partition and rebuilds every notification whole', asy
   const firsts = await Promise.all(keys.allEvents.map(async (s) => (await redis.xrange(s, '-', '+', 'COUNT', 1))[0]?.[0]));
   assert.equal(result.ledgerFrom, firsts.filter((x) => x !== undefined).sort(compareIds)[0]);
   const docs = await mongo.db().collection('replay_partitioned').find({}).toArray();
-  assert.ok(docs.every((d) => d.status === 'DELIVERED'), JSON.stringify(docs.map((d) => d.status)));
+  assert.ok(
+    docs.every((d) => d.status === 'DELIVERED'),
+    JSON.stringify(docs.map((d) => d.status)),
+  );
 });
 
 test('retention trims each partition below what its own groups processed', async () => {
@@ -54,7 +67,11 @@ test('retention trims each partition below what its own groups processed', async
   for (const stream of keys.allEvents) {
     await ensureGroup(redis, stream, groups.projector);
     for (let i = 1; i <= 2; i++) {
-      await redis.xadd(stream, `${now - 10 * DAY}-${i}`, ...encodeEntry({ type: 'notification.failed', notificationId: `x${i}`, at: 0, reason: 'RECIPIENT_OFFLINE' } satisfies LedgerEvent));
+      await redis.xadd(
+        stream,
+        `${now - 10 * DAY}-${i}`,
+        ...encodeEntry({ type: 'notification.failed', notificationId: `x${i}`, at: 0, reason: 'RECIPIENT_OFFLINE' } satisfies LedgerEvent),
+      );
     }
   }
   for (const stream of keys.allEvents.slice(1)) {

@@ -2,12 +2,23 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import {
-  createLedgerCounter, createMetricsRegistry, createRedis, encodeEntry, ensureGroup, eventCodec, groups, keys as makeKeys, readGroup,
-  type DeliveryRequest, type Keys, type LedgerEvent, type RedisClient,
+  createLedgerCounter,
+  createMetricsRegistry,
+  createRedis,
+  encodeEntry,
+  ensureGroup,
+  eventCodec,
+  groups,
+  makeKeys,
+  readGroup,
+  type DeliveryRequest,
+  type Keys,
+  type LedgerEvent,
+  type RedisClient,
 } from '@pushflow/shared';
-import { redisServer, type Server } from '../../test/harness/servers.ts';
-import { uniquePrefix } from '../../test/harness/isolation.ts';
-import { lockKey, reapDeadNodes } from '../src/reaper.ts';
+import { redisServer, type Server } from '../../local-stack/servers.ts';
+import { uniquePrefix } from '../../local-stack/isolation.ts';
+import { lockKey, reapDeadNodes } from '../src/chores/reaper.ts';
 
 const log = pino({ level: 'silent' });
 const NODE_LOST_MS = 15_000;
@@ -33,7 +44,9 @@ async function dispatch(keys: Keys, nodeId: string, notificationId = `n-${++seq}
 }
 
 async function failures(keys: Keys): Promise<LedgerEvent[]> {
-  return (await redis.xrange(keys.events(0), '-', '+')).flatMap(([, f]) => eventCodec.items(f)).filter((e) => e.type === 'notification.failed');
+  return (await redis.xrange(keys.events(0), '-', '+'))
+    .flatMap(([, f]) => eventCodec.items(f))
+    .filter((e) => e.type === 'notification.failed');
 }
 
 /** A node with a stale heartbeat, a group, entries acked, pending and never read, and presence. */
@@ -59,13 +72,20 @@ test('a dead node: pending and never-read entries settle as NODE_LOST once; stre
   const registry = createMetricsRegistry('dispatcher');
   const ledger = createLedgerCounter(registry);
   const reaped = await reapDeadNodes({ redis, keys, nodeLostMs: NODE_LOST_MS, log, ledger, batchSize: 2 });
-  assert.deepEqual(reaped.map((r) => [r.nodeId, [...r.notificationIds].sort()]), [['dead-1', [...unsettled].sort()]]);
-  assert.match(await registry.metrics(), new RegExp(`^pushflow_events_total\\{type="failed",reason="NODE_LOST",service="dispatcher"\\} ${unsettled.length}$`, 'm'),
-    'counted over every pipeline (batchSize 2)');
+  assert.deepEqual(
+    reaped.map((r) => [r.nodeId, [...r.notificationIds].sort()]),
+    [['dead-1', [...unsettled].sort()]],
+  );
+  assert.match(
+    await registry.metrics(),
+    new RegExp(`^pushflow_events_total\\{type="failed",reason="NODE_LOST",service="dispatcher"\\} ${unsettled.length}$`, 'm'),
+    'counted over every pipeline (batchSize 2)',
+  );
 
   const failed = await failures(keys);
   assert.deepEqual(failed.map((e) => e.notificationId).sort(), [...unsettled].sort());
-  for (const e of failed) assert.deepEqual([e.type, 'reason' in e && e.reason, 'nodeId' in e && e.nodeId], ['notification.failed', 'NODE_LOST', 'dead-1']);
+  for (const e of failed)
+    assert.deepEqual([e.type, 'reason' in e && e.reason, 'nodeId' in e && e.nodeId], ['notification.failed', 'NODE_LOST', 'dead-1']);
 
   assert.equal(await redis.exists(keys.deliveries('dead-1')), 0, 'partition stream deleted');
   assert.deepEqual(await redis.hgetall(keys.presence('alice')), { 'live-1': '1' });
@@ -76,7 +96,11 @@ test('a dead node: pending and never-read entries settle as NODE_LOST once; stre
 
   assert.deepEqual(await reapDeadNodes({ redis, keys, nodeLostMs: NODE_LOST_MS, log, ledger }), []);
   assert.equal((await failures(keys)).length, unsettled.length, 'a second pass appends nothing');
-  assert.match(await registry.metrics(), new RegExp(`reason="NODE_LOST",service="dispatcher"\\} ${unsettled.length}$`, 'm'), 'and counts nothing');
+  assert.match(
+    await registry.metrics(),
+    new RegExp(`reason="NODE_LOST",service="dispatcher"\\} ${unsettled.length}$`, 'm'),
+    'and counts nothing',
+  );
 });
 
 test('a partition without its group: every entry is settled, one event per notification', async () => {
@@ -103,7 +127,13 @@ test('a dead node without a partition loses presence and heartbeat; a node resta
   await ensureGroup(redis, keys.deliveries('dead-3'), groups.delivery);
   await redis.zadd(keys.nodes, Date.now(), 'dead-3');
   const id = await dispatch(keys, 'dead-3');
-  const read = await readGroup(redis, { stream: keys.deliveries('dead-3'), group: groups.delivery, consumer: 'dead-3', count: 10, id: '>' });
+  const read = await readGroup(redis, {
+    stream: keys.deliveries('dead-3'),
+    group: groups.delivery,
+    consumer: 'dead-3',
+    count: 10,
+    id: '>',
+  });
   assert.equal(read.length, 1);
   assert.match(read[0]!.fields.join(' '), new RegExp(id));
   assert.deepEqual(await reapDeadNodes({ redis, keys, nodeLostMs: NODE_LOST_MS, log }), [], 'alive again');

@@ -5,17 +5,27 @@ import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
 import {
-  createRedis, encodeEntry, eventCodec, groups, keys as makeKeys, replyCodec, startConsumer,
-  type Consumer, type Keys, type LedgerEvent, type RedisClient, type SendCommand,
+  createRedis,
+  encodeEntry,
+  eventCodec,
+  groups,
+  makeKeys,
+  replyCodec,
+  startConsumer,
+  type Consumer,
+  type Keys,
+  type LedgerEvent,
+  type RedisClient,
+  type SendCommand,
 } from '@pushflow/shared';
-import { mongoServer, redisServer, type Server } from '../../test/harness/servers.ts';
-import { uniqueMongoUrl, uniquePrefix } from '../../test/harness/isolation.ts';
+import { mongoServer, redisServer, type Server } from '../../local-stack/servers.ts';
+import { uniqueMongoUrl, uniquePrefix } from '../../local-stack/isolation.ts';
 import { waitFor } from '../../test/harness/wait.ts';
-import { createProjector } from '../src/projector.ts';
-import { reapDeadNodes } from '../src/reaper.ts';
-import { compareCollections, replayLedger, ReplayTargetNotEmpty } from '../src/replay.ts';
-import { createSendHandler } from '../src/sender.ts';
-import { openNotifications, type Notifications } from '../src/store.ts';
+import { createProjector } from '../src/projection/projector.ts';
+import { reapDeadNodes } from '../src/chores/reaper.ts';
+import { compareCollections, replayLedger, ReplayTargetNotEmpty } from '../src/projection/replay.ts';
+import { createSendHandler } from '../src/sending/sender.ts';
+import { openNotifications, type Notifications } from '../src/projection/store.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const log = pino({ level: 'silent' });
@@ -41,8 +51,20 @@ before(async () => {
   const deps = { redis, keys, notifications: live, log };
   const common = { consumer: 'd1', count: 7, blockMs: 100, log };
   consumers.push(
-    startConsumer({ ...common, redis: createRedis(redisSrv.url, 'r1'), stream: keys.commands(0), group: groups.dispatcher, handler: createSendHandler({ ...deps, stream: keys.commands(0), group: groups.dispatcher, nodeTtlMs: 5000 }) }),
-    startConsumer({ ...common, redis: createRedis(redisSrv.url, 'r2'), stream: keys.events(0), group: groups.projector, handler: createProjector({ ...deps, stream: keys.events(0), group: groups.projector }) }),
+    startConsumer({
+      ...common,
+      redis: createRedis(redisSrv.url, 'r1'),
+      stream: keys.commands(0),
+      group: groups.dispatcher,
+      handler: createSendHandler({ ...deps, stream: keys.commands(0), group: groups.dispatcher, nodeTtlMs: 5000 }),
+    }),
+    startConsumer({
+      ...common,
+      redis: createRedis(redisSrv.url, 'r2'),
+      stream: keys.events(0),
+      group: groups.projector,
+      handler: createProjector({ ...deps, stream: keys.events(0), group: groups.projector }),
+    }),
   );
 
   const now = Date.now();
@@ -50,7 +72,15 @@ before(async () => {
   await online('bob', ['node-c'], now); // routed to while alive, reaped once dead (below)
   const recipients = ['alice', 'alice', 'alice', 'bob', 'bob', 'nobody', 'alice', 'nobody'];
   for (const [i, recipientId] of recipients.entries()) {
-    const command: SendCommand = { type: 'notification.send', correlationId: `c-${i}-${now}`, replyTo, sentAt: now, notification: { recipientId, title: `t${i}`, data: { i } } };
+    const command: SendCommand = {
+      type: 'notification.send',
+      correlationId: `c-${i}-${now}`,
+      replyTo,
+      sentAt: now,
+      notification: { recipientId, title: `t${i}`, data: { i } },
+      // One keyed command: only those are claimed, live by the sender and in a replay by the projector.
+      ...(i === 6 && { idempotencyKey: `replay-key-${now}`, requestHash: 'hash-6' }),
+    };
     await redis.xadd(keys.commands(0), '*', ...encodeEntry(command));
   }
   await waitFor('every reply', async () => {
@@ -73,7 +103,10 @@ before(async () => {
   for (const e of outcomes) await redis.xadd(keys.events(0), '*', ...encodeEntry(e));
   await redis.zadd(keys.nodes, now - 60_000, 'node-c');
   const reaped = await reapDeadNodes({ redis, keys, nodeLostMs: 15_000, log });
-  assert.deepEqual(reaped.map((r) => [r.nodeId, r.notificationIds.length]), [['node-c', 2]]);
+  assert.deepEqual(
+    reaped.map((r) => [r.nodeId, r.notificationIds.length]),
+    [['node-c', 2]],
+  );
   await projected();
 });
 
@@ -96,7 +129,8 @@ async function projected(): Promise<void> {
   await waitFor('projector caught up', async () => {
     const top = (await redis.xrevrange(keys.events(0), '+', '-', 'COUNT', 1))[0]?.[0];
     const info = (await redis.xinfo('GROUPS', keys.events(0))) as unknown[][];
-    const group = info.map((g) => Object.fromEntries(g.reduce<[unknown, unknown][]>((acc, v, i) => (i % 2 ? acc : [...acc, [v, g[i + 1]]]), [])))
+    const group = info
+      .map((g) => Object.fromEntries(g.flatMap((v, i) => (i % 2 ? [] : [[v, g[i + 1]]]))))
       .find((g) => g.name === groups.projector);
     return group && group['last-delivered-id'] === top && group.pending === 0 ? true : undefined;
   });
@@ -105,8 +139,14 @@ async function projected(): Promise<void> {
 test('the live documents cover every status, NODE_LOST included', async () => {
   const statuses = (await live.find({}).toArray()).map((d) => `${d.status}${d.reason ? `:${d.reason}` : ''}`).sort();
   assert.deepEqual(statuses, [
-    'ACKNOWLEDGED', 'DELIVERED', 'DISPATCHED', 'FAILED:BACKPRESSURE',
-    'FAILED:NODE_LOST', 'FAILED:NODE_LOST', 'FAILED:RECIPIENT_OFFLINE', 'FAILED:RECIPIENT_OFFLINE',
+    'ACKNOWLEDGED',
+    'DELIVERED',
+    'DISPATCHED',
+    'FAILED:BACKPRESSURE',
+    'FAILED:NODE_LOST',
+    'FAILED:NODE_LOST',
+    'FAILED:RECIPIENT_OFFLINE',
+    'FAILED:RECIPIENT_OFFLINE',
   ]);
 });
 
@@ -124,19 +164,33 @@ test('a replay rebuilds documents identical to the live projection, twice over, 
   assert.deepEqual([comparison.identical, comparison.differing, comparison.compared], [true, [], ids.length]);
   assert.equal(first.commands, 'replay_one_commands');
   const records = await compareCollections(mongo.db().collection(first.commands), mongo.db().collection(live.commands.collectionName));
-  assert.deepEqual([records.identical, records.differing, records.compared], [true, [], ids.length], 'one record per command, the same as live');
+  assert.deepEqual(
+    [records.identical, records.differing, records.compared],
+    [true, [], 1],
+    'one record per keyed command, the same as live',
+  );
 
   const second = await replayLedger({ redis, keys, db: mongo.db(), log });
   assert.match(second.collection, /^notifications_replay_\d{8}T\d+Z$/);
   assert.equal((await compareCollections(mongo.db().collection(second.collection), mongo.db().collection('replay_one'))).identical, true);
 
-  assert.deepEqual({ length: await redis.xlen(keys.events(0)), events: before.events, groups: await redis.xinfo('GROUPS', keys.events(0)) }, before);
+  assert.deepEqual(
+    { length: await redis.xlen(keys.events(0)), events: before.events, groups: await redis.xinfo('GROUPS', keys.events(0)) },
+    before,
+  );
 });
 
 test('a replay refuses a collection that holds documents; a comparison names what differs', async () => {
   await assert.rejects(replayLedger({ redis, keys, db: mongo.db(), collection: 'notifications', log }), ReplayTargetNotEmpty);
-  await mongo.db().collection('replay_taken_commands').insertOne({ _id: 'x' as never });
-  await assert.rejects(replayLedger({ redis, keys, db: mongo.db(), collection: 'replay_taken', log }), ReplayTargetNotEmpty, 'its command records go to a fresh collection too');
+  await mongo
+    .db()
+    .collection('replay_taken_commands')
+    .insertOne({ _id: 'x' as never });
+  await assert.rejects(
+    replayLedger({ redis, keys, db: mongo.db(), collection: 'replay_taken', log }),
+    ReplayTargetNotEmpty,
+    'its command records go to a fresh collection too',
+  );
   await replayLedger({ redis, keys, db: mongo.db(), collection: 'replay_changed', log });
   const changed = mongo.db().collection<{ _id: string }>('replay_changed');
   await changed.updateOne({ _id: ids[0]! }, { $set: { status: 'FAILED' } });
@@ -148,14 +202,20 @@ test('a replay refuses a collection that holds documents; a comparison names wha
 
 test('npm run ledger:replay -- --compare prints identical:true', async () => {
   const env = { ...process.env, REDIS_URL: redisSrv.url, MONGO_URL: mongoUrl, PUSHFLOW_REDIS_PREFIX: prefix };
-  const child = spawn(`${root}/scripts/node.sh`, ['--import', 'tsx', 'dispatcher/src/replay-cli.ts', '--compare'], { cwd: root, env });
+  const child = spawn(`${root}/scripts/node.sh`, ['--import', 'tsx', 'dispatcher/src/projection/replay-cli.ts', '--compare'], {
+    cwd: root,
+    env,
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
   const code = await new Promise<number | null>((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.once('exit', (c) => { clearTimeout(timer); resolve(c); });
+    child.once('exit', (c) => {
+      clearTimeout(timer);
+      resolve(c);
+    });
   });
   assert.equal(code, 0, stderr);
   const summary = JSON.parse(stdout.trim().split('\n').pop()!);

@@ -2,11 +2,11 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
-import { createRedis, encodeEntry, keys as makeKeys, readGroup, type Keys, type LedgerEvent, type RedisClient } from '@pushflow/shared';
-import { mongoServer, redisServer, type Server } from '../../test/harness/servers.ts';
-import { uniqueMongoUrl, uniquePrefix } from '../../test/harness/isolation.ts';
-import { trimLedger } from '../src/retention.ts';
-import { applyEvents, openNotifications, TTL_INDEX } from '../src/store.ts';
+import { createRedis, encodeEntry, makeKeys, readGroup, type Keys, type LedgerEvent, type RedisClient } from '@pushflow/shared';
+import { mongoServer, redisServer, type Server } from '../../local-stack/servers.ts';
+import { uniqueMongoUrl, uniquePrefix } from '../../local-stack/isolation.ts';
+import { trimLedger } from '../src/chores/retention.ts';
+import { applyEvents, openNotifications, TTL_INDEX } from '../src/projection/store.ts';
 
 const log = pino({ level: 'silent' });
 const DAY = 86_400_000;

@@ -2,14 +2,13 @@ import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import {
-  createRedis, encodeEntry, eventCodec, keys as makeKeys, uuidv7, type Keys, type Redis, type RedisClient,
-} from '@pushflow/shared';
-import { redisServer, type Server } from '../../test/harness/servers.ts';
-import { uniquePrefix } from '../../test/harness/isolation.ts';
+import { createRedis, encodeEntry, eventCodec, makeKeys, uuidv7, type Keys, type Redis, type RedisClient } from '@pushflow/shared';
+import { redisServer, type Server } from '../../local-stack/servers.ts';
+import { uniquePrefix } from '../../local-stack/isolation.ts';
 import { createPresence, type Presence } from '../../delivery/src/presence.ts';
-import { openClient, startTestNode, tokenFor, waitFor } from '../../delivery/test/helpers.ts';
-import { createRouteTable, type RouteTable } from '../src/route-table.ts';
+import { openClient, startTestNode, tokenFor } from '../../delivery/test/helpers.ts';
+import { waitFor } from '../../test/harness/wait.ts';
+import { createRouteTable, type RouteTable } from '../src/sending/route-table.ts';
 
 /**
  * The dispatcher's in-memory route table against a real Redis, fed by the delivery nodes'
@@ -46,15 +45,26 @@ interface Started {
 async function startTable(keys: Keys, opts: { livenessMs?: number; blockMs?: number } = {}): Promise<Started> {
   const name = `rt${++tables}-${process.pid}`;
   const lines: Record<string, unknown>[] = [];
-  const log = pino({ level: 'info' }, new Writable({
-    write(chunk, _enc, done) {
-      lines.push(JSON.parse(String(chunk)) as Record<string, unknown>);
-      done();
-    },
-  }));
+  const log = pino(
+    { level: 'info' },
+    new Writable({
+      write(chunk, _enc, done) {
+        lines.push(JSON.parse(String(chunk)) as Record<string, unknown>);
+        done();
+      },
+    }),
+  );
   const redis = createRedis(srv.url, `${name}-main`);
   const blocking = createRedis(srv.url, `${name}-blocking`);
-  const table = createRouteTable({ redis, blocking, keys, nodeTtlMs: NODE_TTL_MS, log, livenessMs: opts.livenessMs ?? 20, blockMs: opts.blockMs ?? 200 });
+  const table = createRouteTable({
+    redis,
+    blocking,
+    keys,
+    nodeTtlMs: NODE_TTL_MS,
+    log,
+    livenessMs: opts.livenessMs ?? 20,
+    blockMs: opts.blockMs ?? 200,
+  });
   cleanups.push(async () => {
     await table.stop();
     redis.disconnect();
@@ -76,15 +86,19 @@ async function routeOf(table: RouteTable, recipientId: string, now = Date.now())
 
 /** Resolves once the table routes the recipient to `nodes` from memory, without Redis. */
 async function knows(table: RouteTable, recipientId: string, nodes: string[]): Promise<void> {
-  await waitFor(async () => {
-    const r = await routeOf(table, recipientId);
-    return !r.asked && JSON.stringify(r.nodes) === JSON.stringify(nodes) ? true : undefined;
-  }, 3000, `table routes ${recipientId} to [${nodes.join(', ')}] from memory`);
+  await waitFor(
+    `table routes ${recipientId} to [${nodes.join(', ')}] from memory`,
+    async () => {
+      const r = await routeOf(table, recipientId);
+      return !r.asked && JSON.stringify(r.nodes) === JSON.stringify(nodes) ? true : undefined;
+    },
+    3000,
+  );
 }
 
 /** Resolves once the table has no live route for the recipient (and Redis agrees). */
 async function offline(table: RouteTable, recipientId: string): Promise<void> {
-  await waitFor(async () => ((await routeOf(table, recipientId)).nodes.length === 0 ? true : undefined), 3000, `${recipientId} offline`);
+  await waitFor(`${recipientId} offline`, async () => ((await routeOf(table, recipientId)).nodes.length === 0 ? true : undefined), 3000);
 }
 
 async function killConnection(name: string): Promise<void> {
@@ -111,9 +125,16 @@ test('resyncs at start from the presence hashes and the heartbeats, without repl
   await admin.xadd(keys.presenceChanges, '*', 'node', 'n1', 'recipient', 'zed', 'count', '1');
 
   const { table, lines } = await startTable(keys);
-  assert.deepEqual(await table.route(['ann', 'ben', 'cid', 'dan', 'ann', 'zed'], Date.now()), new Map([
-    ['ann', ['n1']], ['ben', ['n1', 'n2']], ['cid', []], ['dan', []], ['zed', []],
-  ]));
+  assert.deepEqual(
+    await table.route(['ann', 'ben', 'cid', 'dan', 'ann', 'zed'], Date.now()),
+    new Map([
+      ['ann', ['n1']],
+      ['ben', ['n1', 'n2']],
+      ['cid', []],
+      ['dan', []],
+      ['zed', []],
+    ]),
+  );
   // cid (on a dead node only), dan and zed were asked of Redis; ann and ben were not.
   assert.deepEqual(table.stats(), { synced: true, resyncs: 1, recipients: 3, fromRedis: 3 });
   const resynced = lines.find((l) => l.msg === 'route table resynced');
@@ -178,21 +199,27 @@ test('resyncs in full when changes it had not read were trimmed away or the stre
   await knows(table, 'gus', ['n1']);
 
   // Two changes the table never gets to read: gus leaves, hal arrives, and the stream is trimmed.
-  await admin.multi()
-    .hdel(keys.presence('gus'), 'n1').xadd(keys.presenceChanges, '*', 'node', 'n1', 'recipient', 'gus', 'count', '0')
-    .hset(keys.presence('hal'), 'n1', '1').xadd(keys.presenceChanges, '*', 'node', 'n1', 'recipient', 'hal', 'count', '1')
+  await admin
+    .multi()
+    .hdel(keys.presence('gus'), 'n1')
+    .xadd(keys.presenceChanges, '*', 'node', 'n1', 'recipient', 'gus', 'count', '0')
+    .hset(keys.presence('hal'), 'n1', '1')
+    .xadd(keys.presenceChanges, '*', 'node', 'n1', 'recipient', 'hal', 'count', '1')
     .xtrim(keys.presenceChanges, 'MAXLEN', 0)
     .exec();
-  await waitFor(() => (table.stats().resyncs === 2 ? true : undefined), 3000, 'resync after the gap');
+  await waitFor('resync after the gap', () => (table.stats().resyncs === 2 ? true : undefined), 3000);
   await knows(table, 'hal', ['n1']);
   await offline(table, 'gus');
-  assert.ok(lines.some((l) => l.msg === 'route table missed presence changes; resyncing' && l.missed === 2), JSON.stringify(lines));
+  assert.ok(
+    lines.some((l) => l.msg === 'route table missed presence changes; resyncing' && l.missed === 2),
+    JSON.stringify(lines),
+  );
   assert.ok(lines.some((l) => l.msg === 'route table resynced' && l.reason === 'gap'));
 
   // The stream deleted (and written again): whatever was in it is lost to the table too.
   await admin.multi().del(keys.presenceChanges).hset(keys.presence('ida'), 'n1', '1').exec();
   await n1.connected('jay');
-  await waitFor(() => (table.stats().resyncs === 3 ? true : undefined), 3000, 'resync after the stream was deleted');
+  await waitFor('resync after the stream was deleted', () => (table.stats().resyncs === 3 ? true : undefined), 3000);
   await knows(table, 'ida', ['n1']);
   await knows(table, 'jay', ['n1']);
   await n1.disconnected('jay');
@@ -207,14 +234,17 @@ test('resyncs after a reconnect of either of its connections', async () => {
   // Presence the stream never told of, as after a Redis restart.
   await admin.hset(keys.presence('kai'), 'n1', '1');
   await killConnection(`${name}-blocking`);
-  await waitFor(() => (table.stats().resyncs === 2 ? true : undefined), 5000, 'resync after the blocking connection came back');
+  await waitFor('resync after the blocking connection came back', () => (table.stats().resyncs === 2 ? true : undefined), 5000);
   await knows(table, 'kai', ['n1']);
 
   await admin.hset(keys.presence('lea'), 'n1', '1');
   await killConnection(`${name}-main`);
-  await waitFor(() => (table.stats().resyncs === 3 ? true : undefined), 5000, 'resync after the main connection came back');
+  await waitFor('resync after the main connection came back', () => (table.stats().resyncs === 3 ? true : undefined), 5000);
   await knows(table, 'lea', ['n1']);
-  assert.deepEqual(lines.filter((l) => l.msg === 'route table resynced').map((l) => l.reason), ['start', 'reconnect', 'reconnect']);
+  assert.deepEqual(
+    lines.filter((l) => l.msg === 'route table resynced').map((l) => l.reason),
+    ['start', 'reconnect', 'reconnect'],
+  );
 });
 
 test('routes from Redis while it cannot resync, and from memory once it can', async () => {
@@ -246,7 +276,11 @@ test('routes a client that connected just before the send, though the table has 
   cleanups.push(() => t.close());
   const client = await openClient(t.url(tokenFor('ned')));
   cleanups.push(async () => void client.ws.close());
-  await waitFor(async () => ((await admin.hget(keys.presence('ned'), t.node.nodeId)) === '1' ? true : undefined), 2000, 'presence in Redis');
+  await waitFor(
+    'presence in Redis',
+    async () => ((await admin.hget(keys.presence('ned'), t.node.nodeId)) === '1' ? true : undefined),
+    2000,
+  );
   assert.deepEqual((await routeOf(table, 'ned')).nodes, [t.node.nodeId]);
   await knows(table, 'ned', [t.node.nodeId]);
 });
@@ -264,13 +298,22 @@ test('a client that disconnects during a send gets an honest RECIPIENT_OFFLINE f
   const routes = await table.route(['ola'], Date.now());
   assert.deepEqual(routes.get('ola'), [t.node.nodeId]);
   client.ws.close(1000);
-  await waitFor(async () => ((await admin.hexists(keys.presence('ola'), t.node.nodeId)) === 0 ? true : undefined), 2000, 'socket gone');
+  await waitFor('socket gone', async () => ((await admin.hexists(keys.presence('ola'), t.node.nodeId)) === 0 ? true : undefined), 2000);
   const notificationId = uuidv7();
-  await admin.xadd(keys.deliveries(t.node.nodeId), '*', ...encodeEntry({ notificationId, recipientId: 'ola', title: 'late', acceptedAt: new Date().toISOString() }));
+  await admin.xadd(
+    keys.deliveries(t.node.nodeId),
+    '*',
+    ...encodeEntry({ notificationId, recipientId: 'ola', title: 'late', acceptedAt: new Date().toISOString() }),
+  );
 
-  const outcome = await waitFor(async () => (await admin.xrange(keys.events(0), '-', '+'))
-    .flatMap(([, fields]) => eventCodec.items(fields))
-    .find((e) => e.notificationId === notificationId), 3000, 'the node answers');
+  const outcome = await waitFor(
+    'the node answers',
+    async () =>
+      (await admin.xrange(keys.events(0), '-', '+'))
+        .flatMap(([, fields]) => eventCodec.items(fields))
+        .find((e) => e.notificationId === notificationId),
+    3000,
+  );
   assert.ok(outcome.type === 'notification.failed', JSON.stringify(outcome));
   assert.equal(outcome.reason, 'RECIPIENT_OFFLINE');
   assert.equal(outcome.nodeId, t.node.nodeId);
@@ -298,7 +341,14 @@ test('a restarted dispatcher (a new table) starts correct from what happened whi
   await n1.clearStale(); // n1 restarted: its routes are gone
 
   const second = await startTable(keys);
-  assert.deepEqual(await second.table.route(['pia', 'quin', 'rae'], Date.now()), new Map([['pia', []], ['quin', ['n2']], ['rae', ['n2']]]));
+  assert.deepEqual(
+    await second.table.route(['pia', 'quin', 'rae'], Date.now()),
+    new Map([
+      ['pia', []],
+      ['quin', ['n2']],
+      ['rae', ['n2']],
+    ]),
+  );
   assert.deepEqual(second.table.stats(), { synced: true, resyncs: 1, recipients: 2, fromRedis: 1 });
   await n1.connected('pia');
   await knows(second.table, 'pia', ['n1']);
@@ -328,7 +378,7 @@ test('routes online recipients with one read of the presence changes per batch, 
   /** Everything the table's main connection sent before this marker has been seen. */
   const drained = async (marker: string) => {
     await redis.echo(marker);
-    await waitFor(() => (commands.some((c) => c[1] === marker) ? true : undefined), 2000, 'marker seen');
+    await waitFor('marker seen', () => (commands.some((c) => c[1] === marker) ? true : undefined), 2000);
     return commands.splice(0).filter((c) => c[1] !== marker);
   };
   await new Promise((r) => setTimeout(r, 100));
@@ -342,11 +392,24 @@ test('routes online recipients with one read of the presence changes per batch, 
   // One catch-up read of the changes stream per batch of 100 (a script: EVAL, then what it runs).
   const online = await drained('online');
   assert.equal(online.filter((c) => c[0] === 'eval').length, 50, 'one read per batch');
-  assert.deepEqual(online.filter((c) => c[0] !== 'eval' && !/^(xinfo|exists|xrange)$/i.test(c[0]!)), [], 'nothing per notification');
+  assert.deepEqual(
+    online.filter((c) => c[0] !== 'eval' && !/^(xinfo|exists|xrange)$/i.test(c[0]!)),
+    [],
+    'nothing per notification',
+  );
 
   // The control: an unknown recipient is confirmed from Redis, in one pipeline.
-  assert.deepEqual(await table.route(['r1', 'nobody'], Date.now()), new Map([['r1', ['n1']], ['nobody', []]]));
-  assert.deepEqual((await drained('offline')).map((c) => c[0]!).filter((c) => !/^(eval|xinfo|exists|xrange)$/i.test(c)), ['zrangebyscore', 'hgetall']);
+  assert.deepEqual(
+    await table.route(['r1', 'nobody'], Date.now()),
+    new Map([
+      ['r1', ['n1']],
+      ['nobody', []],
+    ]),
+  );
+  assert.deepEqual(
+    (await drained('offline')).map((c) => c[0]!).filter((c) => !/^(eval|xinfo|exists|xrange)$/i.test(c)),
+    ['zrangebyscore', 'hgetall'],
+  );
 });
 
 test('a second device that connected a moment before the send is routed to, however far behind the follower is', async () => {

@@ -2,11 +2,11 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MongoClient } from 'mongodb';
 import { uuidv7 } from '@pushflow/shared';
-import { mongoServer, type Server } from '../../test/harness/servers.ts';
-import { uniqueMongoUrl } from '../../test/harness/isolation.ts';
+import { mongoServer, type Server } from '../../local-stack/servers.ts';
+import { uniqueMongoUrl } from '../../local-stack/isolation.ts';
 import { loadDispatcherConfig } from '../src/config.ts';
-import { mongoClientOptions } from '../src/mongo-client.ts';
-import { findByIds, insertAccepted, openNotifications } from '../src/store.ts';
+import { mongoClientOptions } from '../src/runtime/mongo-client.ts';
+import { findByIds, insertAccepted, openNotifications } from '../src/projection/store.ts';
 
 let server: Server;
 before(async () => {
@@ -33,15 +33,25 @@ test('with the default write concern (majority) the dispatcher stores and reads 
     const id = uuidv7();
     const now = Date.now();
     const doc = {
-      _id: id, commandId: `cmd-${id}`, recipientId: 'alice', title: 'Hi', acceptedAt: now, updatedAt: now,
-      status: 'ACCEPTED' as const, outcomes: [], history: [{ status: 'ACCEPTED' as const, at: now }],
+      _id: id,
+      commandId: `cmd-${id}`,
+      recipientId: 'alice',
+      title: 'Hi',
+      acceptedAt: now,
+      updatedAt: now,
+      status: 'ACCEPTED' as const,
+      outcomes: [],
+      history: [{ status: 'ACCEPTED' as const, at: now }],
     };
     assert.equal((await insertAccepted(notifications, [doc])).size, 0, 'a new command, not a duplicate');
     const stored = (await findByIds(notifications, [id])).get(id);
     assert.equal(stored?.recipientId, 'alice');
     assert.equal(stored?.status, 'ACCEPTED');
-    assert.deepEqual(sent, [{ commands: { w: 'majority' } }, { notifications: { w: 'majority' } }],
-      'the claim and the insert carried the write concern to the server');
+    assert.deepEqual(
+      sent,
+      [{ commands: { w: 'majority' } }, { notifications: { w: 'majority' } }],
+      'the claim and the insert carried the write concern to the server',
+    );
   } finally {
     await mongo.close();
   }

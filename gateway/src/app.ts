@@ -2,7 +2,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyError } from 'fastify';
-import { keys as keysFor, type Logger, type RedisClient, type Registry } from '@pushflow/shared';
+import { makeKeys, type Logger, type RedisClient, type Registry } from '@pushflow/shared';
 import pkg from '../package.json' with { type: 'json' };
 import { accessLog } from './access-log.ts';
 import { apiKeyHook } from './auth.ts';
@@ -10,7 +10,7 @@ import { batchLimits, contentLimits, rateLimitSettings, type GatewayConfig } fro
 import { dashboardApiRoutes, dashboardPageRoutes } from './dashboard/routes.ts';
 import { createGatewayMetrics } from './metrics.ts';
 import { openapiOptions } from './openapi.ts';
-import { HttpProblem, Problem, problemFor, sendProblem } from './problems.ts';
+import { type HttpProblem, Problem, problemFor, sendProblem } from './problems.ts';
 import { createRateLimiter } from './rate-limit.ts';
 import type { Rpc } from './rpc.ts';
 import { connectTokenRoutes } from './routes/connect-tokens.ts';
@@ -22,7 +22,10 @@ import { notificationRoutes } from './routes/notifications.ts';
 /** Longer than any URL Node reads, so a bad id of any length is a 400 from the validator, not a 404. */
 const MAX_PARAM_LENGTH = 16 * 1024;
 
-export type AppConfig = Omit<GatewayConfig, 'GATEWAY_PORT' | 'GATEWAY_HOST' | 'REDIS_URL' | 'LOG_LEVEL' | 'PUSHFLOW_REPLY_TIMEOUT_MS' | 'PUSHFLOW_API_KEYS'>;
+export type AppConfig = Omit<
+  GatewayConfig,
+  'GATEWAY_PORT' | 'GATEWAY_HOST' | 'REDIS_URL' | 'LOG_LEVEL' | 'PUSHFLOW_REPLY_TIMEOUT_MS' | 'PUSHFLOW_API_KEYS'
+>;
 
 export interface AppDeps {
   config: AppConfig;
@@ -110,7 +113,12 @@ export async function buildApp({ config, redis, rpc, log, registry }: AppDeps) {
       recipientIdLength: config.PUSHFLOW_MAX_RECIPIENT_ID_LENGTH,
       audience: config.PUSHFLOW_TOKEN_AUDIENCE,
     });
-    await api.register(dashboardApiRoutes, { redis, keys: keysFor(config.PUSHFLOW_REDIS_PREFIX, config.PUSHFLOW_PARTITIONS), redisPrefix: config.PUSHFLOW_REDIS_PREFIX });
+    await api.register(dashboardApiRoutes, {
+      redis,
+      keys: makeKeys(config.PUSHFLOW_REDIS_PREFIX, config.PUSHFLOW_PARTITIONS),
+      redisPrefix: config.PUSHFLOW_REDIS_PREFIX,
+      nodeTtlMs: config.PUSHFLOW_NODE_TTL_MS,
+    });
   });
 
   await app.ready();

@@ -17,7 +17,7 @@ export const BATCH_BODY_LIMIT_CEILING_BYTES = 33_554_432;
 
 const limit = (fallback: number, ceiling: number, minimum = 1) => Type.Integer({ minimum, maximum: ceiling, default: fallback });
 
-/** Property names are the environment variable names (DESIGN.md, "Configuration"). */
+/** Property names are the environment variable names (docs/configuration.md, "Settings"). */
 export const GatewayConfigSchema = Type.Object({
   GATEWAY_PORT: common.port(3000),
   GATEWAY_HOST: Type.String({ default: '0.0.0.0', minLength: 1 }),
@@ -29,6 +29,8 @@ export const GatewayConfigSchema = Type.Object({
   PUSHFLOW_ENTRY_FORMAT: common.PUSHFLOW_ENTRY_FORMAT,
   LOG_LEVEL: common.LOG_LEVEL,
   PUSHFLOW_METRICS_TOKEN: common.PUSHFLOW_METRICS_TOKEN,
+  /** The dashboard calls a node alive while the dispatchers still route to it. */
+  PUSHFLOW_NODE_TTL_MS: common.PUSHFLOW_NODE_TTL_MS,
   PUSHFLOW_REPLY_TIMEOUT_MS: common.millis(5000),
   PUSHFLOW_MAX_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 31_536_000, default: 86_400 }),
   /** Set: the connect tokens the gateway signs carry it as `aud`. */
@@ -58,31 +60,28 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   return { ...raw, apiKeys: parseApiKeys(raw.PUSHFLOW_API_KEYS) };
 }
 
-/** Like loadConfigOrExit, but also covers the checks the schema cannot express. */
-export function loadGatewayConfigOrExit(): GatewayConfig {
-  try {
-    return loadGatewayConfig();
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`${SERVICE}: invalid configuration: ${err.message}\n`);
-    process.exit(78); // EX_CONFIG, as loadConfigOrExit
-  }
-}
-
 export function parseApiKeys(value: string): string[] {
   const parts = value.split(',').map((k) => k.trim());
   // The message never quotes a key: it is a secret.
   parts.forEach((key, i) => {
     if (key.length < MIN_API_KEY_LENGTH) {
-      throw new ConfigError('PUSHFLOW_API_KEYS', `key #${i + 1} is ${key.length} characters; each key needs at least ${MIN_API_KEY_LENGTH}`);
+      throw new ConfigError(
+        'PUSHFLOW_API_KEYS',
+        `key #${i + 1} is ${key.length} characters; each key needs at least ${MIN_API_KEY_LENGTH}`,
+      );
     }
   });
   return [...new Set(parts)];
 }
 
-type LimitSettings = Pick<GatewayConfig,
-  'PUSHFLOW_MAX_RECIPIENT_ID_LENGTH' | 'PUSHFLOW_MAX_TITLE_LENGTH' | 'PUSHFLOW_MAX_BODY_LENGTH'
-  | 'PUSHFLOW_MAX_DATA_BYTES' | 'PUSHFLOW_MAX_DATA_DEPTH'>;
+type LimitSettings = Pick<
+  GatewayConfig,
+  | 'PUSHFLOW_MAX_RECIPIENT_ID_LENGTH'
+  | 'PUSHFLOW_MAX_TITLE_LENGTH'
+  | 'PUSHFLOW_MAX_BODY_LENGTH'
+  | 'PUSHFLOW_MAX_DATA_BYTES'
+  | 'PUSHFLOW_MAX_DATA_DEPTH'
+>;
 
 export function contentLimits(config: LimitSettings): ContentLimits {
   return {
@@ -105,8 +104,12 @@ export interface BatchLimits {
  * could never pass: with limiting on, the burst caps the batch size too, and such a batch
  * is a 400 that says the maximum instead of a 429 that retrying never fixes.
  */
-export function batchLimits(config: Pick<GatewayConfig,
-  'PUSHFLOW_MAX_BATCH_SIZE' | 'PUSHFLOW_MAX_BATCH_BODY_BYTES' | 'PUSHFLOW_RATE_LIMIT_PER_SECOND' | 'PUSHFLOW_RATE_LIMIT_BURST'>): BatchLimits {
+export function batchLimits(
+  config: Pick<
+    GatewayConfig,
+    'PUSHFLOW_MAX_BATCH_SIZE' | 'PUSHFLOW_MAX_BATCH_BODY_BYTES' | 'PUSHFLOW_RATE_LIMIT_PER_SECOND' | 'PUSHFLOW_RATE_LIMIT_BURST'
+  >,
+): BatchLimits {
   const limited = config.PUSHFLOW_RATE_LIMIT_PER_SECOND > 0;
   return {
     maxItems: limited ? Math.min(config.PUSHFLOW_MAX_BATCH_SIZE, config.PUSHFLOW_RATE_LIMIT_BURST) : config.PUSHFLOW_MAX_BATCH_SIZE,
@@ -114,6 +117,8 @@ export function batchLimits(config: Pick<GatewayConfig,
   };
 }
 
-export function rateLimitSettings(config: Pick<GatewayConfig, 'PUSHFLOW_RATE_LIMIT_PER_SECOND' | 'PUSHFLOW_RATE_LIMIT_BURST'>): RateLimitSettings {
+export function rateLimitSettings(
+  config: Pick<GatewayConfig, 'PUSHFLOW_RATE_LIMIT_PER_SECOND' | 'PUSHFLOW_RATE_LIMIT_BURST'>,
+): RateLimitSettings {
   return { perSecond: config.PUSHFLOW_RATE_LIMIT_PER_SECOND, burst: config.PUSHFLOW_RATE_LIMIT_BURST };
 }

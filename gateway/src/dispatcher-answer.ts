@@ -47,7 +47,10 @@ function replyResult<T extends TSchema>(schema: T) {
         case 'NOT_FOUND':
           throw new HttpProblem('not-found', reply.error.message);
         case 'IDEMPOTENCY_KEY_REUSED':
-          throw new HttpProblem('idempotency-key-reused', 'This Idempotency-Key was already used with a different body; use a new key for a new notification');
+          throw new HttpProblem(
+            'idempotency-key-reused',
+            'This Idempotency-Key was already used with a different body; use a new key for a new notification',
+          );
         case 'NOTIFICATION_REFUSED':
           throw new HttpProblem('notification-refused', reply.error.message);
         case 'INTERNAL':

@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
+import { apiKeyFingerprint } from './auth.ts';
+import type { SendIdempotency } from './rpc.ts';
 
 /**
  * The `Idempotency-Key` header of POST /notifications and POST /notifications/batch. The
@@ -11,20 +14,25 @@ import { Type } from '@sinclair/typebox';
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
 
 /** How long a key is remembered: as long as the notification's status document. */
-const KEY_WINDOW_DESCRIPTION = 'A key is remembered as long as the status of the notification it made: '
-  + 'until PUSHFLOW_STATUS_TTL_DAYS days (30 by default) after that notification last changed status. '
-  + 'After that the same key makes a new notification.';
+const KEY_WINDOW_DESCRIPTION =
+  'A key is remembered as long as the status of the notification it made: ' +
+  'until PUSHFLOW_STATUS_TTL_DAYS days (30 by default) after that notification last changed status. ' +
+  'After that the same key makes a new notification.';
 
 function idempotencyHeaders(what: string) {
   return Type.Object({
-    [IDEMPOTENCY_HEADER]: Type.Optional(Type.String({
-      minLength: 1,
-      maxLength: 255,
-      pattern: '^[\\x20-\\x7E]+$',
-      description: `Makes retries safe: every request with the same key and the same body answers with the same ${what}; `
-        + 'the same key with a different body is refused with 422 `idempotency-key-reused`. 1 to 255 printable ASCII '
-        + 'characters, unique per request (a UUID, say); keys are scoped to the API key and to the route. ' + KEY_WINDOW_DESCRIPTION,
-    })),
+    [IDEMPOTENCY_HEADER]: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 255,
+        pattern: '^[\\x20-\\x7E]+$',
+        description:
+          `Makes retries safe: every request with the same key and the same body answers with the same ${what}; ` +
+          'the same key with a different body is refused with 422 `idempotency-key-reused`. 1 to 255 printable ASCII ' +
+          'characters, unique per request (a UUID, say); keys are scoped to the API key and to the route. ' +
+          KEY_WINDOW_DESCRIPTION,
+      }),
+    ),
   });
 }
 
@@ -66,4 +74,17 @@ export function scopedBatchKey(apiKeyFingerprint: string, key: string): string {
 
 function sha256Hex(value: string): string {
   return createHash('sha256').update(value).digest('hex');
+}
+
+/**
+ * What a request's Idempotency-Key asks of the dispatcher: the key scoped to the API key
+ * that sent it and to the route (`scope`), and the hash of the body; nothing without one.
+ */
+export function idempotencyOf(
+  request: FastifyRequest,
+  scope: (apiKeyFingerprint: string, key: string) => string,
+): SendIdempotency | undefined {
+  const key = request.headers[IDEMPOTENCY_HEADER];
+  if (typeof key !== 'string') return undefined;
+  return { idempotencyKey: scope(apiKeyFingerprint(request), key), requestHash: requestHash(request.body) };
 }

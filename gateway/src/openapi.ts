@@ -15,8 +15,10 @@ export function openapiOptions(version: string): FastifyDynamicSwaggerOptions {
       info: {
         title: 'PushFlow API',
         version,
-        description: 'Send real-time push notifications and follow what became of each one.\n\n'
-          + 'Errors are `application/problem+json` (RFC 9457); their `type` is one of:\n\n' + problemList,
+        description:
+          'Send real-time push notifications and follow what became of each one.\n\n' +
+          'Errors are `application/problem+json` (RFC 9457); their `type` is one of:\n\n' +
+          problemList,
       },
       components: {
         securitySchemes: {

@@ -1,12 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import {
-  entriesOf, groupBy, replyCodec, toEntries, uuidv7,
-  type Keys, type Logger, type NotificationContent, type RedisClient, type Reply, type SendCommand, type StatusQuery,
+  backoffMs,
+  entriesOf,
+  groupBy,
+  replyCodec,
+  toEntries,
+  uuidv7,
+  type Keys,
+  type Logger,
+  type NotificationContent,
+  type RedisClient,
+  type Reply,
+  type SendCommand,
+  type StatusQuery,
 } from '@pushflow/shared';
 
 /**
- * Request/reply with the dispatchers over Redis Streams (DESIGN.md, "The flow"): append
+ * Request/reply with the dispatchers over Redis Streams (docs/design.md, "The flow of a notification"): append
  * commands or a query naming this gateway's reply stream, then wait for the replies carrying
  * the same correlation ids. One reader loop serves every request in flight.
  */
@@ -88,7 +99,9 @@ export function createRpc(opts: RpcOptions): Rpc {
   // disconnect() does not settle a command still in the offline queue (Redis was never
   // reached), so the loop also races its read against this.
   let onStop = () => {};
-  const stopped = new Promise<null>((resolve) => { onStop = () => resolve(null); });
+  const stopped = new Promise<null>((resolve) => {
+    onStop = () => resolve(null);
+  });
 
   function fail(waiting: Waiting, err: Error): void {
     if (waiting.done) return;
@@ -147,18 +160,27 @@ export function createRpc(opts: RpcOptions): Rpc {
       const timer = setTimeout(() => fail(waiting, new DispatcherTimeoutError(timeoutMs)), Math.max(0, deadline - Date.now()));
       waiting = { ids, replies: new Array<Reply>(ids.length), left: ids.length, done: false, resolve, reject, timer };
     });
-    ids.forEach((id, index) => pending.set(id, { waiting, index }));
+    ids.forEach((id, index) => {
+      pending.set(id, { waiting, index });
+    });
     // The timer may fire while XADD is still waiting (a cluster failover can outlast the
     // timeout): a rejection before anyone awaits `answer` would end the process.
     answer.catch(() => {});
     // In parallel rather than in one pipeline: on a Redis Cluster each partition's stream
     // is on a slot of its own, and a pipeline must stay on one.
-    const appended = Promise.all(appends.map(({ stream, messages }) => append(stream, messages).catch((err: Error) => {
-      throw new DispatcherUnavailableError(`could not append to ${stream}: ${err.message}`, { cause: err });
-    }))).then(() => answer, (err: Error) => {
-      fail(waiting, err);
-      throw err;
-    });
+    const appended = Promise.all(
+      appends.map(({ stream, messages }) =>
+        append(stream, messages).catch((err: Error) => {
+          throw new DispatcherUnavailableError(`could not append to ${stream}: ${err.message}`, { cause: err });
+        }),
+      ),
+    ).then(
+      () => answer,
+      (err: Error) => {
+        fail(waiting, err);
+        throw err;
+      },
+    );
     // Raced with the answer, so the timeout holds even while the XADD itself is stuck: the
     // caller gets its 504 and never waits longer than PUSHFLOW_REPLY_TIMEOUT_MS.
     return Promise.race([appended, answer]);
@@ -166,7 +188,12 @@ export function createRpc(opts: RpcOptions): Rpc {
 
   function sendCommand(content: NotificationContent, key?: string, requestHash?: string): SendCommand {
     return {
-      type: 'notification.send', correlationId: uuidv7(), replyTo, sentAt: Date.now(), notification: content,
+      type: 'notification.send',
+      correlationId: uuidv7(),
+      replyTo,
+      sentAt: Date.now(),
+      notificationId: uuidv7(),
+      notification: content,
       ...(key !== undefined && { idempotencyKey: key, requestHash }),
     };
   }
@@ -177,15 +204,27 @@ export function createRpc(opts: RpcOptions): Rpc {
   /** Commands go to their partition in request order, coalesced with the turn's other requests (append). */
   function sendCommands(commands: SendCommand[], deadline?: number): Promise<Reply[]> {
     const appends = [...groupBy(commands, partitionStream)].map(([stream, messages]) => ({ stream, messages }));
-    return call(appends, commands.map((c) => c.correlationId), deadline);
+    return call(
+      appends,
+      commands.map((c) => c.correlationId),
+      deadline,
+    );
   }
 
   async function request(kind: RequestKind, payload: NotificationContent | string, idempotency?: SendIdempotency): Promise<Reply> {
     if (kind === 'send') {
-      const [reply] = await sendCommands([sendCommand(payload as NotificationContent, idempotency?.idempotencyKey, idempotency?.requestHash)]);
+      const [reply] = await sendCommands([
+        sendCommand(payload as NotificationContent, idempotency?.idempotencyKey, idempotency?.requestHash),
+      ]);
       return reply!;
     }
-    const query: StatusQuery = { type: 'notification.status', correlationId: uuidv7(), replyTo, sentAt: Date.now(), notificationId: payload as string };
+    const query: StatusQuery = {
+      type: 'notification.status',
+      correlationId: uuidv7(),
+      replyTo,
+      sentAt: Date.now(),
+      notificationId: payload as string,
+    };
     const [reply] = await call([{ stream: keys.queries, messages: [query] }], [query.correlationId]);
     return reply!;
   }
@@ -211,42 +250,44 @@ export function createRpc(opts: RpcOptions): Rpc {
     const deadline = Date.now() + timeoutMs;
     const [head] = await sendCommands(commands.slice(0, 1), deadline);
     if (!head!.ok || commands.length === 1) return [head!];
-    return [head!, ...await sendCommands(commands.slice(1), deadline)];
+    return [head!, ...(await sendCommands(commands.slice(1), deadline))];
   }
 
   function refreshTtl(): void {
     const now = Date.now();
     if (now - lastExpire < REPLY_STREAM_TTL_MS / 4) return;
     lastExpire = now;
-    redis.pexpire(replyTo, REPLY_STREAM_TTL_MS).catch(() => { lastExpire = 0; });
+    redis.pexpire(replyTo, REPLY_STREAM_TTL_MS).catch(() => {
+      lastExpire = 0;
+    });
   }
 
   async function readLoop(): Promise<void> {
     let lastId = '0-0';
-    let backoff = 0;
+    let failures = 0;
     while (!stopping) {
       try {
-        const read = blocking.call(
-          'XREAD', 'COUNT', READ_COUNT, 'BLOCK', READ_BLOCK_MS, 'STREAMS', replyTo, lastId,
-        ) as Promise<Parameters<typeof toEntries>[0]>;
+        const read = blocking.call('XREAD', 'COUNT', READ_COUNT, 'BLOCK', READ_BLOCK_MS, 'STREAMS', replyTo, lastId) as Promise<
+          Parameters<typeof toEntries>[0]
+        >;
         read.catch(() => {}); // after a stop nobody awaits it
         const raw = await Promise.race([read, stopped]);
         if (stopping) break;
-        backoff = 0;
+        failures = 0;
         const entries = toEntries(raw);
         for (const entry of entries) {
           lastId = entry.id;
           // A dispatcher answers a batch of commands with one entry per gateway.
           const { items, malformed } = replyCodec.decodeAll(entry.fields);
           for (const reply of items) settle(reply);
-          if (malformed.length > 0) log.warn({ entryId: entry.id, stream: replyTo, malformed: malformed.length }, 'malformed replies ignored');
+          if (malformed.length > 0)
+            log.warn({ entryId: entry.id, stream: replyTo, malformed: malformed.length }, 'malformed replies ignored');
         }
         if (entries.length > 0) refreshTtl();
       } catch (err) {
         if (stopping) break;
-        backoff = Math.min(backoff ? backoff * 2 : 100, 2000);
         log.warn({ err: (err as Error).message, stream: replyTo }, 'reply stream read failed; retrying');
-        await Promise.race([new Promise((r) => setTimeout(r, backoff)), stopped]);
+        await Promise.race([new Promise((r) => setTimeout(r, backoffMs(failures++, 100, 2000))), stopped]);
       }
     }
   }

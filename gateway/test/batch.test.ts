@@ -1,8 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createLogger, createRedis, encodeBatch, encodeEntry, sendCommandCodec, toEntries, type RedisClient, type SendCommand } from '@pushflow/shared';
-import { redisServer, type Server } from '../../test/harness/servers.ts';
-import { uniquePrefix } from '../../test/harness/isolation.ts';
+import {
+  createLogger,
+  createRedis,
+  encodeBatch,
+  encodeEntry,
+  sendCommandCodec,
+  toEntries,
+  type RedisClient,
+  type SendCommand,
+} from '@pushflow/shared';
+import { redisServer, type Server } from '../../local-stack/servers.ts';
+import { uniquePrefix } from '../../local-stack/isolation.ts';
 import { answerEntry, answerNext, auth, OTHER_KEY, startGateway, type Gateway, type GatewayOptions } from './peer.ts';
 
 const PROBLEM = /^application\/problem\+json(; charset=utf-8)?$/;
@@ -61,7 +70,10 @@ describe('POST /notifications/batch', { timeout: 30_000 }, () => {
 
     assert.equal(commands.length, 5, 'one entry of five commands');
     const sends = commands as SendCommand[];
-    assert.deepEqual(sends.map((c) => c.notification), body.notifications);
+    assert.deepEqual(
+      sends.map((c) => c.notification),
+      body.notifications,
+    );
     assert.equal(new Set(sends.map((c) => c.correlationId)).size, 5, 'a correlation id each');
     assert.ok(sends.every((c) => c.type === 'notification.send' && c.replyTo === gw.keys.replies(`test-${process.pid}`)));
     assert.ok(sends.every((c) => !('idempotencyKey' in c) && !('requestHash' in c)));
@@ -72,7 +84,7 @@ describe('POST /notifications/batch', { timeout: 30_000 }, () => {
     const gw = await gateway();
     const stream = gw.keys.commands(0);
     const answer = async () => {
-      const raw = await peer.call('XREAD', 'BLOCK', 3000, 'STREAMS', stream, '0-0') as Parameters<typeof toEntries>[0];
+      const raw = (await peer.call('XREAD', 'BLOCK', 3000, 'STREAMS', stream, '0-0')) as Parameters<typeof toEntries>[0];
       const [entry] = toEntries(raw);
       const sends = sendCommandCodec.items(entry!.fields);
       await peer.xdel(stream, entry!.id);
@@ -83,7 +95,10 @@ describe('POST /notifications/batch', { timeout: 30_000 }, () => {
     };
     const [res] = await Promise.all([post(gw, batchOf(3)), answer()]);
     assert.equal(res.statusCode, 202, res.body);
-    assert.deepEqual(res.json().notifications.map((n: { notificationId: string }) => n.notificationId), [idOf(0), idOf(1), idOf(2)]);
+    assert.deepEqual(
+      res.json().notifications.map((n: { notificationId: string }) => n.notificationId),
+      [idOf(0), idOf(1), idOf(2)],
+    );
   });
 
   it('appends one entry per commands partition, each in request order, and answers in request order', async () => {
@@ -100,8 +115,13 @@ describe('POST /notifications/batch', { timeout: 30_000 }, () => {
       ...[...expected.keys()].map((p) => answerEntry(peer, gw.keys.commands(p), ok)),
     ]);
     assert.equal(res.statusCode, 202, res.body);
-    assert.deepEqual(res.json().notifications, body.notifications.map((_, i) => accepted(i)));
-    [...expected.values()].forEach((indexes, k) => assert.deepEqual(entries[k]!.map(numberOf), indexes));
+    assert.deepEqual(
+      res.json().notifications,
+      body.notifications.map((_, i) => accepted(i)),
+    );
+    [...expected.values()].forEach((indexes, k) => {
+      assert.deepEqual(entries[k]!.map(numberOf), indexes);
+    });
     assert.equal(await commandsQueued(gw), 0, 'one entry per partition, no more');
   });
 
@@ -148,7 +168,10 @@ describe('POST /notifications/batch', { timeout: 30_000 }, () => {
 
     it('has a body limit of its own: PUSHFLOW_MAX_BATCH_BODY_BYTES, not PUSHFLOW_HTTP_BODY_LIMIT_BYTES', async () => {
       const small = await gateway({ env: { PUSHFLOW_MAX_BATCH_BODY_BYTES: '2048' } });
-      const big = await post(small, batchOf(3, (i) => ({ recipientId: `u-${i}`, title: `#${i}`, body: 'x'.repeat(1000) })));
+      const big = await post(
+        small,
+        batchOf(3, (i) => ({ recipientId: `u-${i}`, title: `#${i}`, body: 'x'.repeat(1000) })),
+      );
       assert.equal(big.statusCode, 413);
       assert.match(big.headers['content-type'] as string, PROBLEM);
       assert.equal(big.json().type, 'urn:pushflow:problem:payload-too-large');
@@ -186,20 +209,35 @@ describe('POST /notifications/batch', { timeout: 30_000 }, () => {
       const first = await keyedSend(gw, body, 'batch-42');
       assert.equal(first.res.statusCode, 202, first.res.body);
       assert.deepEqual(first.res.json().notifications, [0, 1, 2, 3].map(accepted));
-      assert.deepEqual(first.entries.map((e) => e.length), [1, 3], 'the first alone, then the other three in one entry');
+      assert.deepEqual(
+        first.entries.map((e) => e.length),
+        [1, 3],
+        'the first alone, then the other three in one entry',
+      );
       const commands = first.entries.flat();
       const [scoped] = commands[0]!.idempotencyKey!.split(':');
       assert.match(scoped!, HEX64);
       assert.doesNotMatch(commands[0]!.idempotencyKey!, /batch-42/, 'the raw key does not travel');
-      assert.deepEqual(commands.map((c) => c.idempotencyKey), [0, 1, 2, 3].map((i) => `${scoped}:${i}`));
+      assert.deepEqual(
+        commands.map((c) => c.idempotencyKey),
+        [0, 1, 2, 3].map((i) => `${scoped}:${i}`),
+      );
       assert.ok(commands.every((c) => c.idempotencyKey!.length <= 128));
       assert.match(commands[0]!.requestHash!, HEX64);
-      assert.ok(commands.every((c) => c.requestHash === commands[0]!.requestHash), 'one hash, of the whole batch');
+      assert.ok(
+        commands.every((c) => c.requestHash === commands[0]!.requestHash),
+        'one hash, of the whole batch',
+      );
 
       // The same body with its keys in another order: the same keys and hash.
-      const reordered = { notifications: body.notifications.map(({ recipientId, title, data }) => ({ data: { a: data.a, b: data.b }, title, recipientId })) };
+      const reordered = {
+        notifications: body.notifications.map(({ recipientId, title, data }) => ({ data: { a: data.a, b: data.b }, title, recipientId })),
+      };
       const again = await keyedSend(gw, reordered, 'batch-42');
-      assert.deepEqual(again.entries.flat().map((c) => [c.idempotencyKey, c.requestHash]), commands.map((c) => [c.idempotencyKey, c.requestHash]));
+      assert.deepEqual(
+        again.entries.flat().map((c) => [c.idempotencyKey, c.requestHash]),
+        commands.map((c) => [c.idempotencyKey, c.requestHash]),
+      );
       // Another body, or another order of the same notifications: another hash.
       const changed = await keyedSend(gw, batchOf(4), 'batch-42');
       assert.notEqual(changed.entries[0]![0]!.requestHash, commands[0]!.requestHash);
@@ -207,7 +245,12 @@ describe('POST /notifications/batch', { timeout: 30_000 }, () => {
       assert.notEqual(swapped.entries[0]![0]!.requestHash, commands[0]!.requestHash);
       // Another API key: another scoped key.
       const [other] = await Promise.all([
-        gw.app.inject({ method: 'POST', url: '/notifications/batch', headers: { ...auth(OTHER_KEY), 'idempotency-key': 'batch-42' }, payload: batchOf(1) }),
+        gw.app.inject({
+          method: 'POST',
+          url: '/notifications/batch',
+          headers: { ...auth(OTHER_KEY), 'idempotency-key': 'batch-42' },
+          payload: batchOf(1),
+        }),
         answerEntry(peer, gw.keys.commands(0), (msg) => {
           assert.notEqual((msg as SendCommand).idempotencyKey, `${scoped}:0`);
           return ok(msg);
@@ -219,7 +262,12 @@ describe('POST /notifications/batch', { timeout: 30_000 }, () => {
     it('never shares a key with POST /notifications: the same header makes unrelated keys', async () => {
       const gw = await gateway();
       const [, single] = await Promise.all([
-        gw.app.inject({ method: 'POST', url: '/notifications', headers: { ...auth(), 'idempotency-key': 'shared' }, payload: { recipientId: 'u-0', title: '#0' } }),
+        gw.app.inject({
+          method: 'POST',
+          url: '/notifications',
+          headers: { ...auth(), 'idempotency-key': 'shared' },
+          payload: { recipientId: 'u-0', title: '#0' },
+        }),
         answerNext(peer, gw.keys.commands(0), ok),
       ]);
       const { entries } = await keyedSend(gw, batchOf(1), 'shared');
@@ -231,13 +279,19 @@ describe('POST /notifications/batch', { timeout: 30_000 }, () => {
 
     it('answers 422 idempotency-key-reused when the first notification is refused, and sends none of the others', async () => {
       const gw = await gateway();
-      const reused = () => ({ ok: false, error: { code: 'IDEMPOTENCY_KEY_REUSED', message: 'this Idempotency-Key was used for a different request' } });
+      const reused = () => ({
+        ok: false,
+        error: { code: 'IDEMPOTENCY_KEY_REUSED', message: 'this Idempotency-Key was used for a different request' },
+      });
       const { res, entries } = await keyedSend(gw, batchOf(5), 'used-before', reused);
       assert.equal(res.statusCode, 422, res.body);
       assert.match(res.headers['content-type'] as string, PROBLEM);
       assert.equal(res.json().type, 'urn:pushflow:problem:idempotency-key-reused');
       assert.equal(res.json().instance, '/notifications/batch');
-      assert.deepEqual(entries.map((e) => e.length), [1]);
+      assert.deepEqual(
+        entries.map((e) => e.length),
+        [1],
+      );
       assert.equal(await commandsQueued(gw), 0, 'the other four were never appended');
     });
 
@@ -257,9 +311,14 @@ describe('POST /notifications/batch', { timeout: 30_000 }, () => {
       const gw = await gateway();
       const [res] = await Promise.all([
         post(gw, batchOf(3)),
-        answerEntry(peer, gw.keys.commands(0), (msg) => (numberOf(msg) === 1
-          ? { ok: false, error: { code: 'NOTIFICATION_REFUSED', message: 'The notification cannot be stored; it was set aside, not sent' } }
-          : ok(msg))),
+        answerEntry(peer, gw.keys.commands(0), (msg) =>
+          numberOf(msg) === 1
+            ? {
+                ok: false,
+                error: { code: 'NOTIFICATION_REFUSED', message: 'The notification cannot be stored; it was set aside, not sent' },
+              }
+            : ok(msg),
+        ),
       ]);
       assert.equal(res.statusCode, 422, res.body);
       assert.equal(res.json().type, 'urn:pushflow:problem:notification-refused');
@@ -316,7 +375,13 @@ describe('POST /notifications/batch', { timeout: 30_000 }, () => {
 
   it('logs no line per notification at info', async () => {
     const lines: string[] = [];
-    const gw = await gateway({ log: createLogger('gateway', 'info', { write: (s: string) => { lines.push(s); } }) });
+    const gw = await gateway({
+      log: createLogger('gateway', 'info', {
+        write: (s: string) => {
+          lines.push(s);
+        },
+      }),
+    });
     const [res] = await Promise.all([post(gw, batchOf(3)), answerEntry(peer, gw.keys.commands(0), ok)]);
     assert.equal(res.statusCode, 202);
     assert.deepEqual(lines, []);

@@ -38,7 +38,10 @@ describe('gateway config', () => {
     assert.equal(config.PUSHFLOW_RATE_LIMIT_BURST, 2000);
     assert.equal(config.PUSHFLOW_TOKEN_AUDIENCE, undefined);
     const set = loadGatewayConfig({
-      ...valid, PUSHFLOW_MAX_TITLE_LENGTH: '1024', PUSHFLOW_RATE_LIMIT_PER_SECOND: '0', PUSHFLOW_TOKEN_AUDIENCE: 'pushflow',
+      ...valid,
+      PUSHFLOW_MAX_TITLE_LENGTH: '1024',
+      PUSHFLOW_RATE_LIMIT_PER_SECOND: '0',
+      PUSHFLOW_TOKEN_AUDIENCE: 'pushflow',
       PUSHFLOW_HTTP_BODY_LIMIT_BYTES: '1048576',
     });
     assert.equal(set.PUSHFLOW_MAX_TITLE_LENGTH, 1024);
@@ -66,8 +69,12 @@ describe('gateway config', () => {
       assert.match(err.message, new RegExp(`^${name}: .*${ceiling}`));
     }
     for (const [name, value] of [
-      ['PUSHFLOW_MAX_TITLE_LENGTH', '0'], ['PUSHFLOW_MAX_DATA_DEPTH', 'deep'], ['PUSHFLOW_RATE_LIMIT_PER_SECOND', '-1'],
-      ['PUSHFLOW_RATE_LIMIT_BURST', '0'], ['PUSHFLOW_HTTP_BODY_LIMIT_BYTES', 'lots'], ['PUSHFLOW_TOKEN_AUDIENCE', 'a'.repeat(257)],
+      ['PUSHFLOW_MAX_TITLE_LENGTH', '0'],
+      ['PUSHFLOW_MAX_DATA_DEPTH', 'deep'],
+      ['PUSHFLOW_RATE_LIMIT_PER_SECOND', '-1'],
+      ['PUSHFLOW_RATE_LIMIT_BURST', '0'],
+      ['PUSHFLOW_HTTP_BODY_LIMIT_BYTES', 'lots'],
+      ['PUSHFLOW_TOKEN_AUDIENCE', 'a'.repeat(257)],
     ] as const) {
       assert.equal(configError({ ...valid, [name]: value }).variable, name, `${name}=${value}`);
     }
@@ -83,9 +90,15 @@ describe('gateway config', () => {
     assert.equal(loadGatewayConfig({ ...valid, PUSHFLOW_ACCESS_LOG: 'false' }).PUSHFLOW_ACCESS_LOG, false);
     // A batch spends one unit a notification: one larger than the burst could never pass.
     assert.equal(batchLimits(loadGatewayConfig({ ...valid, PUSHFLOW_RATE_LIMIT_BURST: '300' })).maxItems, 300);
-    assert.equal(batchLimits(loadGatewayConfig({ ...valid, PUSHFLOW_RATE_LIMIT_BURST: '300', PUSHFLOW_RATE_LIMIT_PER_SECOND: '0' })).maxItems, 1000);
+    assert.equal(
+      batchLimits(loadGatewayConfig({ ...valid, PUSHFLOW_RATE_LIMIT_BURST: '300', PUSHFLOW_RATE_LIMIT_PER_SECOND: '0' })).maxItems,
+      1000,
+    );
     for (const [name, value] of [
-      ['PUSHFLOW_MAX_BATCH_SIZE', '0'], ['PUSHFLOW_MAX_BATCH_SIZE', 'many'], ['PUSHFLOW_MAX_BATCH_BODY_BYTES', '1023'], ['PUSHFLOW_ACCESS_LOG', 'yes'],
+      ['PUSHFLOW_MAX_BATCH_SIZE', '0'],
+      ['PUSHFLOW_MAX_BATCH_SIZE', 'many'],
+      ['PUSHFLOW_MAX_BATCH_BODY_BYTES', '1023'],
+      ['PUSHFLOW_ACCESS_LOG', 'yes'],
     ] as const) {
       assert.equal(configError({ ...valid, [name]: value }).variable, name, `${name}=${value}`);
     }

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { verifyConnectToken } from '@pushflow/shared';
-import { redisServer, type Server } from '../../test/harness/servers.ts';
-import { uniquePrefix } from '../../test/harness/isolation.ts';
+import { redisServer, type Server } from '../../local-stack/servers.ts';
+import { uniquePrefix } from '../../local-stack/isolation.ts';
 import { auth, SECRET, startGateway, type Gateway } from './peer.ts';
 
 describe('POST /connect-tokens', { timeout: 20_000 }, () => {
@@ -21,7 +21,10 @@ describe('POST /connect-tokens', { timeout: 20_000 }, () => {
   it('signs a token for the recipient with the requested lifetime', async () => {
     const before = Math.floor(Date.now() / 1000);
     const res = await gw.app.inject({
-      method: 'POST', url: '/connect-tokens', headers: auth(), payload: { recipientId: 'user-7', ttlSeconds: 120 },
+      method: 'POST',
+      url: '/connect-tokens',
+      headers: auth(),
+      payload: { recipientId: 'user-7', ttlSeconds: 120 },
     });
     assert.equal(res.statusCode, 201, res.body);
     const { token, expiresAt } = res.json();
@@ -48,7 +51,10 @@ describe('POST /connect-tokens', { timeout: 20_000 }, () => {
     const plainClaims = JSON.parse(Buffer.from(plain.json().token.split('.')[1], 'base64url').toString());
     assert.equal('aud' in plainClaims, false);
 
-    const withAud = await startGateway(server.url, uniquePrefix(), { env: { PUSHFLOW_TOKEN_AUDIENCE: 'pushflow-eu' }, gatewayId: 'gw-aud' });
+    const withAud = await startGateway(server.url, uniquePrefix(), {
+      env: { PUSHFLOW_TOKEN_AUDIENCE: 'pushflow-eu' },
+      gatewayId: 'gw-aud',
+    });
     try {
       const res = await withAud.app.inject({ method: 'POST', url: '/connect-tokens', headers: auth(), payload: { recipientId: 'u' } });
       assert.equal(res.statusCode, 201, res.body);

@@ -10,11 +10,17 @@ import { auth, gatewayWithPeer } from './peer.ts';
  */
 const T0 = 1_800_000_000_000;
 const id = (n: number) => `0190a000-0000-7000-8000-${String(n).padStart(12, '0')}`;
-const accepted = (n: number, recipientId: string, at: number): LedgerEvent =>
-  ({ type: 'notification.accepted', notificationId: id(n), at, commandId: `c${n}`, recipientId, title: `#${n}` });
+const accepted = (n: number, recipientId: string, at: number): LedgerEvent => ({
+  type: 'notification.accepted',
+  notificationId: id(n),
+  at,
+  commandId: `c${n}`,
+  recipientId,
+  title: `#${n}`,
+});
 const entry = (ms: number, seq: number, e: LedgerEvent): RawEntry => [`${ms}-${seq}`, encodeEntry(e)];
 
-test('the window folds events into statuses with the status store\'s precedence', () => {
+test("the window folds events into statuses with the status store's precedence", () => {
   const newestFirst: RawEntry[] = [
     entry(T0 + 2500, 0, { type: 'notification.acknowledged', notificationId: id(1), at: T0 + 2500, nodeId: 'n1' }),
     entry(T0 + 2100, 0, { type: 'notification.failed', notificationId: id(3), at: T0 + 2100, reason: 'NODE_LOST', nodeId: 'n2' }),
@@ -31,19 +37,30 @@ test('the window folds events into statuses with the status store\'s precedence'
   const w = foldWindow(newestFirst, { from: T0, to: T0 + 3000, cap: 100 });
   assert.equal(w.events, 10, 'the malformed entry is left out');
   assert.equal(w.truncated, false);
-  assert.deepEqual(w.notifications.map((n) => [n.notificationId, n.recipientId, n.status, n.reason]), [
-    [id(1), 'alice', 'ACKNOWLEDGED', undefined],
-    [id(3), 'carol', 'DELIVERED', undefined], // delivered by one node beats the other's failure
-    [id(2), 'bob', 'FAILED', 'RECIPIENT_OFFLINE'],
-  ]);
+  assert.deepEqual(
+    w.notifications.map((n) => [n.notificationId, n.recipientId, n.status, n.reason]),
+    [
+      [id(1), 'alice', 'ACKNOWLEDGED', undefined],
+      [id(3), 'carol', 'DELIVERED', undefined], // delivered by one node beats the other's failure
+      [id(2), 'bob', 'FAILED', 'RECIPIENT_OFFLINE'],
+    ],
+  );
   const counts = countStatuses(w.notifications);
   assert.deepEqual(counts.byStatus, { ACCEPTED: 0, DISPATCHED: 0, DELIVERED: 1, ACKNOWLEDGED: 1, FAILED: 1 });
   assert.equal(counts.byReason.RECIPIENT_OFFLINE, 1);
-  assert.equal(counts.byReason.NODE_LOST, 0, 'a node\'s failure that another node\'s delivery outweighs is not a failure');
+  assert.equal(counts.byReason.NODE_LOST, 0, "a node's failure that another node's delivery outweighs is not a failure");
 
   const points = throughput(w.timed, T0, T0 + 3000);
   assert.equal(points.length, 4);
-  assert.deepEqual(points.map((p) => [p.accepted, p.delivered, p.failed, p.acknowledged]), [[0, 0, 0, 0], [3, 1, 1, 0], [0, 1, 1, 1], [0, 0, 0, 0]]);
+  assert.deepEqual(
+    points.map((p) => [p.accepted, p.delivered, p.failed, p.acknowledged]),
+    [
+      [0, 0, 0, 0],
+      [3, 1, 1, 0],
+      [0, 1, 1, 1],
+      [0, 0, 0, 0],
+    ],
+  );
 
   const capped = foldWindow(newestFirst.slice(0, 4), { from: T0, to: T0 + 3000, cap: 4 });
   assert.equal(capped.truncated, true);
@@ -63,12 +80,22 @@ test('the window says what the status store says: it folds with the same evolve'
   ];
   const newestFirst = events.map((e, i) => entry(T0 + 1000 + i, 0, e)).reverse();
   const w = foldWindow(newestFirst, { from: T0, to: T0 + 2000, cap: 100 });
-  const stored = (n: number) => events.filter((e) => e.notificationId === id(n)).reduce<NotificationDoc | null>((d, e) => evolve(d, e), null)!;
-  assert.deepEqual(w.notifications.map((n) => [n.notificationId, n.status, n.reason]), [
-    [id(5), stored(5).status, stored(5).reason],
-    [id(4), stored(4).status, stored(4).reason],
-  ]);
-  assert.deepEqual(w.notifications.map((n) => [n.status, n.reason]), [['FAILED', 'NODE_LOST'], ['DISPATCHED', undefined]]);
+  const stored = (n: number) =>
+    events.filter((e) => e.notificationId === id(n)).reduce<NotificationDoc | null>((d, e) => evolve(d, e), null)!;
+  assert.deepEqual(
+    w.notifications.map((n) => [n.notificationId, n.status, n.reason]),
+    [
+      [id(5), stored(5).status, stored(5).reason],
+      [id(4), stored(4).status, stored(4).reason],
+    ],
+  );
+  assert.deepEqual(
+    w.notifications.map((n) => [n.status, n.reason]),
+    [
+      ['FAILED', 'NODE_LOST'],
+      ['DISPATCHED', undefined],
+    ],
+  );
   assert.equal(w.notifications[1]!.updatedAt, T0 + 1000, 'updated when its entry was appended');
 });
 
@@ -83,7 +110,11 @@ describe('gateway: /dashboard/api', () => {
     for (const path of ['activity', 'notifications', 'streams', 'nodes']) {
       assert.equal((await get(`/dashboard/api/${path}`, {})).status, 401, path);
     }
-    for (const [url, type] of [['/dashboard', 'text/html'], ['/dashboard/app.js', 'text/javascript'], ['/dashboard/dashboard.css', 'text/css']]) {
+    for (const [url, type] of [
+      ['/dashboard', 'text/html'],
+      ['/dashboard/app.js', 'text/javascript'],
+      ['/dashboard/dashboard.css', 'text/css'],
+    ]) {
       const res = await ctx.gw.app.inject({ method: 'GET', url: url! });
       assert.equal(res.statusCode, 200, url);
       assert.match(String(res.headers['content-type']), new RegExp(`^${type}`));
@@ -109,19 +140,31 @@ describe('gateway: /dashboard/api', () => {
     assert.equal(activity.body.counts.byStatus.ACCEPTED, 1);
     assert.equal(activity.body.counts.byReason.RECIPIENT_OFFLINE, 1);
     assert.ok(activity.body.throughput.length >= 60);
-    assert.equal(activity.body.throughput.reduce((n: number, p: any) => n + p.accepted, 0), 2);
+    assert.equal(
+      activity.body.throughput.reduce((n: number, p: any) => n + p.accepted, 0),
+      2,
+    );
 
     const all = await get('/dashboard/api/notifications');
-    assert.deepEqual(all.body.notifications.map((n: any) => n.notificationId), [id(12), id(11)]);
+    assert.deepEqual(
+      all.body.notifications.map((n: any) => n.notificationId),
+      [id(12), id(11)],
+    );
     const bob = await get('/dashboard/api/notifications?q=dash-bob');
-    assert.deepEqual(bob.body.notifications.map((n: any) => [n.recipientId, n.status, n.title]), [['dash-bob', 'ACCEPTED', '#12']]);
+    assert.deepEqual(
+      bob.body.notifications.map((n: any) => [n.recipientId, n.status, n.title]),
+      [['dash-bob', 'ACCEPTED', '#12']],
+    );
     const byId = await get(`/dashboard/api/notifications?q=${id(11)}`);
-    assert.deepEqual(byId.body.notifications.map((n: any) => n.notificationId), [id(11)]);
+    assert.deepEqual(
+      byId.body.notifications.map((n: any) => n.notificationId),
+      [id(11)],
+    );
     assert.equal((await get('/dashboard/api/notifications?q=a%20b')).status, 400);
     assert.equal((await get('/dashboard/api/activity?minutes=0')).status, 400);
   });
 
-  it('streams list each consumer group\'s lag and pending; nodes their heartbeat and connections', async () => {
+  it("streams list each consumer group's lag and pending; nodes their heartbeat and connections", async () => {
     const { peer, gw } = ctx;
     await peer.xgroup('CREATE', gw.keys.commands(0), groups.dispatcher, '$', 'MKSTREAM');
     await peer.xadd(gw.keys.commands(0), '*', 'data', '{}');
@@ -136,7 +179,13 @@ describe('gateway: /dashboard/api', () => {
     assert.ok(streams.body.groups.some((g: any) => g.stream === 'deliveries:node-a' && g.group === 'delivery'));
 
     const nodes = await get('/dashboard/api/nodes');
-    assert.deepEqual(nodes.body.nodes.map((n: any) => [n.nodeId, n.alive, n.connections]), [['node-b', false, null], ['node-a', true, 7]]);
+    assert.deepEqual(
+      nodes.body.nodes.map((n: any) => [n.nodeId, n.alive, n.connections]),
+      [
+        ['node-b', false, null],
+        ['node-a', true, 7],
+      ],
+    );
   });
 
   it('is in the OpenAPI document, behind the API key', async () => {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createRedis, type RedisClient } from '@pushflow/shared';
-import { redisServer, type Server } from '../../test/harness/servers.ts';
-import { uniquePrefix } from '../../test/harness/isolation.ts';
+import { redisServer, type Server } from '../../local-stack/servers.ts';
+import { uniquePrefix } from '../../local-stack/isolation.ts';
 import { answerNext, auth, gatewayWithPeer, startGateway, type Gateway } from './peer.ts';
 
 const PROBLEM = /^application\/problem\+json(; charset=utf-8)?$/;
@@ -14,7 +14,11 @@ function nested(levels: number): unknown {
   return v;
 }
 
-function assertValidationFailed(res: { statusCode: number; headers: Record<string, unknown>; body: string; json(): any }, path: string, what: string) {
+function assertValidationFailed(
+  res: { statusCode: number; headers: Record<string, unknown>; body: string; json(): any },
+  path: string,
+  what: string,
+) {
   assert.equal(res.statusCode, 400, `${what}: ${res.body}`);
   assert.match(res.headers['content-type'] as string, PROBLEM);
   const problem = res.json();
@@ -25,7 +29,8 @@ function assertValidationFailed(res: { statusCode: number; headers: Record<strin
 describe('hostile input to the default gateway', { timeout: 30_000 }, () => {
   const fx = gatewayWithPeer();
   const lengths = async () => [await fx.peer.xlen(fx.gw.keys.commands(0)), await fx.peer.xlen(fx.gw.keys.queries)];
-  const post = (payload: unknown) => fx.gw.app.inject({ method: 'POST', url: '/notifications', headers: auth(), payload: payload as object });
+  const post = (payload: unknown) =>
+    fx.gw.app.inject({ method: 'POST', url: '/notifications', headers: auth(), payload: payload as object });
 
   it('refuses wrong types, over-long fields and key separators with 400 naming the field, appending nothing', async () => {
     const cases: [unknown, string][] = [
@@ -60,7 +65,8 @@ describe('hostile input to the default gateway', { timeout: 30_000 }, () => {
       [nested(9), '/body/data/a/a/a/a/a/a/a/a'],
       [{ s: 'x'.repeat(8200) }, '/body/data'],
     ];
-    for (const [data, path] of cases) assertValidationFailed(await post({ recipientId: 'u', data }), path, JSON.stringify(data).slice(0, 80));
+    for (const [data, path] of cases)
+      assertValidationFailed(await post({ recipientId: 'u', data }), path, JSON.stringify(data).slice(0, 80));
     assert.deepEqual(await lengths(), [0, 0]);
   });
 
@@ -72,7 +78,10 @@ describe('hostile input to the default gateway', { timeout: 30_000 }, () => {
       '{"recipientId":"u","data":{"constructor":{"prototype":{"x":1}}}}',
     ]) {
       const res = await fx.gw.app.inject({
-        method: 'POST', url: '/notifications', headers: { ...auth(), 'content-type': 'application/json' }, payload: raw,
+        method: 'POST',
+        url: '/notifications',
+        headers: { ...auth(), 'content-type': 'application/json' },
+        payload: raw,
       });
       assertValidationFailed(res, '/body', raw);
     }
@@ -84,7 +93,10 @@ describe('hostile input to the default gateway', { timeout: 30_000 }, () => {
     const depth = 30_000;
     const raw = `{"recipientId":"u","data":{"d":${'['.repeat(depth)}${']'.repeat(depth)}}}`;
     const res = await fx.gw.app.inject({
-      method: 'POST', url: '/notifications', headers: { ...auth(), 'content-type': 'application/json', 'idempotency-key': 'deep' }, payload: raw,
+      method: 'POST',
+      url: '/notifications',
+      headers: { ...auth(), 'content-type': 'application/json', 'idempotency-key': 'deep' },
+      payload: raw,
     });
     assertValidationFailed(res, '/body/data/d/0/0/0/0/0/0/0', 'deep nesting');
     assert.deepEqual(await lengths(), [0, 0]);
@@ -92,8 +104,19 @@ describe('hostile input to the default gateway', { timeout: 30_000 }, () => {
 
   it('answers 400 to weird status ids without asking the dispatcher', async () => {
     for (const id of [
-      'x'.repeat(5000), 'a:b', '$where', '%24where', encodeURIComponent('{"$ne":null}'), `urn:uuid:${ID}`,
-      `${ID}%3A`, `${ID}x`, `${ID.toUpperCase()}0`, '..%2F..%2Fadmin', '%00', `${ID}%20`, 'pushflow:commands',
+      'x'.repeat(5000),
+      'a:b',
+      '$where',
+      '%24where',
+      encodeURIComponent('{"$ne":null}'),
+      `urn:uuid:${ID}`,
+      `${ID}%3A`,
+      `${ID}x`,
+      `${ID.toUpperCase()}0`,
+      '..%2F..%2Fadmin',
+      '%00',
+      `${ID}%20`,
+      'pushflow:commands',
     ]) {
       const res = await fx.gw.app.inject({ method: 'GET', url: `/notifications/${id}/status`, headers: auth() });
       assertValidationFailed(res, '/params/id', id.slice(0, 60));
@@ -105,7 +128,10 @@ describe('hostile input to the default gateway', { timeout: 30_000 }, () => {
     const data = { ok: { list: [1, 'two', { three: 3 }], 'with $ inside': true, 'a:b': null } };
     const [res, cmd] = await Promise.all([
       post({ recipientId: 'user_1.a@b-c', title: 't'.repeat(256), body: 'b'.repeat(4096), data }),
-      answerNext(fx.peer, fx.gw.keys.commands(0), () => ({ ok: true, result: { notificationId: ID, status: 'ACCEPTED', acceptedAt: new Date().toISOString() } })),
+      answerNext(fx.peer, fx.gw.keys.commands(0), () => ({
+        ok: true,
+        result: { notificationId: ID, status: 'ACCEPTED', acceptedAt: new Date().toISOString() },
+      })),
     ]);
     assert.equal(res.statusCode, 202, res.body);
     assert.ok(cmd.type === 'notification.send');
@@ -118,8 +144,12 @@ describe('a gateway with its own limits', { timeout: 30_000 }, () => {
   let gw: Gateway;
   let peer: RedisClient;
   const env = {
-    PUSHFLOW_MAX_RECIPIENT_ID_LENGTH: '8', PUSHFLOW_MAX_TITLE_LENGTH: '5', PUSHFLOW_MAX_BODY_LENGTH: '10',
-    PUSHFLOW_MAX_DATA_BYTES: '60', PUSHFLOW_MAX_DATA_DEPTH: '2', PUSHFLOW_HTTP_BODY_LIMIT_BYTES: '1024',
+    PUSHFLOW_MAX_RECIPIENT_ID_LENGTH: '8',
+    PUSHFLOW_MAX_TITLE_LENGTH: '5',
+    PUSHFLOW_MAX_BODY_LENGTH: '10',
+    PUSHFLOW_MAX_DATA_BYTES: '60',
+    PUSHFLOW_MAX_DATA_DEPTH: '2',
+    PUSHFLOW_HTTP_BODY_LIMIT_BYTES: '1024',
   };
 
   before(async () => {
@@ -138,7 +168,10 @@ describe('a gateway with its own limits', { timeout: 30_000 }, () => {
   it('takes a notification exactly at every limit', async () => {
     const [res] = await Promise.all([
       post({ recipientId: 'x'.repeat(8), title: 't'.repeat(5), body: 'b'.repeat(10), data: { a: { b: 'x'.repeat(40) } } }),
-      answerNext(peer, gw.keys.commands(0), () => ({ ok: true, result: { notificationId: ID, status: 'ACCEPTED', acceptedAt: new Date().toISOString() } })),
+      answerNext(peer, gw.keys.commands(0), () => ({
+        ok: true,
+        result: { notificationId: ID, status: 'ACCEPTED', acceptedAt: new Date().toISOString() },
+      })),
     ]);
     assert.equal(res.statusCode, 202, res.body);
   });

@@ -10,7 +10,10 @@ const HEX64 = /^[0-9a-f]{64}$/;
 describe('Idempotency-Key on POST /notifications', { timeout: 20_000 }, () => {
   const fx = gatewayWithPeer();
 
-  const ok = () => ({ ok: true, result: { notificationId: '0190b2c4-1111-7abc-8def-0123456789ab', status: 'ACCEPTED', acceptedAt: new Date().toISOString() } });
+  const ok = () => ({
+    ok: true,
+    result: { notificationId: '0190b2c4-1111-7abc-8def-0123456789ab', status: 'ACCEPTED', acceptedAt: new Date().toISOString() },
+  });
 
   /** Sends through the gateway, plays the dispatcher, returns the command it got. */
   async function send(payload: object, headers: Record<string, string>, reply: () => Record<string, unknown> = ok) {
@@ -54,7 +57,10 @@ describe('Idempotency-Key on POST /notifications', { timeout: 20_000 }, () => {
     }
     for (const key of ['', 'k'.repeat(256), 'tab\there', 'caf\u00e9']) {
       const res = await fx.gw.app.inject({
-        method: 'POST', url: '/notifications', headers: { ...auth(), 'idempotency-key': key }, payload: { recipientId: 'u' },
+        method: 'POST',
+        url: '/notifications',
+        headers: { ...auth(), 'idempotency-key': key },
+        payload: { recipientId: 'u' },
       });
       assert.equal(res.statusCode, 400, JSON.stringify(key));
       assert.match(res.headers['content-type'] as string, PROBLEM);
@@ -67,7 +73,8 @@ describe('Idempotency-Key on POST /notifications', { timeout: 20_000 }, () => {
 
   it('maps IDEMPOTENCY_KEY_REUSED to a 422 problem', async () => {
     const { res } = await send({ recipientId: 'u', title: 'other' }, { ...auth(), 'idempotency-key': 'reused' }, () => ({
-      ok: false, error: { code: 'IDEMPOTENCY_KEY_REUSED', message: 'this Idempotency-Key was used for a different request' },
+      ok: false,
+      error: { code: 'IDEMPOTENCY_KEY_REUSED', message: 'this Idempotency-Key was used for a different request' },
     }));
     assert.equal(res.statusCode, 422);
     assert.match(res.headers['content-type'] as string, PROBLEM);

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createLogger, createRedis, type RedisClient } from '@pushflow/shared';
-import { redisServer, type Server } from '../../test/harness/servers.ts';
-import { uniquePrefix } from '../../test/harness/isolation.ts';
+import { redisServer, type Server } from '../../local-stack/servers.ts';
+import { uniquePrefix } from '../../local-stack/isolation.ts';
 import { answerNext, API_KEY, auth, OTHER_KEY, startGateway, type Gateway } from './peer.ts';
 
 const WRONG_KEY = 'wrong-but-plausible-key-0123456789';
@@ -17,7 +17,11 @@ describe('what the gateway logs', { timeout: 20_000 }, () => {
 
   before(async () => {
     server = await redisServer();
-    const log = createLogger('gateway', 'debug', { write: (s: string) => { lines.push(s); } });
+    const log = createLogger('gateway', 'debug', {
+      write: (s: string) => {
+        lines.push(s);
+      },
+    });
     gw = await startGateway(server.url, uniquePrefix(), { log });
     peer = createRedis(server.url, 'dispatcher-peer');
   });
@@ -32,7 +36,12 @@ describe('what the gateway logs', { timeout: 20_000 }, () => {
   it('never writes an API key, whether good, wrong or sent with a bad body or a failing request', async () => {
     const ok = { ok: true, result: { notificationId: ID, status: 'ACCEPTED', acceptedAt: new Date().toISOString() } };
     const [good] = await Promise.all([
-      gw.app.inject({ method: 'POST', url: '/notifications', headers: { ...auth(), 'idempotency-key': 'k1' }, payload: { recipientId: 'u' } }),
+      gw.app.inject({
+        method: 'POST',
+        url: '/notifications',
+        headers: { ...auth(), 'idempotency-key': 'k1' },
+        payload: { recipientId: 'u' },
+      }),
       answerNext(peer, gw.keys.commands(0), () => ok),
     ]);
     assert.equal(good.statusCode, 202);
@@ -48,18 +57,32 @@ describe('what the gateway logs', { timeout: 20_000 }, () => {
     ]);
     assert.equal(broken.statusCode, 500);
     const badBody = await gw.app.inject({
-      method: 'POST', url: '/notifications', headers: { ...auth(), 'content-type': 'application/json' }, payload: `{"recipientId":"${API_KEY}`,
+      method: 'POST',
+      url: '/notifications',
+      headers: { ...auth(), 'content-type': 'application/json' },
+      payload: `{"recipientId":"${API_KEY}`,
     });
     assert.equal(badBody.statusCode, 400);
-    const badField = await gw.app.inject({ method: 'POST', url: '/notifications', headers: auth(), payload: { recipientId: 'u', data: { $x: 1 } } });
+    const badField = await gw.app.inject({
+      method: 'POST',
+      url: '/notifications',
+      headers: auth(),
+      payload: { recipientId: 'u', data: { $x: 1 } },
+    });
     assert.equal(badField.statusCode, 400);
     const wrong = await gw.app.inject({ method: 'POST', url: '/notifications', headers: auth(WRONG_KEY), payload: { recipientId: 'u' } });
     assert.equal(wrong.statusCode, 401);
     const token = await gw.app.inject({ method: 'POST', url: '/connect-tokens', headers: auth(), payload: { recipientId: 'u' } });
     assert.equal(token.statusCode, 201);
 
-    assert.ok(lines.some((l) => l.includes('"msg":"incoming request"')), 'requests are logged');
-    assert.ok(lines.some((l) => l.includes('"level":50') && l.includes('does not match its schema')), 'the 500 is logged with its error');
+    assert.ok(
+      lines.some((l) => l.includes('"msg":"incoming request"')),
+      'requests are logged',
+    );
+    assert.ok(
+      lines.some((l) => l.includes('"level":50') && l.includes('does not match its schema')),
+      'the 500 is logged with its error',
+    );
     for (const line of lines) {
       for (const secret of [API_KEY, OTHER_KEY, WRONG_KEY, token.json().token]) assert.ok(!line.includes(secret), `secret in: ${line}`);
     }
@@ -109,7 +132,14 @@ describe('request lines', { timeout: 20_000 }, () => {
 
   async function gatewayLoggingAt(level: string, env: Record<string, string> = {}) {
     const lines: string[] = [];
-    const gw = await startGateway(server.url, uniquePrefix(), { env, log: createLogger('gateway', level, { write: (s: string) => { lines.push(s); } }) });
+    const gw = await startGateway(server.url, uniquePrefix(), {
+      env,
+      log: createLogger('gateway', level, {
+        write: (s: string) => {
+          lines.push(s);
+        },
+      }),
+    });
     return { gw, lines };
   }
 
@@ -121,8 +151,14 @@ describe('request lines', { timeout: 20_000 }, () => {
       answerNext(peer, gw.keys.commands(0), () => ok),
     ]);
     assert.equal(sent.statusCode, 202);
-    assert.equal((await gw.app.inject({ method: 'POST', url: '/connect-tokens', headers: auth(), payload: { recipientId: 'u' } })).statusCode, 201);
-    assert.equal((await gw.app.inject({ method: 'POST', url: '/connect-tokens', headers: auth(WRONG_KEY), payload: { recipientId: 'u' } })).statusCode, 401);
+    assert.equal(
+      (await gw.app.inject({ method: 'POST', url: '/connect-tokens', headers: auth(), payload: { recipientId: 'u' } })).statusCode,
+      201,
+    );
+    assert.equal(
+      (await gw.app.inject({ method: 'POST', url: '/connect-tokens', headers: auth(WRONG_KEY), payload: { recipientId: 'u' } })).statusCode,
+      401,
+    );
   }
 
   it('by default are written at debug only: at info a request that succeeds or is refused logs nothing, a notification neither', async () => {
@@ -154,10 +190,20 @@ describe('request lines', { timeout: 20_000 }, () => {
       await someRequests(gw);
       await gw.app.inject({ method: 'GET', url: `/ws?token=${TOKEN}` });
       const logged = lines.map((l) => JSON.parse(l));
-      assert.deepEqual(logged.map((l) => [l.level, l.msg]), Array.from({ length: 4 }, () => [30, 'request completed']), lines.join('\n'));
-      assert.deepEqual(logged.map((l) => [l.req.method, l.req.url, l.res.statusCode]), [
-        ['POST', '/notifications', 202], ['POST', '/connect-tokens', 201], ['POST', '/connect-tokens', 401], ['GET', '/ws?token=[redacted]', 404],
-      ]);
+      assert.deepEqual(
+        logged.map((l) => [l.level, l.msg]),
+        Array.from({ length: 4 }, () => [30, 'request completed']),
+        lines.join('\n'),
+      );
+      assert.deepEqual(
+        logged.map((l) => [l.req.method, l.req.url, l.res.statusCode]),
+        [
+          ['POST', '/notifications', 202],
+          ['POST', '/connect-tokens', 201],
+          ['POST', '/connect-tokens', 401],
+          ['GET', '/ws?token=[redacted]', 404],
+        ],
+      );
       assert.ok(logged.every((l) => typeof l.responseTime === 'number'));
       for (const line of lines) for (const secret of [API_KEY, WRONG_KEY, TOKEN]) assert.ok(!line.includes(secret), line);
     } finally {
@@ -178,6 +224,9 @@ describe('request lines', { timeout: 20_000 }, () => {
     } finally {
       process.off('warning', onWarning);
     }
-    assert.deepEqual(warnings.filter((w) => w.startsWith('FSTDEP')), []);
+    assert.deepEqual(
+      warnings.filter((w) => w.startsWith('FSTDEP')),
+      [],
+    );
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { redisServer, type Server } from '../../test/harness/servers.ts';
-import { uniquePrefix } from '../../test/harness/isolation.ts';
+import { redisServer, type Server } from '../../local-stack/servers.ts';
+import { uniquePrefix } from '../../local-stack/isolation.ts';
 import { auth, startGateway, type Gateway } from './peer.ts';
 
 const TOKEN = 'gateway-metrics-token-0123456789';
@@ -36,8 +36,14 @@ describe('GET /metrics on the gateway', { timeout: 20_000 }, () => {
     await open.app.inject({ method: 'GET', url: `/notifications/${id}/status` }); // 401: no API key
     await open.app.inject({ method: 'GET', url: '/no/such/path/42', headers: auth() });
     const text = (await open.app.inject({ method: 'GET', url: '/metrics' })).body;
-    assert.match(text, /^pushflow_http_request_duration_seconds_count\{service="gateway",method="GET",route="\/notifications\/:id\/status",status_code="401"\} 1$/m);
-    assert.match(text, /^pushflow_http_request_duration_seconds_count\{service="gateway",method="GET",route="unmatched",status_code="404"\} 1$/m);
+    assert.match(
+      text,
+      /^pushflow_http_request_duration_seconds_count\{service="gateway",method="GET",route="\/notifications\/:id\/status",status_code="401"\} 1$/m,
+    );
+    assert.match(
+      text,
+      /^pushflow_http_request_duration_seconds_count\{service="gateway",method="GET",route="unmatched",status_code="404"\} 1$/m,
+    );
     assert.ok(!text.includes(id) && !text.includes('/no/such/path'), 'the URL itself is no label');
   });
 

@@ -14,7 +14,9 @@ describe('gateway notifications API', { timeout: 20_000 }, () => {
     const notificationId = '0190b2c4-1111-7abc-8def-0123456789ab';
     const [res, cmd] = await Promise.all([
       fx.gw.app.inject({
-        method: 'POST', url: '/notifications', headers: auth(),
+        method: 'POST',
+        url: '/notifications',
+        headers: auth(),
         payload: { recipientId: 'user-1', title: 'Hi', body: 'there', data: { n: 1, nested: { a: [1] } } },
       }),
       answerNext(fx.peer, fx.gw.keys.commands(0), () => ({ ok: true, result: { notificationId, status: 'ACCEPTED', acceptedAt } })),
@@ -36,7 +38,8 @@ describe('gateway notifications API', { timeout: 20_000 }, () => {
       const [res] = await Promise.all([
         fx.gw.app.inject({ method: 'POST', url: '/notifications', headers: auth(key), payload: { recipientId: 'u' } }),
         answerNext(fx.peer, fx.gw.keys.commands(0), () => ({
-          ok: true, result: { notificationId: 'n-2', status: 'ACCEPTED', acceptedAt: new Date().toISOString() },
+          ok: true,
+          result: { notificationId: 'n-2', status: 'ACCEPTED', acceptedAt: new Date().toISOString() },
         })),
       ]);
       assert.equal(res.statusCode, 202, res.body);
@@ -45,7 +48,10 @@ describe('gateway notifications API', { timeout: 20_000 }, () => {
 
   it('answers 401 problem without a key or with a wrong one, appending nothing', async () => {
     const cases: Record<string, string>[] = [
-      {}, auth('not-a-valid-key-at-all'), { authorization: 'Basic dXNlcjpwYXNz' }, { authorization: 'Bearer' },
+      {},
+      auth('not-a-valid-key-at-all'),
+      { authorization: 'Basic dXNlcjpwYXNz' },
+      { authorization: 'Bearer' },
     ];
     for (const headers of cases) {
       for (const route of [
@@ -89,7 +95,10 @@ describe('gateway notifications API', { timeout: 20_000 }, () => {
       assert.equal(typeof body.errors[0].message, 'string');
     }
     const malformed = await fx.gw.app.inject({
-      method: 'POST', url: '/notifications', headers: { ...auth(), 'content-type': 'application/json' }, payload: '{"recipientId":',
+      method: 'POST',
+      url: '/notifications',
+      headers: { ...auth(), 'content-type': 'application/json' },
+      payload: '{"recipientId":',
     });
     assert.equal(malformed.statusCode, 400);
     assert.equal(malformed.json().type, 'urn:pushflow:problem:validation-failed');
@@ -98,14 +107,20 @@ describe('gateway notifications API', { timeout: 20_000 }, () => {
 
   it('answers 413 for a body over 64 KiB and 415 for a body that is not JSON', async () => {
     const big = await fx.gw.app.inject({
-      method: 'POST', url: '/notifications', headers: auth(), payload: { recipientId: 'u', body: 'x'.repeat(70_000) },
+      method: 'POST',
+      url: '/notifications',
+      headers: auth(),
+      payload: { recipientId: 'u', body: 'x'.repeat(70_000) },
     });
     assert.equal(big.statusCode, 413);
     assert.match(big.headers['content-type'] as string, PROBLEM);
     assert.equal(big.json().type, 'urn:pushflow:problem:payload-too-large');
 
     const text = await fx.gw.app.inject({
-      method: 'POST', url: '/notifications', headers: { ...auth(), 'content-type': 'text/plain' }, payload: 'hello',
+      method: 'POST',
+      url: '/notifications',
+      headers: { ...auth(), 'content-type': 'text/plain' },
+      payload: 'hello',
     });
     assert.equal(text.statusCode, 415);
     assert.equal(text.json().type, 'urn:pushflow:problem:unsupported-media-type');
@@ -117,16 +132,22 @@ describe('gateway notifications API', { timeout: 20_000 }, () => {
     assert.equal(res.statusCode, 404);
     assert.match(res.headers['content-type'] as string, PROBLEM);
     assert.deepEqual(res.json(), {
-      type: 'urn:pushflow:problem:not-found', title: 'Not found', status: 404,
-      detail: 'No route for GET /nope?x=1', instance: '/nope?x=1',
+      type: 'urn:pushflow:problem:not-found',
+      title: 'Not found',
+      status: 404,
+      detail: 'No route for GET /nope?x=1',
+      instance: '/nope?x=1',
     });
   });
 
   it('returns the status the dispatcher found', async () => {
     const id = '0190b2c4-2222-7abc-8def-0123456789ab';
     const status = {
-      notificationId: id, recipientId: 'user-1', status: 'DELIVERED',
-      acceptedAt: '2025-01-01T00:00:00.000Z', updatedAt: '2025-01-01T00:00:01.000Z',
+      notificationId: id,
+      recipientId: 'user-1',
+      status: 'DELIVERED',
+      acceptedAt: '2025-01-01T00:00:00.000Z',
+      updatedAt: '2025-01-01T00:00:01.000Z',
       history: [
         { status: 'ACCEPTED', at: '2025-01-01T00:00:00.000Z' },
         { status: 'DISPATCHED', at: '2025-01-01T00:00:00.500Z' },

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { redisServer, type Server } from '../../test/harness/servers.ts';
-import { uniquePrefix } from '../../test/harness/isolation.ts';
+import { redisServer, type Server } from '../../local-stack/servers.ts';
+import { uniquePrefix } from '../../local-stack/isolation.ts';
 import { problemTypes } from '../src/problems.ts';
 import { startGateway, type Gateway } from './peer.ts';
 
@@ -30,7 +30,9 @@ describe('OpenAPI document and docs page', { timeout: 20_000 }, () => {
     assert.equal(typeof doc.info.version, 'string');
     assert.equal(typeof doc.paths, 'object');
     assert.deepEqual(doc.components.securitySchemes.bearerAuth, {
-      type: 'http', scheme: 'bearer', description: 'One of the keys in PUSHFLOW_API_KEYS',
+      type: 'http',
+      scheme: 'bearer',
+      description: 'One of the keys in PUSHFLOW_API_KEYS',
     });
     assert.deepEqual(doc.security, [{ bearerAuth: [] }]);
     for (const slug of Object.keys(problemTypes)) assert.ok(doc.info.description.includes(`urn:pushflow:problem:${slug}`));
@@ -67,7 +69,8 @@ describe('OpenAPI document and docs page', { timeout: 20_000 }, () => {
     assert.deepEqual(list.properties.notifications.items, body, 'each item as the body of POST /notifications');
     assert.deepEqual(Object.keys(batch.responses).sort(), ['202', '400', '401', '413', '415', '422', '429', '503', '504']);
     assert.match(batch.responses['413'].description, /4194304 bytes/);
-    for (const code of ['400', '422', '429', '503', '504']) assert.ok(batch.responses[code].content['application/problem+json'].schema, code);
+    for (const code of ['400', '422', '429', '503', '504'])
+      assert.ok(batch.responses[code].content['application/problem+json'].schema, code);
     assert.equal(batch.responses['429'].headers['ratelimit-remaining'].schema.type, 'integer');
     const accepted = batch.responses['202'].content['application/json'].schema;
     assert.deepEqual(accepted.required, ['notifications']);
@@ -91,7 +94,10 @@ describe('OpenAPI document and docs page', { timeout: 20_000 }, () => {
     assert.equal(tokens.requestBody.content['application/json'].schema.properties.ttlSeconds.maximum, 86_400);
     assert.deepEqual(tokens.responses['201'].content['application/json'].schema.required, ['token', 'expiresAt']);
 
-    for (const [path, method] of [['/healthz', 'get'], ['/readyz', 'get']] as const) {
+    for (const [path, method] of [
+      ['/healthz', 'get'],
+      ['/readyz', 'get'],
+    ] as const) {
       assert.deepEqual(doc.paths[path][method].security, [], `${path} is public`);
     }
     assert.equal(doc.paths['/openapi.json'], undefined);
@@ -110,13 +116,16 @@ describe('OpenAPI document and docs page', { timeout: 20_000 }, () => {
     (function walk(node: unknown) {
       if (Array.isArray(node)) node.forEach(walk);
       else if (node && typeof node === 'object') {
-        for (const [k, v] of Object.entries(node)) (k === '$ref' ? refs.push(v as string) : walk(v));
+        for (const [k, v] of Object.entries(node)) k === '$ref' ? refs.push(v as string) : walk(v);
       }
     })(doc);
     assert.ok(refs.length > 0);
     for (const ref of refs) {
       assert.match(ref, /^#\//);
-      const target = ref.slice(2).split('/').reduce<any>((n, part) => n?.[part], doc);
+      const target = ref
+        .slice(2)
+        .split('/')
+        .reduce<any>((n, part) => n?.[part], doc);
       assert.ok(target, `unresolved ${ref}`);
     }
   });

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { redisServer, type Server } from '../../test/harness/servers.ts';
-import { uniquePrefix } from '../../test/harness/isolation.ts';
+import { redisServer, type Server } from '../../local-stack/servers.ts';
+import { uniquePrefix } from '../../local-stack/isolation.ts';
 import { tcpProxy } from '../../test/harness/proxy.ts';
+import { waitFor } from '../../test/harness/wait.ts';
 import { auth, startGateway, startGatewayWithoutRedis, type Gateway } from './peer.ts';
 
 describe('gateway when the dispatcher or Redis is away', { timeout: 20_000 }, () => {
@@ -29,7 +30,9 @@ describe('gateway when the dispatcher or Redis is away', { timeout: 20_000 }, ()
     assert.equal(await gw.redis.xlen(gw.keys.commands(0)), 1, 'the command was appended before waiting');
 
     const status = await gw.app.inject({
-      method: 'GET', url: '/notifications/0190b2c4-1111-7abc-8def-0123456789ab/status', headers: auth(),
+      method: 'GET',
+      url: '/notifications/0190b2c4-1111-7abc-8def-0123456789ab/status',
+      headers: auth(),
     });
     assert.equal(status.statusCode, 504);
     assert.equal(status.json().type, 'urn:pushflow:problem:dispatcher-timeout');
@@ -41,7 +44,10 @@ describe('gateway when the dispatcher or Redis is away', { timeout: 20_000 }, ()
     const limited = await startGateway(proxy.url, uniquePrefix(), { timeoutMs: 300 });
     try {
       proxy.hold();
-      for (const [gw, status, type] of [[frozen, 504, 'dispatcher-timeout'], [limited, 503, 'dispatcher-unavailable']] as const) {
+      for (const [gw, status, type] of [
+        [frozen, 504, 'dispatcher-timeout'],
+        [limited, 503, 'dispatcher-unavailable'],
+      ] as const) {
         const started = Date.now();
         const res = await gw.app.inject({ method: 'POST', url: '/notifications', headers: auth(), payload: { recipientId: 'u' } });
         const took = Date.now() - started;
@@ -89,7 +95,7 @@ describe('gateway when the dispatcher or Redis is away', { timeout: 20_000 }, ()
     const replies = other.keys.replies(`test-${process.pid}`);
     await other.redis.xadd(replies, '*', 'data', '{}'); // a malformed entry: ignored, but makes the stream exist
     const inFlight = other.app.inject({ method: 'POST', url: '/notifications', headers: auth(), payload: { recipientId: 'u' } });
-    await waitFor(async () => (await other.redis.xlen(other.keys.commands(0))) === 1);
+    await waitFor('the command appended', async () => ((await other.redis.xlen(other.keys.commands(0))) === 1 ? true : undefined), 2000);
     const started = Date.now();
     await other.rpc.stop();
     const res = await inFlight;
@@ -99,11 +105,3 @@ describe('gateway when the dispatcher or Redis is away', { timeout: 20_000 }, ()
     await other.close();
   });
 });
-
-async function waitFor(cond: () => Promise<boolean>, ms = 2000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

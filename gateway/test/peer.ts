@@ -1,26 +1,27 @@
 import { once } from 'node:events';
 import { after, before } from 'node:test';
 import {
-  createRedis, createLogger, encodeBatch, keys as keysFor, sendCommandCodec, statusQueryCodec, toEntries,
-  type Keys, type Logger, type RedisClient, type SendCommand, type StatusQuery,
+  createRedis,
+  createLogger,
+  encodeBatch,
+  sendCommandCodec,
+  statusQueryCodec,
+  toEntries,
+  type Logger,
+  type RedisClient,
+  type SendCommand,
+  type StatusQuery,
 } from '@pushflow/shared';
-import { freePort, redisServer, type Server } from '../../test/harness/servers.ts';
-import { uniquePrefix } from '../../test/harness/isolation.ts';
-import { buildApp, type App } from '../src/app.ts';
+import { freePort, redisServer, type Server } from '../../local-stack/servers.ts';
+import { uniquePrefix } from '../../local-stack/isolation.ts';
 import { loadGatewayConfig, type GatewayConfig } from '../src/config.ts';
-import { createRpc, type Rpc } from '../src/rpc.ts';
+import { createGateway, type Gateway } from '../src/gateway.ts';
+
+export type { Gateway };
 
 export const API_KEY = 'test-key-0123456789abcdef';
 export const OTHER_KEY = 'second-key-fedcba9876543210';
 export const SECRET = 'a-connect-secret-of-at-least-32-bytes!!';
-
-export interface Gateway {
-  app: App;
-  rpc: Rpc;
-  redis: RedisClient;
-  keys: Keys;
-  close(): Promise<void>;
-}
 
 /** The gateway's configuration read from an environment holding the test keys and `env`. */
 export function testConfig(env: Record<string, string> = {}): GatewayConfig {
@@ -36,7 +37,7 @@ export interface GatewayOptions {
   log?: Logger;
 }
 
-/** A gateway app wired as main.ts does, on its own key prefix, not listening. */
+/** A gateway wired as main.ts wires it, on its own key prefix, not listening. */
 export function startGateway(url: string, prefix: string, opts: GatewayOptions = {}): Promise<Gateway> {
   return wireGateway(url, prefix, opts, true);
 }
@@ -47,26 +48,21 @@ export async function startGatewayWithoutRedis(env: Record<string, string> = {})
 }
 
 async function wireGateway(url: string, prefix: string, opts: GatewayOptions, waitReady: boolean): Promise<Gateway> {
-  const config = testConfig({ ...opts.env, PUSHFLOW_REDIS_PREFIX: prefix });
-  const keys = keysFor(prefix, config.PUSHFLOW_PARTITIONS);
-  // As gateway/src/main.ts makes it.
-  const redis = createRedis(url, 'gw-test', { failFast: true, commandTimeoutMs: opts.timeoutMs ?? 2000 });
-  const blocking = createRedis(url, 'gw-test-replies');
-  redis.on('error', () => {});
-  blocking.on('error', () => {});
-  if (waitReady) await Promise.all([redis, blocking].map((c) => c.status === 'ready' ? undefined : once(c, 'ready')));
-  const log = opts.log ?? createLogger('gateway-test', 'silent');
-  const gatewayId = opts.gatewayId ?? `test-${process.pid}`;
-  const rpc = createRpc({ redis, blocking, keys, gatewayId, timeoutMs: opts.timeoutMs ?? 2000, log });
-  const app = await buildApp({ config, redis, rpc, log });
-  return {
-    app, rpc, redis, keys,
-    async close() {
-      await app.close();
-      await rpc.stop();
-      redis.disconnect();
-    },
-  };
+  const config = testConfig({
+    ...opts.env,
+    REDIS_URL: url,
+    PUSHFLOW_REDIS_PREFIX: prefix,
+    PUSHFLOW_REPLY_TIMEOUT_MS: String(opts.timeoutMs ?? 2000),
+  });
+  const gw = await createGateway({
+    config,
+    log: opts.log ?? createLogger('gateway-test', 'silent'),
+    gatewayId: opts.gatewayId ?? `test-${process.pid}`,
+  });
+  // Tests time their requests: a fail-fast connection still connecting would answer 503,
+  // and a reply reader still connecting would add its connect to the first reply's wait.
+  if (waitReady) await Promise.all([gw.redis, gw.blocking].map((c) => (c.status === 'ready' ? undefined : once(c, 'ready'))));
+  return gw;
 }
 
 /**
@@ -88,8 +84,12 @@ export function gatewayWithPeer(): { readonly gw: Gateway; readonly peer: RedisC
     await server?.stop();
   });
   return {
-    get gw() { return gw!; },
-    get peer() { return peer!; },
+    get gw() {
+      return gw!;
+    },
+    get peer() {
+      return peer!;
+    },
   };
 }
 
@@ -104,12 +104,13 @@ export type Answer = (msg: Message, index: number) => Record<string, unknown> | 
  * test asks, with ONE batched entry of replies on the replyTo stream, as a dispatcher does.
  */
 export async function answerEntry(peer: RedisClient, stream: string, reply: Answer, timeoutMs = 3000): Promise<Message[]> {
-  const raw = await peer.call('XREAD', 'COUNT', 1, 'BLOCK', timeoutMs, 'STREAMS', stream, '0-0') as Parameters<typeof toEntries>[0];
+  const raw = (await peer.call('XREAD', 'COUNT', 1, 'BLOCK', timeoutMs, 'STREAMS', stream, '0-0')) as Parameters<typeof toEntries>[0];
   const [entry] = toEntries(raw);
   if (!entry) throw new Error(`nothing arrived on ${stream} within ${timeoutMs} ms`);
   const commands = sendCommandCodec.decodeAll(entry.fields);
   const decoded = commands.items.length > 0 ? commands : statusQueryCodec.decodeAll(entry.fields);
-  if (decoded.items.length === 0 || decoded.malformed.length > 0) throw new Error(`malformed entry on ${stream}: ${JSON.stringify(entry.fields)}`);
+  if (decoded.items.length === 0 || decoded.malformed.length > 0)
+    throw new Error(`malformed entry on ${stream}: ${JSON.stringify(entry.fields)}`);
   const messages: Message[] = decoded.items;
   await peer.xdel(stream, entry.id); // so the next call reads the next one from the start
   const replies = messages.flatMap((msg, i) => {

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createRedis, type RedisClient } from '@pushflow/shared';
-import { redisServer, type Server } from '../../test/harness/servers.ts';
-import { uniquePrefix } from '../../test/harness/isolation.ts';
+import { redisServer, type Server } from '../../local-stack/servers.ts';
+import { uniquePrefix } from '../../local-stack/isolation.ts';
 import { rateLimitKey } from '../src/rate-limit.ts';
 import { answerNext, API_KEY, auth, OTHER_KEY, startGateway, startGatewayWithoutRedis, type Gateway } from './peer.ts';
 
@@ -43,7 +43,8 @@ describe('POST /notifications rate limit per API key', { timeout: 30_000 }, () =
     const [res] = await Promise.all([
       request(gw, key),
       answerNext(peer, gw.keys.commands(0), () => ({
-        ok: true, result: { notificationId: '0190b2c4-1111-7abc-8def-0123456789ab', status: 'ACCEPTED', acceptedAt: new Date().toISOString() },
+        ok: true,
+        result: { notificationId: '0190b2c4-1111-7abc-8def-0123456789ab', status: 'ACCEPTED', acceptedAt: new Date().toISOString() },
       })),
     ]);
     assert.equal(res.statusCode, 202, res.body);
@@ -116,14 +117,16 @@ describe('POST /notifications rate limit per API key', { timeout: 30_000 }, () =
 
   it('is off at PUSHFLOW_RATE_LIMIT_PER_SECOND=0', async () => {
     const free = await startGateway(server.url, uniquePrefix(), {
-      env: { PUSHFLOW_RATE_LIMIT_PER_SECOND: '0', PUSHFLOW_RATE_LIMIT_BURST: '1' }, gatewayId: 'gw-free',
+      env: { PUSHFLOW_RATE_LIMIT_PER_SECOND: '0', PUSHFLOW_RATE_LIMIT_BURST: '1' },
+      gatewayId: 'gw-free',
     });
     try {
       for (let i = 0; i < 3; i++) {
         const [res] = await Promise.all([
           request(free),
           answerNext(peer, free.keys.commands(0), () => ({
-            ok: true, result: { notificationId: '0190b2c4-1111-7abc-8def-0123456789ab', status: 'ACCEPTED', acceptedAt: new Date().toISOString() },
+            ok: true,
+            result: { notificationId: '0190b2c4-1111-7abc-8def-0123456789ab', status: 'ACCEPTED', acceptedAt: new Date().toISOString() },
           })),
         ]);
         assert.equal(res.statusCode, 202);

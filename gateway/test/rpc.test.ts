@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createLogger, createRedis, encodeBatch, sendCommandCodec, toEntries, type RedisClient } from '@pushflow/shared';
-import { redisServer, type Server } from '../../test/harness/servers.ts';
-import { uniquePrefix } from '../../test/harness/isolation.ts';
+import { redisServer, type Server } from '../../local-stack/servers.ts';
+import { uniquePrefix } from '../../local-stack/isolation.ts';
 import { startGateway, type Gateway } from './peer.ts';
 
 const ID = '0190b2c4-1111-7abc-8def-0123456789ab';
@@ -15,7 +15,13 @@ describe('the reply reader', { timeout: 20_000 }, () => {
 
   before(async () => {
     server = await redisServer();
-    gw = await startGateway(server.url, uniquePrefix(), { log: createLogger('gateway', 'warn', { write: (s: string) => { lines.push(s); } }) });
+    gw = await startGateway(server.url, uniquePrefix(), {
+      log: createLogger('gateway', 'warn', {
+        write: (s: string) => {
+          lines.push(s);
+        },
+      }),
+    });
     peer = createRedis(server.url, 'dispatcher-peer');
   });
   after(async () => {
@@ -29,7 +35,7 @@ describe('the reply reader', { timeout: 20_000 }, () => {
     const stream = gw.keys.commands(0);
     const commands = await (async () => {
       for (;;) {
-        const raw = await peer.call('XREAD', 'STREAMS', stream, '0-0') as Parameters<typeof toEntries>[0];
+        const raw = (await peer.call('XREAD', 'STREAMS', stream, '0-0')) as Parameters<typeof toEntries>[0];
         const found = toEntries(raw).flatMap((e) => sendCommandCodec.items(e.fields));
         if (found.length === 2) return found;
         await new Promise((r) => setTimeout(r, 10));
@@ -39,13 +45,21 @@ describe('the reply reader', { timeout: 20_000 }, () => {
     assert.equal(await peer.xlen(stream), 1);
     const result = { notificationId: ID, status: 'ACCEPTED', acceptedAt: new Date().toISOString() };
     // What a dispatcher writes for one batch that held both gateways' commands: one entry.
-    await peer.xadd(commands[0]!.replyTo, '*', ...encodeBatch([
-      { correlationId: commands[1]!.correlationId, ok: true, result },
-      { not: 'a reply' },
-      { correlationId: commands[0]!.correlationId, ok: false, error: { code: 'NOTIFICATION_REFUSED', message: 'set aside' } },
-    ]));
+    await peer.xadd(
+      commands[0]!.replyTo,
+      '*',
+      ...encodeBatch([
+        { correlationId: commands[1]!.correlationId, ok: true, result },
+        { not: 'a reply' },
+        { correlationId: commands[0]!.correlationId, ok: false, error: { code: 'NOTIFICATION_REFUSED', message: 'set aside' } },
+      ]),
+    );
     const [a, b] = await Promise.all(sends);
-    assert.deepEqual(a, { correlationId: commands[0]!.correlationId, ok: false, error: { code: 'NOTIFICATION_REFUSED', message: 'set aside' } });
+    assert.deepEqual(a, {
+      correlationId: commands[0]!.correlationId,
+      ok: false,
+      error: { code: 'NOTIFICATION_REFUSED', message: 'set aside' },
+    });
     assert.deepEqual(b, { correlationId: commands[1]!.correlationId, ok: true, result });
     const warned = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'malformed replies ignored');
     assert.equal(warned.length, 1, lines.join('\n'));

@@ -25,15 +25,20 @@ export function compareWithCentrifugo(pushflow: Figures, centrifugo: Figures) {
       p99: ratio(p.p99, c.p99),
       serversCpuMsPerNotification: ratio(pushflow.serversCpuMsPerNotification, centrifugo.serversCpuMsPerNotification),
     },
-    note: 'PushFlow\'s figure divided by Centrifugo\'s (same scenario and parameters, same machine, same run). '
-      + 'acceptedPerSecond, deliveredPerSecond: above 1 PushFlow moved more per second. p50, p99: accept-to-receive '
-      + 'latency (publish sent to frame received), above 1 PushFlow took longer. serversCpuMsPerNotification: the '
-      + 'CPU its servers (not the load generator) spent per notification delivered in the window, above 1 PushFlow spent more; '
-      + 'PushFlow\'s projection after the window is not in it (verification.projection.cpuSecondsWhileCatchingUp). '
-      + (pushflow.scenario === 'latency' ? 'In latency both are sent at the same --rate, so the per-second ratios only show whether each kept up. ' : '')
-      + (pushflow.scenario === 'batch' ? 'In batch each request carries --batch of them: PushFlow\'s POST /notifications/batch, Centrifugo\'s /api/batch of publish commands run in parallel. ' : '')
-      + 'Not like for like: PushFlow persists every notification and its status to MongoDB (checked DELIVERED after '
-      + 'the run); Centrifugo, with the Redis engine and no history, relays each publication through Redis PUB/SUB and persists nothing.',
+    note:
+      "PushFlow's figure divided by Centrifugo's (same scenario and parameters, same machine, same run). " +
+      'acceptedPerSecond, deliveredPerSecond: above 1 PushFlow moved more per second. p50, p99: accept-to-receive ' +
+      'latency (publish sent to frame received), above 1 PushFlow took longer. serversCpuMsPerNotification: the ' +
+      'CPU its servers (not the load generator) spent per notification delivered in the window, above 1 PushFlow spent more; ' +
+      "PushFlow's projection after the window is not in it (verification.projection.cpuSecondsWhileCatchingUp). " +
+      (pushflow.scenario === 'latency'
+        ? 'In latency both are sent at the same --rate, so the per-second ratios only show whether each kept up. '
+        : '') +
+      (pushflow.scenario === 'batch'
+        ? "In batch each request carries --batch of them: PushFlow's POST /notifications/batch, Centrifugo's /api/batch of publish commands run in parallel. "
+        : '') +
+      'Not like for like: PushFlow persists every notification and its status to MongoDB (checked DELIVERED after ' +
+      'the run); Centrifugo, with the Redis engine and no history, relays each publication through Redis PUB/SUB and persists nothing.',
   };
 }
 

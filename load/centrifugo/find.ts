@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { findBinary } from '../../test/harness/servers.ts';
+import { findBinary } from '../../local-stack/servers.ts';
 
 /** What to say when there is no centrifugo binary. */
-export const installHint = 'run scripts/install-centrifugo.sh (builds Centrifugo v6 with Go from the Go module proxy into ~/.cache/pushflow/bin), put centrifugo on PATH, or set PUSHFLOW_CENTRIFUGO_BIN';
+export const installHint =
+  'run scripts/install-centrifugo.sh (builds Centrifugo v6 with Go from the Go module proxy into ~/.cache/pushflow/bin), put centrifugo on PATH, or set PUSHFLOW_CENTRIFUGO_BIN';
 
 /**
  * The centrifugo binary the peer comparison runs: on PATH, else PUSHFLOW_CENTRIFUGO_BIN,

@@ -1,7 +1,7 @@
-import { serverVersions } from '../environment.ts';
+import { serverVersions } from '../probes/environment.ts';
 import type { BenchOptions } from '../options.ts';
-import { buildReport } from '../report.ts';
-import { runScenario, type Driver } from '../run-scenario.ts';
+import { buildReport } from '../report/report.ts';
+import { runScenario, type Driver } from '../scenarios/run-scenario.ts';
 import { startCentrifugo } from './server.ts';
 import { centrifugoSystem } from './system.ts';
 
@@ -22,7 +22,12 @@ export async function runOnCentrifugo(binary: string, options: BenchOptions, dri
     const servers = await serverVersions(server.redisUrl);
     const system = centrifugoSystem(server);
     const figures = await runScenario(system, options, driver);
-    report = buildReport(figures, { system: 'centrifugo', processes: system.processes, servers, extra: { centrifugoVersion: server.version } });
+    report = buildReport(figures, {
+      system: 'centrifugo',
+      processes: system.processes,
+      servers,
+      extra: { centrifugoVersion: server.version },
+    });
   } catch (err) {
     await stop().catch(() => {}); // the scenario's error is the one to report
     throw err;

@@ -4,7 +4,7 @@ import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, redisServer, waitForPort, type Server } from '../../test/harness/servers.ts';
+import { freePort, redisServer, waitForPort, type Server } from '../../local-stack/servers.ts';
 import { centrifugoConfig } from './config.ts';
 
 /**
@@ -35,7 +35,13 @@ process.on('exit', () => {
 export async function startCentrifugo(binary: string): Promise<CentrifugoServer> {
   const dir = mkdtempSync(join(tmpdir(), 'pushflow-centrifugo-'));
   const logFile = join(dir, 'centrifugo.log');
-  const logTail = () => { try { return readFileSync(logFile, 'utf8').trim().split('\n').slice(-20).join('\n'); } catch { return '(no log)'; } };
+  const logTail = () => {
+    try {
+      return readFileSync(logFile, 'utf8').trim().split('\n').slice(-20).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  };
   let redis: Server | undefined;
   let child: ChildProcess | undefined;
   try {
@@ -44,7 +50,13 @@ export async function startCentrifugo(binary: string): Promise<CentrifugoServer>
     const apiKey = randomBytes(16).toString('hex');
     const hmacSecret = randomBytes(32).toString('hex');
     const configFile = join(dir, 'config.json');
-    const config = centrifugoConfig({ port, redisUrl: redis.url, redisPrefix: `centrifugo-bench-${randomBytes(3).toString('hex')}`, apiKey, hmacSecret });
+    const config = centrifugoConfig({
+      port,
+      redisUrl: redis.url,
+      redisPrefix: `centrifugo-bench-${randomBytes(3).toString('hex')}`,
+      apiKey,
+      hmacSecret,
+    });
     writeFileSync(configFile, JSON.stringify(config, null, 2));
     await checkConfig(binary, configFile);
 
@@ -65,8 +77,14 @@ export async function startCentrifugo(binary: string): Promise<CentrifugoServer>
 
     const server = redis;
     return {
-      httpUrl, wsUrl: `ws://127.0.0.1:${port}/connection/websocket`, apiKey, hmacSecret, version,
-      redisUrl: redis.url, pid: started.pid!, ...(redis.pid && { redisPid: redis.pid }),
+      httpUrl,
+      wsUrl: `ws://127.0.0.1:${port}/connection/websocket`,
+      apiKey,
+      hmacSecret,
+      version,
+      redisUrl: redis.url,
+      pid: started.pid!,
+      ...(redis.pid && { redisPid: redis.pid }),
       async stop() {
         const code = await stopProcess(started);
         await server.stop();
@@ -97,10 +115,14 @@ async function checkConfig(binary: string, file: string): Promise<void> {
 /** /api/info answered with our key: the server is up, takes the key, and says its version. */
 async function serverVersion(httpUrl: string, apiKey: string): Promise<string> {
   const res = await fetch(`${httpUrl}/api/info`, {
-    method: 'POST', headers: { 'x-api-key': apiKey, 'content-type': 'application/json' }, body: '{}', signal: AbortSignal.timeout(10_000),
+    method: 'POST',
+    headers: { 'x-api-key': apiKey, 'content-type': 'application/json' },
+    body: '{}',
+    signal: AbortSignal.timeout(10_000),
   });
   const text = await res.text();
-  const version = res.status === 200 ? (JSON.parse(text) as { result?: { nodes?: { version?: string }[] } }).result?.nodes?.[0]?.version : undefined;
+  const version =
+    res.status === 200 ? (JSON.parse(text) as { result?: { nodes?: { version?: string }[] } }).result?.nodes?.[0]?.version : undefined;
   if (!version) throw new Error(`POST /api/info answered ${res.status}: ${text.slice(0, 500)}`);
   return version;
 }

@@ -1,8 +1,8 @@
 import { signConnectToken } from '@pushflow/shared';
-import { openWebSocket } from '../clients.ts';
-import { now } from '../clock.ts';
-import { timedPost, type SendResult } from '../senders.ts';
-import type { Publication, System } from '../system.ts';
+import { openWebSocket } from '../drivers/clients.ts';
+import { now } from '../drivers/clock.ts';
+import { timedPost, type SendResult } from '../drivers/senders.ts';
+import type { Publication, System } from '../drivers/system.ts';
 import type { CentrifugoServer } from './server.ts';
 
 /**
@@ -29,7 +29,9 @@ export function centrifugoSystem(server: CentrifugoServer): System {
       const token = signConnectToken({ sub: recipientId, exp: Math.floor(Date.now() / 1000) + 3600 }, server.hmacSecret);
       const ws = await openWebSocket(server.wsUrl);
       let connected: (err?: Error) => void = () => {};
-      const ready = new Promise<void>((resolve, reject) => { connected = (err) => (err ? reject(err) : resolve()); });
+      const ready = new Promise<void>((resolve, reject) => {
+        connected = (err) => (err ? reject(err) : resolve());
+      });
       ws.on('message', (raw) => {
         const receivedAt = now();
         for (const line of String(raw).split('\n')) {
@@ -37,7 +39,8 @@ export function centrifugoSystem(server: CentrifugoServer): System {
           const reply = JSON.parse(line) as Reply;
           if (reply.id === 1) {
             if (reply.error) connected(new Error(`connect refused: ${JSON.stringify(reply.error)}`));
-            else if (!reply.connect?.subs || !(channel in reply.connect.subs)) connected(new Error(`connected without a subscription to ${channel}: ${line}`));
+            else if (!reply.connect?.subs || !(channel in reply.connect.subs))
+              connected(new Error(`connected without a subscription to ${channel}: ${line}`));
             else connected();
           } else if (reply.push?.pub) {
             const p = publication(reply.push.pub.data);
@@ -63,7 +66,9 @@ export function centrifugoSystem(server: CentrifugoServer): System {
     },
     async send(recipientId, data): Promise<SendResult> {
       const id = String(++seq);
-      const r = await timedPost(`${server.httpUrl}/api/publish`, headers, (sentAt) => JSON.stringify(publish(recipientId, id, data, sentAt)));
+      const r = await timedPost(`${server.httpUrl}/api/publish`, headers, (sentAt) =>
+        JSON.stringify(publish(recipientId, id, data, sentAt)),
+      );
       if (r.status !== 200) return { outcome: r.status, postMs: r.postMs };
       const answer = JSON.parse(r.text) as { result?: unknown; error?: { code?: number } };
       return outcome(id, r.postMs, answer.result, answer.error);
@@ -72,17 +77,19 @@ export function centrifugoSystem(server: CentrifugoServer): System {
     // each publish a round trip to its Redis; its docs recommend it with the Redis engine.
     async sendBatch(recipientIds, data): Promise<SendResult[]> {
       const ids = recipientIds.map(() => String(++seq));
-      const r = await timedPost(`${server.httpUrl}/api/batch`, headers, (sentAt) => JSON.stringify({
-        commands: recipientIds.map((to, i) => ({ publish: publish(to, ids[i]!, data, sentAt) })),
-        parallel: true,
-      }));
+      const r = await timedPost(`${server.httpUrl}/api/batch`, headers, (sentAt) =>
+        JSON.stringify({
+          commands: recipientIds.map((to, i) => ({ publish: publish(to, ids[i]!, data, sentAt) })),
+          parallel: true,
+        }),
+      );
       if (r.status !== 200) return ids.map(() => ({ outcome: r.status, postMs: r.postMs }));
       const replies = (JSON.parse(r.text) as { replies?: { publish?: unknown; error?: { code?: number } }[] }).replies ?? [];
       return ids.map((id, i) => outcome(id, r.postMs, replies[i]?.publish, replies[i]?.error));
     },
     statuses: {
       kind: 'none',
-      why: 'Centrifugo keeps no status per publication (nothing like PushFlow\'s DELIVERED in MongoDB to check): verified means every accepted publication was received exactly once, by its recipient',
+      why: "Centrifugo keeps no status per publication (nothing like PushFlow's DELIVERED in MongoDB to check): verified means every accepted publication was received exactly once, by its recipient",
     },
     processes: [{ name: 'centrifugo', pid: server.pid }, ...(server.redisPid ? [{ name: 'redis', pid: server.redisPid }] : [])],
     redisUrl: server.redisUrl,

@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { awaitRoutable, connectToken } from '../clients.ts';
-import { now, sleep } from '../clock.ts';
+import { awaitRoutable, connectToken } from '../drivers/clients.ts';
+import { now, sleep } from '../drivers/clock.ts';
 import type { BenchOptions } from '../options.ts';
-import { summarize } from '../percentiles.ts';
-import { openFiles, residentBytes } from '../processes.ts';
-import { startProgress } from '../progress.ts';
-import { collectGarbage } from '../remote-gc.ts';
-import { stackParameters } from '../report.ts';
-import { postNotification } from '../senders.ts';
-import { holdIdleSockets, type HeldSockets } from '../socket-holders.ts';
-import type { Target } from '../target.ts';
+import { summarize } from '../report/percentiles.ts';
+import { openFiles, residentBytes } from '../probes/processes.ts';
+import { startProgress } from '../report/progress.ts';
+import { collectGarbage } from '../probes/remote-gc.ts';
+import { stackParameters } from '../report/report.ts';
+import { postNotification } from '../drivers/senders.ts';
+import { holdIdleSockets, type HeldSockets } from '../sockets/socket-holders.ts';
+import type { Target } from '../drivers/target.ts';
 
 /**
  * Many idle connections: --connections WebSockets for as many distinct recipients (the
@@ -64,13 +64,15 @@ export async function connectionsScenario(target: Target, options: BenchOptions)
 
     const mintStart = now();
     let nextToken = 0;
-    await Promise.all(Array.from({ length: Math.min(options.concurrency, recipients.length) }, async () => {
-      while (nextToken < recipients.length) {
-        const i = nextToken++;
-        tokens[i] = await connectToken(target, recipients[i]!);
-        minted++;
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: Math.min(options.concurrency, recipients.length) }, async () => {
+        while (nextToken < recipients.length) {
+          const i = nextToken++;
+          tokens[i] = await connectToken(target, recipients[i]!);
+          minted++;
+        }
+      }),
+    );
     const mintSeconds = (now() - mintStart) / 1000;
 
     phase = 'connecting';
@@ -79,7 +81,9 @@ export async function connectionsScenario(target: Target, options: BenchOptions)
       tokens,
       concurrency: options.concurrency,
       perProcess,
-      onProgress: (opened, failed) => { opening = { opened, failed }; },
+      onProgress: (opened, failed) => {
+        opening = { opened, failed };
+      },
       onFrame(index, frame, receivedAt) {
         const recipientId = recipients[index]!;
         if (frame.data?.warmup) return void arrived.add(recipientId);
@@ -106,7 +110,13 @@ export async function connectionsScenario(target: Target, options: BenchOptions)
     phase = 'sending';
     const size = Math.min(options.sample, held.length);
     const sample = Array.from({ length: size }, (_, k) => held[Math.floor((k * held.length) / size)]!);
-    await awaitRoutable(sample, async (id) => { await postNotification(target, id, { warmup: true }); }, arrived);
+    await awaitRoutable(
+      sample,
+      async (id) => {
+        await postNotification(target, id, { warmup: true });
+      },
+      arrived,
+    );
     const results = await Promise.all(sample.map((id) => postNotification(target, id, {})));
     const accepted = results.flatMap((r) => (r.id ? [r.id] : []));
     const sendErrors: Record<string, number> = {};
@@ -138,7 +148,8 @@ export async function connectionsScenario(target: Target, options: BenchOptions)
         bytesPerConnection: before === null || after === null || open === 0 ? null : Math.round((after - before) / open),
         heapUsedBeforeBytes: heapBefore[i] ?? null,
         heapUsedAfterBytes: heapAfter[i] ?? null,
-        heapBytesPerConnection: heapBefore[i] == null || heapAfter[i] == null || open === 0 ? null : Math.round((heapAfter[i]! - heapBefore[i]!) / open),
+        heapBytesPerConnection:
+          heapBefore[i] == null || heapAfter[i] == null || open === 0 ? null : Math.round((heapAfter[i]! - heapBefore[i]!) / open),
       };
     });
     const known = growth.filter((g) => g.rssGrowthBytes !== null);
@@ -181,9 +192,10 @@ export async function connectionsScenario(target: Target, options: BenchOptions)
         // outweigh the connections (even make the growth negative). Even so RSS moves in
         // pages the allocators keep or return as they please; the JS heap in use is exact.
         garbageCollectedBeforeSamples: [...heapBefore, ...heapAfter].every((h) => h !== null),
-        heapBytesPerConnection: totalOpen > 0 && growth.every((g) => g.heapBytesPerConnection !== null)
-          ? Math.round(growth.reduce((a, g) => a + g.heapUsedAfterBytes! - g.heapUsedBeforeBytes!, 0) / totalOpen)
-          : null,
+        heapBytesPerConnection:
+          totalOpen > 0 && growth.every((g) => g.heapBytesPerConnection !== null)
+            ? Math.round(growth.reduce((a, g) => a + g.heapUsedAfterBytes! - g.heapUsedBeforeBytes!, 0) / totalOpen)
+            : null,
       },
       fanOut: {
         recipients: sample.length,
@@ -195,8 +207,15 @@ export async function connectionsScenario(target: Target, options: BenchOptions)
         unexpected,
       },
       closeSeconds: round(closeSeconds, 3),
-      verified: opened.opened === options.connections && failed === 0 && dropped === 0 && sample.length > 0
-        && accepted.length === sample.length && received === accepted.length && duplicates === 0 && misrouted === 0,
+      verified:
+        opened.opened === options.connections &&
+        failed === 0 &&
+        dropped === 0 &&
+        sample.length > 0 &&
+        accepted.length === sample.length &&
+        received === accepted.length &&
+        duplicates === 0 &&
+        misrouted === 0,
     };
   } finally {
     progress.stop();
@@ -206,7 +225,7 @@ export async function connectionsScenario(target: Target, options: BenchOptions)
 
 /** A full collection in every process that has an inspector: each one's JS heap in use after it. */
 async function collectGarbageIn(processes: { inspectorUrl?: string }[]): Promise<(number | null)[]> {
-  return Promise.all(processes.map(async (p) => (p.inspectorUrl ? (await collectGarbage(p.inspectorUrl))?.heapUsedBytes ?? null : null)));
+  return Promise.all(processes.map(async (p) => (p.inspectorUrl ? ((await collectGarbage(p.inspectorUrl))?.heapUsedBytes ?? null) : null)));
 }
 
 function round(n: number, decimals = 1): number {

@@ -1,6 +1,6 @@
-import { now, sleep } from '../clock.ts';
-import { summarize } from '../percentiles.ts';
-import type { Driver } from '../run-scenario.ts';
+import { now, sleep } from '../drivers/clock.ts';
+import { summarize } from '../report/percentiles.ts';
+import type { Driver } from './run-scenario.ts';
 
 /**
  * Open loop: sends are due at a fixed rate whether or not earlier ones were answered, so
@@ -8,7 +8,7 @@ import type { Driver } from '../run-scenario.ts';
  * capped to protect the machine; a send due while at the cap is skipped and counted, and
  * the report says whether the target rate was met.
  */
-export function latency(rate: number, maxInFlight: number): Driver {
+export function latencyScenario(rate: number, maxInFlight: number): Driver {
   return {
     name: 'latency',
     parameters: { rate, maxInFlight },

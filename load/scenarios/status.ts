@@ -1,13 +1,13 @@
 import { request } from 'undici';
-import { now } from '../clock.ts';
-import { cpuCost } from '../cpu-cost.ts';
+import { now } from '../drivers/clock.ts';
+import { cpuCost } from '../probes/cpu-cost.ts';
 import type { BenchOptions } from '../options.ts';
-import { summarize } from '../percentiles.ts';
-import { startProgress } from '../progress.ts';
-import { stackParameters } from '../report.ts';
-import { seedStatuses } from '../seed-statuses.ts';
-import type { Target } from '../target.ts';
-import { startWindowUsage } from '../window-usage.ts';
+import { summarize } from '../report/percentiles.ts';
+import { startProgress } from '../report/progress.ts';
+import { stackParameters } from '../report/report.ts';
+import { seedStatuses } from './seed-statuses.ts';
+import type { Target } from '../drivers/target.ts';
+import { startWindowUsage } from '../probes/window-usage.ts';
 
 /**
  * GET /notifications/:id/status under load: the collection is seeded with --status-docs
@@ -16,7 +16,7 @@ import { startWindowUsage } from '../window-usage.ts';
  * a 200 about the id asked for; anything else is counted by what it was.
  */
 export async function statusScenario(target: Target, options: BenchOptions) {
-  if (!target.mongoUrl) throw new Error('the status scenario needs the stack\'s MongoDB (--mongo)');
+  if (!target.mongoUrl) throw new Error("the status scenario needs the stack's MongoDB (--mongo)");
   let phase = 'seeding';
   let seededSoFar = 0;
   const samples: number[] = [];
@@ -25,10 +25,14 @@ export async function statusScenario(target: Target, options: BenchOptions) {
   const progress = startProgress('status', () => {
     const s = ((now() - started) / 1000).toFixed(1);
     const failed = Object.values(errors).reduce((a, b) => a + b, 0);
-    return phase === 'seeding' ? `seeding ${s}s ${seededSoFar}/${options.statusDocs} documents` : `${phase} ${s}s answered ${samples.length} errors ${failed}`;
+    return phase === 'seeding'
+      ? `seeding ${s}s ${seededSoFar}/${options.statusDocs} documents`
+      : `${phase} ${s}s answered ${samples.length} errors ${failed}`;
   });
   try {
-    const seeded = await seedStatuses(target.mongoUrl, options.statusDocs, (n) => { seededSoFar = n; });
+    const seeded = await seedStatuses(target.mongoUrl, options.statusDocs, (n) => {
+      seededSoFar = n;
+    });
     progress.note(`seeded ${seeded.ids.length} documents in ${seeded.seconds.toFixed(1)} s`);
     const { ids } = seeded;
     const pick = () => ids[Math.floor(Math.random() * ids.length)]!;
@@ -51,9 +55,12 @@ export async function statusScenario(target: Target, options: BenchOptions) {
       if (outcome === 'ok') samples.push(now() - sentAt);
       else errors[outcome] = (errors[outcome] ?? 0) + 1;
     };
-    const loop = (until: number, record: boolean) => Promise.all(Array.from({ length: options.concurrency }, async () => {
-      while (now() < until) await get(pick(), record);
-    }));
+    const loop = (until: number, record: boolean) =>
+      Promise.all(
+        Array.from({ length: options.concurrency }, async () => {
+          while (now() < until) await get(pick(), record);
+        }),
+      );
 
     // Opens the keep-alive connections and lets the gateway's JIT settle; not counted.
     phase = 'warming up';

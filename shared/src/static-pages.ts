@@ -8,6 +8,10 @@ import { transformSync } from 'esbuild';
  * headers that let a page load only from its own origin. No framework and no build step: a
  * page's script is TypeScript (tsconfig.pages.json checks it), stripped of its types here
  * when the service starts and served as JavaScript.
+ *
+ * Only the two services that serve pages import this, as `@pushflow/shared/static-pages`: it
+ * is left out of shared's index so that the dispatcher and the CLI never load esbuild, and
+ * esbuild is a dependency of the gateway and the delivery node (an optional peer of shared).
  */
 export interface StaticAsset {
   /** The URL path it answers, e.g. `/demo/client.js`. */
@@ -31,8 +35,14 @@ const CONTENT_TYPES: Record<string, string> = {
  * no other site's script either. Chromium counts ws:// on the same host as 'self'.
  */
 export const PAGE_CSP = [
-  "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self'", "connect-src 'self'",
-  "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self'",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
 ].join('; ');
 
 export function pageHeaders(file: string): Record<string, string> {

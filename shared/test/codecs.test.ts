@@ -2,7 +2,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Value } from '@sinclair/typebox/value';
 import {
-  CONTENT_CEILINGS, NotificationContent, deliveryRequestCodec, encodeBatch, encodeEntry, eventCodec, keys, sendCommandCodec, uuidv7, type LedgerEvent,
+  CONTENT_CEILINGS,
+  NotificationContent,
+  deliveryRequestCodec,
+  encodeBatch,
+  encodeEntry,
+  eventCodec,
+  makeKeys,
+  sendCommandCodec,
+  uuidv7,
+  type LedgerEvent,
 } from '../src/index.ts';
 
 test('ledger events round-trip through a stream entry', () => {
@@ -29,30 +38,53 @@ test('malformed entries decode to undefined instead of throwing', () => {
 test('notification content: recipient charset and length, extra properties, data keys', () => {
   assert.equal(Value.Check(NotificationContent, { recipientId: 'user-1@example.com', title: 't', data: { k: [1, { x: 2 }] } }), true);
   for (const bad of [
-    {}, { recipientId: '' }, { recipientId: 'a b' }, { recipientId: 'x'.repeat(CONTENT_CEILINGS.recipientIdLength + 1) }, { recipientId: 'a:b' },
-    { recipientId: 'a', extra: 1 }, { recipientId: 'a', data: [] }, { recipientId: { $ne: null } }, { recipientId: 'a', title: 'x'.repeat(CONTENT_CEILINGS.titleLength + 1) },
+    {},
+    { recipientId: '' },
+    { recipientId: 'a b' },
+    { recipientId: 'x'.repeat(CONTENT_CEILINGS.recipientIdLength + 1) },
+    { recipientId: 'a:b' },
+    { recipientId: 'a', extra: 1 },
+    { recipientId: 'a', data: [] },
+    { recipientId: { $ne: null } },
+    { recipientId: 'a', title: 'x'.repeat(CONTENT_CEILINGS.titleLength + 1) },
     { recipientId: 'a', body: 'x'.repeat(CONTENT_CEILINGS.bodyLength + 1) },
-  ]) assert.equal(Value.Check(NotificationContent, bad), false, JSON.stringify(bad).slice(0, 80));
+  ])
+    assert.equal(Value.Check(NotificationContent, bad), false, JSON.stringify(bad).slice(0, 80));
 });
 
 test('a send command whose data breaks the key rules, at any depth, decodes as malformed', () => {
-  const command = (data: Record<string, unknown>) => encodeEntry({
-    type: 'notification.send', correlationId: 'c', replyTo: 'r', sentAt: 1, notification: { recipientId: 'a', data },
-  });
+  const command = (data: Record<string, unknown>) =>
+    encodeEntry({
+      type: 'notification.send',
+      correlationId: 'c',
+      replyTo: 'r',
+      sentAt: 1,
+      notification: { recipientId: 'a', data },
+    });
   assert.ok(sendCommandCodec.decode(command({ ok: { nested: [1, { fine: true }] } })));
-  for (const data of [{ $where: 1 }, { 'a.b': 1 }, { ok: { $gt: 1 } }, { 'k\u0000': 1 }, { ok: [{ 'x.y': 1 }] }, JSON.parse('{"__proto__":{"x":1}}')]) {
+  for (const data of [
+    { $where: 1 },
+    { 'a.b': 1 },
+    { ok: { $gt: 1 } },
+    { 'k\u0000': 1 },
+    { ok: [{ 'x.y': 1 }] },
+    JSON.parse('{"__proto__":{"x":1}}'),
+  ]) {
     assert.equal(sendCommandCodec.decode(command(data)), undefined, JSON.stringify(data));
   }
 });
 
 test('key names live under the prefix', () => {
-  const k = keys('p:');
-  assert.deepEqual([k.commands(0), k.events(0), k.replies('g'), k.deliveries('n'), k.presence('r'), k.nodes],
-    ['p:commands', 'p:events', 'p:replies:g', 'p:deliveries:n', 'p:presence:r', 'p:nodes']);
+  const k = makeKeys('p:');
+  assert.deepEqual(
+    [k.commands(0), k.events(0), k.replies('g'), k.deliveries('n'), k.presence('r'), k.nodes],
+    ['p:commands', 'p:events', 'p:replies:g', 'p:deliveries:n', 'p:presence:r', 'p:nodes'],
+  );
 });
 
 test('uuidv7 ids are valid, unique and ordered by time', () => {
-  const a = uuidv7(1000), b = uuidv7(2000);
+  const a = uuidv7(1000),
+    b = uuidv7(2000);
   assert.match(a, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   assert.ok(a < b);
   assert.equal(new Set(Array.from({ length: 1000 }, () => uuidv7())).size, 1000);

@@ -5,10 +5,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Type, type TObject } from '@sinclair/typebox';
-import { ConfigError, common, loadConfig } from '../src/config.ts';
-import type { ConfigWarning } from '../src/production-secrets.ts';
-import { parseClusterUrl } from '../src/redis.ts';
-import { urlCredentials, withoutCredentials } from '../src/url-credentials.ts';
+import { ConfigError, common, loadConfig } from '../src/config/config.ts';
+import type { ConfigWarning } from '../src/config/production-secrets.ts';
+import { parseClusterUrl } from '../src/streams/redis.ts';
+import { urlCredentials, withoutCredentials } from '../src/config/url-credentials.ts';
 
 const schema = Type.Object({
   REDIS_URL: common.REDIS_URL,
@@ -21,7 +21,10 @@ const secret = 'x'.repeat(32);
 
 test('defaults fill what is not set and numbers are converted', () => {
   assert.deepEqual(loadConfig(schema, { PUSHFLOW_CONNECT_SECRET: secret, GATEWAY_PORT: '4000' }), {
-    REDIS_URL: 'redis://127.0.0.1:6379', PUSHFLOW_CONNECT_SECRET: secret, GATEWAY_PORT: 4000, LOG_LEVEL: 'info',
+    REDIS_URL: 'redis://127.0.0.1:6379',
+    PUSHFLOW_CONNECT_SECRET: secret,
+    GATEWAY_PORT: 4000,
+    LOG_LEVEL: 'info',
   });
 });
 
@@ -41,33 +44,55 @@ test('a missing required variable, or a bad value, names the variable', () => {
     [{ PUSHFLOW_CONNECT_SECRET: secret, LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
   ];
   for (const [env, variable] of cases) {
-    assert.throws(() => loadConfig(schema, env), (err: unknown) => err instanceof ConfigError && err.variable === variable && err.message.startsWith(variable));
+    assert.throws(
+      () => loadConfig(schema, env),
+      (err: unknown) => err instanceof ConfigError && err.variable === variable && err.message.startsWith(variable),
+    );
   }
 });
 
 test('REDIS_URL names one Redis or the seed nodes of a Redis Cluster', () => {
   for (const url of [
-    'redis://127.0.0.1:6379', 'rediss://:pw@cache:6380', 'redis-cluster://10.0.0.1:7000',
-    'redis-cluster://a:7000,b:7001,c.example:7002', 'rediss-cluster://user:p%40ss@a:7000,b:7000/',
-  ]) assert.equal(loadConfig(schema, { PUSHFLOW_CONNECT_SECRET: secret, REDIS_URL: url }).REDIS_URL, url);
+    'redis://127.0.0.1:6379',
+    'rediss://:pw@cache:6380',
+    'redis-cluster://10.0.0.1:7000',
+    'redis-cluster://a:7000,b:7001,c.example:7002',
+    'rediss-cluster://user:p%40ss@a:7000,b:7000/',
+  ])
+    assert.equal(loadConfig(schema, { PUSHFLOW_CONNECT_SECRET: secret, REDIS_URL: url }).REDIS_URL, url);
   assert.deepEqual(parseClusterUrl('rediss-cluster://user:p%40ss@a:7000,b.example:7001'), {
-    tls: true, seeds: [{ host: 'a', port: 7000 }, { host: 'b.example', port: 7001 }], username: 'user', password: 'p@ss',
+    tls: true,
+    seeds: [
+      { host: 'a', port: 7000 },
+      { host: 'b.example', port: 7001 },
+    ],
+    username: 'user',
+    password: 'p@ss',
   });
   assert.deepEqual(parseClusterUrl('redis-cluster://a:7000'), { tls: false, seeds: [{ host: 'a', port: 7000 }] });
   assert.equal(parseClusterUrl('redis://a:7000'), undefined);
   // A cluster password is a password like any other: refused in production when it is a development one.
-  assert.throws(() => loadConfig(schema, { PUSHFLOW_ENV: 'production', PUSHFLOW_CONNECT_SECRET: secret, REDIS_URL: 'redis-cluster://:dev-only-x@a:7000' }),
-    (err: unknown) => err instanceof ConfigError && err.variable === 'REDIS_URL' && !err.message.includes('dev-only-x'));
+  assert.throws(
+    () =>
+      loadConfig(schema, { PUSHFLOW_ENV: 'production', PUSHFLOW_CONNECT_SECRET: secret, REDIS_URL: 'redis-cluster://:dev-only-x@a:7000' }),
+    (err: unknown) => err instanceof ConfigError && err.variable === 'REDIS_URL' && !err.message.includes('dev-only-x'),
+  );
 });
 
 test('a secret is never echoed back in the error', () => {
-  assert.throws(() => loadConfig(schema, { PUSHFLOW_CONNECT_SECRET: 'hunter2' }), (err: Error) => !err.message.includes('hunter2'));
+  assert.throws(
+    () => loadConfig(schema, { PUSHFLOW_CONNECT_SECRET: 'hunter2' }),
+    (err: Error) => !err.message.includes('hunter2'),
+  );
 });
 
 test('loadConfigOrExit stops the process with a message naming the variable', () => {
-  const code = `import { loadConfigOrExit, common } from './shared/src/config.ts'; import { Type } from '@sinclair/typebox';
+  const code = `import { loadConfigOrExit, common } from './shared/src/config/config.ts'; import { Type } from '@sinclair/typebox';
     loadConfigOrExit('demo', Type.Object({ PUSHFLOW_CONNECT_SECRET: common.PUSHFLOW_CONNECT_SECRET }));`;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { env: { ...process.env, PUSHFLOW_CONNECT_SECRET: '' }, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+    env: { ...process.env, PUSHFLOW_CONNECT_SECRET: '' },
+    encoding: 'utf8',
+  });
   assert.equal(r.status, 78, r.stderr);
   assert.match(r.stderr, /demo: invalid configuration: PUSHFLOW_CONNECT_SECRET/);
 });
@@ -99,28 +124,43 @@ test('<VAR>_FILE applies only to the variables of the schema', () => {
 });
 
 test('VAR and VAR_FILE both set is an error naming both', () => {
-  assert.throws(() => loadConfig(schema, { PUSHFLOW_CONNECT_SECRET: secret, PUSHFLOW_CONNECT_SECRET_FILE: secretFile(secret) }),
-    (err: unknown) => err instanceof ConfigError && err.variable === 'PUSHFLOW_CONNECT_SECRET'
-      && err.message.includes('PUSHFLOW_CONNECT_SECRET_FILE') && !err.message.includes(secret));
+  assert.throws(
+    () => loadConfig(schema, { PUSHFLOW_CONNECT_SECRET: secret, PUSHFLOW_CONNECT_SECRET_FILE: secretFile(secret) }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      err.variable === 'PUSHFLOW_CONNECT_SECRET' &&
+      err.message.includes('PUSHFLOW_CONNECT_SECRET_FILE') &&
+      !err.message.includes(secret),
+  );
 });
 
 test('an unreadable or empty VAR_FILE is an error naming VAR_FILE', () => {
   const missing = join(tmpdir(), 'pushflow-no-such-dir', 'secret');
   for (const path of [missing, mkdtempSync(join(tmpdir(), 'pushflow-config-')), secretFile(''), secretFile('\n')]) {
-    assert.throws(() => loadConfig(schema, { PUSHFLOW_CONNECT_SECRET_FILE: path }),
-      (err: unknown) => err instanceof ConfigError && err.variable === 'PUSHFLOW_CONNECT_SECRET_FILE' && err.message.includes(path), path);
+    assert.throws(
+      () => loadConfig(schema, { PUSHFLOW_CONNECT_SECRET_FILE: path }),
+      (err: unknown) => err instanceof ConfigError && err.variable === 'PUSHFLOW_CONNECT_SECRET_FILE' && err.message.includes(path),
+      path,
+    );
   }
 });
 
 test('a bad value read from a file is never echoed, whatever the variable is called', () => {
-  assert.throws(() => loadConfig(schema, { PUSHFLOW_CONNECT_SECRET: secret, REDIS_URL_FILE: secretFile('hunter2-as-url') }),
-    (err: unknown) => err instanceof ConfigError && err.variable === 'REDIS_URL' && !err.message.includes('hunter2'));
+  assert.throws(
+    () => loadConfig(schema, { PUSHFLOW_CONNECT_SECRET: secret, REDIS_URL_FILE: secretFile('hunter2-as-url') }),
+    (err: unknown) => err instanceof ConfigError && err.variable === 'REDIS_URL' && !err.message.includes('hunter2'),
+  );
 });
 
 test('a bad URL is echoed without its credentials', () => {
-  assert.throws(() => loadConfig(schema, { PUSHFLOW_CONNECT_SECRET: secret, REDIS_URL: 'redis//:hunter2@cache:6379' }),
-    (err: unknown) => err instanceof ConfigError && err.variable === 'REDIS_URL' && !err.message.includes('hunter2')
-      && err.message.includes('<redacted>@cache:6379'));
+  assert.throws(
+    () => loadConfig(schema, { PUSHFLOW_CONNECT_SECRET: secret, REDIS_URL: 'redis//:hunter2@cache:6379' }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      err.variable === 'REDIS_URL' &&
+      !err.message.includes('hunter2') &&
+      err.message.includes('<redacted>@cache:6379'),
+  );
 });
 
 // ---- PUSHFLOW_ENV=production ----------------------------------------------------------------
@@ -147,12 +187,18 @@ function load<T extends TObject = typeof backendSchema>(env: NodeJS.ProcessEnv, 
 }
 
 test('PUSHFLOW_ENV defaults to development and accepts only development or production', () => {
-  const { config, warnings } = load({ ...production, PUSHFLOW_ENV: undefined, PUSHFLOW_CONNECT_SECRET: 'dev-only-connect-secret-change-me-0000000000' });
+  const { config, warnings } = load({
+    ...production,
+    PUSHFLOW_ENV: undefined,
+    PUSHFLOW_CONNECT_SECRET: 'dev-only-connect-secret-change-me-0000000000',
+  });
   assert.equal(config.PUSHFLOW_CONNECT_SECRET, 'dev-only-connect-secret-change-me-0000000000', 'development accepts dev-only values');
   assert.deepEqual(warnings, []);
   for (const bad of ['prod', 'Production', 'staging']) {
-    assert.throws(() => load({ ...production, PUSHFLOW_ENV: bad }),
-      (err: unknown) => err instanceof ConfigError && err.variable === 'PUSHFLOW_ENV' && err.message.includes(bad));
+    assert.throws(
+      () => load({ ...production, PUSHFLOW_ENV: bad }),
+      (err: unknown) => err instanceof ConfigError && err.variable === 'PUSHFLOW_ENV' && err.message.includes(bad),
+    );
   }
   const withEnv = loadConfig(Type.Object({ PUSHFLOW_ENV: common.PUSHFLOW_ENV }), { PUSHFLOW_ENV: 'production' });
   assert.equal(withEnv.PUSHFLOW_ENV, 'production');
@@ -179,10 +225,16 @@ test('production refuses every development secret, naming the variable and never
     ['MONGO_URL', 'mongodb+srv://u:dev%2Donly%2Dencoded@cluster.example.net/pushflow', 'encoded'],
   ];
   for (const [variable, value, secretPart] of devValues) {
-    assert.throws(() => load({ ...production, [variable]: value }),
-      (err: unknown) => err instanceof ConfigError && err.variable === variable && err.message.startsWith(`${variable}: `)
-        && !err.message.includes(secretPart) && /PUSHFLOW_ENV=production/.test(err.message),
-      `${variable}=${value}`);
+    assert.throws(
+      () => load({ ...production, [variable]: value }),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        err.variable === variable &&
+        err.message.startsWith(`${variable}: `) &&
+        !err.message.includes(secretPart) &&
+        /PUSHFLOW_ENV=production/.test(err.message),
+      `${variable}=${value}`,
+    );
   }
 });
 
@@ -194,9 +246,15 @@ test('production checks only the variables the schema has', () => {
 
 test('production warns, without stopping, when REDIS_URL or MONGO_URL carries no password', () => {
   const { warnings } = load({ ...production, REDIS_URL: 'rediss://cache:6380', MONGO_URL: 'mongodb://pushflow@db:27017/pushflow' });
-  assert.deepEqual(warnings.map((w) => w.variable), ['REDIS_URL', 'MONGO_URL']);
+  assert.deepEqual(
+    warnings.map((w) => w.variable),
+    ['REDIS_URL', 'MONGO_URL'],
+  );
   // The defaults (a local server without a password) warn too.
-  assert.deepEqual(load({ ...production, REDIS_URL: undefined, MONGO_URL: undefined }).warnings.map((w) => w.variable), ['REDIS_URL', 'MONGO_URL']);
+  assert.deepEqual(
+    load({ ...production, REDIS_URL: undefined, MONGO_URL: undefined }).warnings.map((w) => w.variable),
+    ['REDIS_URL', 'MONGO_URL'],
+  );
   // MongoDB authenticating without a password (X.509, AWS IAM) says so in the URL.
   const x509 = 'mongodb://db:27017/pushflow?tls=true&authMechanism=MONGODB-X509';
   assert.deepEqual(load({ ...production, MONGO_URL: x509 }).warnings, []);
@@ -205,8 +263,15 @@ test('production warns, without stopping, when REDIS_URL or MONGO_URL carries no
 });
 
 test('a secret read from a file gets the production check too', () => {
-  assert.throws(() => load({ ...production, PUSHFLOW_CONNECT_SECRET: undefined, PUSHFLOW_CONNECT_SECRET_FILE: secretFile('dev-only-connect-secret-change-me-0000000000\n') }),
-    (err: unknown) => err instanceof ConfigError && err.variable === 'PUSHFLOW_CONNECT_SECRET');
+  assert.throws(
+    () =>
+      load({
+        ...production,
+        PUSHFLOW_CONNECT_SECRET: undefined,
+        PUSHFLOW_CONNECT_SECRET_FILE: secretFile('dev-only-connect-secret-change-me-0000000000\n'),
+      }),
+    (err: unknown) => err instanceof ConfigError && err.variable === 'PUSHFLOW_CONNECT_SECRET',
+  );
 });
 
 test('urlCredentials finds the user and password of single- and multi-host URLs', () => {
@@ -219,10 +284,11 @@ test('urlCredentials finds the user and password of single- and multi-host URLs'
 });
 
 test('a service refuses a development secret in production: exit 78, the variable named, the secret never printed', () => {
-  const code = `import { loadConfigOrExit, common } from './shared/src/config.ts'; import { Type } from '@sinclair/typebox';
+  const code = `import { loadConfigOrExit, common } from './shared/src/config/config.ts'; import { Type } from '@sinclair/typebox';
     loadConfigOrExit('demo', Type.Object({ REDIS_URL: common.REDIS_URL }));`;
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
-    env: { ...process.env, PUSHFLOW_ENV: 'production', REDIS_URL: 'redis://:dev-only-zebra@cache:6379' }, encoding: 'utf8',
+    env: { ...process.env, PUSHFLOW_ENV: 'production', REDIS_URL: 'redis://:dev-only-zebra@cache:6379' },
+    encoding: 'utf8',
   });
   assert.equal(r.status, 78, r.stderr);
   assert.match(r.stderr, /^demo: invalid configuration: REDIS_URL: /m);
@@ -230,10 +296,11 @@ test('a service refuses a development secret in production: exit 78, the variabl
 });
 
 test('in production a service without a Redis password starts, with one warning line on stderr', () => {
-  const code = `import { loadConfigOrExit, common } from './shared/src/config.ts'; import { Type } from '@sinclair/typebox';
+  const code = `import { loadConfigOrExit, common } from './shared/src/config/config.ts'; import { Type } from '@sinclair/typebox';
     loadConfigOrExit('demo', Type.Object({ REDIS_URL: common.REDIS_URL })); console.log('started');`;
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
-    env: { ...process.env, PUSHFLOW_ENV: 'production', REDIS_URL: 'redis://cache:6379' }, encoding: 'utf8',
+    env: { ...process.env, PUSHFLOW_ENV: 'production', REDIS_URL: 'redis://cache:6379' },
+    encoding: 'utf8',
   });
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout.trim(), 'started');

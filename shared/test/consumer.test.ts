@@ -2,8 +2,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { PoisonEntry, createRedis, startConsumer, type RedisClient, type StreamEntry } from '../src/index.ts';
-import { redisServer, type Server } from '../../test/harness/servers.ts';
-import { uniquePrefix } from '../../test/harness/isolation.ts';
+import { redisServer, type Server } from '../../local-stack/servers.ts';
+import { uniquePrefix } from '../../local-stack/isolation.ts';
 import { waitFor } from '../../test/harness/wait.ts';
 import { tcpProxy } from '../../test/harness/proxy.ts';
 
@@ -22,7 +22,16 @@ after(async () => {
 });
 
 function consume(stream: string, handler: (entries: StreamEntry[]) => Promise<void>, consumer = 'c1') {
-  return startConsumer({ redis: createRedis(server.url, 'blocking'), stream, group: 'g', consumer, count: 10, blockMs: 5000, handler, log });
+  return startConsumer({
+    redis: createRedis(server.url, 'blocking'),
+    stream,
+    group: 'g',
+    consumer,
+    count: 10,
+    blockMs: 5000,
+    handler,
+    log,
+  });
 }
 
 const acking = (stream: string, seen: string[]) => async (entries: StreamEntry[]) => {
@@ -36,7 +45,10 @@ test('reads new entries in batches and leaves nothing pending once the handler a
   const c = consume(stream, acking(stream, seen));
   for (let i = 0; i < 25; i++) await redis.xadd(stream, '*', 'v', String(i));
   await waitFor('25 entries', async () => (seen.length === 25 ? true : undefined));
-  assert.deepEqual(seen, Array.from({ length: 25 }, (_, i) => String(i)));
+  assert.deepEqual(
+    seen,
+    Array.from({ length: 25 }, (_, i) => String(i)),
+  );
   assert.equal((await redis.xpending(stream, 'g'))[0], 0);
   const started = Date.now();
   await c.stop();
@@ -81,7 +93,13 @@ test('an entry read just as the connection died (its reply lost) is handled once
   const proxy = await tcpProxy(server.url);
   const seen: StreamEntry[] = [];
   const c = startConsumer({
-    redis: createRedis(proxy.url, 'blocking'), stream, group: 'g', consumer: 'c1', count: 10, blockMs: 500, log,
+    redis: createRedis(proxy.url, 'blocking'),
+    stream,
+    group: 'g',
+    consumer: 'c1',
+    count: 10,
+    blockMs: 500,
+    log,
     claimIdleMs: 3_600_000,
     handler: async (entries) => {
       seen.push(...entries);
@@ -89,7 +107,9 @@ test('an entry read just as the connection died (its reply lost) is handled once
     },
   });
   try {
-    await waitFor('the consumer blocked in its read', async () => ((await redis.xinfo('CONSUMERS', stream, 'g')) as unknown[]).length > 0 ? true : undefined);
+    await waitFor('the consumer blocked in its read', async () =>
+      ((await redis.xinfo('CONSUMERS', stream, 'g')) as unknown[]).length > 0 ? true : undefined,
+    );
     await new Promise((r) => setTimeout(r, 100));
     proxy.dropNextReply();
     await redis.xadd(stream, '*', 'v', 'lost-reply');
@@ -124,7 +144,13 @@ test('entries a dead consumer left pending are claimed after the idle time and m
   await redis.xreadgroup('GROUP', 'g', 'dead-one', 'COUNT', 10, 'STREAMS', stream, '>');
   const seen: StreamEntry[] = [];
   const c = startConsumer({
-    redis: createRedis(server.url, 'blocking'), stream, group: 'g', consumer: 'alive', count: 10, blockMs: 200, log,
+    redis: createRedis(server.url, 'blocking'),
+    stream,
+    group: 'g',
+    consumer: 'alive',
+    count: 10,
+    blockMs: 200,
+    log,
     claimIdleMs: 300,
     handler: async (entries) => {
       seen.push(...entries);
@@ -146,8 +172,15 @@ test('reclaimAtStart: what the previous owner left pending is claimed at once, h
   const seen: StreamEntry[] = [];
   const started = Date.now();
   const c = startConsumer({
-    redis: createRedis(server.url, 'blocking'), stream, group: 'g', consumer: 'new-owner', count: 10, blockMs: 200, log,
-    claimIdleMs: 60_000, reclaimAtStart: true,
+    redis: createRedis(server.url, 'blocking'),
+    stream,
+    group: 'g',
+    consumer: 'new-owner',
+    count: 10,
+    blockMs: 200,
+    log,
+    claimIdleMs: 60_000,
+    reclaimAtStart: true,
     handler: async (entries) => {
       seen.push(...entries);
       await redis.xack(stream, 'g', ...entries.map((e) => e.id));
@@ -171,13 +204,21 @@ test('a poison entry goes to the dead-letter stream without holding up its neigh
   const handled: string[] = [];
   const dead: string[] = [];
   const c = startConsumer({
-    redis: createRedis(server.url, 'blocking'), stream, group: 'g', consumer: 'c', count: 10, blockMs: 200, log,
+    redis: createRedis(server.url, 'blocking'),
+    stream,
+    group: 'g',
+    consumer: 'c',
+    count: 10,
+    blockMs: 200,
+    log,
     handler: async (entries) => {
       if (entries.some((e) => e.fields[1] === 'poison')) throw new PoisonEntry('cannot handle this one');
       handled.push(...entries.map((e) => e.fields[1]!));
       await redis.xack(stream, 'g', ...entries.map((e) => e.id));
     },
-    onDeadLetter: async (entries) => { dead.push(...entries.map((e) => e.fields[1]!)); },
+    onDeadLetter: async (entries) => {
+      dead.push(...entries.map((e) => e.fields[1]!));
+    },
   });
   // Whether the poison entry is read alone or with neighbours, 'b' must get through.
   await redis.xadd(stream, '*', 'v', 'a');
@@ -199,7 +240,14 @@ test('an outage dead-letters nothing, even when some entries need nothing that i
   let down = true;
   const handled: string[] = [];
   const c = startConsumer({
-    redis: createRedis(server.url, 'blocking'), stream, group: 'g', consumer: 'c', count: 10, blockMs: 200, log, maxAttempts: 2,
+    redis: createRedis(server.url, 'blocking'),
+    stream,
+    group: 'g',
+    consumer: 'c',
+    count: 10,
+    blockMs: 200,
+    log,
+    maxAttempts: 2,
     handler: async (entries) => {
       // Entries that need no database get through even now; that must not make the
       // others look like poison.
@@ -223,7 +271,13 @@ test('onBatch hears the size of every batch read, but not of a retried one', asy
   const sizes: number[] = [];
   let failures = 1;
   const c = startConsumer({
-    redis: createRedis(server.url, 'blocking'), stream, group: 'g', consumer: 'c', count: 10, blockMs: 200, log,
+    redis: createRedis(server.url, 'blocking'),
+    stream,
+    group: 'g',
+    consumer: 'c',
+    count: 10,
+    blockMs: 200,
+    log,
     handler: async (entries) => {
       if (failures-- > 0) throw new Error('MongoDB is down');
       await redis.xack(stream, 'g', ...entries.map((e) => e.id));
@@ -234,7 +288,11 @@ test('onBatch hears the size of every batch read, but not of a retried one', asy
   await redis.pipeline(Array.from({ length: 13 }, (_, i) => ['xadd', stream, '*', 'v', String(i)])).exec();
   await waitFor('all acked', async () => ((await redis.xpending(stream, 'g'))[0] === 0 && failures < 0 ? true : undefined));
   await c.stop();
-  assert.equal(sizes.reduce((a, b) => a + b, 0), 13, `batches ${JSON.stringify(sizes)}: each entry counted once`);
+  assert.equal(
+    sizes.reduce((a, b) => a + b, 0),
+    13,
+    `batches ${JSON.stringify(sizes)}: each entry counted once`,
+  );
   assert.ok(sizes.every((s) => s >= 1 && s <= 10));
 });
 
@@ -242,7 +300,14 @@ test('lingerMs: entries that arrive just after a short read join its batch', asy
   const stream = `${uniquePrefix()}s`;
   const batches: string[][] = [];
   const c = startConsumer({
-    redis: createRedis(server.url, 'blocking'), stream, group: 'g', consumer: 'c1', count: 10, blockMs: 5000, log, lingerMs: 200,
+    redis: createRedis(server.url, 'blocking'),
+    stream,
+    group: 'g',
+    consumer: 'c1',
+    count: 10,
+    blockMs: 5000,
+    log,
+    lingerMs: 200,
     handler: async (entries) => {
       batches.push(entries.map((e) => e.fields[1]!));
       await redis.xack(stream, 'g', ...entries.map((e) => e.id));

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkPartitions, createRedis, fnv1a32, keys as makeKeys, PartitionMismatch } from '../src/index.ts';
-import { redisServer } from '../../test/harness/servers.ts';
-import { uniquePrefix } from '../../test/harness/isolation.ts';
+import { checkPartitions, createRedis, fnv1a32, makeKeys, PartitionMismatch, uuidv7 } from '../src/index.ts';
+import { redisServer } from '../../local-stack/servers.ts';
+import { uniquePrefix } from '../../local-stack/isolation.ts';
 
 test('one partition keeps the stream names of before partitions existed', () => {
   const k = makeKeys('pf:');
@@ -47,6 +47,21 @@ test('with 8 partitions (the scale profile) every partition stream has a Redis C
   assert.equal(new Set(slots).size, 16, `slots: ${slots.join(', ')}`);
   // Dead letters sit on the slot of their stream (the hash tag comes first).
   assert.equal(slotOf(`${k.commands(3)}:dead`), slotOf(k.commands(3)));
+});
+
+test("snapshot hashes: one per second of the id's UUIDv7 time, beside its events partition", () => {
+  const at = Date.UTC(2026, 11, 3, 9, 0, 0, 250);
+  const [a, b, later] = [uuidv7(at), uuidv7(at + 700), uuidv7(at + 1000)];
+  const one = makeKeys('pf:');
+  assert.equal(one.snapshots(a), `pf:snapshots:${Math.floor(at / 1000)}`);
+  assert.equal(one.snapshots(b), one.snapshots(a), 'the same second, the same hash');
+  assert.notEqual(one.snapshots(later), one.snapshots(a));
+  assert.equal(one.snapshots('not-a-uuid'), 'pf:snapshots:x');
+  const eight = makeKeys('pf:', 8);
+  for (const id of [a, b, later]) {
+    const tag = /\{e\d+\}/.exec(eight.eventsOf(id))![0];
+    assert.equal(eight.snapshots(id), `pf:snapshots:${tag}:${Math.floor((id === later ? at + 1000 : at) / 1000)}`);
+  }
 });
 
 test('FNV-1a 32 matches the published test vectors (clients in other languages compute it too)', () => {

@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createLogger, redactUrl } from '../src/logger.ts';
+import { createLogger, redactUrl } from '../src/observability/logger.ts';
 
 const TOKEN = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJl';
 const KEY = 'an-api-key-0123456789abcdef';
 
 function capture() {
   const lines: string[] = [];
-  const log = createLogger('test', 'debug', { write: (s: string) => { lines.push(s); } });
+  const log = createLogger('test', 'debug', {
+    write: (s: string) => {
+      lines.push(s);
+    },
+  });
   return { log, lines, parsed: () => lines.map((l) => JSON.parse(l) as Record<string, any>) };
 }
 
@@ -22,7 +26,10 @@ describe('logger redaction', () => {
 
   it('keeps tokens out of logged request URLs, url fields, messages and errors', () => {
     const { log, lines, parsed } = capture();
-    log.info({ req: { method: 'GET', url: `/ws?token=${TOKEN}`, headers: { host: 'h', authorization: `Bearer ${KEY}` } } }, 'incoming request');
+    log.info(
+      { req: { method: 'GET', url: `/ws?token=${TOKEN}`, headers: { host: 'h', authorization: `Bearer ${KEY}` } } },
+      'incoming request',
+    );
     log.info({ url: `/ws?x=1&token=${TOKEN}` }, 'upgrade');
     log.warn(`refused /ws?token=${TOKEN}`);
     log.error({ err: new Error(`Route GET:/ws?token=${TOKEN} not found`) }, 'failed');
@@ -44,10 +51,16 @@ describe('logger redaction', () => {
 
   it('censors secrets by property name', () => {
     const { log, lines, parsed } = capture();
-    log.info({
-      token: TOKEN, secret: 's3cret-value-xyz', authorization: `Bearer ${KEY}`,
-      headers: { authorization: `Bearer ${KEY}` }, config: { PUSHFLOW_API_KEYS: KEY, apiKeys: [KEY] },
-    }, 'everything');
+    log.info(
+      {
+        token: TOKEN,
+        secret: 's3cret-value-xyz',
+        authorization: `Bearer ${KEY}`,
+        headers: { authorization: `Bearer ${KEY}` },
+        config: { PUSHFLOW_API_KEYS: KEY, apiKeys: [KEY] },
+      },
+      'everything',
+    );
     assert.ok(!lines[0]!.includes(TOKEN) && !lines[0]!.includes(KEY) && !lines[0]!.includes('s3cret'), lines[0]);
     const [entry] = parsed();
     assert.equal(entry!.token, '[redacted]');

@@ -2,11 +2,22 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Type } from '@sinclair/typebox';
 import {
-  checkProductionSecrets, common, ConfigError, createLedgerCounter, createMetricsRegistry, createRedis, loadConfig, metricsAccess,
-  readGroups, registerStreamGauges, type LedgerEvent, type RedisClient, type Registry,
+  checkProductionSecrets,
+  common,
+  ConfigError,
+  createLedgerCounter,
+  createMetricsRegistry,
+  createRedis,
+  loadConfig,
+  metricsAccess,
+  readGroups,
+  registerStreamGauges,
+  type LedgerEvent,
+  type RedisClient,
+  type Registry,
 } from '../src/index.ts';
-import { redisServer, type Server } from '../../test/harness/servers.ts';
-import { uniquePrefix } from '../../test/harness/isolation.ts';
+import { redisServer, type Server } from '../../local-stack/servers.ts';
+import { uniquePrefix } from '../../local-stack/isolation.ts';
 
 describe('metricsAccess: the PUSHFLOW_METRICS_TOKEN check', () => {
   const token = 'a-metrics-token-0123456789';
@@ -24,8 +35,17 @@ describe('metricsAccess: the PUSHFLOW_METRICS_TOKEN check', () => {
     assert.equal(allowed(`Bearer ${token}`), true);
     assert.equal(allowed(`bearer ${token}`), true, 'the scheme is case-insensitive (RFC 9110)');
     for (const header of [
-      undefined, '', 'Bearer', 'Bearer ', `Basic ${token}`, token, `Bearer ${token}x`, `Bearer ${token.slice(0, -1)}`,
-      `Bearer ${token.toUpperCase()}`, `Bearer ${token} extra`, 'Bearer wrong-token-0123456789',
+      undefined,
+      '',
+      'Bearer',
+      'Bearer ',
+      `Basic ${token}`,
+      token,
+      `Bearer ${token}x`,
+      `Bearer ${token.slice(0, -1)}`,
+      `Bearer ${token.toUpperCase()}`,
+      `Bearer ${token} extra`,
+      'Bearer wrong-token-0123456789',
     ]) {
       assert.equal(allowed(header), false, JSON.stringify(header));
     }
@@ -35,13 +55,20 @@ describe('metricsAccess: the PUSHFLOW_METRICS_TOKEN check', () => {
 test('PUSHFLOW_METRICS_TOKEN: optional, 16 characters at least, no spaces, no development value in production', () => {
   const schema = Type.Object({ PUSHFLOW_METRICS_TOKEN: common.PUSHFLOW_METRICS_TOKEN });
   assert.equal(loadConfig(schema, {}).PUSHFLOW_METRICS_TOKEN, undefined);
-  assert.equal(loadConfig(schema, { PUSHFLOW_METRICS_TOKEN: 'a-metrics-token-0123456789' }).PUSHFLOW_METRICS_TOKEN, 'a-metrics-token-0123456789');
+  assert.equal(
+    loadConfig(schema, { PUSHFLOW_METRICS_TOKEN: 'a-metrics-token-0123456789' }).PUSHFLOW_METRICS_TOKEN,
+    'a-metrics-token-0123456789',
+  );
   for (const bad of ['short', 'has a space in it 0123456789']) {
-    assert.throws(() => loadConfig(schema, { PUSHFLOW_METRICS_TOKEN: bad }),
-      (err: unknown) => err instanceof ConfigError && err.variable === 'PUSHFLOW_METRICS_TOKEN' && !err.message.includes(bad));
+    assert.throws(
+      () => loadConfig(schema, { PUSHFLOW_METRICS_TOKEN: bad }),
+      (err: unknown) => err instanceof ConfigError && err.variable === 'PUSHFLOW_METRICS_TOKEN' && !err.message.includes(bad),
+    );
   }
-  assert.throws(() => checkProductionSecrets({ PUSHFLOW_METRICS_TOKEN: 'dev-only-metrics-token-change-me' }),
-    (err: unknown) => err instanceof ConfigError && err.variable === 'PUSHFLOW_METRICS_TOKEN');
+  assert.throws(
+    () => checkProductionSecrets({ PUSHFLOW_METRICS_TOKEN: 'dev-only-metrics-token-change-me' }),
+    (err: unknown) => err instanceof ConfigError && err.variable === 'PUSHFLOW_METRICS_TOKEN',
+  );
 });
 
 async function samples(registry: Registry, name: string) {
@@ -102,7 +129,8 @@ describe('stream lag and pending gauges', () => {
     const stream = await streamWithGroups(prefix);
     const registry = createMetricsRegistry('test');
     registerStreamGauges(registry, { redis, prefix, streams: [stream, `${prefix}never-created`] });
-    const byGroup = async (name: string) => Object.fromEntries((await samples(registry, name)).map((v) => [`${v.labels.stream}/${v.labels.group}`, v.value]));
+    const byGroup = async (name: string) =>
+      Object.fromEntries((await samples(registry, name)).map((v) => [`${v.labels.stream}/${v.labels.group}`, v.value]));
     assert.deepEqual(await byGroup('pushflow_stream_lag'), { 'work/g': 2, 'work/h': 5 });
     assert.deepEqual(await byGroup('pushflow_stream_pending'), { 'work/g': 2, 'work/h': 0 });
 
@@ -118,7 +146,10 @@ describe('stream lag and pending gauges', () => {
     await redis.xdel(stream, first![0]);
     await redis.xdel(stream, last![0]);
     const infos = await readGroups(redis, [stream], prefix);
-    assert.ok(infos?.some((i) => i.lag === null), JSON.stringify(infos));
+    assert.ok(
+      infos?.some((i) => i.lag === null),
+      JSON.stringify(infos),
+    );
     const registry = createMetricsRegistry('test');
     registerStreamGauges(registry, { redis, prefix, streams: [stream] });
     const lag = await samples(registry, 'pushflow_stream_lag');
@@ -152,7 +183,11 @@ describe('stream lag and pending gauges', () => {
       const registry = createMetricsRegistry('test');
       registerStreamGauges(registry, { redis: offline, prefix: '', streams: ['s'], timeoutMs: 60_000 });
       assert.equal((await samples(registry, 'pushflow_stream_lag')).length, 0);
-      assert.equal((offline as unknown as { commandQueue: { length: number } }).commandQueue.length + (offline as unknown as { offlineQueue: { length: number } }).offlineQueue.length, 0);
+      assert.equal(
+        (offline as unknown as { commandQueue: { length: number } }).commandQueue.length +
+          (offline as unknown as { offlineQueue: { length: number } }).offlineQueue.length,
+        0,
+      );
     } finally {
       offline.disconnect();
     }

@@ -1,10 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { LedgerEvent } from '../src/events.ts';
-import { deriveStatus, evolve, evolveAll, toStatusView, type NotificationDoc } from '../src/projection.ts';
+import type { LedgerEvent } from '../src/domain/events.ts';
+import { deriveStatus, evolve, evolveAll, toStatusView, type NotificationDoc } from '../src/domain/projection.ts';
 
 const id = '0190a000-0000-7000-8000-000000000001';
-const accepted: LedgerEvent = { type: 'notification.accepted', notificationId: id, at: 1000, commandId: 'c1', recipientId: 'alice', title: 'hi' };
+const accepted: LedgerEvent = {
+  type: 'notification.accepted',
+  notificationId: id,
+  at: 1000,
+  commandId: 'c1',
+  recipientId: 'alice',
+  title: 'hi',
+};
 const dispatched: LedgerEvent = { type: 'notification.dispatched', notificationId: id, at: 1001, nodeIds: ['n1', 'n2'] };
 const deliveredN1: LedgerEvent = { type: 'notification.delivered', notificationId: id, at: 1003, nodeId: 'n1', connections: 1 };
 const failedN1: LedgerEvent = { type: 'notification.failed', notificationId: id, at: 1002, nodeId: 'n1', reason: 'BACKPRESSURE' };
@@ -25,9 +32,15 @@ test('the happy path goes ACCEPTED -> DISPATCHED -> DELIVERED -> ACKNOWLEDGED wi
   assert.equal(fold([accepted, dispatched, deliveredN1]).status, 'DELIVERED');
   const doc = fold([accepted, dispatched, deliveredN1, acked]);
   assert.equal(doc.status, 'ACKNOWLEDGED');
-  assert.deepEqual(doc.history.map((h) => [h.status, h.at, h.nodeId]), [
-    ['ACCEPTED', 1000, undefined], ['DISPATCHED', 1001, undefined], ['DELIVERED', 1003, 'n1'], ['ACKNOWLEDGED', 1005, 'n1'],
-  ]);
+  assert.deepEqual(
+    doc.history.map((h) => [h.status, h.at, h.nodeId]),
+    [
+      ['ACCEPTED', 1000, undefined],
+      ['DISPATCHED', 1001, undefined],
+      ['DELIVERED', 1003, 'n1'],
+      ['ACKNOWLEDGED', 1005, 'n1'],
+    ],
+  );
   assert.equal(doc.updatedAt, 1005);
 });
 
@@ -69,8 +82,11 @@ test('any order of events, with repeats, ends in the same document', () => {
 test('the public view has ISO times and no internal fields', () => {
   const view = toStatusView(fold([accepted, dispatched, deliveredN1]))!;
   assert.deepEqual(view, {
-    notificationId: id, recipientId: 'alice', status: 'DELIVERED',
-    acceptedAt: new Date(1000).toISOString(), updatedAt: new Date(1003).toISOString(),
+    notificationId: id,
+    recipientId: 'alice',
+    status: 'DELIVERED',
+    acceptedAt: new Date(1000).toISOString(),
+    updatedAt: new Date(1003).toISOString(),
     history: [
       { status: 'ACCEPTED', at: new Date(1000).toISOString() },
       { status: 'DISPATCHED', at: new Date(1001).toISOString() },

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -17,15 +17,18 @@ describe('static pages: a .ts file is served as JavaScript', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('strips the types, keeps the code and its exports, and says text/javascript', async () => {
-    writeFileSync(join(dir, 'page.ts'), [
-      'interface Point { x: number; y: number }',
-      'type Pair = [number, number];',
-      '/** Adds. */',
-      'export function add({ x, y }: Point): number { return x + y; }',
-      'export const pair = (p: Point): Pair => [p.x, p.y] as Pair;',
-      'const counts = new Map<string, number>();',
-      'export function count(key: string): number { counts.set(key, (counts.get(key) ?? 0) + 1); return counts.get(key)!; }',
-    ].join('\n'));
+    writeFileSync(
+      join(dir, 'page.ts'),
+      [
+        'interface Point { x: number; y: number }',
+        'type Pair = [number, number];',
+        '/** Adds. */',
+        'export function add({ x, y }: Point): number { return x + y; }',
+        'export const pair = (p: Point): Pair => [p.x, p.y] as Pair;',
+        'const counts = new Map<string, number>();',
+        'export function count(key: string): number { counts.set(key, (counts.get(key) ?? 0) + 1); return counts.get(key)!; }',
+      ].join('\n'),
+    );
     const [asset] = loadStaticAssets(dir, { '/page.js': 'page.ts' });
     assert.ok(asset);
     assert.equal(asset.path, '/page.js');
@@ -60,9 +63,18 @@ describe('static pages: a .ts file is served as JavaScript', () => {
     const [asset] = loadStaticAssets(join(root, 'delivery/src/public'), { '/demo/client.js': 'client.ts' });
     const client = await importText(asset!.body.toString('utf8'));
     // Full jitter: 0 to 500 ms × 2^attempt, capped at 30 s.
-    assert.equal(client.backoffDelay(0, () => 1), 500);
-    assert.equal(client.backoffDelay(3, () => 0.5), 2000);
-    assert.equal(client.backoffDelay(20, () => 1), 30_000);
+    assert.equal(
+      client.backoffDelay(0, () => 1),
+      500,
+    );
+    assert.equal(
+      client.backoffDelay(3, () => 0.5),
+      2000,
+    );
+    assert.equal(
+      client.backoffDelay(20, () => 1),
+      30_000,
+    );
     const payload = Buffer.from(JSON.stringify({ sub: 'user-1' })).toString('base64url');
     assert.equal(client.tokenSubject(`e30.${payload}.sig`), 'user-1');
     assert.equal(client.tokenSubject('not-a-token'), undefined);
@@ -77,5 +89,16 @@ describe('static pages: a .ts file is served as JavaScript', () => {
     assert.ok(!/\binterface\b/.test(code), 'no interfaces left');
     // It has no imports or exports: compiling it as a script checks the syntax without running it.
     assert.doesNotThrow(() => new Script(code, { filename: 'app.js' }));
+  });
+});
+
+describe('static pages: only the services that serve pages load the page code', () => {
+  it("no module of the dispatcher, the CLI or shared's index imports it or esbuild", () => {
+    const importsPages = /from\s+'(esbuild|@pushflow\/shared\/static-pages|[^']*static-pages\.ts)'/;
+    const offenders = ['dispatcher/src', 'cli/src', 'shared/src']
+      .flatMap((dir) => readdirSync(join(root, dir), { recursive: true, encoding: 'utf8' }).map((file) => join(dir, file)))
+      .filter((file) => file.endsWith('.ts') && file !== join('shared/src', 'static-pages.ts'))
+      .filter((file) => importsPages.test(readFileSync(join(root, file), 'utf8')));
+    assert.deepEqual(offenders, []);
   });
 });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { MAX_CLOCK_SKEW_SECONDS, signConnectToken, verifyConnectToken } from '../src/tokens.ts';
+import { MAX_CLOCK_SKEW_SECONDS, signConnectToken, verifyConnectToken } from '../src/domain/tokens.ts';
 
 const secret = 'a-test-secret-that-is-long-enough-000';
 const now = 1_800_000_000_000;
@@ -27,7 +27,14 @@ test('wrong secret, tampered payload, garbage: TOKEN_INVALID', () => {
   const token = signConnectToken({ sub: 'alice', exp }, secret);
   const [h, , s] = token.split('.');
   const tampered = `${h}.${Buffer.from(JSON.stringify({ sub: 'mallory', exp })).toString('base64url')}.${s}`;
-  for (const t of [signConnectToken({ sub: 'alice', exp }, 'another-secret-that-is-long-enough!!'), tampered, 'abc', '', 'a.b.c', `${token}x`]) {
+  for (const t of [
+    signConnectToken({ sub: 'alice', exp }, 'another-secret-that-is-long-enough!!'),
+    tampered,
+    'abc',
+    '',
+    'a.b.c',
+    `${token}x`,
+  ]) {
     assert.deepEqual(verifyConnectToken(t, secret, { now }), { ok: false, error: 'TOKEN_INVALID' }, t);
   }
 });
@@ -73,7 +80,11 @@ test('alg none (unsigned or signed), HS512, RS256 and a missing alg are TOKEN_IN
 
 test('exp must be a finite number', () => {
   for (const bad of [{ sub: 'x' }, { sub: 'x', exp: String(exp) }, { sub: 'x', exp: null }, { sub: 'x', exp: [exp] }]) {
-    assert.deepEqual(verifyConnectToken(forge({ alg: 'HS256' }, bad), secret, { now }), { ok: false, error: 'TOKEN_INVALID' }, JSON.stringify(bad));
+    assert.deepEqual(
+      verifyConnectToken(forge({ alg: 'HS256' }, bad), secret, { now }),
+      { ok: false, error: 'TOKEN_INVALID' },
+      JSON.stringify(bad),
+    );
   }
   const h = Buffer.from('{"alg":"HS256"}').toString('base64url');
   const p = Buffer.from('{"sub":"x","exp":1e999}').toString('base64url'); // parses to Infinity
@@ -83,8 +94,14 @@ test('exp must be a finite number', () => {
 
 test('nbf: in the future beyond the skew is refused, within it passes, non-numeric is refused', () => {
   const nowS = now / 1000;
-  assert.equal(verifyConnectToken(forge({ alg: 'HS256' }, { sub: 'x', exp, nbf: nowS + 31 }), secret, { now, clockSkewSeconds: 30 }).ok, false);
-  assert.equal(verifyConnectToken(forge({ alg: 'HS256' }, { sub: 'x', exp, nbf: nowS + 29 }), secret, { now, clockSkewSeconds: 30 }).ok, true);
+  assert.equal(
+    verifyConnectToken(forge({ alg: 'HS256' }, { sub: 'x', exp, nbf: nowS + 31 }), secret, { now, clockSkewSeconds: 30 }).ok,
+    false,
+  );
+  assert.equal(
+    verifyConnectToken(forge({ alg: 'HS256' }, { sub: 'x', exp, nbf: nowS + 29 }), secret, { now, clockSkewSeconds: 30 }).ok,
+    true,
+  );
   assert.equal(verifyConnectToken(forge({ alg: 'HS256' }, { sub: 'x', exp, nbf: String(nowS) }), secret, { now }).ok, false);
 });
 
@@ -103,8 +120,14 @@ test('with an audience required: a match (string or in an array) passes; a misma
   const invalid = { ok: false, error: 'TOKEN_INVALID' };
   const audience = 'pushflow-prod';
   assert.equal(verifyConnectToken(forge({ alg: 'HS256' }, { sub: 'x', exp, aud: audience }), secret, { now, audience }).ok, true);
-  assert.equal(verifyConnectToken(forge({ alg: 'HS256' }, { sub: 'x', exp, aud: ['other', audience] }), secret, { now, audience }).ok, true);
-  assert.deepEqual(verifyConnectToken(forge({ alg: 'HS256' }, { sub: 'x', exp, aud: 'pushflow-staging' }), secret, { now, audience }), invalid);
+  assert.equal(
+    verifyConnectToken(forge({ alg: 'HS256' }, { sub: 'x', exp, aud: ['other', audience] }), secret, { now, audience }).ok,
+    true,
+  );
+  assert.deepEqual(
+    verifyConnectToken(forge({ alg: 'HS256' }, { sub: 'x', exp, aud: 'pushflow-staging' }), secret, { now, audience }),
+    invalid,
+  );
   assert.deepEqual(verifyConnectToken(forge({ alg: 'HS256' }, { sub: 'x', exp }), secret, { now, audience }), invalid);
   assert.deepEqual(verifyConnectToken(forge({ alg: 'HS256' }, { sub: 'x', exp, aud: [] }), secret, { now, audience }), invalid);
   // Without a required audience, aud is not looked at.

@@ -1,6 +1,6 @@
 import { after } from 'node:test';
 import { endToEnd } from '../e2e-suite.ts';
-import type { RedisCluster } from '../harness/redis-cluster.ts';
+import type { RedisCluster } from '../../local-stack/redis-cluster.ts';
 import { startClusterStack } from './stack.ts';
 
 /** The end-to-end suite on a Redis Cluster, with two dispatchers and three delivery nodes. */
@@ -11,4 +11,6 @@ endToEnd(async () => {
   return started.stack;
 });
 // Registered after the suite's own `after`, so the services stop before their Redis does.
-after(async () => { await cluster?.stop(); });
+after(async () => {
+  await cluster?.stop();
+});

@@ -1,8 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { keys as makeKeys } from '@pushflow/shared';
-import type { Stack } from '../harness/stack.ts';
-import { CLUSTER_STACK_ENV, type ClusterNode, type RedisCluster } from '../harness/redis-cluster.ts';
+import { makeKeys } from '@pushflow/shared';
+import type { Stack } from '../../local-stack/stack.ts';
+import { CLUSTER_STACK_ENV, type ClusterNode, type RedisCluster } from '../../local-stack/redis-cluster.ts';
 import { assertAllSettled, burst, burstRecipients, burstSize, connectClients, onlineRecipients, type Clients } from '../faults/support.ts';
 import { startClusterStack } from './stack.ts';
 
@@ -26,7 +26,9 @@ after(async () => {
   await cluster?.stop();
 });
 
-test('SIGKILL the masters of a commands and an events partition mid-burst: nothing acknowledged is lost', { timeout: 180_000 }, async () => {
+test('SIGKILL the masters of a commands and an events partition mid-burst: nothing acknowledged is lost', {
+  timeout: 180_000,
+}, async () => {
   const keys = makeKeys(stack.prefix, Number(CLUSTER_STACK_ENV.PUSHFLOW_PARTITIONS));
   const killed: number[] = [];
   const failover = async (node: ClusterNode) => {
@@ -54,6 +56,9 @@ test('SIGKILL the masters of a commands and an events partition mid-burst: nothi
   const settled = await assertAllSettled(stack, result, 60_000);
   assert.ok((settled.byStatus.DELIVERED ?? 0) > 0, JSON.stringify(settled));
   assert.ok((settled.byStatus.FAILED ?? 0) > 0, JSON.stringify(settled));
-  for (const s of stack.services) assert.equal(s.child.exitCode, null, `${s.name} survived the failover:\n${s.lines.slice(-15).join("\n")}`);
-  process.stdout.write(`# killed masters on ports ${killed.join(', ')}; statuses ${JSON.stringify([...result.statuses])}; settled ${JSON.stringify(settled)}\n`);
+  for (const s of stack.services)
+    assert.equal(s.child.exitCode, null, `${s.name} survived the failover:\n${s.lines.slice(-15).join('\n')}`);
+  process.stdout.write(
+    `# killed masters on ports ${killed.join(', ')}; statuses ${JSON.stringify([...result.statuses])}; settled ${JSON.stringify(settled)}\n`,
+  );
 });

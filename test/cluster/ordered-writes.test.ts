@@ -2,9 +2,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cluster, type ChainableCommander } from 'ioredis';
 import { createRedis, keySlot, masters, pipelined, replicated, scanKeys, writeInOrder, type RedisClient } from '@pushflow/shared';
-import { redisCluster, type RedisCluster } from '../harness/redis-cluster.ts';
-import { redisServer, type Server } from '../harness/servers.ts';
-import { uniquePrefix } from '../harness/isolation.ts';
+import { redisCluster, type RedisCluster } from '../../local-stack/redis-cluster.ts';
+import { redisServer, type Server } from '../../local-stack/servers.ts';
+import { uniquePrefix } from '../../local-stack/isolation.ts';
 
 /** Keys whose slots three different masters serve. */
 async function keysOnThreeMasters(cluster: RedisCluster, prefix: string): Promise<string[]> {
@@ -56,9 +56,19 @@ describe('ordered writes on a Redis Cluster', () => {
         (pipe) => pipe.rpush(c!, 'second').rpush(a!, 'second'),
         (pipe) => pipe.lrange(a!, 0, -1).lrange(b!, 0, -1).lrange(c!, 0, -1),
       ]);
-      assert.deepEqual(results.map(([err]) => err), new Array(8).fill(null));
-      assert.deepEqual(results.slice(0, 5).map(([, v]) => v), [1, 1, 1, 2, 2], 'results in the order queued');
-      assert.deepEqual(results.slice(5).map(([, v]) => v), [['first', 'second'], ['first'], ['first', 'second']]);
+      assert.deepEqual(
+        results.map(([err]) => err),
+        new Array(8).fill(null),
+      );
+      assert.deepEqual(
+        results.slice(0, 5).map(([, v]) => v),
+        [1, 1, 1, 2, 2],
+        'results in the order queued',
+      );
+      assert.deepEqual(
+        results.slice(5).map(([, v]) => v),
+        [['first', 'second'], ['first'], ['first', 'second']],
+      );
       // Phase one: three pipelines (three masters), all ended before phase two started.
       const firstEnd = log.lastIndexOf('end 2');
       assert.deepEqual(log.slice(0, 3).sort(), ['start 0', 'start 1', 'start 2'], 'phase one sent in parallel');
@@ -73,10 +83,10 @@ describe('ordered writes on a Redis Cluster', () => {
     const prefix = uniquePrefix();
     const [a, b] = await keysOnThreeMasters(cluster, prefix);
     await redis.set(a!, 'not a list');
-    await assert.rejects(writeInOrder(redis, [
-      (pipe) => pipe.rpush(a!, 'x').rpush(b!, 'x'),
-      (pipe) => pipe.set(`${b!}:after`, '1'),
-    ]), /WRONGTYPE/);
+    await assert.rejects(
+      writeInOrder(redis, [(pipe) => pipe.rpush(a!, 'x').rpush(b!, 'x'), (pipe) => pipe.set(`${b!}:after`, '1')]),
+      /WRONGTYPE/,
+    );
     assert.equal(await redis.get(`${b!}:after`), null);
   });
 
@@ -84,25 +94,36 @@ describe('ordered writes on a Redis Cluster', () => {
     const prefix = uniquePrefix();
     const [a, b] = await keysOnThreeMasters(cluster, prefix);
     const tx = (pipe: ChainableCommander) => pipe as ChainableCommander & { multi(): ChainableCommander };
-    const results = await writeInOrder(redis, [(pipe) => {
-      tx(pipe).multi();
-      pipe.incr(a!).incr(a!);
-      void pipe.exec();
-      pipe.incr(b!);
-    }]);
+    const results = await writeInOrder(redis, [
+      (pipe) => {
+        tx(pipe).multi();
+        pipe.incr(a!).incr(a!);
+        void pipe.exec();
+        pipe.incr(b!);
+      },
+    ]);
     assert.deepEqual(results.at(-2)?.[1], [1, 2], 'EXEC answers both INCRs');
-    await assert.rejects(writeInOrder(redis, [(pipe) => {
-      tx(pipe).multi();
-      pipe.incr(`${a!}:x`).incr(`${b!}:x`);
-      void pipe.exec();
-    }]), (err: Error & { code?: string }) => err.code === 'CROSSSLOT_TRANSACTION');
+    await assert.rejects(
+      writeInOrder(redis, [
+        (pipe) => {
+          tx(pipe).multi();
+          pipe.incr(`${a!}:x`).incr(`${b!}:x`);
+          void pipe.exec();
+        },
+      ]),
+      (err: Error & { code?: string }) => err.code === 'CROSSSLOT_TRANSACTION',
+    );
     assert.equal(await redis.get(`${a!}:x`), null);
   });
 
   test('scanKeys visits every master: SCAN on one node sees only its own keys', async () => {
     const prefix = uniquePrefix();
     const keys = Array.from({ length: 60 }, (_, i) => `${prefix}s:${i}`);
-    await writeInOrder(redis, [(pipe) => { for (const k of keys) pipe.set(k, '1'); }]);
+    await writeInOrder(redis, [
+      (pipe) => {
+        for (const k of keys) pipe.set(k, '1');
+      },
+    ]);
     assert.equal(masters(redis).length, 3);
     const found: string[] = [];
     for await (const batch of scanKeys(redis, `${prefix}s:*`, 7)) found.push(...batch);
@@ -113,9 +134,20 @@ describe('ordered writes on a Redis Cluster', () => {
     const prefix = uniquePrefix();
     const keys = Array.from({ length: 50 }, (_, i) => `${prefix}r:${i}`);
     assert.ok(new Set(keys.map(keySlot)).size > 10);
-    await writeInOrder(redis, [(pipe) => { keys.forEach((k, i) => pipe.set(k, String(i))); }]);
-    const results = await pipelined(redis, (pipe) => { for (const k of keys) pipe.get(k); });
-    assert.deepEqual(results.map(([, v]) => v), keys.map((_, i) => String(i)));
+    await writeInOrder(redis, [
+      (pipe) => {
+        keys.forEach((k, i) => {
+          pipe.set(k, String(i));
+        });
+      },
+    ]);
+    const results = await pipelined(redis, (pipe) => {
+      for (const k of keys) pipe.get(k);
+    });
+    assert.deepEqual(
+      results.map(([, v]) => v),
+      keys.map((_, i) => String(i)),
+    );
   });
 });
 
@@ -140,7 +172,10 @@ describe('ordered writes on one Redis', () => {
       pipelines++;
       const pipe = original();
       const exec = pipe.exec.bind(pipe);
-      pipe.exec = ((...args: Parameters<typeof exec>) => { execs++; return exec(...args); }) as typeof pipe.exec;
+      pipe.exec = ((...args: Parameters<typeof exec>) => {
+        execs++;
+        return exec(...args);
+      }) as typeof pipe.exec;
       return pipe;
     };
     try {
@@ -151,7 +186,10 @@ describe('ordered writes on one Redis', () => {
       ]);
       assert.equal(pipelines, 1);
       assert.equal(execs, 1);
-      assert.deepEqual(results.map(([, v]) => v), [1, 1, 2, ['1', '2']]);
+      assert.deepEqual(
+        results.map(([, v]) => v),
+        [1, 1, 2, ['1', '2']],
+      );
     } finally {
       delete (redis as unknown as { pipeline?: unknown }).pipeline;
     }

@@ -1,5 +1,5 @@
-import { startStack, type Stack, type StackOptions } from '../harness/stack.ts';
-import { CLUSTER_STACK_ENV, redisCluster, type RedisCluster } from '../harness/redis-cluster.ts';
+import { startStack, type Stack, type StackOptions } from '../../local-stack/stack.ts';
+import { CLUSTER_STACK_ENV, redisCluster, type RedisCluster } from '../../local-stack/redis-cluster.ts';
 
 /**
  * Two dispatchers and three delivery nodes on a fresh six-node cluster (three masters).
@@ -12,8 +12,12 @@ export async function startClusterStack(
   const cluster = await redisCluster();
   try {
     const stack = await startStack({
-      dispatchers: 2, deliveryNodes: 3, ...opts, ...(prefixFor && { prefix: await prefixFor(cluster) }),
-      redis: cluster, env: { ...CLUSTER_STACK_ENV, ...opts.env },
+      dispatchers: 2,
+      deliveryNodes: 3,
+      ...opts,
+      ...(prefixFor && { prefix: await prefixFor(cluster) }),
+      redis: cluster,
+      env: { ...CLUSTER_STACK_ENV, ...opts.env },
     });
     return { stack, cluster };
   } catch (err) {

@@ -1,9 +1,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createRedis, groups, keys as makeKeys } from '@pushflow/shared';
-import { startStack, type Stack } from '../harness/stack.ts';
-import { mongoServer, type Server } from '../harness/servers.ts';
+import { createRedis, groups, makeKeys } from '@pushflow/shared';
+import { startStack, type Stack } from '../../local-stack/stack.ts';
+import { mongoServer, type Server } from '../../local-stack/servers.ts';
 import { tcpProxy, type TcpProxy } from '../harness/proxy.ts';
 import { assertAllSettled, burst, burstRecipients, connectClients, onlineRecipients, type Clients } from './support.ts';
 
@@ -21,7 +21,10 @@ const outageMs = Number(process.env.PUSHFLOW_FAULT_OUTAGE_MS ?? 20_000);
 before(async () => {
   mongo = await mongoServer();
   proxy = await tcpProxy(mongo.url);
-  stack = await startStack({ mongo: { url: proxy.url, source: 'proxy', stop: async () => {} }, env: { PUSHFLOW_REPLY_TIMEOUT_MS: '3000' } });
+  stack = await startStack({
+    mongo: { url: proxy.url, source: 'proxy', stop: async () => {} },
+    env: { PUSHFLOW_REPLY_TIMEOUT_MS: '3000' },
+  });
   clients = await connectClients(stack, onlineRecipients);
 });
 
@@ -32,7 +35,9 @@ after(async () => {
   await mongo?.stop();
 });
 
-test(`MongoDB unreachable for ${outageMs / 1000} s mid-burst: sends go on, the projector waits, stays up and drains the backlog`, { timeout: 300_000 }, async () => {
+test(`MongoDB unreachable for ${outageMs / 1000} s mid-burst: sends go on, the projector waits, stays up and drains the backlog`, {
+  timeout: 300_000,
+}, async () => {
   const dispatcher = stack.service('dispatcher');
   const pid = dispatcher.child.pid!;
   let cpuDuringOutage = 0;
@@ -50,7 +55,11 @@ test(`MongoDB unreachable for ${outageMs / 1000} s mid-burst: sends go on, the p
       await proxy.restore();
     },
   });
-  assert.deepEqual([...result.statuses.keys()], [202], `every send was accepted through the outage: ${JSON.stringify([...result.statuses])}`);
+  assert.deepEqual(
+    [...result.statuses.keys()],
+    [202],
+    `every send was accepted through the outage: ${JSON.stringify([...result.statuses])}`,
+  );
   assert.ok(projectorBehind > 0, 'the projector had a backlog when MongoDB came back');
   const settled = await assertAllSettled(stack, result);
   assert.ok((settled.byStatus.DELIVERED ?? 0) > 0, JSON.stringify(settled));
@@ -67,11 +76,13 @@ async function projectorBacklog(s: Stack): Promise<number> {
     let backlog = 0;
     for (const stream of keys.allEvents) {
       const info = (await redis.xinfo('GROUPS', stream).catch(() => [])) as unknown[][];
-      const group = info.map((g) => {
-        const fields = new Map<unknown, unknown>();
-        for (let i = 0; i < g.length; i += 2) fields.set(g[i], g[i + 1]);
-        return fields;
-      }).find((g) => g.get('name') === groups.projector);
+      const group = info
+        .map((g) => {
+          const fields = new Map<unknown, unknown>();
+          for (let i = 0; i < g.length; i += 2) fields.set(g[i], g[i + 1]);
+          return fields;
+        })
+        .find((g) => g.get('name') === groups.projector);
       backlog += Number(group?.get('pending') ?? 0) + Number(group?.get('lag') ?? 0);
     }
     return backlog;

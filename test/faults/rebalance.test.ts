@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { heldPartitions as held } from '../harness/partitions.ts';
-import type { ServiceProcess } from '../harness/stack.ts';
+import type { ServiceProcess } from '../../local-stack/stack.ts';
 import { waitFor } from '../harness/wait.ts';
 import { assertAllSettled, burst, burstRecipients, faultStack } from './support.ts';
 
@@ -14,13 +14,16 @@ import { assertAllSettled, burst, burstRecipients, faultStack } from './support.
 const LEASE_MS = 3000;
 const fixture = faultStack({
   env: {
-    PUSHFLOW_PARTITIONS: '8', PUSHFLOW_PARTITION_LEASE_MS: String(LEASE_MS), PUSHFLOW_PARTITION_RENEW_MS: '300',
+    PUSHFLOW_PARTITIONS: '8',
+    PUSHFLOW_PARTITION_LEASE_MS: String(LEASE_MS),
+    PUSHFLOW_PARTITION_RENEW_MS: '300',
     PUSHFLOW_REPLY_TIMEOUT_MS: '3000',
   },
 });
 
-
-test('a second dispatcher joins mid-burst, then the first is killed -9: every partition keeps being consumed', { timeout: 300_000 }, async () => {
+test('a second dispatcher joins mid-burst, then the first is killed -9: every partition keeps being consumed', {
+  timeout: 300_000,
+}, async () => {
   const { stack } = fixture;
   const first = stack.service('dispatcher');
   await waitFor('the first dispatcher holds all 8', async () => ((await held(first)).length === 8 ? true : undefined), 10_000, 100);
@@ -30,10 +33,15 @@ test('a second dispatcher joins mid-burst, then the first is killed -9: every pa
     faultAt: 0.2,
     fault: async () => {
       second = await stack.add('dispatcher', { PUSHFLOW_CONSUMER_ID: 'dispatcher-b' }, 'dispatcher-b');
-      const shares = await waitFor('4 + 4', async () => {
-        const [a, b] = await Promise.all([held(first), held(second!)]);
-        return a.length === 4 && b.length === 4 ? [a, b] : undefined;
-      }, 15_000, 100);
+      const shares = await waitFor(
+        '4 + 4',
+        async () => {
+          const [a, b] = await Promise.all([held(first), held(second!)]);
+          return a.length === 4 && b.length === 4 ? [a, b] : undefined;
+        },
+        15_000,
+        100,
+      );
       assert.deepEqual(shares.flat().sort(), [0, 1, 2, 3, 4, 5, 6, 7]);
       await first.stop('SIGKILL');
     },

@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, type Stack } from '../harness/stack.ts';
-import { restartableRedis, type RestartableServer } from '../harness/servers.ts';
+import { startStack, type Stack } from '../../local-stack/stack.ts';
+import { restartableRedis, type RestartableServer } from '../../local-stack/servers.ts';
 import { assertAllSettled, burst, burstRecipients, connectClients, onlineRecipients, type Clients } from './support.ts';
 
 /** Fault test 4: kill -9 Redis (AOF, appendfsync always) mid-burst and restart it. */
@@ -30,7 +30,10 @@ test('kill -9 Redis mid-burst and restart it: nothing acknowledged is lost, ever
       await redis.start();
     },
   });
-  assert.ok((result.statuses.get(503) ?? 0) + (result.statuses.get(504) ?? 0) > 0, `the outage was seen: ${JSON.stringify([...result.statuses])}`);
+  assert.ok(
+    (result.statuses.get(503) ?? 0) + (result.statuses.get(504) ?? 0) > 0,
+    `the outage was seen: ${JSON.stringify([...result.statuses])}`,
+  );
   const settled = await assertAllSettled(stack, result);
   assert.ok((settled.byStatus.DELIVERED ?? 0) > 0, JSON.stringify(settled));
   for (const s of stack.services) assert.equal(s.child.exitCode, null, `${s.name} survived the outage`);

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { MongoClient } from 'mongodb';
 import { createRedis, eventCodec, encodeEntry, type LedgerEvent } from '@pushflow/shared';
-import { root, startStack, type Stack } from '../harness/stack.ts';
+import { root, startStack, type Stack } from '../../local-stack/stack.ts';
 import { assertAllSettled, burst, connectClients, type Clients } from './support.ts';
 
 /** Fault test 6: replay the ledger twice and apply every event twice: the documents are unchanged. */
@@ -23,20 +23,34 @@ after(async () => {
 });
 
 async function collectionHash(mongo: MongoClient, name: string): Promise<string> {
-  const docs = await mongo.db().collection(name).find({}, { projection: { version: 0 } }).sort({ _id: 1 }).toArray();
+  const docs = await mongo
+    .db()
+    .collection(name)
+    .find({}, { projection: { version: 0 } })
+    .sort({ _id: 1 })
+    .toArray();
   return createHash('sha256').update(JSON.stringify(docs)).digest('hex');
 }
 
 function replay(collection: string): { identical: boolean; documents: number } {
-  const r = spawnSync(`${root}/scripts/node.sh`, ['--import', 'tsx', 'dispatcher/src/replay-cli.ts', '--collection', collection, '--compare'], {
-    cwd: root, encoding: 'utf8', env: { ...process.env, REDIS_URL: stack.redisUrl, MONGO_URL: stack.mongoUrl, PUSHFLOW_REDIS_PREFIX: stack.prefix },
-  });
+  const r = spawnSync(
+    `${root}/scripts/node.sh`,
+    ['--import', 'tsx', 'dispatcher/src/projection/replay-cli.ts', '--collection', collection, '--compare'],
+    {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, REDIS_URL: stack.redisUrl, MONGO_URL: stack.mongoUrl, PUSHFLOW_REDIS_PREFIX: stack.prefix },
+    },
+  );
   assert.equal(r.status, 0, r.stderr + r.stdout);
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { identical: boolean; documents: number };
 }
 
 test('replaying the ledger twice, and every event applied twice, leaves the documents unchanged', { timeout: 300_000 }, async () => {
-  const result = await burst(stack, { recipients: [...online, 'offline-1'], count: Math.min(3000, Number(process.env.PUSHFLOW_FAULT_BURST ?? 3000)) });
+  const result = await burst(stack, {
+    recipients: [...online, 'offline-1'],
+    count: Math.min(3000, Number(process.env.PUSHFLOW_FAULT_BURST ?? 3000)),
+  });
   await assertAllSettled(stack, result);
   const mongo = new MongoClient(stack.mongoUrl);
   const redis = createRedis(stack.redisUrl, 'test-replay');

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import { MongoClient } from 'mongodb';
 import WebSocket from 'ws';
-import { createRedis, scanKeys, keys as makeKeys, type RedisClient } from '@pushflow/shared';
-import { startStack, type Stack, type StackOptions } from '../harness/stack.ts';
+import { createRedis, scanKeys, makeKeys, type RedisClient } from '@pushflow/shared';
+import { startStack, type Stack, type StackOptions } from '../../local-stack/stack.ts';
 import { waitFor } from '../harness/wait.ts';
 
 /**
@@ -23,7 +23,10 @@ export const burstRecipients = [...onlineRecipients, ...Array.from({ length: 10 
  * A stack for one fault-test file, with a socket open for every online recipient; torn
  * down after the file. `prepare` runs before the clients connect (e.g. to add a process).
  */
-export function faultStack(options: StackOptions, prepare?: (stack: Stack) => Promise<void>): { readonly stack: Stack; readonly clients: Clients } {
+export function faultStack(
+  options: StackOptions,
+  prepare?: (stack: Stack) => Promise<void>,
+): { readonly stack: Stack; readonly clients: Clients } {
   let stack: Stack | undefined;
   let clients: Clients | undefined;
   before(async () => {
@@ -36,8 +39,12 @@ export function faultStack(options: StackOptions, prepare?: (stack: Stack) => Pr
     await stack?.stop();
   });
   return {
-    get stack() { return stack!; },
-    get clients() { return clients!; },
+    get stack() {
+      return stack!;
+    },
+    get clients() {
+      return clients!;
+    },
   };
 }
 
@@ -64,13 +71,21 @@ export async function connectClients(stack: Stack, recipients: string[], node = 
       received.set(frame.notificationId, (received.get(frame.notificationId) ?? 0) + 1);
     });
     ws.on('error', () => {});
-    await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
     sockets.push(ws);
     const key = makeKeys(stack.prefix).presence(recipientId);
     await waitFor(`presence of ${recipientId}`, async () => (Number(await redis.hget(key, stack.nodeIds[node]!)) > 0 ? true : undefined));
   }
   redis.disconnect();
-  return { received, close: () => sockets.forEach((s) => s.terminate()) };
+  return {
+    received,
+    close: () => {
+      for (const s of sockets) s.terminate();
+    },
+  };
 }
 
 export interface BurstResult {
@@ -85,9 +100,16 @@ const answerWithinMs = 30_000;
  * Sends `count` notifications over `concurrency` keep-alive connections, round-robin over
  * the recipients. `fault` runs once `faultAt` of them were sent, while sending goes on.
  */
-export async function burst(stack: Stack, opts: {
-  count?: number; recipients: string[]; concurrency?: number; faultAt?: number; fault?: () => Promise<void>;
-}): Promise<BurstResult> {
+export async function burst(
+  stack: Stack,
+  opts: {
+    count?: number;
+    recipients: string[];
+    concurrency?: number;
+    faultAt?: number;
+    fault?: () => Promise<void>;
+  },
+): Promise<BurstResult> {
   const count = opts.count ?? burstSize;
   const accepted: string[] = [];
   const statuses = new Map<number, number>();
@@ -105,7 +127,7 @@ export async function burst(stack: Stack, opts: {
         // The gateway answers within its reply timeout whatever breaks: a request still
         // open after this is counted as status -1, and the burst goes on.
         signal: AbortSignal.timeout(answerWithinMs),
-      }).catch((err: Error) => (err.name === 'TimeoutError' ? ({ status: -1, text: async () => '' }) : undefined));
+      }).catch((err: Error) => (err.name === 'TimeoutError' ? { status: -1, text: async () => '' } : undefined));
       const status = res?.status ?? 0;
       statuses.set(status, (statuses.get(status) ?? 0) + 1);
       const body = res ? await res.text() : '';
@@ -124,30 +146,60 @@ export interface Settled {
 }
 
 /** Waits (bounded) for every accepted notification to settle, then checks the invariants. */
-export async function assertAllSettled(stack: Stack, result: BurstResult, timeoutMs = Number(process.env.PUSHFLOW_FAULT_SETTLE_MS ?? 120_000)): Promise<Settled> {
+export async function assertAllSettled(
+  stack: Stack,
+  result: BurstResult,
+  timeoutMs = Number(process.env.PUSHFLOW_FAULT_SETTLE_MS ?? 120_000),
+): Promise<Settled> {
   assert.ok(result.accepted.length > 0, `nothing was accepted: ${JSON.stringify([...result.statuses])}`);
   assert.equal(new Set(result.accepted).size, result.accepted.length, 'every 2xx has its own notification id');
   // A MongoDB that stops answering fails the check with what was unsettled, not the test's timeout.
   const mongo = new MongoClient(stack.mongoUrl, { serverSelectionTimeoutMS: 10_000, socketTimeoutMS: 30_000 });
   const redis = createRedis(stack.redisUrl, 'test-settled');
   try {
-    const notifications = mongo.db().collection<{ _id: string; status: string; history: { status: string; nodeId?: string; reason?: string }[] }>('notifications');
+    const notifications = mongo
+      .db()
+      .collection<{ _id: string; status: string; history: { status: string; nodeId?: string; reason?: string }[] }>('notifications');
     let docs = new Map<string, { status: string; history: { status: string; nodeId?: string; reason?: string }[] }>();
     let unsettled: string[] = [];
-    await waitFor('every accepted notification in a terminal status', async () => {
-      docs = new Map((await notifications.find({}, { projection: { status: 1, history: 1 } }).toArray()).map((d) => [d._id, d]));
-      unsettled = result.accepted.filter((id) => !terminal.has(docs.get(id)?.status ?? ''));
-      return unsettled.length === 0 ? true : undefined;
-    }, timeoutMs, 500).catch(async (err: Error) => {
+    await waitFor(
+      'every accepted notification in a terminal status',
+      async () => {
+        docs = new Map((await notifications.find({}, { projection: { status: 1, history: 1 } }).toArray()).map((d) => [d._id, d]));
+        unsettled = result.accepted.filter((id) => !terminal.has(docs.get(id)?.status ?? ''));
+        return unsettled.length === 0 ? true : undefined;
+      },
+      timeoutMs,
+      500,
+    ).catch(async (err: Error) => {
       throw new Error(`${err.message}; ${unsettled.length} unsettled: ${await diagnose(redis, stack.prefix, unsettled.slice(0, 3), docs)}`);
     });
     assert.ok(docs.size <= result.attempts, `${docs.size} documents for ${result.attempts} requests: a request made two notifications`);
-    // Each command's record (dispatcher/src/commands.ts) names the one document it made.
-    const records = new Map((await mongo.db().collection<{ _id: string; notificationId: string }>('commands').find({}).toArray()).map((r) => [r._id, r.notificationId]));
-    const claimed = (await notifications.find({ commandId: { $exists: true } }, { projection: { commandId: 1 } }).toArray()) as unknown as { _id: string; commandId: string }[];
-    const unclaimed = claimed.filter((d) => records.get(d.commandId) !== d._id).map((d) => d._id);
-    assert.deepEqual(unclaimed.slice(0, 5), [], `${unclaimed.length} documents whose command record names another notification or none`);
-    assert.equal(records.size, claimed.length, 'one command record per document');
+    // Each command made one notification: no two documents name the same command, and a
+    // keyed command's record (dispatcher/src/projection/command-claims.ts) names its document. Commands
+    // without a key have no record: they name their notification (dispatcher/src/sending/send-plan.ts).
+    const claimed = (await notifications.find({ commandId: { $exists: true } }, { projection: { commandId: 1 } }).toArray()) as unknown as {
+      _id: string;
+      commandId: string;
+    }[];
+    const perCommand = new Map<string, number>();
+    for (const d of claimed) perCommand.set(d.commandId, (perCommand.get(d.commandId) ?? 0) + 1);
+    const twice = [...perCommand].filter(([, n]) => n > 1).map(([commandId]) => commandId);
+    assert.deepEqual(twice.slice(0, 5), [], `${twice.length} commands made more than one notification`);
+    const records = new Map(
+      (await mongo.db().collection<{ _id: string; notificationId: string }>('commands').find({}).toArray()).map((r) => [
+        r._id,
+        r.notificationId,
+      ]),
+    );
+    const keyed = claimed.filter((d) => d.commandId.startsWith('idem:'));
+    const unclaimed = keyed.filter((d) => records.get(d.commandId) !== d._id).map((d) => d._id);
+    assert.deepEqual(
+      unclaimed.slice(0, 5),
+      [],
+      `${unclaimed.length} keyed documents whose command record names another notification or none`,
+    );
+    assert.equal(records.size, keyed.length, 'one command record per keyed document');
     const byStatus: Record<string, number> = {};
     for (const id of result.accepted) {
       const doc = docs.get(id)!;
@@ -155,8 +207,12 @@ export async function assertAllSettled(stack: Stack, result: BurstResult, timeou
       const seen = new Set(doc.history.map((h) => `${h.status}/${h.nodeId ?? ''}/${h.reason ?? ''}`));
       assert.equal(seen.size, doc.history.length, `${id} has a repeated history entry: ${JSON.stringify(doc.history)}`);
     }
-    await waitFor('no entry left pending in any consumer group', async () => (await pendingEntries(redis, stack.prefix)).length === 0 ? true : undefined, 30_000, 250)
-      .catch(async () => assert.fail(`pending entries left: ${JSON.stringify(await pendingEntries(redis, stack.prefix))}`));
+    await waitFor(
+      'no entry left pending in any consumer group',
+      async () => ((await pendingEntries(redis, stack.prefix)).length === 0 ? true : undefined),
+      30_000,
+      250,
+    ).catch(async () => assert.fail(`pending entries left: ${JSON.stringify(await pendingEntries(redis, stack.prefix))}`));
     return { byStatus, documents: docs.size };
   } finally {
     await mongo.close();
@@ -170,7 +226,9 @@ async function diagnose(redis: RedisClient, prefix: string, ids: string[], docs:
   const streams = (await streamKeys(redis, `${prefix}events*`)).filter((s) => !s.endsWith(':dead'));
   const events = (await Promise.all(streams.map((s) => redis.xrange(s, '-', '+')))).flat();
   const lines = ids.map((id) => {
-    const types = events.filter(([, f]) => f[1]!.includes(id)).map(([entryId, f]) => `${entryId} ${(JSON.parse(f[1]!) as { type: string }).type}`);
+    const types = events
+      .filter(([, f]) => f[1]!.includes(id))
+      .map(([entryId, f]) => `${entryId} ${(JSON.parse(f[1]!) as { type: string }).type}`);
     return `${id} is ${docs.get(id)?.status ?? 'missing'}, ledger: [${types.join(', ')}]`;
   });
   const groups = await pendingEntries(redis, prefix);
@@ -199,5 +257,12 @@ async function pendingEntries(redis: RedisClient, prefix: string): Promise<{ str
 /** No frame reached a client twice (graceful stops only: a crash may redeliver, at least once). */
 export function assertNoDuplicateFrames(clients: Clients): void {
   const dupes = [...clients.received].filter(([, n]) => n > 1);
-  assert.equal(dupes.length, 0, `notifications received more than once: ${dupes.slice(0, 5).map(([id, n]) => `${id} x${n}`).join(', ')}`);
+  assert.equal(
+    dupes.length,
+    0,
+    `notifications received more than once: ${dupes
+      .slice(0, 5)
+      .map(([id, n]) => `${id} x${n}`)
+      .join(', ')}`,
+  );
 }

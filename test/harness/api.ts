@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { Stack } from './stack.ts';
+import type { Stack } from '../../local-stack/stack.ts';
 
 /** Calls the stack's gateway with its API key; anything but a 2xx fails the test. */
 export function apiOf(stack: () => Stack) {

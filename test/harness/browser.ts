@@ -1,7 +1,7 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { root } from './stack.ts';
+import { root } from '../../local-stack/stack.ts';
 
 /**
  * Headless Chromium for the browser tests: Debian's `chromium` package driven by
@@ -12,7 +12,7 @@ export class ChromiumMissingError extends Error {
   constructor(looked: string[]) {
     super(
       `no Chromium for the browser tests (looked at ${looked.join(', ')}): ` +
-      'install it (`apt-get install chromium`; .ci/run does) or set PUSHFLOW_CHROMIUM_BIN to a Chromium or Chrome binary',
+        'install it (`apt-get install chromium`; .ci/run does) or set PUSHFLOW_CHROMIUM_BIN to a Chromium or Chrome binary',
     );
     this.name = 'ChromiumMissingError';
   }

@@ -1,13 +1,17 @@
 import type { TObject } from '@sinclair/typebox';
 import { GatewayConfigSchema } from '../../gateway/src/config.ts';
-import { DispatcherConfig } from '../../dispatcher/src/config.ts';
-import { deliveryConfigSchema } from '../../delivery/src/config.ts';
+import { DispatcherConfigSchema } from '../../dispatcher/src/config.ts';
+import { DeliveryConfigSchema } from '../../delivery/src/config.ts';
 
 /**
  * The variables each service reads, from its own config schema, so that deployment files
  * (compose.yaml, the Helm chart) are checked against the code: a renamed variable fails.
  */
-export const SERVICE_SCHEMAS = { gateway: GatewayConfigSchema, dispatcher: DispatcherConfig, delivery: deliveryConfigSchema } as const satisfies Record<string, TObject>;
+export const SERVICE_SCHEMAS = {
+  gateway: GatewayConfigSchema,
+  dispatcher: DispatcherConfigSchema,
+  delivery: DeliveryConfigSchema,
+} as const satisfies Record<string, TObject>;
 export type ServiceName = keyof typeof SERVICE_SCHEMAS;
 
 /** loadConfig reads PUSHFLOW_ENV for every service, whether or not its schema lists it. */

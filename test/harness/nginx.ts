@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { accessSync, chmodSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findBinary, freePort } from './servers.ts';
-import { root } from './stack.ts';
+import { findBinary, freePort } from '../../local-stack/servers.ts';
+import { root } from '../../local-stack/stack.ts';
 
 /**
  * The scale profile's nginx (deploy/compose/nginx.conf) run for real, from the machine's
@@ -21,7 +21,9 @@ export function findNginx(env: NodeJS.ProcessEnv = process.env): string | undefi
 
 function isExecutable(path: string): boolean {
   try {
-    return statSync(path).isFile() && (accessSync(path, constants.X_OK), true);
+    if (!statSync(path).isFile()) return false;
+    accessSync(path, constants.X_OK);
+    return true;
   } catch {
     return false;
   }
@@ -64,7 +66,7 @@ export function rewriteForLoopback(conf: string, targets: LoopbackTargets): stri
       // Debian 12's nginx is 1.22, and a loopback address never changes: the flag goes, the
       // server's other parameters stay.
       const kept = params!.split(/\s+/).filter((p) => p !== '' && p !== 'resolve');
-      return [`${indent}server ${['127.0.0.1:' + port, ...kept].join(' ')};`];
+      return [`${indent}server ${[`127.0.0.1:${port}`, ...kept].join(' ')};`];
     }
     const listen = /^(\s*)listen\s+(\S+?)\s*;\s*$/.exec(line);
     if (listen) {
@@ -83,7 +85,7 @@ export function rewriteForLoopback(conf: string, targets: LoopbackTargets): stri
     }
     return [line];
   });
-  if (lines.some((l) => /^\s*resolver\b/.test(l))) throw new ConfRewriteError('a resolver other than Docker\'s (127.0.0.11) is left');
+  if (lines.some((l) => /^\s*resolver\b/.test(l))) throw new ConfRewriteError("a resolver other than Docker's (127.0.0.11) is left");
   const unused = [
     ...Object.keys(targets.upstreams).map((a) => `server ${a}`),
     ...Object.keys(targets.listens).map((a) => `listen ${a}`),
@@ -105,7 +107,11 @@ const running = new Set<number>();
 process.on('exit', () => {
   // The master passes TERM on to its workers; a KILL would leave them serving.
   for (const pid of running) {
-    try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
   }
 });
 
@@ -132,11 +138,20 @@ export async function startNginx(bin: string, makeConf: (tempDir: string) => str
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
   running.add(child.pid!);
-  const exited = new Promise<void>((r) => child.once('exit', () => { running.delete(child.pid!); r(); }));
+  const exited = new Promise<void>((r) =>
+    child.once('exit', () => {
+      running.delete(child.pid!);
+      r();
+    }),
+  );
   const readLog = () => (existsSync(errorLog) ? readFileSync(errorLog, 'utf8') : '');
 
   const killGroup = () => {
-    try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ }
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
   };
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -156,8 +171,10 @@ export async function startNginx(bin: string, makeConf: (tempDir: string) => str
       await stop();
       throw new Error(why);
     }
-    const ok = await fetch(`http://127.0.0.1:${healthPort}/`, { signal: AbortSignal.timeout(1000) })
-      .then((r) => r.status === 200, () => false);
+    const ok = await fetch(`http://127.0.0.1:${healthPort}/`, { signal: AbortSignal.timeout(1000) }).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ok) break;
     if (Date.now() > deadline) {
       const why = `nginx did not answer on 127.0.0.1:${healthPort} within 10 s:\n${output}\n${readLog()}`;
@@ -178,7 +195,8 @@ export function nginxSkipReason(env: NodeJS.ProcessEnv = process.env): string | 
 /** The nginx binary, or an error saying how to install one. */
 export function requireNginx(env: NodeJS.ProcessEnv = process.env): string {
   const bin = findNginx(env);
-  if (!bin) throw new Error(`nginx not found${env.PUSHFLOW_NGINX_BIN ? ` at PUSHFLOW_NGINX_BIN=${env.PUSHFLOW_NGINX_BIN}` : ''}: ${installHint}`);
+  if (!bin)
+    throw new Error(`nginx not found${env.PUSHFLOW_NGINX_BIN ? ` at PUSHFLOW_NGINX_BIN=${env.PUSHFLOW_NGINX_BIN}` : ''}: ${installHint}`);
   return bin;
 }
 
@@ -199,11 +217,22 @@ export async function startScaleProxy(ports: { gateways: number[]; deliveries: n
   const bin = requireNginx();
   const [api, sockets, health] = [await freePort(), await freePort(), await freePort()];
   const upstreams: Record<string, number> = {};
-  ports.gateways.forEach((p, i) => (upstreams[`gateway-${i + 1}:3000`] = p));
-  ports.deliveries.forEach((p, i) => (upstreams[`delivery-${i + 1}:8080`] = p));
+  ports.gateways.forEach((p, i) => {
+    upstreams[`gateway-${i + 1}:3000`] = p;
+  });
+  ports.deliveries.forEach((p, i) => {
+    upstreams[`delivery-${i + 1}:8080`] = p;
+  });
   const source = readFileSync(scaleConfPath, 'utf8');
-  const nginx = await startNginx(bin, (tempDir) => rewriteForLoopback(source, {
-    upstreams, listens: { '3000': api, '8080': sockets, '127.0.0.1:8099': health }, tempDir,
-  }), health);
+  const nginx = await startNginx(
+    bin,
+    (tempDir) =>
+      rewriteForLoopback(source, {
+        upstreams,
+        listens: { '3000': api, '8080': sockets, '127.0.0.1:8099': health },
+        tempDir,
+      }),
+    health,
+  );
   return { ...nginx, gatewayUrl: `http://127.0.0.1:${api}`, deliveryUrl: `http://127.0.0.1:${sockets}` };
 }

@@ -1,4 +1,4 @@
-import type { ServiceProcess } from './stack.ts';
+import type { ServiceProcess } from '../../local-stack/stack.ts';
 
 /** The partitions a dispatcher process holds, as its /metrics says (pushflow_dispatcher_partition_held). */
 export async function heldPartitions(dispatcher: ServiceProcess): Promise<number[]> {

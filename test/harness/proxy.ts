@@ -33,33 +33,37 @@ export async function tcpProxy(targetUrl: string): Promise<TcpProxy> {
   let dropNext = false;
   let holding = false;
 
-  const listen = () => new Promise<void>((resolve, reject) => {
-    const srv = createServer((client) => {
-      const upstream = connect(targetPort, target.hostname);
-      for (const s of [client, upstream]) {
-        sockets.add(s);
-        s.once('close', () => sockets.delete(s));
-        s.on('error', () => { client.destroy(); upstream.destroy(); });
-      }
-      client.on('data', (chunk: Buffer) => {
-        if (!holding) upstream.write(chunk);
+  const listen = () =>
+    new Promise<void>((resolve, reject) => {
+      const srv = createServer((client) => {
+        const upstream = connect(targetPort, target.hostname);
+        for (const s of [client, upstream]) {
+          sockets.add(s);
+          s.once('close', () => sockets.delete(s));
+          s.on('error', () => {
+            client.destroy();
+            upstream.destroy();
+          });
+        }
+        client.on('data', (chunk: Buffer) => {
+          if (!holding) upstream.write(chunk);
+        });
+        client.once('end', () => upstream.end());
+        upstream.on('data', (chunk: Buffer) => {
+          if (!dropNext) return void client.write(chunk);
+          dropNext = false;
+          client.destroy();
+          upstream.destroy();
+        });
+        upstream.once('end', () => client.end());
       });
-      client.once('end', () => upstream.end());
-      upstream.on('data', (chunk: Buffer) => {
-        if (!dropNext) return void client.write(chunk);
-        dropNext = false;
-        client.destroy();
-        upstream.destroy();
+      srv.once('error', reject);
+      srv.listen(port, '127.0.0.1', () => {
+        port = (srv.address() as { port: number }).port;
+        server = srv;
+        resolve();
       });
-      upstream.once('end', () => client.end());
     });
-    srv.once('error', reject);
-    srv.listen(port, '127.0.0.1', () => {
-      port = (srv.address() as { port: number }).port;
-      server = srv;
-      resolve();
-    });
-  });
 
   const cut = async () => {
     const srv = server;
@@ -71,7 +75,14 @@ export async function tcpProxy(targetUrl: string): Promise<TcpProxy> {
   await listen();
   const url = new URL(targetUrl);
   url.host = `127.0.0.1:${port}`;
-  return { port, url: url.toString(), cut, restore: listen, close: cut, dropNextReply: () => void (dropNext = true),
-    hold: () => void (holding = true), release: () => void (holding = false),
+  return {
+    port,
+    url: url.toString(),
+    cut,
+    restore: listen,
+    close: cut,
+    dropNextReply: () => void (dropNext = true),
+    hold: () => void (holding = true),
+    release: () => void (holding = false),
   };
 }

@@ -18,7 +18,9 @@ export function schemathesisBinary(): string {
   const cache = process.env.PUSHFLOW_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'pushflow');
   const cached = join(cache, 'schemathesis', 'bin', 'st');
   if (!existsSync(cached)) {
-    throw new Error(`schemathesis not found at ${cached}: run scripts/install-schemathesis.sh (make test does), or set PUSHFLOW_SCHEMATHESIS_BIN`);
+    throw new Error(
+      `schemathesis not found at ${cached}: run scripts/install-schemathesis.sh (make test does), or set PUSHFLOW_SCHEMATHESIS_BIN`,
+    );
   }
   return cached;
 }
@@ -95,7 +97,12 @@ export function operationsOf(openapi: {
 }): Operation[] {
   const ops: Operation[] = [];
   for (const [path, item] of Object.entries(openapi.paths)) {
-    const pattern = new RegExp(`^${path.split(/\{[^}]+\}/).map(escapeRegExp).join('[^/]+')}$`);
+    const pattern = new RegExp(
+      `^${path
+        .split(/\{[^}]+\}/)
+        .map(escapeRegExp)
+        .join('[^/]+')}$`,
+    );
     for (const [method, op] of Object.entries(item)) {
       const security = op.security ?? openapi.security ?? [];
       ops.push({

@@ -21,7 +21,9 @@ function passthrough(name: string, script: string, summary: string, header: stri
       if (wantsHelp) process.stdout.write(`${header}\n`);
       // These scripts always print JSON; --json is accepted for uniformity and not passed on.
       const forwarded = wantsHelp ? ['--help'] : args.filter((a) => a !== '--json');
-      const child = spawn(`${root}scripts/node.sh`, ['--import', import.meta.resolve('tsx'), `${root}${script}`, ...forwarded], { stdio: 'inherit' });
+      const child = spawn(`${root}scripts/node.sh`, ['--import', import.meta.resolve('tsx'), `${root}${script}`, ...forwarded], {
+        stdio: 'inherit',
+      });
       // Ctrl-C reaches the child from the terminal too; it decides how to stop, we wait for it.
       const ignore = () => {};
       process.on('SIGINT', ignore);
@@ -37,11 +39,11 @@ function passthrough(name: string, script: string, summary: string, header: stri
 
 export const replay = passthrough(
   'replay',
-  'dispatcher/src/replay-cli.ts',
+  'dispatcher/src/projection/replay-cli.ts',
   'rebuild the status documents from the ledger, optionally --compare (the ledger replay)',
   `Usage: pushflow replay [--collection NAME] [--compare]
 
-Runs the ledger replay (dispatcher/src/replay-cli.ts; also \`npm run ledger:replay\`). It keeps
+Runs the ledger replay (dispatcher/src/projection/replay-cli.ts; also \`npm run ledger:replay\`). It keeps
 its own exit codes: 0 done (with --compare: identical), 1 --compare found differences,
 2 the replay failed (e.g. Redis or MongoDB unreachable). Its own help follows.
 `,

@@ -67,13 +67,20 @@ export async function sendInChunks({ target, lines, size, idempotencyKey, out }:
     const chunk = lines.slice((n - 1) * size, n * size);
     let accepted: Accepted[];
     try {
-      accepted = await sendBatch(target, chunk.map((l) => l.notification), idempotencyKey === undefined ? undefined : `${idempotencyKey}:${n}`);
+      accepted = await sendBatch(
+        target,
+        chunk.map((l) => l.notification),
+        idempotencyKey === undefined ? undefined : `${idempotencyKey}:${n}`,
+      );
     } catch (err) {
       throw err instanceof CliError ? stoppedAt(err, chunk, sent) : err;
     }
     accepted.forEach((a, i) => {
       if (out.json) printJson(a);
-      else printLines([`${paint(out, 'cyan', a.status)} ${paint(out, 'bold', a.notificationId)} to ${String(chunk[i]!.notification.recipientId)} at ${a.acceptedAt}`]);
+      else
+        printLines([
+          `${paint(out, 'cyan', a.status)} ${paint(out, 'bold', a.notificationId)} to ${String(chunk[i]!.notification.recipientId)} at ${a.acceptedAt}`,
+        ]);
     });
     sent += chunk.length;
   }
@@ -88,7 +95,9 @@ function stoppedAt(err: CliError, chunk: Line[], sent: number): CliError {
   const where = line !== undefined ? `line ${line}` : `lines ${chunk[0]!.number}-${chunk.at(-1)!.number}`;
   const before = sent === 0 ? 'nothing was sent' : `the ${sent} notification${sent === 1 ? '' : 's'} before were sent`;
   return new CliError(err.exitCode, err.code, `${where}: ${err.message}; ${before}`, {
-    ...err.details, sent, ...(line !== undefined && { line }),
+    ...err.details,
+    sent,
+    ...(line !== undefined && { line }),
   });
 }
 

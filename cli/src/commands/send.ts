@@ -41,20 +41,38 @@ export const send: Command = {
   summary: 'send a notification (POST /notifications), or a file of them (--batch)',
   help,
   async run(args, out) {
-    const { values, positionals } = parseCommand('send', args, {
-      ...commonOptions, ...apiOptions,
-      title: { type: 'string' }, body: { type: 'string' }, data: { type: 'string' }, 'idempotency-key': { type: 'string' },
-      batch: { type: 'string' }, 'batch-size': { type: 'string' },
-    }, (given) => (given.batch === undefined ? ['recipientId'] : []));
+    const { values, positionals } = parseCommand(
+      'send',
+      args,
+      {
+        ...commonOptions,
+        ...apiOptions,
+        title: { type: 'string' },
+        body: { type: 'string' },
+        data: { type: 'string' },
+        'idempotency-key': { type: 'string' },
+        batch: { type: 'string' },
+        'batch-size': { type: 'string' },
+      },
+      (given) => (given.batch === undefined ? ['recipientId'] : []),
+    );
     if (values.help) return printHelp(help);
     if (values.batch !== undefined) {
       const inline = (['title', 'body', 'data'] as const).filter((o) => values[o] !== undefined);
-      if (inline.length > 0) throw usageError(`send: --${inline[0]} goes with <recipientId>; with --batch, put it on each line of the file`);
-      const size = values['batch-size'] === undefined ? DEFAULT_BATCH_SIZE : parseCount('send', 'batch-size', values['batch-size'], MAX_BATCH_SIZE);
+      if (inline.length > 0)
+        throw usageError(`send: --${inline[0]} goes with <recipientId>; with --batch, put it on each line of the file`);
+      const size =
+        values['batch-size'] === undefined ? DEFAULT_BATCH_SIZE : parseCount('send', 'batch-size', values['batch-size'], MAX_BATCH_SIZE);
       // The whole file is read and checked before the first request.
       const lines = await readNotifications(values.batch);
       const target = await apiTarget(values);
-      await sendInChunks({ target, lines, size, out, ...(values['idempotency-key'] !== undefined && { idempotencyKey: values['idempotency-key'] }) });
+      await sendInChunks({
+        target,
+        lines,
+        size,
+        out,
+        ...(values['idempotency-key'] !== undefined && { idempotencyKey: values['idempotency-key'] }),
+      });
       return EXIT.ok;
     }
     if (values['batch-size'] !== undefined) throw usageError('send: --batch-size goes with --batch');
@@ -63,11 +81,17 @@ export const send: Command = {
     const target = await apiTarget(values);
     const key = values['idempotency-key'];
     const { body } = await request<Accepted>(target, 'POST', '/notifications', {
-      body: { recipientId, ...(values.title !== undefined && { title: values.title }), ...(values.body !== undefined && { body: values.body }), ...(data && { data }) },
+      body: {
+        recipientId,
+        ...(values.title !== undefined && { title: values.title }),
+        ...(values.body !== undefined && { body: values.body }),
+        ...(data && { data }),
+      },
       ...(key !== undefined && { headers: { 'idempotency-key': key } }),
     });
     if (out.json) printJson(body);
-    else printLines([`${paint(out, 'cyan', body.status)} ${paint(out, 'bold', body.notificationId)} to ${recipientId} at ${body.acceptedAt}`]);
+    else
+      printLines([`${paint(out, 'cyan', body.status)} ${paint(out, 'bold', body.notificationId)} to ${recipientId} at ${body.acceptedAt}`]);
     return EXIT.ok;
   },
 };
@@ -79,6 +103,7 @@ function parseData(raw: string): Record<string, unknown> {
   } catch (err) {
     throw usageError(`send: --data is not JSON: ${(err as Error).message}`);
   }
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw usageError('send: --data must be a JSON object, e.g. \'{"orderId":42}\'');
+  if (data === null || typeof data !== 'object' || Array.isArray(data))
+    throw usageError('send: --data must be a JSON object, e.g. \'{"orderId":42}\'');
   return data as Record<string, unknown>;
 }

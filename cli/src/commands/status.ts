@@ -41,12 +41,20 @@ interface StatusDoc {
 
 export const status: Command = {
   name: 'status',
-  summary: 'print a notification\'s status, or wait for one (GET /notifications/:id/status)',
+  summary: "print a notification's status, or wait for one (GET /notifications/:id/status)",
   help,
   async run(args, out) {
-    const { values, positionals } = parseCommand('status', args, {
-      ...commonOptions, ...apiOptions, wait: { type: 'string' }, timeout: { type: 'string' },
-    }, ['notificationId']);
+    const { values, positionals } = parseCommand(
+      'status',
+      args,
+      {
+        ...commonOptions,
+        ...apiOptions,
+        wait: { type: 'string' },
+        timeout: { type: 'string' },
+      },
+      ['notificationId'],
+    );
     if (values.help) return printHelp(help);
     const wanted = values.wait === undefined ? undefined : parseStatus(values.wait);
     if (values.timeout !== undefined && wanted === undefined) throw usageError('status: --timeout goes with --wait');
@@ -67,11 +75,15 @@ export const status: Command = {
       }
       if (outcome === 'other') {
         print(out, doc);
-        throw new CliError(EXIT.waitOtherOutcome, 'WAIT_OTHER_OUTCOME', `${id} ended ${describe(doc)}, not ${wanted}`, { status: doc.status });
+        throw new CliError(EXIT.waitOtherOutcome, 'WAIT_OTHER_OUTCOME', `${id} ended ${describe(doc)}, not ${wanted}`, {
+          status: doc.status,
+        });
       }
       if (Date.now() + POLL_MS > deadline) {
         print(out, doc);
-        throw new CliError(EXIT.waitTimedOut, 'WAIT_TIMEOUT', `${id} is still ${describe(doc)} after ${timeoutS} s, not ${wanted}`, { status: doc.status });
+        throw new CliError(EXIT.waitTimedOut, 'WAIT_TIMEOUT', `${id} is still ${describe(doc)} after ${timeoutS} s, not ${wanted}`, {
+          status: doc.status,
+        });
       }
       await sleep(POLL_MS);
     }
@@ -84,7 +96,8 @@ async function fetchStatus(target: ApiTarget, id: string): Promise<StatusDoc> {
 
 function parseStatus(raw: string): Status {
   const s = raw.toUpperCase();
-  if (!(STATUSES as readonly string[]).includes(s)) throw usageError(`status: --wait must be one of ${STATUSES.join(', ')} (got ${JSON.stringify(raw)})`);
+  if (!(STATUSES as readonly string[]).includes(s))
+    throw usageError(`status: --wait must be one of ${STATUSES.join(', ')} (got ${JSON.stringify(raw)})`);
   return s as Status;
 }
 
@@ -109,13 +122,19 @@ function describe(doc: StatusDoc): string {
 const STYLE: Record<Status, Style> = { ACCEPTED: 'cyan', DISPATCHED: 'blue', DELIVERED: 'green', ACKNOWLEDGED: 'magenta', FAILED: 'red' };
 
 function print(out: Output, doc: StatusDoc): void {
-  if (out.json) return printJson(doc);
+  if (out.json) {
+    printJson(doc);
+    return;
+  }
   const width = Math.max(...doc.history.map((h) => h.status.length));
   printLines([
     `${paint(out, 'bold', doc.notificationId)} ${paint(out, STYLE[doc.status] ?? 'bold', describe(doc))}`,
     `  recipient  ${doc.recipientId}`,
     `  accepted   ${doc.acceptedAt}`,
     `  updated    ${doc.updatedAt}`,
-    ...doc.history.map((h) => `  ${h.at}  ${paint(out, STYLE[h.status] ?? 'bold', h.status.padEnd(width))}${h.reason ? ` ${h.reason}` : ''}${h.nodeId ? paint(out, 'dim', ` on ${h.nodeId}`) : ''}`),
+    ...doc.history.map(
+      (h) =>
+        `  ${h.at}  ${paint(out, STYLE[h.status] ?? 'bold', h.status.padEnd(width))}${h.reason ? ` ${h.reason}` : ''}${h.nodeId ? paint(out, 'dim', ` on ${h.nodeId}`) : ''}`,
+    ),
   ]);
 }

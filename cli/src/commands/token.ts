@@ -38,9 +38,17 @@ export const token: Command = {
   summary: 'mint a connect token (POST /connect-tokens, or --local with the connect secret)',
   help,
   async run(args, out) {
-    const { values, positionals } = parseCommand('token', args, {
-      ...commonOptions, ...apiOptions, ttl: { type: 'string' }, local: { type: 'boolean', default: false },
-    }, ['recipientId']);
+    const { values, positionals } = parseCommand(
+      'token',
+      args,
+      {
+        ...commonOptions,
+        ...apiOptions,
+        ttl: { type: 'string' },
+        local: { type: 'boolean', default: false },
+      },
+      ['recipientId'],
+    );
     if (values.help) return printHelp(help);
     const recipientId = positionals[0]!;
     const ttlSeconds = values.ttl === undefined ? DEFAULT_TTL_S : parseSeconds('token', 'ttl', values.ttl);
@@ -68,8 +76,10 @@ async function signLocally(recipientId: string, ttlSeconds: number, env = proces
   } catch (err) {
     throw usageError(`token --local: ${(err as Error).message}`);
   }
-  if (secret === undefined) throw usageError('token --local: set PUSHFLOW_CONNECT_SECRET (or PUSHFLOW_CONNECT_SECRET_FILE) to the delivery nodes\' secret');
-  if (Buffer.byteLength(secret) < MIN_SECRET_BYTES) throw usageError(`token --local: PUSHFLOW_CONNECT_SECRET is shorter than ${MIN_SECRET_BYTES} bytes; no PushFlow service accepts it`);
+  if (secret === undefined)
+    throw usageError("token --local: set PUSHFLOW_CONNECT_SECRET (or PUSHFLOW_CONNECT_SECRET_FILE) to the delivery nodes' secret");
+  if (Buffer.byteLength(secret) < MIN_SECRET_BYTES)
+    throw usageError(`token --local: PUSHFLOW_CONNECT_SECRET is shorter than ${MIN_SECRET_BYTES} bytes; no PushFlow service accepts it`);
   const now = Math.floor(Date.now() / 1000);
   const audience = env.PUSHFLOW_TOKEN_AUDIENCE || undefined;
   const jwt = signConnectToken({ sub: recipientId, iat: now, exp: now + ttlSeconds, ...(audience && { aud: audience }) }, secret);

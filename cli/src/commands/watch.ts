@@ -39,14 +39,19 @@ export const watch: Command = {
   async run(args, out) {
     const { values } = parseCommand('watch', args, {
       ...commonOptions,
-      recipient: { type: 'string' }, notification: { type: 'string' }, from: { type: 'string' },
-      redis: { type: 'string' }, prefix: { type: 'string' },
+      recipient: { type: 'string' },
+      notification: { type: 'string' },
+      from: { type: 'string' },
+      redis: { type: 'string' },
+      prefix: { type: 'string' },
     });
     if (values.help) return printHelp(help);
     // Loaded only here: @pushflow/shared takes most of a second to import.
-    const [{ Cluster, Redis }, { compareIds, eventCodec, keys: makeKeys, parseClusterUrl, recordedPartitions, withoutCredentials }] = await Promise.all([import('ioredis'), import('@pushflow/shared')]);
+    const [{ Cluster, Redis }, { compareIds, eventCodec, makeKeys, parseClusterUrl, recordedPartitions, withoutCredentials }] =
+      await Promise.all([import('ioredis'), import('@pushflow/shared')]);
     const from = values.from ?? '$';
-    if (from !== '$' && !/^\d+(-\d+)?$/.test(from)) throw usageError(`watch: --from must be a stream entry id (e.g. 1764626400000-0 or 0) or $ (got ${JSON.stringify(from)})`);
+    if (from !== '$' && !/^\d+(-\d+)?$/.test(from))
+      throw usageError(`watch: --from must be a stream entry id (e.g. 1764626400000-0 or 0) or $ (got ${JSON.stringify(from)})`);
     const url = values.redis ?? (process.env.REDIS_URL || 'redis://127.0.0.1:6379');
     const prefix = values.prefix ?? (process.env.PUSHFLOW_REDIS_PREFIX || 'pushflow:');
     const filter = eventFilter(values.recipient, values.notification);
@@ -57,9 +62,10 @@ export const watch: Command = {
     const cluster = parseClusterUrl(url);
     const redis: Redis | Cluster = cluster
       ? new Cluster(cluster.seeds, {
-        lazyConnect: true, clusterRetryStrategy: () => null,
-        redisOptions: { ...options, username: cluster.username, password: cluster.password, ...(cluster.tls && { tls: {} }) },
-      })
+          lazyConnect: true,
+          clusterRetryStrategy: () => null,
+          redisOptions: { ...options, username: cluster.username, password: cluster.password, ...(cluster.tls && { tls: {} }) },
+        })
       : new Redis(url, { ...options, lazyConnect: true, retryStrategy: () => null });
     // Each failure also rejects the command in flight, but only the event says why (ECONNREFUSED).
     let lastError: Error | undefined;
@@ -82,14 +88,18 @@ export const watch: Command = {
       const streams = keys.allEvents;
       const after = new Map<string, string>();
       for (const stream of streams) after.set(stream, from === '$' ? await lastId(redis, stream) : from);
-      process.stderr.write(`watching ${streams.length === 1 ? streams[0] : `${streams.length} partitions of ${keys.events(0)}…`} from ${[...after.values()].sort(compareIds).at(-1)} (Ctrl-C to stop)\n`);
+      process.stderr.write(
+        `watching ${streams.length === 1 ? streams[0] : `${streams.length} partitions of ${keys.events(0)}…`} from ${[...after.values()].sort(compareIds).at(-1)} (Ctrl-C to stop)\n`,
+      );
       while (!stopping) {
         const read: [string, string[]][] = [];
         // One stream per XREAD: partitions may sit on different Redis Cluster slots. A single
         // stream can block; several are polled.
         for (const stream of streams) {
           const block = streams.length === 1 ? ['BLOCK', BLOCK_MS] : [];
-          const reply = (await redis.call('XREAD', 'COUNT', 500, ...block, 'STREAMS', stream, after.get(stream)!)) as [string, [string, string[]][]][] | null;
+          const reply = (await redis.call('XREAD', 'COUNT', 500, ...block, 'STREAMS', stream, after.get(stream)!)) as
+            | [string, [string, string[]][]][]
+            | null;
           const entries = reply?.[0]?.[1] ?? [];
           if (entries.length > 0) after.set(stream, entries[entries.length - 1]![0]);
           read.push(...entries);
@@ -145,17 +155,27 @@ const STYLE: Record<LedgerEvent['type'], Style> = {
 };
 
 function printEvent(out: Output, id: string, e: LedgerEvent): void {
-  if (out.json) return printJson({ id, ...e });
+  if (out.json) {
+    printJson({ id, ...e });
+    return;
+  }
   const type = e.type.slice('notification.'.length);
-  process.stdout.write(`${paint(out, 'dim', new Date(e.at).toISOString())} ${paint(out, STYLE[e.type], type.padEnd(12))} ${e.notificationId} ${detail(e)}\n`);
+  process.stdout.write(
+    `${paint(out, 'dim', new Date(e.at).toISOString())} ${paint(out, STYLE[e.type], type.padEnd(12))} ${e.notificationId} ${detail(e)}\n`,
+  );
 }
 
 function detail(e: LedgerEvent): string {
   switch (e.type) {
-    case 'notification.accepted': return `to ${e.recipientId}${e.title !== undefined ? ` ${JSON.stringify(e.title)}` : ''}`;
-    case 'notification.dispatched': return `to ${e.nodeIds.join(', ')}`;
-    case 'notification.delivered': return `on ${e.nodeId} (${e.connections} connection${e.connections === 1 ? '' : 's'})`;
-    case 'notification.acknowledged': return e.nodeId ? `on ${e.nodeId}` : '';
-    case 'notification.failed': return `${e.reason}${e.nodeId ? ` on ${e.nodeId}` : ''}`;
+    case 'notification.accepted':
+      return `to ${e.recipientId}${e.title !== undefined ? ` ${JSON.stringify(e.title)}` : ''}`;
+    case 'notification.dispatched':
+      return `to ${e.nodeIds.join(', ')}`;
+    case 'notification.delivered':
+      return `on ${e.nodeId} (${e.connections} connection${e.connections === 1 ? '' : 's'})`;
+    case 'notification.acknowledged':
+      return e.nodeId ? `on ${e.nodeId}` : '';
+    case 'notification.failed':
+      return `${e.reason}${e.nodeId ? ` on ${e.nodeId}` : ''}`;
   }
 }

@@ -2,13 +2,13 @@
 //
 // Everything a client needs is in the first half of this file (connect, receive, ack,
 // reconnect, close codes); the second half only draws the page. No library: a browser's
-// WebSocket is all it takes. The protocol is in the README, "WebSocket protocol" and "Errors
+// WebSocket is all it takes. The protocol is in docs/api.md, "WebSocket protocol" and "Errors
 // and close codes". This is TypeScript for the types the protocol has; the delivery node
 // strips them when it starts (esbuild) and serves the result as /demo/client.js.
 
 // ---- The client -------------------------------------------------------------------------
 
-/** What the node sends: one frame per notification (README, "WebSocket protocol"). */
+/** What the node sends: one frame per notification (docs/api.md, "WebSocket protocol"). */
 export interface NotificationFrame {
   type: 'notification';
   notificationId: string;

@@ -1,4 +1,13 @@
-import { eventCodec, evolve, failureReasons, statuses, type FailureReason, type LedgerEvent, type NotificationDoc, type Status } from '@pushflow/shared';
+import {
+  eventCodec,
+  evolve,
+  failureReasons,
+  statuses,
+  type FailureReason,
+  type LedgerEvent,
+  type NotificationDoc,
+  type Status,
+} from '@pushflow/shared';
 
 /**
  * What the dashboard shows of the recent ledger: the newest entries of the events stream,

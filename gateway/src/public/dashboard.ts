@@ -1,6 +1,6 @@
 // PushFlow dashboard: polls the gateway's /dashboard/api/ endpoints once a second with the
 // API key the operator typed in, and draws what they say. No framework; TypeScript for the
-// shapes of the JSON it reads (README, "Dashboard"), stripped by the gateway when it starts
+// shapes of the JSON it reads (docs/operations.md, "Dashboard"), stripped by the gateway when it starts
 // (esbuild) and served as /dashboard/app.js. The page's CSP allows scripts and requests to
 // this origin only, so everything a notification carries is written with textContent, never
 // as HTML.
@@ -110,7 +110,13 @@ let query = '';
 
 class Unauthorized extends Error {}
 
-const TIME = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', fractionalSecondDigits: 3, hour12: false });
+const TIME = new Intl.DateTimeFormat(undefined, {
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+  fractionalSecondDigits: 3,
+  hour12: false,
+});
 
 /** The JSON at `path`, trusted to be a `T`: the gateway's own endpoints, in its OpenAPI document. */
 async function getJson<T>(path: string): Promise<T> {
@@ -200,12 +206,16 @@ function drawCounts({ counts, truncated, from, events }: Activity): void {
     if (el) el.textContent = String(n);
   }
   const reasons = $('reasons');
-  reasons.replaceChildren(...Object.entries(counts.byReason).filter(([, n]) => n > 0).map(([reason, n]) => {
-    const li = document.createElement('li');
-    li.textContent = `${reason} ${n}`;
-    li.dataset.reason = reason;
-    return li;
-  }));
+  reasons.replaceChildren(
+    ...Object.entries(counts.byReason)
+      .filter(([, n]) => n > 0)
+      .map(([reason, n]) => {
+        const li = document.createElement('li');
+        li.textContent = `${reason} ${n}`;
+        li.dataset.reason = reason;
+        return li;
+      }),
+  );
   $('window-note').textContent = truncated
     ? `(${events} newest events only, since ${new Date(from).toLocaleTimeString()})`
     : `(${events} events)`;
@@ -232,7 +242,10 @@ function drawChart(points: ThroughputPoint[]): void {
   for (const series of SERIES) {
     ctx.strokeStyle = styles.getPropertyValue(`--${series}`).trim();
     ctx.beginPath();
-    points.forEach((p, i) => (i === 0 ? ctx.moveTo(x(i), y(p[series])) : ctx.lineTo(x(i), y(p[series]))));
+    points.forEach((p, i) => {
+      if (i === 0) ctx.moveTo(x(i), y(p[series]));
+      else ctx.lineTo(x(i), y(p[series]));
+    });
     ctx.stroke();
   }
   ctx.fillStyle = styles.getPropertyValue('--muted').trim();
@@ -257,21 +270,24 @@ function row(...cells: HTMLTableCellElement[]): HTMLTableRowElement {
 }
 
 function drawStreams(groups: StreamGroup[]): void {
-  $('streams').replaceChildren(...groups.map((g) => row(
-    cell(g.stream), cell(g.group), cell(g.lag === null ? '?' : String(g.lag)), cell(String(g.pending)),
-  )));
+  $('streams').replaceChildren(
+    ...groups.map((g) => row(cell(g.stream), cell(g.group), cell(g.lag === null ? '?' : String(g.lag)), cell(String(g.pending)))),
+  );
 }
 
 function drawNodes(nodes: DeliveryNode[]): void {
   const now = Date.now();
-  $('nodes').replaceChildren(...nodes.map((n) => {
-    const tr = row(
-      cell(n.nodeId), cell(n.connections === null ? '?' : String(n.connections)),
-      cell(`${((now - n.lastHeartbeatAt) / 1000).toFixed(1)} s ago`, n.alive ? '' : 'stale'),
-    );
-    tr.dataset.nodeId = n.nodeId;
-    return tr;
-  }));
+  $('nodes').replaceChildren(
+    ...nodes.map((n) => {
+      const tr = row(
+        cell(n.nodeId),
+        cell(n.connections === null ? '?' : String(n.connections)),
+        cell(`${((now - n.lastHeartbeatAt) / 1000).toFixed(1)} s ago`, n.alive ? '' : 'stale'),
+      );
+      tr.dataset.nodeId = n.nodeId;
+      return tr;
+    }),
+  );
 }
 
 function statusCell(status: string, reason: string | undefined): HTMLTableCellElement {
@@ -281,15 +297,20 @@ function statusCell(status: string, reason: string | undefined): HTMLTableCellEl
 }
 
 function drawRecent(notifications: RecentNotification[]): void {
-  $('recent').replaceChildren(...notifications.map((n) => {
-    const tr = row(
-      cell(n.acceptedAt ? new Date(n.acceptedAt).toLocaleTimeString() : '—'),
-      cell(n.recipientId ?? '?'), cell(n.title ?? ''), statusCell(n.status, n.reason), cell(n.notificationId, 'id'),
-    );
-    tr.dataset.notificationId = n.notificationId;
-    tr.addEventListener('click', () => void openHistory(n.notificationId));
-    return tr;
-  }));
+  $('recent').replaceChildren(
+    ...notifications.map((n) => {
+      const tr = row(
+        cell(n.acceptedAt ? new Date(n.acceptedAt).toLocaleTimeString() : '—'),
+        cell(n.recipientId ?? '?'),
+        cell(n.title ?? ''),
+        statusCell(n.status, n.reason),
+        cell(n.notificationId, 'id'),
+      );
+      tr.dataset.notificationId = n.notificationId;
+      tr.addEventListener('click', () => void openHistory(n.notificationId));
+      return tr;
+    }),
+  );
 }
 
 // ---- one notification's history (the status store, authoritative) -----------------------
@@ -303,16 +324,18 @@ async function openHistory(id: string): Promise<void> {
     const s = await getJson<NotificationStatus>(`/notifications/${encodeURIComponent(id)}/status`);
     $('history-summary').textContent = `${s.recipientId}: ${s.status}${s.reason ? ` (${s.reason})` : ''}`;
     const start = Date.parse(s.acceptedAt);
-    $('history').replaceChildren(...s.history.map((h) => {
-      const li = document.createElement('li');
-      li.dataset.status = h.status;
-      const at = Date.parse(h.at);
-      const parts = [TIME.format(at), `(+${at - start} ms)`, h.status];
-      if (h.reason) parts.push(h.reason);
-      if (h.nodeId) parts.push(`on ${h.nodeId}`);
-      li.textContent = parts.join(' ');
-      return li;
-    }));
+    $('history').replaceChildren(
+      ...s.history.map((h) => {
+        const li = document.createElement('li');
+        li.dataset.status = h.status;
+        const at = Date.parse(h.at);
+        const parts = [TIME.format(at), `(+${at - start} ms)`, h.status];
+        if (h.reason) parts.push(h.reason);
+        if (h.nodeId) parts.push(`on ${h.nodeId}`);
+        li.textContent = parts.join(' ');
+        return li;
+      }),
+    );
   } catch (err) {
     $('history-summary').textContent = messageOf(err);
   }

@@ -1,12 +1,17 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import {
-  Accepted, notificationContentSchema, NotificationId, NotificationStatus, type ContentLimits, type NotificationContent,
+  Accepted,
+  notificationContentSchema,
+  NotificationId,
+  NotificationStatus,
+  type ContentLimits,
+  type NotificationContent,
 } from '@pushflow/shared';
 import { apiKeyFingerprint } from '../auth.ts';
 import { contentCheck } from '../content-check.ts';
 import { dispatcherAnswer } from '../dispatcher-answer.ts';
-import { IDEMPOTENCY_HEADER, IdempotencyHeaders, requestHash, scopedKey } from '../idempotency.ts';
+import { IdempotencyHeaders, idempotencyOf, scopedKey } from '../idempotency.ts';
 import { problemResponse } from '../problems.ts';
 import { rateLimitHook, type RateLimiter } from '../rate-limit.ts';
 import type { Rpc } from '../rpc.ts';
@@ -35,49 +40,55 @@ export const notificationRoutes: FastifyPluginAsyncTypebox<NotificationRouteOpti
     if (problem) throw problem;
   };
 
-  app.post('/notifications', {
-    schema: {
-      operationId: 'sendNotification',
-      summary: 'Send a notification to a recipient',
-      tags: ['notifications'],
-      body: notificationContentSchema(limits),
-      headers: IdempotencyHeaders,
-      response: {
-        202: { description: 'Accepted: the notification has an id and is on its way', ...Accepted },
-        ...commonProblems,
-        413: problemResponse(`The body is over ${bodyLimitBytes} bytes`),
-        415: problemResponse('The body is not application/json'),
-        422: problemResponse('The Idempotency-Key was already used with a different body (idempotency-key-reused), or the database refused to store the notification (notification-refused)'),
-        429: { ...problemResponse('This API key is over its request rate; see Retry-After'), headers: rateHeaders },
+  app.post(
+    '/notifications',
+    {
+      schema: {
+        operationId: 'sendNotification',
+        summary: 'Send a notification to a recipient',
+        tags: ['notifications'],
+        body: notificationContentSchema(limits),
+        headers: IdempotencyHeaders,
+        response: {
+          202: { description: 'Accepted: the notification has an id and is on its way', ...Accepted },
+          ...commonProblems,
+          413: problemResponse(`The body is over ${bodyLimitBytes} bytes`),
+          415: problemResponse('The body is not application/json'),
+          422: problemResponse(
+            'The Idempotency-Key was already used with a different body (idempotency-key-reused), or the database refused to store the notification (notification-refused)',
+          ),
+          429: { ...problemResponse('This API key is over its request rate; see Retry-After'), headers: rateHeaders },
+        },
       },
+      // After validation, before any I/O: the data check, then the rate limit (a Redis call).
+      preHandler: rateLimiter ? [checkContent, rateLimitHook(rateLimiter, apiKeyFingerprint, onRateLimited)] : [checkContent],
     },
-    // After validation, before any I/O: the data check, then the rate limit (a Redis call).
-    preHandler: rateLimiter ? [checkContent, rateLimitHook(rateLimiter, apiKeyFingerprint, onRateLimited)] : [checkContent],
-  }, async (request, reply) => {
-    const key = request.headers[IDEMPOTENCY_HEADER];
-    const idempotency = key === undefined ? undefined : {
-      idempotencyKey: scopedKey(apiKeyFingerprint(request), key),
-      requestHash: requestHash(request.body),
-    };
-    const result = await accepted(rpc.send(request.body, idempotency));
-    // At debug: a line per notification would cost more CPU than the request (README, "Performance").
-    request.log.debug({ notificationId: result.notificationId }, 'notification accepted');
-    return reply.code(202).send(result);
-  });
+    async (request, reply) => {
+      const idempotency = idempotencyOf(request, scopedKey);
+      const result = await accepted(rpc.send(request.body, idempotency));
+      // At debug: a line per notification would cost more CPU than the request (docs/bench.md, "Where the services' CPU goes").
+      request.log.debug({ notificationId: result.notificationId }, 'notification accepted');
+      return reply.code(202).send(result);
+    },
+  );
 
-  app.get('/notifications/:id/status', {
-    schema: {
-      operationId: 'getNotificationStatus',
-      summary: 'What became of a notification',
-      tags: ['notifications'],
-      params: Type.Object({ id: NotificationId }),
-      response: {
-        200: { description: 'The notification\'s status and history', ...NotificationStatus },
-        ...commonProblems,
-        404: problemResponse('No notification with that id'),
+  app.get(
+    '/notifications/:id/status',
+    {
+      schema: {
+        operationId: 'getNotificationStatus',
+        summary: 'What became of a notification',
+        tags: ['notifications'],
+        params: Type.Object({ id: NotificationId }),
+        response: {
+          200: { description: "The notification's status and history", ...NotificationStatus },
+          ...commonProblems,
+          404: problemResponse('No notification with that id'),
+        },
       },
     },
-  }, async (request) => {
-    return statusOf(rpc.status(request.params.id));
-  });
+    async (request) => {
+      return statusOf(rpc.status(request.params.id));
+    },
+  );
 };

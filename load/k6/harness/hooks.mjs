@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 const SCRIPTS = new URL('../', import.meta.url).href; // load/k6/
 const HARNESS = new URL('./', import.meta.url).href;
 const STUBS = {
-  'k6': 'k6.ts',
+  k6: 'k6.ts',
   'k6/http': 'http.ts',
   'k6/metrics': 'metrics.ts',
   'k6/execution': 'execution.ts',
@@ -19,7 +19,7 @@ const STUBS = {
 const NODE_ONLY = ['process', 'Buffer', 'global', 'setImmediate', 'clearImmediate', 'fetch', 'URL', 'URLSearchParams', 'structuredClone'];
 
 function isScript(url) {
-  return url !== undefined && url.startsWith(SCRIPTS) && !url.startsWith(HARNESS);
+  return url?.startsWith(SCRIPTS) === true && !url.startsWith(HARNESS);
 }
 
 export async function resolve(specifier, context, nextResolve) {
@@ -27,7 +27,9 @@ export async function resolve(specifier, context, nextResolve) {
   if (specifier === 'k6' || specifier.startsWith('k6/')) {
     const stub = STUBS[specifier];
     if (stub === undefined) {
-      throw new Error(`${context.parentURL} imports '${specifier}', which has no stub in load/k6/harness/stubs: is it a k6 module? If it is, write its stub`);
+      throw new Error(
+        `${context.parentURL} imports '${specifier}', which has no stub in load/k6/harness/stubs: is it a k6 module? If it is, write its stub`,
+      );
     }
     // Through the rest of the chain (tsx), so the stub gets the same URL, and so the same module
     // instance, as when the test imports it.

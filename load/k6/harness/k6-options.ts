@@ -8,13 +8,30 @@ import type { MetricType } from './state.ts';
 
 // The metrics k6 itself emits (k6 docs, "Built-in metrics").
 export const BUILTIN_METRICS: Record<string, MetricType> = {
-  checks: 'rate', data_received: 'counter', data_sent: 'counter', dropped_iterations: 'counter',
-  iteration_duration: 'trend', iterations: 'counter', vus: 'gauge', vus_max: 'gauge', group_duration: 'trend',
-  http_req_blocked: 'trend', http_req_connecting: 'trend', http_req_duration: 'trend', http_req_failed: 'rate',
-  http_req_receiving: 'trend', http_req_sending: 'trend', http_req_tls_handshaking: 'trend', http_req_waiting: 'trend',
+  checks: 'rate',
+  data_received: 'counter',
+  data_sent: 'counter',
+  dropped_iterations: 'counter',
+  iteration_duration: 'trend',
+  iterations: 'counter',
+  vus: 'gauge',
+  vus_max: 'gauge',
+  group_duration: 'trend',
+  http_req_blocked: 'trend',
+  http_req_connecting: 'trend',
+  http_req_duration: 'trend',
+  http_req_failed: 'rate',
+  http_req_receiving: 'trend',
+  http_req_sending: 'trend',
+  http_req_tls_handshaking: 'trend',
+  http_req_waiting: 'trend',
   http_reqs: 'counter',
-  ws_connecting: 'trend', ws_msgs_received: 'counter', ws_msgs_sent: 'counter', ws_ping: 'trend',
-  ws_session_duration: 'trend', ws_sessions: 'counter',
+  ws_connecting: 'trend',
+  ws_msgs_received: 'counter',
+  ws_msgs_sent: 'counter',
+  ws_ping: 'trend',
+  ws_session_duration: 'trend',
+  ws_sessions: 'counter',
 };
 
 // Threshold aggregation methods by metric type (k6 docs, "Thresholds").
@@ -31,10 +48,19 @@ const SCENARIO_NAME = /^[0-9A-Za-z_-]+$/;
 const SUMMARY_STAT = /^(avg|min|med|max|count|p\((\d+(\.\d+)?)\))$/;
 
 type Field = 'duration' | 'count' | 'positive' | 'stages' | 'string' | 'object';
-interface Executor { required: string[]; fields: Record<string, Field> }
+interface Executor {
+  required: string[];
+  fields: Record<string, Field>;
+}
 
 const COMMON: Record<string, Field> = {
-  executor: 'string', startTime: 'duration', gracefulStop: 'duration', exec: 'string', env: 'object', tags: 'object', options: 'object',
+  executor: 'string',
+  startTime: 'duration',
+  gracefulStop: 'duration',
+  exec: 'string',
+  env: 'object',
+  tags: 'object',
+  options: 'object',
 };
 // k6 docs, "Executors": each one's options, and which are required.
 const EXECUTORS: Record<string, Executor> = {
@@ -56,19 +82,55 @@ const EXECUTORS: Record<string, Executor> = {
 // The k6 options a script may export (k6 docs, "Options reference"); an unknown one is ignored
 // by k6, so a misspelt one silently does nothing.
 const TOP_LEVEL = new Set([
-  'scenarios', 'thresholds', 'summaryTrendStats', 'summaryTimeUnit', 'setupTimeout', 'teardownTimeout',
-  'discardResponseBodies', 'noConnectionReuse', 'noVUConnectionReuse', 'userAgent', 'insecureSkipTLSVerify',
-  'batch', 'batchPerHost', 'httpDebug', 'hosts', 'dns', 'tags', 'systemTags', 'throw', 'noCookiesReset',
-  'maxRedirects', 'minIterationDuration', 'rps', 'blockHostnames', 'blacklistIPs', 'tlsAuth', 'tlsCipherSuites',
-  'tlsVersion', 'localIPs', 'cloud', 'executionSegment', 'executionSegmentSequence', 'vus', 'duration',
-  'iterations', 'stages', 'noSetup', 'noTeardown', 'noUsageReport', 'paused', 'linger',
+  'scenarios',
+  'thresholds',
+  'summaryTrendStats',
+  'summaryTimeUnit',
+  'setupTimeout',
+  'teardownTimeout',
+  'discardResponseBodies',
+  'noConnectionReuse',
+  'noVUConnectionReuse',
+  'userAgent',
+  'insecureSkipTLSVerify',
+  'batch',
+  'batchPerHost',
+  'httpDebug',
+  'hosts',
+  'dns',
+  'tags',
+  'systemTags',
+  'throw',
+  'noCookiesReset',
+  'maxRedirects',
+  'minIterationDuration',
+  'rps',
+  'blockHostnames',
+  'blacklistIPs',
+  'tlsAuth',
+  'tlsCipherSuites',
+  'tlsVersion',
+  'localIPs',
+  'cloud',
+  'executionSegment',
+  'executionSegmentSequence',
+  'vus',
+  'duration',
+  'iterations',
+  'stages',
+  'noSetup',
+  'noTeardown',
+  'noUsageReport',
+  'paused',
+  'linger',
 ]);
 
 function fieldProblem(kind: Field, value: unknown): string | null {
   switch (kind) {
     case 'duration':
       return (typeof value === 'string' && DURATION.test(value)) || (typeof value === 'number' && value >= 0)
-        ? null : `is not a k6 duration: ${JSON.stringify(value)}`;
+        ? null
+        : `is not a k6 duration: ${JSON.stringify(value)}`;
     case 'count':
       return Number.isInteger(value) && (value as number) >= 0 ? null : `must be a non-negative integer, got ${JSON.stringify(value)}`;
     case 'positive':
@@ -148,11 +210,7 @@ function thresholdProblems(key: string, value: unknown, metrics: Map<string, Met
   return problems;
 }
 
-export function optionsProblems(
-  options: unknown,
-  exports: Record<string, unknown>,
-  declaredMetrics: Map<string, MetricType>,
-): string[] {
+export function optionsProblems(options: unknown, exports: Record<string, unknown>, declaredMetrics: Map<string, MetricType>): string[] {
   if (typeof options !== 'object' || options === null) return ['the script exports no options object'];
   const o = options as Record<string, unknown>;
   const problems: string[] = [];
@@ -170,7 +228,10 @@ export function optionsProblems(
   }
   if (o.summaryTrendStats !== undefined) {
     if (!Array.isArray(o.summaryTrendStats)) problems.push('summaryTrendStats must be an array');
-    else for (const stat of o.summaryTrendStats) if (typeof stat !== 'string' || !SUMMARY_STAT.test(stat)) problems.push(`summaryTrendStats: '${String(stat)}' is not a trend statistic`);
+    else
+      for (const stat of o.summaryTrendStats)
+        if (typeof stat !== 'string' || !SUMMARY_STAT.test(stat))
+          problems.push(`summaryTrendStats: '${String(stat)}' is not a trend statistic`);
   }
   return problems;
 }

@@ -89,7 +89,12 @@ export function defaultAnswer(call: HttpCall): HttpAnswer {
   if (call.method === 'POST' && call.url.endsWith('/notifications/batch')) {
     const { notifications = [] } = JSON.parse(call.body ?? '{}') as { notifications?: unknown[] };
     const acceptedAt = new Date().toISOString();
-    return { status: 202, body: { notifications: notifications.map((_, i) => ({ notificationId: `n-${k6.http.calls.length}-${i}`, status: 'ACCEPTED', acceptedAt })) } };
+    return {
+      status: 202,
+      body: {
+        notifications: notifications.map((_, i) => ({ notificationId: `n-${k6.http.calls.length}-${i}`, status: 'ACCEPTED', acceptedAt })),
+      },
+    };
   }
   if (call.method === 'POST' && call.url.endsWith('/notifications')) {
     return { status: 202, body: { notificationId: `n-${k6.http.calls.length}`, status: 'ACCEPTED', acceptedAt: new Date().toISOString() } };
@@ -170,7 +175,7 @@ export function strict<T extends object>(what: string, target: T): T {
       if (typeof key !== 'symbol' && !(key in t)) throw new TypeError(`${what} has no '${key}' in k6; setting it does nothing there`);
       return Reflect.set(t, key, value);
     },
-    defineProperty(t, key) {
+    defineProperty(_t, key) {
       throw new TypeError(`${what}: cannot define '${String(key)}'`);
     },
   });

@@ -1,5 +1,5 @@
 // The receiving side: one VU is one client of one recipient. It connects with a connect token,
-// acks every notification (as the README's WebSocket protocol asks), and stays connected until
+// acks every notification (as docs/api.md's WebSocket protocol asks), and stays connected until
 // the run's end, reconnecting as the same recipient if the socket drops.
 //
 // k6/websockets is the WebSocket module current k6 (v1.x) documents: the browser WebSocket API
@@ -25,10 +25,8 @@ const TOKEN_EXPIRED = 4003;
 function notificationFrom(text) {
   try {
     const frame = JSON.parse(text);
-    return frame !== null && frame.type === 'notification' && typeof frame.notificationId === 'string'
-      ? frame
-      : null;
-  } catch (notJson) {
+    return frame !== null && frame.type === 'notification' && typeof frame.notificationId === 'string' ? frame : null;
+  } catch (_notJson) {
     return null;
   }
 }
@@ -62,10 +60,13 @@ export function receiveUntil(target, closeAt, onNotification) {
   let closer;
 
   ws.onopen = () => {
-    closer = setTimeout(() => {
-      closing = true;
-      ws.close();
-    }, Math.max(0, closeAt - Date.now()));
+    closer = setTimeout(
+      () => {
+        closing = true;
+        ws.close();
+      },
+      Math.max(0, closeAt - Date.now()),
+    );
   };
   ws.onmessage = (event) => {
     const receivedAt = Date.now();

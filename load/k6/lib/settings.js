@@ -4,7 +4,7 @@
 const DURATION = /^(\d+(\.\d+)?(ms|s|m|h))+$/;
 const DURATION_PART = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
 const UNIT_MS = { ms: 1, s: 1000, m: 60000, h: 3600000 };
-// A recipient id is at most 128 characters of these (README, HTTP API); the prefix leaves room
+// A recipient id is at most 128 characters of these (docs/api.md, HTTP API); the prefix leaves room
 // for the number the scripts append.
 const RECIPIENT_PREFIX = /^[A-Za-z0-9_.@-]{1,100}$/;
 
@@ -72,7 +72,6 @@ export function durationSetting(env, name, fallback) {
 export function durationText(ms) {
   return `${Math.round(ms)}ms`;
 }
-
 
 /**
  * Options of a sender script: one constant-arrival-rate scenario and the thresholds every

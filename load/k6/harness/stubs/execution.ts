@@ -2,7 +2,8 @@
 import { k6, strict } from '../state.ts';
 
 function current() {
-  if (k6.phase === 'init' || k6.execution === null) throw new Error('getting scenario information outside of the VU context is not supported');
+  if (k6.phase === 'init' || k6.execution === null)
+    throw new Error('getting scenario information outside of the VU context is not supported');
   return k6.execution;
 }
 
@@ -29,7 +30,11 @@ const exec = strict('k6/execution', {
   get instance() {
     current();
     return strict('exec.instance', {
-      iterationsInterrupted: 0, iterationsCompleted: 0, vusActive: 1, vusInitialized: 1, currentTestRunDuration: 0,
+      iterationsInterrupted: 0,
+      iterationsCompleted: 0,
+      vusActive: 1,
+      vusInitialized: 1,
+      currentTestRunDuration: 0,
     });
   },
   test,

@@ -5,7 +5,18 @@ import { k6, requireVuContext, strict, type HttpCall } from '../state.ts';
 
 // The keys k6 reads from a request's params. k6 ignores others, so a misspelt one silently loses
 // what it meant ('header' would drop the Authorization): here it is an error.
-const PARAMS = new Set(['auth', 'cookies', 'headers', 'jar', 'compression', 'redirects', 'tags', 'timeout', 'responseType', 'responseCallback']);
+const PARAMS = new Set([
+  'auth',
+  'cookies',
+  'headers',
+  'jar',
+  'compression',
+  'redirects',
+  'tags',
+  'timeout',
+  'responseType',
+  'responseCallback',
+]);
 
 function bodyText(body: unknown): string | null {
   if (body === undefined || body === null) return null;
@@ -65,7 +76,12 @@ export function request(method: string, url: unknown, body?: unknown, params?: u
   for (const key of Object.keys(p)) if (!PARAMS.has(key)) throw new TypeError(`request params have no '${key}' in k6`);
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries((p.headers ?? {}) as Record<string, unknown>)) headers[k] = String(v);
-  if (typeof body === 'object' && body !== null && !(body instanceof ArrayBuffer) && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) {
+  if (
+    typeof body === 'object' &&
+    body !== null &&
+    !(body instanceof ArrayBuffer) &&
+    !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')
+  ) {
     headers['Content-Type'] = 'application/x-www-form-urlencoded';
   }
   const tags = (p.tags ?? {}) as Record<string, string>;
@@ -107,7 +123,8 @@ export function expectedStatuses(...statuses: unknown[]): unknown {
 }
 
 export function setResponseCallback(callback: unknown): void {
-  if (callback !== null && (typeof callback !== 'object')) throw new TypeError('setResponseCallback takes http.expectedStatuses(...) or null');
+  if (callback !== null && typeof callback !== 'object')
+    throw new TypeError('setResponseCallback takes http.expectedStatuses(...) or null');
 }
 
 export function file(data: unknown, filename?: string, contentType?: string): unknown {
@@ -127,6 +144,25 @@ export const OCSP_STATUS_REVOKED = 'revoked';
 export const OCSP_STATUS_UNKNOWN = 'unknown';
 
 export default strict('k6/http', {
-  request, get, head, post, put, patch, del, options, batch, asyncRequest, expectedStatuses, setResponseCallback,
-  file, cookieJar, TLS_1_0, TLS_1_1, TLS_1_2, TLS_1_3, OCSP_STATUS_GOOD, OCSP_STATUS_REVOKED, OCSP_STATUS_UNKNOWN,
+  request,
+  get,
+  head,
+  post,
+  put,
+  patch,
+  del,
+  options,
+  batch,
+  asyncRequest,
+  expectedStatuses,
+  setResponseCallback,
+  file,
+  cookieJar,
+  TLS_1_0,
+  TLS_1_1,
+  TLS_1_2,
+  TLS_1_3,
+  OCSP_STATUS_GOOD,
+  OCSP_STATUS_REVOKED,
+  OCSP_STATUS_UNKNOWN,
 });

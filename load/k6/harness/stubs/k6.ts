@@ -31,7 +31,8 @@ export function randomSeed(seed: number): void {
 }
 
 export function sleep(seconds: number): void {
-  if (typeof seconds !== 'number' || !Number.isFinite(seconds)) throw new TypeError(`sleep: expected seconds as a number, got ${String(seconds)}`);
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds))
+    throw new TypeError(`sleep: expected seconds as a number, got ${String(seconds)}`);
   k6.sleeps.push(seconds);
 }
 

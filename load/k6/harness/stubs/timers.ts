@@ -6,7 +6,8 @@ let nextId = 1;
 function add(fn: unknown, delayMs: unknown, repeat: boolean, args: unknown[]): number {
   if (typeof fn !== 'function') throw new TypeError(`${repeat ? 'setInterval' : 'setTimeout'}: the callback must be a function`);
   const delay = delayMs === undefined ? 0 : Number(delayMs);
-  if (!Number.isFinite(delay)) throw new TypeError(`${repeat ? 'setInterval' : 'setTimeout'}: the delay must be a number of ms, got ${String(delayMs)}`);
+  if (!Number.isFinite(delay))
+    throw new TypeError(`${repeat ? 'setInterval' : 'setTimeout'}: the delay must be a number of ms, got ${String(delayMs)}`);
   const timer: Timer = { id: nextId++, delayMs: delay, repeat, cleared: false, run: () => fn(...args) };
   k6.timers.push(timer);
   return timer.id;

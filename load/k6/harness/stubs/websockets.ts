@@ -63,15 +63,29 @@ export class WebSocket {
     };
 
     const target = {
-      CONNECTING, OPEN, CLOSING, CLOSED,
+      CONNECTING,
+      OPEN,
+      CLOSING,
+      CLOSED,
       url: href,
-      get readyState() { return readyState; },
-      get bufferedAmount() { return 0; },
-      get extensions() { return []; },
-      get protocol() { return ''; },
-      get binaryType() { return binaryType; },
+      get readyState() {
+        return readyState;
+      },
+      get bufferedAmount() {
+        return 0;
+      },
+      get extensions() {
+        return [];
+      },
+      get protocol() {
+        return '';
+      },
+      get binaryType() {
+        return binaryType;
+      },
       set binaryType(value: string) {
-        if (value !== 'blob' && value !== 'arraybuffer') throw new Error(`unknown binaryType ${value}, the supported ones are "blob" and "arraybuffer"`);
+        if (value !== 'blob' && value !== 'arraybuffer')
+          throw new Error(`unknown binaryType ${value}, the supported ones are "blob" and "arraybuffer"`);
         binaryType = value;
       },
       send(data: unknown): void {
@@ -87,7 +101,9 @@ export class WebSocket {
         if (readyState === CLOSED || readyState === CLOSING) return;
         const c = code === undefined ? 0 : Number(code);
         if (c !== 0 && c !== 1000 && !(c >= 3000 && c <= 4999)) {
-          throw new Error(`InvalidAccessError: Failed to execute 'close' on 'WebSocket': The close code must be either 1000, or between 3000 and 4999. ${c} is neither`);
+          throw new Error(
+            `InvalidAccessError: Failed to execute 'close' on 'WebSocket': The close code must be either 1000, or between 3000 and 4999. ${c} is neither`,
+          );
         }
         if (reason !== undefined && Buffer.byteLength(String(reason)) > 123) {
           throw new Error(`SyntaxError: Failed to execute 'close' on 'WebSocket': The message must not be greater than 123 bytes`);
@@ -121,7 +137,9 @@ export class WebSocket {
       params,
       sent,
       closedByClient: null,
-      get readyState() { return readyState; },
+      get readyState() {
+        return readyState;
+      },
       open() {
         if (readyState !== CONNECTING) throw new Error(`open(): the socket is in state ${readyState}`);
         readyState = OPEN;

@@ -1,0 +1,270 @@
+import uWS from 'uWebSockets.js';
+import { RecipientId, verifyConnectToken, type Logger } from '@pushflow/shared';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import type { AckRecorder } from './acks.ts';
+import { parseClientFrame } from './client-frames.ts';
+import { CLOSE } from './close-codes.ts';
+import { addConnection, allSockets, removeConnection, socketsOf, type Connections } from './connections.ts';
+import { spendMessage } from './message-rate.ts';
+import { createOriginPolicy } from './origins.ts';
+import type { Presence } from './presence.ts';
+import { acceptedSocket, refusedSocket, type ClientSocket, type SocketData } from './socket.ts';
+import { createExpiryBuckets } from './token-expiry.ts';
+
+/**
+ * The `/ws` endpoint's handlers (docs/api.md, "WebSocket protocol"): the upgrade's checks,
+ * then each socket's life from open to close. Kept apart from the HTTP routes
+ * (http-routes.ts), which share nothing with them: these own the node's socket state (the
+ * open count, token expiry, the counters), which server.ts only reads, starts and closes.
+ */
+export interface SocketOptions {
+  connectSecret: string;
+  /** When set, tokens must carry it in `aud`. */
+  tokenAudience?: string;
+  clockSkewSeconds: number;
+  /** PUSHFLOW_ALLOWED_ORIGINS. */
+  allowedOrigins: string;
+  maxConnections: number;
+  maxConnectionsPerRecipient: number;
+  maxClientMessagesPerSecond: number;
+  /** Client frames above this close the socket with 1009. */
+  maxFrameBytes: number;
+  maxBackpressureBytes: number;
+  /** Seconds without traffic before uWS drops a socket; it pings well before that. */
+  idleTimeoutSeconds?: number;
+  connections: Connections;
+  presence: Presence;
+  acks: AckRecorder;
+  log: Logger;
+}
+
+export interface ServerStats {
+  opened: number;
+  refused: number;
+  invalidFrames: number;
+  oversizeFrames: number;
+  binaryFrames: number;
+  tooManyMessages: number;
+  originRefused: number;
+  expired: number;
+}
+
+export interface SocketHandlers {
+  /** For `app.ws('/ws', ...)`. */
+  behavior: uWS.WebSocketBehavior<SocketData>;
+  stats: ServerStats;
+  /** Open, accepted sockets on this node. */
+  openConnections(): number;
+  /** Starts closing sockets whose token has run out; returns what stops it. */
+  startExpiry(): () => void;
+  /** Closes every open socket with this code. */
+  closeAll(code: number, reason: string): void;
+}
+
+const isRecipientId = TypeCompiler.Compile(RecipientId);
+
+export function createSocketHandlers(opts: SocketOptions): SocketHandlers {
+  const { connections, presence, acks, log } = opts;
+  const stats: ServerStats = {
+    opened: 0,
+    refused: 0,
+    invalidFrames: 0,
+    oversizeFrames: 0,
+    binaryFrames: 0,
+    tooManyMessages: 0,
+    originRefused: 0,
+    expired: 0,
+  };
+  const allowOrigin = createOriginPolicy(opts.allowedOrigins);
+  const perSecond = opts.maxClientMessagesPerSecond;
+  let open = 0;
+  const expiry = createExpiryBuckets<ClientSocket>({
+    onExpired: (ws) => {
+      stats.expired++;
+      closeQuietly(ws, CLOSE.TOKEN_EXPIRED, 'token expired');
+    },
+  });
+
+  /** Every client frame, pings and garbage included, spends from the socket's budget. */
+  function overRate(ws: ClientSocket, data: SocketData): boolean {
+    if (spendMessage(data.messages, perSecond, Date.now())) return false;
+    stats.tooManyMessages++;
+    log.info({ recipientId: data.recipientId, code: CLOSE.TOO_MANY_MESSAGES }, 'closing a socket sending too many messages');
+    ws.end(CLOSE.TOO_MANY_MESSAGES, 'too many messages');
+    return true;
+  }
+
+  const behavior: uWS.WebSocketBehavior<SocketData> = {
+    // uWS enforces maxPayloadLength by dropping the TCP connection (the client sees 1006),
+    // not with a close frame. So uWS gets a looser hard cap and we close frames over our own
+    // limit with 1009 ourselves; only frames past the hard cap get the bare drop.
+    maxPayloadLength: hardFrameCap(opts.maxFrameBytes),
+    // uWS drops a send (returns 2) only when the bytes already buffered exceed this. The
+    // delivery handler never sends to a socket buffering more than maxBackpressureBytes and closes it
+    // with 4010 instead, so with room above ours uWS never drops a frame we counted as
+    // delivered, nor the 4010 close frame itself.
+    maxBackpressure: uwsMaxBackpressure(opts.maxBackpressureBytes),
+    closeOnBackpressureLimit: false,
+    idleTimeout: opts.idleTimeoutSeconds ?? 60,
+    sendPingsAutomatically: true,
+    compression: uWS.DISABLED,
+
+    // Verification is synchronous (HMAC), so the upgrade needs no onAborted dance. Bad tokens
+    // are upgraded too: only an open WebSocket can tell the client why with a close code.
+    // Nothing here logs the query string or the URL: the token travels in it.
+    upgrade: (res, req, context) => {
+      // uWS upgrades anything with a 24-character Sec-WebSocket-Key; RFC 6455 (4.2.1) asks more.
+      if (req.getHeader('upgrade').toLowerCase() !== 'websocket') {
+        res
+          .writeStatus('400 Bad Request')
+          .writeHeader('content-type', 'application/json')
+          .end('{"status":"not a WebSocket upgrade"}', true);
+        return;
+      }
+      if (req.getHeader('sec-websocket-version') !== '13') {
+        res
+          .writeStatus('426 Upgrade Required')
+          .writeHeader('sec-websocket-version', '13')
+          .writeHeader('content-type', 'application/json')
+          .end('{"status":"unsupported WebSocket version"}', true);
+        return;
+      }
+      const origin = req.getHeader('origin');
+      if (!allowOrigin(origin, req.getHeader('host'))) {
+        stats.originRefused++;
+        log.info({ origin: origin.slice(0, 256), remoteAddress: remoteAddress(res) }, 'upgrade refused: origin not allowed');
+        res.writeStatus('403 Forbidden').writeHeader('content-type', 'application/json').end('{"status":"origin not allowed"}', true);
+        return;
+      }
+      const data = socketDataFor(req.getQuery('token') ?? '', opts);
+      res.upgrade(
+        data,
+        req.getHeader('sec-websocket-key'),
+        req.getHeader('sec-websocket-protocol'),
+        req.getHeader('sec-websocket-extensions'),
+        context,
+      );
+    },
+
+    open: (ws) => {
+      const data = ws.getUserData();
+      data.refused ??= limitRefusal(data.recipientId);
+      if (data.refused) {
+        stats.refused++;
+        log.info({ code: data.refused.code, reason: data.refused.reason }, 'connection refused');
+        ws.end(data.refused.code, data.refused.reason);
+        return;
+      }
+      stats.opened++;
+      open++;
+      addConnection(connections, data.recipientId, ws);
+      data.expiryBucket = expiry.track(ws, data.deadlineMs);
+      presence.connected(data.recipientId).catch((err: unknown) => {
+        log.error({ err: (err as Error).message, recipientId: data.recipientId }, 'presence increment failed');
+      });
+      log.debug({ recipientId: data.recipientId }, 'connected');
+    },
+
+    message: (ws, message, isBinary) => {
+      const data = ws.getUserData();
+      if (data.refused || data.closed) return;
+      if (overRate(ws, data)) return;
+      if (message.byteLength > opts.maxFrameBytes) {
+        stats.oversizeFrames++;
+        ws.end(CLOSE.MESSAGE_TOO_BIG, 'frame too large');
+        return;
+      }
+      if (isBinary) {
+        stats.binaryFrames++;
+        ws.end(CLOSE.UNSUPPORTED_DATA, 'binary frames not accepted');
+        return;
+      }
+      const frame = parseClientFrame(message, isBinary);
+      if (!frame) {
+        stats.invalidFrames++;
+        return;
+      }
+      acks.record(data, frame.notificationId);
+    },
+
+    ping: (ws) => {
+      const data = ws.getUserData();
+      if (!data.refused && !data.closed) overRate(ws, data);
+    },
+
+    close: (ws, code) => {
+      const data = ws.getUserData();
+      data.closed = true;
+      if (data.refused) return;
+      open--;
+      if (data.expiryBucket !== undefined) expiry.untrack(ws, data.expiryBucket);
+      removeConnection(connections, data.recipientId, ws);
+      presence.disconnected(data.recipientId).catch((err: unknown) => {
+        log.error({ err: (err as Error).message, recipientId: data.recipientId }, 'presence decrement failed');
+      });
+      log.debug({ recipientId: data.recipientId, code }, 'disconnected');
+    },
+  };
+
+  /** A browser sees a close code only on an open socket, so limits close rather than refuse the upgrade. */
+  function limitRefusal(recipientId: string): SocketData['refused'] {
+    if (open >= opts.maxConnections) return { code: CLOSE.TRY_AGAIN_LATER, reason: 'node at connection limit' };
+    if ((socketsOf(connections, recipientId)?.size ?? 0) >= opts.maxConnectionsPerRecipient) {
+      return { code: CLOSE.TOO_MANY_CONNECTIONS, reason: 'too many connections for this recipient' };
+    }
+    return undefined;
+  }
+
+  return {
+    behavior,
+    stats,
+    openConnections: () => open,
+    startExpiry: () => expiry.start(),
+    closeAll(code, reason) {
+      for (const ws of allSockets(connections)) closeQuietly(ws, code, reason);
+    },
+  };
+}
+
+function socketDataFor(token: string, opts: SocketOptions): SocketData {
+  const verdict = verifyConnectToken(token, opts.connectSecret, {
+    clockSkewSeconds: opts.clockSkewSeconds,
+    ...(opts.tokenAudience !== undefined ? { audience: opts.tokenAudience } : {}),
+  });
+  if (!verdict.ok) {
+    return verdict.error === 'TOKEN_EXPIRED'
+      ? refusedSocket(CLOSE.TOKEN_EXPIRED, 'token expired')
+      : refusedSocket(CLOSE.TOKEN_INVALID, 'token invalid');
+  }
+  // The recipient id becomes part of Redis keys: hold it to the same rule as the API.
+  if (!isRecipientId.Check(verdict.claims.sub)) return refusedSocket(CLOSE.TOKEN_INVALID, 'token invalid');
+  // Open exactly as long as a connect with this token would be accepted.
+  const deadlineMs = (verdict.claims.exp + opts.clockSkewSeconds) * 1000;
+  return acceptedSocket(verdict.claims.sub, deadlineMs, opts.maxClientMessagesPerSecond);
+}
+
+/** uWS's own limit, kept above ours (see the ws behaviour); uWS reads it as a 32-bit int. */
+export function uwsMaxBackpressure(maxBackpressureBytes: number): number {
+  return Math.min(maxBackpressureBytes * 2 + 1024 * 1024, 2 ** 31 - 1);
+}
+
+function remoteAddress(res: uWS.HttpResponse): string {
+  try {
+    return Buffer.from(res.getRemoteAddressAsText()).toString();
+  } catch {
+    return '';
+  }
+}
+
+/** Large enough that real oversize frames reach our handler and get 1009. */
+export function hardFrameCap(maxFrameBytes: number): number {
+  return Math.max(maxFrameBytes * 4, 64 * 1024);
+}
+
+function closeQuietly(ws: ClientSocket, code: number, reason: string): void {
+  try {
+    if (!ws.getUserData().closed) ws.end(code, reason);
+  } catch {
+    // Closed between the snapshot and now: nothing left to do.
+  }
+}

@@ -1,0 +1,72 @@
+import { createRedis, makeKeys, type Keys, type Logger, type RedisClient, type Registry } from '@pushflow/shared';
+import { buildApp, type App } from './app.ts';
+import { SERVICE, type GatewayConfig } from './config.ts';
+import { createRpc, newGatewayId, type Rpc } from './rpc.ts';
+
+/** The HTTP API with the Redis connections and reply reader it talks to the dispatchers over. */
+export interface Gateway {
+  app: App;
+  rpc: Rpc;
+  /** Commands and readiness: fails fast, so an outage answers 503 at once. */
+  redis: RedisClient;
+  /** The reply reader's, held by XREAD BLOCK; rpc.stop() closes it. */
+  blocking: RedisClient;
+  keys: Keys;
+  gatewayId: string;
+  /** Stops taking requests, fails those still waiting for a reply, closes the connections. */
+  close(): Promise<void>;
+}
+
+export interface GatewayDeps {
+  config: GatewayConfig;
+  log: Logger;
+  /** Two gateways on one Redis need different ids, or they read each other's replies. */
+  gatewayId?: string;
+  /** Where the gateway's metrics go; main.ts passes one with the process metrics. */
+  registry?: Registry;
+}
+
+/** A gateway wired up but not listening: main.ts listens, tests inject(). */
+export async function createGateway({ config, log, gatewayId = newGatewayId(), registry }: GatewayDeps): Promise<Gateway> {
+  const { redis, blocking } = connectRedis(config, gatewayId, log);
+  const keys = makeKeys(config.PUSHFLOW_REDIS_PREFIX, config.PUSHFLOW_PARTITIONS);
+  const rpc = createRpc({
+    redis,
+    blocking,
+    keys,
+    gatewayId,
+    timeoutMs: config.PUSHFLOW_REPLY_TIMEOUT_MS,
+    log,
+  });
+  const app = await buildApp({ config, redis, rpc, log, ...(registry ? { registry } : {}) });
+  return {
+    app,
+    rpc,
+    redis,
+    blocking,
+    keys,
+    gatewayId,
+    async close() {
+      await app.close(); // stops taking requests; those in flight still get their replies
+      await rpc.stop();
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}
+
+function connectRedis(config: GatewayConfig, gatewayId: string, log: Logger) {
+  // Commands fail fast so a Redis outage answers 503 at once; the reply reader waits it out.
+  // The command timeout matches the reply timeout: a frozen Redis costs no more than a silent dispatcher.
+  const redis = createRedis(config.REDIS_URL, `${SERVICE}:${gatewayId}`, {
+    failFast: true,
+    commandTimeoutMs: config.PUSHFLOW_REPLY_TIMEOUT_MS,
+  });
+  const blocking = createRedis(config.REDIS_URL, `${SERVICE}:${gatewayId}:replies`);
+  for (const [name, client] of [
+    ['commands', redis],
+    ['replies', blocking],
+  ] as const) {
+    client.on('error', (err: Error) => log.warn({ connection: name, err: err.message }, 'redis connection error'));
+  }
+  return { redis, blocking };
+}

@@ -1,0 +1,94 @@
+/**
+ * How many POSTs per second this machine serves at all, with the bench's own sender and
+ * no PushFlow behind the route: a Fastify server in a child process answers 202 at once
+ * to POST /notifications, after validating the body against the gateway's own schema. It
+ * bounds what the gateway can reach here, whatever the gateway does. Prints one JSON line.
+ *
+ *   ./scripts/node.sh --import tsx load/experiments/http-ceiling.ts [--connections N] [--duration S]
+ */
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { parseArgs } from 'node:util';
+import Fastify from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { DEFAULT_CONTENT_LIMITS, notificationContentSchema, uuidv7 } from '@pushflow/shared';
+import { now } from '../drivers/clock.ts';
+import { machineInfo } from '../probes/environment.ts';
+import { summarize } from '../report/percentiles.ts';
+import { sampleProcess } from '../probes/processes.ts';
+import { timedPost } from '../drivers/senders.ts';
+
+const { values } = parseArgs({
+  options: {
+    connections: { type: 'string', default: '100' },
+    duration: { type: 'string', default: '10' },
+    serve: { type: 'boolean', default: false },
+  },
+});
+
+if (values.serve) {
+  const app = Fastify({ logger: false }).withTypeProvider<TypeBoxTypeProvider>();
+  app.post('/notifications', { schema: { body: notificationContentSchema(DEFAULT_CONTENT_LIMITS) } }, async (_request, reply) =>
+    reply.code(202).send({ notificationId: uuidv7(), status: 'ACCEPTED', acceptedAt: new Date().toISOString() }),
+  );
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  process.send!({ port: (app.server.address() as { port: number }).port });
+  process.on('disconnect', () => process.exit(0));
+} else {
+  const connections = Number(values.connections);
+  const seconds = Number(values.duration);
+  if (!Number.isInteger(connections) || connections < 1 || !(seconds > 0)) {
+    process.stderr.write('http-ceiling: --connections takes a positive integer and --duration a positive number\n');
+    process.exit(1);
+  }
+  const server = fork(new URL(import.meta.url), ['--serve'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  try {
+    const [{ port }] = (await once(server, 'message')) as [{ port: number }];
+    const url = `http://127.0.0.1:${port}/notifications`;
+    const headers = { 'content-type': 'application/json' };
+    const body = (sentAt: number) => JSON.stringify({ recipientId: 'ceiling', title: 'bench', data: { sentAt, to: 'ceiling' } });
+    // A second of warm-up, so the JIT and the connections are ready before the window.
+    const warmUntil = now() + 1000;
+    await Promise.all(
+      Array.from({ length: connections }, async () => {
+        while (now() < warmUntil) await timedPost(url, headers, body);
+      }),
+    );
+
+    const statuses: Record<string, number> = {};
+    const postMs: number[] = [];
+    const serverBefore = sampleProcess(server.pid!).cpuSeconds;
+    const ownBefore = process.cpuUsage();
+    const started = now();
+    const until = started + seconds * 1000;
+    await Promise.all(
+      Array.from({ length: connections }, async () => {
+        while (now() < until) {
+          const r = await timedPost(url, headers, body);
+          statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+          if (r.status === 202) postMs.push(r.postMs);
+        }
+      }),
+    );
+    const window = (now() - started) / 1000;
+    const own = process.cpuUsage(ownBefore);
+    const serverAfter = sampleProcess(server.pid!).cpuSeconds;
+    process.stdout.write(
+      `${JSON.stringify({
+        scenario: 'http-ceiling',
+        parameters: { connections, durationSeconds: seconds },
+        requestsPerSecond: Math.round(postMs.length / window),
+        statuses,
+        latencyMs: { post: summarize(postMs) },
+        cpuSeconds: {
+          server: serverBefore === null || serverAfter === null ? null : Number((serverAfter - serverBefore).toFixed(2)),
+          loadGenerator: Number(((own.user + own.system) / 1e6).toFixed(2)),
+        },
+        machine: machineInfo(),
+      })}\n`,
+    );
+  } finally {
+    server.disconnect();
+    await once(server, 'exit');
+  }
+}

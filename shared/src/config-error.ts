@@ -1,8 +1,0 @@
-/** A setting that stops the service: `variable` names the environment variable to fix. */
-export class ConfigError extends Error {
-  readonly code = 'PUSHFLOW_CONFIG_INVALID';
-  constructor(readonly variable: string, detail: string) {
-    super(`${variable}: ${detail}`);
-    this.name = 'ConfigError';
-  }
-}
