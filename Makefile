@@ -3,6 +3,10 @@
 # older Linux (Debian 12) by itself.
 SHELL := /bin/bash
 NODE := ./scripts/node.sh
+# A test file ends when its tests have (--test-force-exit): a client a failed test left
+# redialling a stopped Redis must not keep the run waiting forever. No test or file (Node 20
+# times the file) may take over 10 minutes: a hang fails with its name instead of timing out CI.
+TEST_RUN = $(NODE) --import tsx --test --test-force-exit --test-timeout=600000
 TEST_FILES = $(shell find shared gateway dispatcher delivery cli test load -path '*/node_modules' -prune -o -path test/faults -prune -o -path test/cluster -prune -o -name '*.test.ts' -print 2>/dev/null | sort)
 # The fault tests each run a whole stack through a 10,000-notification burst: one at a time.
 FAULT_TEST_FILES = $(shell find test/faults -name '*.test.ts' 2>/dev/null | sort)
@@ -89,19 +93,19 @@ lint: node_modules
 	npm run lint
 
 test: node_modules mongo-standin schemathesis centrifugo helm
-	$(NODE) --import tsx --test --test-concurrency=2 $(TEST_FILES)
-	$(NODE) --import tsx --test --test-concurrency=1 $(FAULT_TEST_FILES)
-	$(NODE) --import tsx --test --test-concurrency=1 $(CLUSTER_TEST_FILES)
+	$(TEST_RUN) --test-concurrency=2 $(TEST_FILES)
+	$(TEST_RUN) --test-concurrency=1 $(FAULT_TEST_FILES)
+	$(TEST_RUN) --test-concurrency=1 $(CLUSTER_TEST_FILES)
 	PUSHFLOW_TEST_REDIS_CLUSTER=1 PUSHFLOW_FAULT_BURST=$(CLUSTER_FAULT_BURST) \
-	  $(NODE) --import tsx --test --test-concurrency=1 $(CLUSTER_FAULT_TEST_FILES)
+	  $(TEST_RUN) --test-concurrency=1 $(CLUSTER_FAULT_TEST_FILES)
 
 test-cluster-faults: node_modules mongo-standin
 	PUSHFLOW_TEST_REDIS_CLUSTER=1 PUSHFLOW_FAULT_BURST=$(CLUSTER_FAULT_BURST) \
-	  $(NODE) --import tsx --test --test-concurrency=1 $(CLUSTER_FAULT_TEST_FILES)
+	  $(TEST_RUN) --test-concurrency=1 $(CLUSTER_FAULT_TEST_FILES)
 
 .PHONY: test-unit
 test-unit: node_modules
-	./scripts/without-servers.sh $(NODE) --import tsx --test --test-concurrency=2 $(UNIT_TEST_FILES)
+	./scripts/without-servers.sh $(TEST_RUN) --test-concurrency=2 $(UNIT_TEST_FILES)
 
 # The images run Node 24 LTS (Dockerfile), so the bench measures the services on it whatever
 # this machine's node is; the npm registry ships its binary as a package. Node 20's V8 copies
