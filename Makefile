@@ -5,8 +5,8 @@ SHELL := /bin/bash
 NODE := ./scripts/node.sh
 # A test file ends when its tests have (--test-force-exit): a client a failed test left
 # redialling a stopped Redis must not keep the run waiting forever. No test or file (Node 20
-# times the file) may take over 10 minutes: a hang fails with its name instead of timing out CI.
-TEST_RUN = $(NODE) --import tsx --test --test-force-exit --test-timeout=600000
+# times the file) may take over 15 minutes: a hang fails with its name instead of timing out CI.
+TEST_RUN = $(NODE) --import tsx --test --test-force-exit --test-timeout=900000
 TEST_FILES = $(shell find shared gateway dispatcher delivery cli test load -path '*/node_modules' -prune -o -path test/faults -prune -o -path test/cluster -prune -o -name '*.test.ts' -print 2>/dev/null | sort)
 # The fault tests each run a whole stack through a 10,000-notification burst: one at a time.
 FAULT_TEST_FILES = $(shell find test/faults -name '*.test.ts' 2>/dev/null | sort)
