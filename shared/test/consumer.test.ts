@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { PoisonEntry, createRedis, startConsumer, type RedisClient, type StreamEntry } from '../src/index.ts';
+import { PoisonEntry, createRedis, startConsumer, type ConsumerOptions, type RedisClient, type StreamEntry } from '../src/index.ts';
 import { redisServer, type Server } from '../../local-stack/servers.ts';
 import { uniquePrefix } from '../../local-stack/isolation.ts';
 import { waitFor } from '../../test/harness/wait.ts';
@@ -21,16 +21,18 @@ after(async () => {
   await server.stop();
 });
 
-function consume(stream: string, handler: (entries: StreamEntry[]) => Promise<void>, consumer = 'c1') {
+/** A consumer of group `g` on its own blocking connection; `options` overrides the defaults. */
+function consume(stream: string, handler: ConsumerOptions['handler'], options: Partial<ConsumerOptions> = {}) {
   return startConsumer({
-    redis: createRedis(server.url, 'blocking'),
     stream,
     group: 'g',
-    consumer,
+    consumer: 'c1',
     count: 10,
     blockMs: 5000,
     handler,
     log,
+    ...options,
+    redis: options.redis ?? createRedis(server.url, 'blocking'),
   });
 }
 
@@ -78,7 +80,7 @@ test('entries a consumer left pending before a crash are handled when it comes b
   await redis.xadd(stream, '*', 'v', 'left-over');
   await redis.xreadgroup('GROUP', 'g', 'c1', 'COUNT', 10, 'STREAMS', stream, '>'); // read, never acked
   const seen: string[] = [];
-  const c = consume(stream, acking(stream, seen), 'c1');
+  const c = consume(stream, acking(stream, seen));
   await waitFor('the pending entry', async () => (seen.includes('left-over') ? true : undefined));
   await c.stop();
   assert.equal((await redis.xpending(stream, 'g'))[0], 0);
@@ -92,20 +94,18 @@ test('an entry read just as the connection died (its reply lost) is handled once
   await redis.xgroup('CREATE', stream, 'g', '0', 'MKSTREAM');
   const proxy = await tcpProxy(server.url);
   const seen: StreamEntry[] = [];
-  const c = startConsumer({
-    redis: createRedis(proxy.url, 'blocking'),
+  const c = consume(
     stream,
-    group: 'g',
-    consumer: 'c1',
-    count: 10,
-    blockMs: 500,
-    log,
-    claimIdleMs: 3_600_000,
-    handler: async (entries) => {
+    async (entries) => {
       seen.push(...entries);
       await redis.xack(stream, 'g', ...entries.map((e) => e.id));
     },
-  });
+    {
+      redis: createRedis(proxy.url, 'blocking'),
+      blockMs: 500,
+      claimIdleMs: 3_600_000,
+    },
+  );
   try {
     await waitFor('the consumer blocked in its read', async () =>
       ((await redis.xinfo('CONSUMERS', stream, 'g')) as unknown[]).length > 0 ? true : undefined,
@@ -143,20 +143,18 @@ test('entries a dead consumer left pending are claimed after the idle time and m
   await redis.xadd(stream, '*', 'v', 'orphan');
   await redis.xreadgroup('GROUP', 'g', 'dead-one', 'COUNT', 10, 'STREAMS', stream, '>');
   const seen: StreamEntry[] = [];
-  const c = startConsumer({
-    redis: createRedis(server.url, 'blocking'),
+  const c = consume(
     stream,
-    group: 'g',
-    consumer: 'alive',
-    count: 10,
-    blockMs: 200,
-    log,
-    claimIdleMs: 300,
-    handler: async (entries) => {
+    async (entries) => {
       seen.push(...entries);
       await redis.xack(stream, 'g', ...entries.map((e) => e.id));
     },
-  });
+    {
+      consumer: 'alive',
+      blockMs: 200,
+      claimIdleMs: 300,
+    },
+  );
   await waitFor('the orphan', async () => (seen.length > 0 ? true : undefined), 5000);
   await c.stop();
   assert.equal(seen[0]!.fields[1], 'orphan');
@@ -171,21 +169,19 @@ test('reclaimAtStart: what the previous owner left pending is claimed at once, h
   await redis.xreadgroup('GROUP', 'g', 'previous-owner', 'COUNT', 100, 'STREAMS', stream, '>');
   const seen: StreamEntry[] = [];
   const started = Date.now();
-  const c = startConsumer({
-    redis: createRedis(server.url, 'blocking'),
+  const c = consume(
     stream,
-    group: 'g',
-    consumer: 'new-owner',
-    count: 10,
-    blockMs: 200,
-    log,
-    claimIdleMs: 60_000,
-    reclaimAtStart: true,
-    handler: async (entries) => {
+    async (entries) => {
       seen.push(...entries);
       await redis.xack(stream, 'g', ...entries.map((e) => e.id));
     },
-  });
+    {
+      consumer: 'new-owner',
+      blockMs: 200,
+      claimIdleMs: 60_000,
+      reclaimAtStart: true,
+    },
+  );
   await waitFor('all 25', async () => (seen.length === 25 ? true : undefined), 5000);
   assert.ok(Date.now() - started < 5000, 'claimed without waiting claimIdleMs');
   assert.ok(seen.every((e) => e.redelivered));
@@ -203,23 +199,21 @@ test('a poison entry goes to the dead-letter stream without holding up its neigh
   const stream = `${uniquePrefix()}s`;
   const handled: string[] = [];
   const dead: string[] = [];
-  const c = startConsumer({
-    redis: createRedis(server.url, 'blocking'),
+  const c = consume(
     stream,
-    group: 'g',
-    consumer: 'c',
-    count: 10,
-    blockMs: 200,
-    log,
-    handler: async (entries) => {
+    async (entries) => {
       if (entries.some((e) => e.fields[1] === 'poison')) throw new PoisonEntry('cannot handle this one');
       handled.push(...entries.map((e) => e.fields[1]!));
       await redis.xack(stream, 'g', ...entries.map((e) => e.id));
     },
-    onDeadLetter: async (entries) => {
-      dead.push(...entries.map((e) => e.fields[1]!));
+    {
+      consumer: 'c',
+      blockMs: 200,
+      onDeadLetter: async (entries) => {
+        dead.push(...entries.map((e) => e.fields[1]!));
+      },
     },
-  });
+  );
   // Whether the poison entry is read alone or with neighbours, 'b' must get through.
   await redis.xadd(stream, '*', 'v', 'a');
   await redis.xadd(stream, '*', 'v', 'poison');
@@ -239,23 +233,21 @@ test('an outage dead-letters nothing, even when some entries need nothing that i
   const stream = `${uniquePrefix()}s`;
   let down = true;
   const handled: string[] = [];
-  const c = startConsumer({
-    redis: createRedis(server.url, 'blocking'),
+  const c = consume(
     stream,
-    group: 'g',
-    consumer: 'c',
-    count: 10,
-    blockMs: 200,
-    log,
-    maxAttempts: 2,
-    handler: async (entries) => {
+    async (entries) => {
       // Entries that need no database get through even now; that must not make the
       // others look like poison.
       if (down && entries.some((e) => e.fields[1] !== 'no-db')) throw new Error('MongoDB is down');
       handled.push(...entries.map((e) => e.fields[1]!));
       await redis.xack(stream, 'g', ...entries.map((e) => e.id));
     },
-  });
+    {
+      consumer: 'c',
+      blockMs: 200,
+      maxAttempts: 2,
+    },
+  );
   for (const v of ['a', 'no-db', 'b', 'c', 'd']) await redis.xadd(stream, '*', 'v', v);
   await new Promise((r) => setTimeout(r, 1500)); // several failed rounds
   assert.equal(await redis.exists(`${stream}:dead`), 0);
@@ -270,20 +262,18 @@ test('onBatch hears the size of every batch read, but not of a retried one', asy
   await redis.xgroup('CREATE', stream, 'g', '0', 'MKSTREAM');
   const sizes: number[] = [];
   let failures = 1;
-  const c = startConsumer({
-    redis: createRedis(server.url, 'blocking'),
+  const c = consume(
     stream,
-    group: 'g',
-    consumer: 'c',
-    count: 10,
-    blockMs: 200,
-    log,
-    handler: async (entries) => {
+    async (entries) => {
       if (failures-- > 0) throw new Error('MongoDB is down');
       await redis.xack(stream, 'g', ...entries.map((e) => e.id));
     },
-    onBatch: (size) => sizes.push(size),
-  });
+    {
+      consumer: 'c',
+      blockMs: 200,
+      onBatch: (size) => sizes.push(size),
+    },
+  );
   // Added in one round trip, so the first read takes them together.
   await redis.pipeline(Array.from({ length: 13 }, (_, i) => ['xadd', stream, '*', 'v', String(i)])).exec();
   await waitFor('all acked', async () => ((await redis.xpending(stream, 'g'))[0] === 0 && failures < 0 ? true : undefined));
@@ -299,20 +289,16 @@ test('onBatch hears the size of every batch read, but not of a retried one', asy
 test('lingerMs: entries that arrive just after a short read join its batch', async () => {
   const stream = `${uniquePrefix()}s`;
   const batches: string[][] = [];
-  const c = startConsumer({
-    redis: createRedis(server.url, 'blocking'),
+  const c = consume(
     stream,
-    group: 'g',
-    consumer: 'c1',
-    count: 10,
-    blockMs: 5000,
-    log,
-    lingerMs: 200,
-    handler: async (entries) => {
+    async (entries) => {
       batches.push(entries.map((e) => e.fields[1]!));
       await redis.xack(stream, 'g', ...entries.map((e) => e.id));
     },
-  });
+    {
+      lingerMs: 200,
+    },
+  );
   try {
     await ensureGroupReady(stream);
     await redis.xadd(stream, '*', 'v', 'first');
