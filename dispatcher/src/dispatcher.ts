@@ -169,7 +169,7 @@ function partitionStarter(w: Wiring, routeTable: RouteTable) {
           stream: commands,
           group: groups.dispatcher,
           nodeTtlMs: config.PUSHFLOW_NODE_TTL_MS,
-          commandMemoryMs: config.PUSHFLOW_COMMAND_MEMORY_SECONDS * 1000,
+          snapshotMs: config.PUSHFLOW_COMMAND_MEMORY_SECONDS * 1000,
           ledger: metrics.ledger,
           route: routeTable.route,
         }),

@@ -65,7 +65,7 @@ before(async () => {
   prefix = uniquePrefix();
   keys = makeKeys(prefix);
   const deps = { redis, keys, notifications, log };
-  send = createSendHandler({ ...deps, stream: keys.commands(0), group: groups.dispatcher, nodeTtlMs: 60_000, commandMemoryMs: 60_000 });
+  send = createSendHandler({ ...deps, stream: keys.commands(0), group: groups.dispatcher, nodeTtlMs: 60_000, snapshotMs: 60_000 });
   project = createProjector({ ...deps, stream: keys.events(0), group: groups.projector });
   status = createStatusHandler({ ...deps, group: groups.dispatcher });
   for (const [stream, group] of [

@@ -34,6 +34,22 @@ test('malformed entries decode to undefined instead of throwing', () => {
   assert.equal(deliveryRequestCodec.decode(encodeEntry({ notificationId: 'n', recipientId: 'r', acceptedAt: 'yesterday' })), undefined);
 });
 
+test("a send command's notificationId must be a bare UUID", () => {
+  const command = (notificationId: string) =>
+    encodeEntry({
+      type: 'notification.send',
+      correlationId: 'c',
+      replyTo: 'r',
+      sentAt: 1,
+      notificationId,
+      notification: { recipientId: 'a' },
+    });
+  assert.ok(sendCommandCodec.decode(command(uuidv7())));
+  for (const bad of ['', 'n-1', `urn:uuid:${uuidv7()}`, `${uuidv7()}0`, `{${uuidv7()}}`, uuidv7().replaceAll('-', '')]) {
+    assert.equal(sendCommandCodec.decode(command(bad)), undefined, bad);
+  }
+});
+
 // The shared schema holds the ceilings; the gateway enforces its configured (lower) limits.
 test('notification content: recipient charset and length, extra properties, data keys', () => {
   assert.equal(Value.Check(NotificationContent, { recipientId: 'user-1@example.com', title: 't', data: { k: [1, { x: 2 }] } }), true);

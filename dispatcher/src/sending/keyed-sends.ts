@@ -1,5 +1,5 @@
 import { evolve, type Logger, type NotificationDoc, type Reply } from '@pushflow/shared';
-import { acceptedEvent, acceptedReply, plan, type Planned } from './send-plan.ts';
+import { acceptedEvent, acceptedReply, docOf, plan, type Planned } from './send-plan.ts';
 import { insertAccepted, storeDocuments, type Notifications } from '../projection/store.ts';
 
 /**
@@ -25,10 +25,7 @@ export async function answerKeyed(
 ): Promise<Map<Planned, KeyedAnswer>> {
   const answers = new Map<Planned, KeyedAnswer>();
   if (keyed.length === 0) return answers;
-  const stored = await insertAccepted(
-    notifications,
-    keyed.map((p) => p.doc),
-  );
+  const stored = await insertAccepted(notifications, keyed.map(docOf));
   /**
    * Documents of keyed notifications this batch answers with but did not store: their
    * claim is made, yet the attempt that made it may not have inserted the document yet
@@ -36,9 +33,9 @@ export async function answerKeyed(
    */
   const claimedElsewhere = new Map<string, NotificationDoc>();
   for (const p of keyed) {
-    const first = stored.get(p.doc.commandId!);
+    const first = stored.get(p.accepted.commandId);
     if (!first) {
-      answers.set(p, { routed: p, reply: acceptedReply(p.command, p.notificationId, p.doc.acceptedAt!) });
+      answers.set(p, { routed: p, reply: acceptedReply(p.command, p.notificationId, p.accepted.at) });
       continue;
     }
     if (first.requestHash !== p.command.requestHash) {
@@ -63,7 +60,7 @@ export async function answerKeyed(
     // first attempt's acceptance: the projector folds the new dispatch in.
     if (first.notificationId === p.notificationId || (p.redelivered && !plannedIds.has(first.notificationId))) {
       const again = plan(p.command, true, first.notificationId, routes, first.acceptedAt);
-      claimedElsewhere.set(again.notificationId, again.doc);
+      claimedElsewhere.set(again.notificationId, docOf(again));
       answers.set(p, { routed: again, reply });
       continue;
     }

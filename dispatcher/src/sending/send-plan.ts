@@ -4,23 +4,28 @@ import {
   type DeliveryRequest,
   type LedgerEvent,
   type NotificationAccepted,
+  type NotificationDispatched,
   type NotificationDoc,
+  type NotificationFailed,
   type Reply,
   type SendCommand,
 } from '@pushflow/shared';
 
 /**
  * What the sender makes of one command, before anything is written: the notification's
- * accepted and dispatched (or failed) events, the nodes it goes to, and the document those
- * events fold into. Shared by the hot path (sender.ts) and the keyed path (keyed-sends.ts).
+ * accepted and dispatched (or failed) events and the nodes it goes to. Shared by the hot
+ * path (sender.ts) and the keyed path (keyed-sends.ts), which alone needs the document
+ * (docOf): the hot path folds nothing.
  */
 export interface Planned {
   command: SendCommand;
   redelivered: boolean;
   notificationId: string;
+  accepted: NotificationAccepted;
+  routed: NotificationDispatched | NotificationFailed;
+  /** `[accepted, routed]`, as the ledger gets them. */
   events: LedgerEvent[];
   nodes: string[];
-  doc: NotificationDoc;
 }
 
 export const IDEMPOTENCY_PREFIX = 'idem:';
@@ -43,16 +48,19 @@ export function plan(
 ): Planned {
   const nodes = routes.get(command.notification.recipientId) ?? [];
   const accepted = acceptedEvent(command, notificationId, at);
-  const routed: LedgerEvent =
+  const routed: NotificationDispatched | NotificationFailed =
     nodes.length > 0
       ? { type: 'notification.dispatched', notificationId, at, nodeIds: nodes }
       : { type: 'notification.failed', notificationId, at, reason: 'RECIPIENT_OFFLINE' };
-  const events = [accepted, routed];
-  const doc = evolveAll(null, events)!;
-  return { command, redelivered, notificationId, events, nodes, doc };
+  return { command, redelivered, notificationId, accepted, routed, events: [accepted, routed], nodes };
 }
 
-export function acceptedEvent(command: SendCommand, notificationId: string, at: number): LedgerEvent {
+/** The document a planned notification's events fold into. */
+export function docOf(p: Planned): NotificationDoc {
+  return evolveAll(null, p.events)!;
+}
+
+export function acceptedEvent(command: SendCommand, notificationId: string, at: number): NotificationAccepted {
   const n = command.notification;
   const event: NotificationAccepted = {
     type: 'notification.accepted',
@@ -81,6 +89,6 @@ export function deliveryRequest(p: Planned): DeliveryRequest {
   const n = p.command.notification;
   // acceptedAt goes in last so the fields keep the order every stream entry has had.
   const request = addContent({ notificationId: p.notificationId, recipientId: n.recipientId } as DeliveryRequest, n);
-  request.acceptedAt = new Date(p.doc.acceptedAt!).toISOString();
+  request.acceptedAt = new Date(p.accepted.at).toISOString();
   return request;
 }

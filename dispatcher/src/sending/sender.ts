@@ -49,7 +49,7 @@ export interface SenderDeps {
   group: string;
   nodeTtlMs: number;
   /** How long a status snapshot lives at most (PUSHFLOW_COMMAND_MEMORY_SECONDS); ten minutes by default. */
-  commandMemoryMs?: number;
+  snapshotMs?: number;
   /** Told the events once they are written. */
   ledger?: LedgerCounter;
   /**
@@ -62,7 +62,7 @@ export interface SenderDeps {
 
 export function createSendHandler(deps: SenderDeps) {
   const { redis, keys, log } = deps;
-  const snapshotMs = deps.commandMemoryMs ?? 3_600_000;
+  const snapshotMs = deps.snapshotMs ?? 600_000;
 
   const route = deps.route ?? ((recipientIds: string[], now: number) => routeRecipients(redis, keys, recipientIds, deps.nodeTtlMs, now));
 
@@ -133,7 +133,7 @@ export function createSendHandler(deps: SenderDeps) {
         queueSnapshots(
           pipe,
           keys,
-          routed.filter((p) => p.command.idempotencyKey === undefined).map((p) => p.doc),
+          routed.filter((p) => p.command.idempotencyKey === undefined),
           snapshotMs,
         );
       }),

@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { entryCodec } from '../streams/entries.ts';
 import { checkData } from './data-rules.ts';
-import { CONTENT_CEILINGS, NotificationContent, NotificationId, ReasonSchema, StatusSchema } from './schemas.ts';
+import { CONTENT_CEILINGS, NotificationContent, NotificationIdInMessage, ReasonSchema, StatusSchema } from './schemas.ts';
 
 /**
  * Request/reply between gateways and dispatchers over Redis Streams. A gateway appends a
@@ -25,7 +25,7 @@ export const SendCommand = Type.Object({
    * the notification the key made first wins. Older gateways leave it out; their commands
    * use the correlation id, which they also made unique per command (sender.ts).
    */
-  notificationId: Type.Optional(NotificationId),
+  notificationId: Type.Optional(NotificationIdInMessage),
   /**
    * The caller's Idempotency-Key, already scoped to its API key and hashed by the gateway:
    * commands carrying the same one make a single notification.

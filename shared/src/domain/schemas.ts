@@ -104,13 +104,22 @@ export function addContent<T extends OptionalContent>(to: T, from: OptionalConte
   return to;
 }
 
+const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
+
 export const NotificationId = Type.String({
   format: 'uuid',
   // The format alone would also take a `urn:uuid:` prefix.
-  pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$',
+  pattern: UUID_PATTERN,
   maxLength: 36,
   description: 'UUIDv7 given by PushFlow.',
 });
+
+/**
+ * The same check for stream messages, the pattern alone: the dispatcher checks every
+ * command's id, and the format adds nothing the pattern does not check (2% of its profile
+ * in a batch run). The HTTP API keeps NotificationId, whose format its OpenAPI shows.
+ */
+export const NotificationIdInMessage = Type.String({ pattern: UUID_PATTERN, maxLength: 36 });
 
 export const statuses = ['ACCEPTED', 'DISPATCHED', 'DELIVERED', 'ACKNOWLEDGED', 'FAILED'] as const;
 export type Status = (typeof statuses)[number];
