@@ -141,19 +141,28 @@ interface Problem {
 function apiError(status: number, body: unknown, what: string): CliError {
   const problem: Problem = body !== null && typeof body === 'object' ? (body as Problem) : {};
   const type = typeof problem.type === 'string' ? problem.type : undefined;
-  const said = [problem.title, problem.detail].filter((s) => typeof s === 'string' && s !== '').join(': ');
   const details: Record<string, unknown> = {
     status,
     ...(type && { type }),
     ...(problem.errors !== undefined && { errors: problem.errors }),
   };
-  const message = `${what} answered ${status}${said ? `: ${said}` : ''}${fieldErrors(problem.errors)}`;
+  const message = `${what} answered ${status}${said(problem)}`;
   const exitCode = status === 404 ? EXIT.notFound : status >= 500 || status < 400 ? EXIT.unavailable : EXIT.refused;
   const fallback = status === 404 ? 'NOT_FOUND' : exitCode === EXIT.unavailable ? 'SERVER_ERROR' : 'REFUSED';
   return new CliError(exitCode, type ?? fallback, message, details);
 }
 
-/** The gateway's validation problems list each field; show them, they say what to fix. */
+/**
+ * What went wrong, said once: the detail, which names the field, or else the title (with
+ * the field errors, if any). The title is the type in words, and the code printed says it.
+ */
+function said(problem: Problem): string {
+  if (typeof problem.detail === 'string' && problem.detail !== '') return `: ${problem.detail}`;
+  const title = typeof problem.title === 'string' && problem.title !== '' ? `: ${problem.title}` : '';
+  return `${title}${fieldErrors(problem.errors)}`;
+}
+
+/** Field errors, for a problem whose detail does not say them. */
 function fieldErrors(errors: unknown): string {
   if (!Array.isArray(errors) || errors.length === 0) return '';
   const parts = errors

@@ -132,7 +132,7 @@ test('send --batch stops at a chunk the API refuses, naming its line and what wa
     assert.equal(r.stdout.trim().split('\n').length, 3, 'the first chunk was sent and printed');
     assert.match(
       r.stderr,
-      /error urn:pushflow:problem:validation-failed: line 5: POST \/notifications\/batch answered 400: .*\/body\/notifications\/1\/recipientId.*; the 3 notifications before were sent/,
+      /error urn:pushflow:problem:validation-failed: line 5: POST \/notifications\/batch answered 400: body\/notifications\/1\/recipientId .*; the 3 notifications before were sent/,
     );
     const json = await cli(['send', '--batch', file, '--batch-size', '10', '--json']);
     assert.equal(json.code, 2);
@@ -209,7 +209,29 @@ test('a bad API key exits 2 with the unauthorized problem type', async () => {
 test('a request the API refuses as invalid exits 2 and names the field', async () => {
   const r = await cli(['send', 'cli-send', '--title', 'x'.repeat(300)]);
   assert.equal(r.code, 2, r.stderr);
-  assert.match(r.stderr, /error urn:pushflow:problem:validation-failed: .*\/body\/title/);
+  assert.match(r.stderr, /error urn:pushflow:problem:validation-failed: POST \/notifications answered 400: body\/title /);
+});
+
+test('an API error is printed once, in words, with its stable code', async () => {
+  const key = await cli(['send', 'cli-send'], { PUSHFLOW_API_KEY: 'not-a-key-of-this-gateway' });
+  assert.equal(key.code, 2, key.stderr);
+  assert.equal(
+    key.stderr,
+    'pushflow: error urn:pushflow:problem:unauthorized: POST /notifications answered 401: The API key is not valid\n',
+  );
+  for (const id of ['abc', '01a20e56-1b2c']) {
+    const r = await cli(['status', id]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.equal(
+      r.stderr,
+      `pushflow: error urn:pushflow:problem:validation-failed: GET /notifications/${id}/status answered 400: params/id is not a notification id (a UUID)\n`,
+    );
+    const json = await cli(['status', id, '--json']);
+    const { error } = JSON.parse(json.stderr);
+    assert.equal(error.message, `GET /notifications/${id}/status answered 400: params/id is not a notification id (a UUID)`);
+    assert.deepEqual(error.errors, [{ path: '/params/id', message: 'is not a notification id (a UUID)' }]);
+  }
 });
 
 test('token --local signs a token the delivery node accepts', async () => {

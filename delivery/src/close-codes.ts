@@ -4,6 +4,7 @@ export const CLOSE = {
   UNSUPPORTED_DATA: 1003,
   MESSAGE_TOO_BIG: 1009,
   TRY_AGAIN_LATER: 1013,
+  /** Reason "token missing" (no `?token=`) or "token invalid". */
   TOKEN_INVALID: 4001,
   TOKEN_EXPIRED: 4003,
   TOO_MANY_MESSAGES: 4008,

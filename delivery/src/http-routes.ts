@@ -4,8 +4,9 @@ import { addDemoPage } from './demo-page.ts';
 
 /**
  * The node's plain HTTP routes: `/healthz` and `/readyz` for orchestrators, `/metrics` for
- * Prometheus, `/demo` for people, and a JSON 404 for anything else. Kept apart from the
- * WebSocket handlers (socket-handlers.ts): they read no socket state, only what is passed in.
+ * Prometheus, `/demo` for people (`/` redirects there), and a JSON 404 for anything else.
+ * Kept apart from the WebSocket handlers (socket-handlers.ts): they read no socket state,
+ * only what is passed in.
  */
 export interface HttpRouteOptions {
   isReady: () => Promise<boolean>;
@@ -57,6 +58,10 @@ export function addHttpRoutes(app: uWS.TemplatedApp, opts: HttpRouteOptions): vo
   }
 
   addDemoPage(app);
+  // Someone who opens the node's address in a browser lands on the demo client, not a 404.
+  app.get('/', (res) => {
+    res.writeStatus('302 Found').writeHeader('location', '/demo').end();
+  });
 
   app.any('/*', (res) => {
     json(res, '404 Not Found', { status: 'not found' });

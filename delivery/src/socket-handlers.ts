@@ -227,6 +227,9 @@ export function createSocketHandlers(opts: SocketOptions): SocketHandlers {
 }
 
 function socketDataFor(token: string, opts: SocketOptions): SocketData {
+  // The same code as a bad token (the client's remedy is the same), but the reason tells a
+  // person who forgot `?token=` from one whose token is wrong.
+  if (token === '') return refusedSocket(CLOSE.TOKEN_INVALID, 'token missing');
   const verdict = verifyConnectToken(token, opts.connectSecret, {
     clockSkewSeconds: opts.clockSkewSeconds,
     ...(opts.tokenAudience !== undefined ? { audience: opts.tokenAudience } : {}),

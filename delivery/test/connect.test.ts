@@ -37,10 +37,17 @@ describe('delivery: connecting', () => {
     assert.equal(await t.redis.exists(t.keys.presence('mallory')), 0);
   });
 
-  it('closes a missing or garbage token with 4001', async () => {
-    for (const url of [`ws://127.0.0.1:${t.node.port}/ws`, t.url('not.a.jwt')]) {
-      const { code } = await withTimeout(connectClient(url).closed, 2000, 'close');
-      assert.equal(code, 4001);
+  it('closes a missing token with 4001 "token missing", a garbage one with 4001 "token invalid"', async () => {
+    const base = `ws://127.0.0.1:${t.node.port}/ws`;
+    for (const [url, reason] of [
+      [base, 'token missing'],
+      [`${base}?token=`, 'token missing'],
+      [`${base}?other=1`, 'token missing'],
+      [t.url('not.a.jwt'), 'token invalid'],
+      [t.url(' '), 'token invalid'],
+    ] as const) {
+      const closed = await withTimeout(connectClient(url).closed, 2000, 'close');
+      assert.deepEqual(closed, { code: 4001, reason }, url);
     }
   });
 

@@ -29,6 +29,14 @@ describe('delivery: GET /demo', () => {
     });
   }
 
+  it('/ redirects to /demo', async () => {
+    const res = await fetch(`http://127.0.0.1:${t.node.port}/`, { redirect: 'manual' });
+    assert.equal(res.status, 302);
+    assert.equal(res.headers.get('location'), '/demo');
+    // The redirect holds for the root only: anything else unknown is still a 404.
+    assert.equal((await get('/nope')).status, 404);
+  });
+
   it('other paths under /demo are 404', async () => {
     assert.equal((await get('/demo/nope.js')).status, 404);
     assert.equal((await get('/demo/../package.json')).status, 404);

@@ -10,7 +10,7 @@ import { batchLimits, contentLimits, rateLimitSettings, type GatewayConfig } fro
 import { dashboardApiRoutes, dashboardPageRoutes } from './dashboard/routes.ts';
 import { createGatewayMetrics } from './metrics.ts';
 import { openapiOptions } from './openapi.ts';
-import { type HttpProblem, Problem, problemFor, sendProblem } from './problems.ts';
+import { type HttpProblem, Problem, problemFor, sendProblem, unparsableJson } from './problems.ts';
 import { createRateLimiter } from './rate-limit.ts';
 import type { Rpc } from './rpc.ts';
 import { connectTokenRoutes } from './routes/connect-tokens.ts';
@@ -72,6 +72,14 @@ export async function buildApp({ config, redis, rpc, log, registry }: AppDeps) {
   app.addSchema(Problem);
   // The API speaks JSON only: a text body is a 415, not a string for the validator to refuse.
   app.removeContentTypeParser('text/plain');
+  // Fastify's parser, whose refusal says only "not valid JSON": unparsableJson says why and where.
+  const { onProtoPoisoning, onConstructorPoisoning } = app.initialConfig;
+  const parseJson = app.getDefaultJsonParser(onProtoPoisoning ?? 'error', onConstructorPoisoning ?? 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    parseJson(request, body as string, (err, value) =>
+      err && (err as FastifyError).code === 'FST_ERR_CTP_INVALID_JSON_BODY' ? done(unparsableJson(body as string)) : done(err, value),
+    );
+  });
 
   app.setErrorHandler((err: FastifyError | HttpProblem, request, reply) => {
     const { slug, detail, extra } = problemFor(err);
@@ -84,6 +92,8 @@ export async function buildApp({ config, redis, rpc, log, registry }: AppDeps) {
   await app.register(swagger, openapiOptions(pkg.version));
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // Someone who opens the gateway's address in a browser lands on something to look at.
+  app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/dashboard'));
 
   await app.register(healthRoutes, { redis });
   await app.register(metricsRoutes, { registry: metrics.registry, token: config.PUSHFLOW_METRICS_TOKEN });

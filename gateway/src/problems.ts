@@ -54,13 +54,15 @@ export function problemResponse(description: string) {
 
 /** Throw this from a handler or hook to answer with a given problem. */
 export class HttpProblem extends Error {
-  constructor(
-    readonly slug: ProblemSlug,
-    readonly detail?: string,
-    readonly extra: { errors?: Problem['errors']; headers?: Record<string, string> } = {},
-  ) {
+  readonly slug: ProblemSlug;
+  readonly detail: string | undefined;
+  readonly extra: { errors?: Problem['errors']; headers?: Record<string, string> };
+  constructor(slug: ProblemSlug, detail?: string, extra: HttpProblem['extra'] = {}) {
     super(detail ?? problemTypes[slug].title);
     this.name = 'HttpProblem';
+    this.slug = slug;
+    this.detail = detail;
+    this.extra = extra;
   }
 }
 
@@ -105,11 +107,9 @@ export function problemFor(err: FastifyError | HttpProblem): { slug: ProblemSlug
     // A bad key yields the rule it broke and a generic "property name must be valid": keep the first.
     const all = err.validation as AjvError[];
     const specific = all.filter((e) => e.keyword !== 'propertyNames');
-    const errors = (specific.length > 0 ? specific : all).map((e) => ({
-      path: `/${where}${e.instancePath ?? ''}${fieldSuffix(e)}`,
-      message: e.message ?? 'is invalid',
-    }));
-    return { slug: 'validation-failed', detail: err.message, extra: { errors } };
+    const kept = specific.length > 0 ? specific : all;
+    const errors = kept.map((e) => ({ path: `/${where}${e.instancePath ?? ''}${fieldSuffix(e)}`, message: inWords(e) }));
+    return { slug: 'validation-failed', detail: unknownField(where, kept[0]) ?? err.message, extra: { errors } };
   }
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -118,13 +118,6 @@ export function problemFor(err: FastifyError | HttpProblem): { slug: ProblemSlug
       return { slug: 'unsupported-media-type', detail: 'Send the body as application/json' };
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return { slug: 'validation-failed', detail: err.message, extra: { errors: [{ path: '/body', message: 'must not be empty' }] } };
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      // Also what a `__proto__` key, or `constructor` holding `prototype`, anywhere in the body gives.
-      return {
-        slug: 'validation-failed',
-        detail: err.message,
-        extra: { errors: [{ path: '/body', message: 'must be valid JSON without "__proto__" or "constructor.prototype" keys' }] },
-      };
   }
   const status = err.statusCode ?? 500;
   if (status === 404) return { slug: 'not-found', detail: err.message };
@@ -135,8 +128,80 @@ export function problemFor(err: FastifyError | HttpProblem): { slug: ProblemSlug
   return { slug: 'internal' };
 }
 
+/** ajv's "must NOT have additional properties" does not say which: the path names it, so say so. */
+function inWords(e: AjvError): string {
+  return e.keyword === 'additionalProperties' ? 'is an unknown field' : (e.message ?? 'is invalid');
+}
+
+function unknownField(where: string, e: AjvError | undefined): string | undefined {
+  const name = e?.params?.additionalProperty;
+  if (e?.keyword !== 'additionalProperties' || name === undefined) return undefined;
+  return `${where}${e.instancePath ?? ''} has an unknown field ${JSON.stringify(name)}`;
+}
+
 function fieldSuffix(e: AjvError): string {
   const name = e.params?.missingProperty ?? e.params?.additionalProperty ?? e.propertyName ?? e.params?.propertyName;
-  // A JSON Pointer token (RFC 6901): a key may hold `/` or `~`.
-  return name === undefined ? '' : `/${name.replaceAll('~', '~0').replaceAll('/', '~1')}`;
+  return name === undefined ? '' : `/${pointerToken(name)}`;
+}
+
+/** A key as a JSON Pointer token (RFC 6901): a key may hold `/` or `~`. */
+function pointerToken(key: string): string {
+  return key.replaceAll('~', '~0').replaceAll('/', '~1');
+}
+
+/**
+ * Why Fastify's JSON parser refused a body, which its own error does not say (app.ts calls
+ * this only then): the syntax error and where it is, or the `__proto__` key (or
+ * `constructor` holding `prototype`) it refuses so that no handler can be fooled by one.
+ */
+export function unparsableJson(text: string): HttpProblem {
+  // secure-json-parse skips a byte order mark; so does this, or it would be the error.
+  const json = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (err) {
+    const why = withPosition((err as Error).message, json.length);
+    return new HttpProblem('validation-failed', `body is not valid JSON: ${why}`, {
+      errors: [{ path: '/body', message: `is not valid JSON: ${why}` }],
+    });
+  }
+  const poisoned = prototypeKey(value);
+  if (poisoned === undefined) return new HttpProblem('validation-failed', 'body could not be read as JSON');
+  const key = poisoned.key === '__proto__' ? '"__proto__"' : '"prototype" inside "constructor"';
+  return new HttpProblem('validation-failed', `body has a forbidden key ${key}`, {
+    errors: [{ path: `/body${poisoned.pointer}`, message: `is a forbidden key: ${key}` }],
+  });
+}
+
+/**
+ * V8 gives the position of most syntax errors, but not of a body that stops early (that is
+ * its end), and for a stray token quotes the text around it, ending "is not valid JSON",
+ * which the detail says already.
+ */
+function withPosition(message: string, length: number): string {
+  if (message.startsWith('Unexpected end') && !/position \d+/.test(message)) return `${message} at position ${length}`;
+  return message.replace(/, (.*) is not valid JSON$/s, ' in $1');
+}
+
+/** Where the first `__proto__` key, or `constructor` object holding `prototype`, is (a JSON Pointer). */
+function prototypeKey(value: unknown): { pointer: string; key: '__proto__' | 'constructor' } | undefined {
+  // A loop, not recursion: the body may be nested tens of thousands deep.
+  const pending: [unknown, string][] = [[value, '']];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [node, at] = next;
+    if (node === null || typeof node !== 'object') continue;
+    if (Object.hasOwn(node, '__proto__')) return { pointer: `${at}/__proto__`, key: '__proto__' };
+    const ctor: unknown = Object.hasOwn(node, 'constructor') ? (node as { constructor: unknown }).constructor : undefined;
+    if (ctor !== null && typeof ctor === 'object' && Object.hasOwn(ctor, 'prototype')) {
+      return { pointer: `${at}/constructor/prototype`, key: 'constructor' };
+    }
+    const entries = Object.entries(node);
+    // Reversed onto the stack, so keys are searched in the order the body gives them.
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [k, v] = entries[i] as [string, unknown];
+      pending.push([v, `${at}/${pointerToken(k)}`]);
+    }
+  }
+  return undefined;
 }

@@ -71,19 +71,19 @@ describe('hostile input to the default gateway', { timeout: 30_000 }, () => {
   });
 
   it('refuses __proto__ and constructor.prototype anywhere in the body with 400, not 500', async () => {
-    for (const raw of [
-      '{"recipientId":"u","__proto__":{"admin":true}}',
-      '{"recipientId":"u","data":{"a":{"b":[{"__proto__":{"x":1}}]}}}',
-      '{"recipientId":"u","data":{"\\u005f_proto__":{"x":1}}}',
-      '{"recipientId":"u","data":{"constructor":{"prototype":{"x":1}}}}',
-    ]) {
+    for (const [raw, path] of [
+      ['{"recipientId":"u","__proto__":{"admin":true}}', '/body/__proto__'],
+      ['{"recipientId":"u","data":{"a":{"b":[{"__proto__":{"x":1}}]}}}', '/body/data/a/b/0/__proto__'],
+      ['{"recipientId":"u","data":{"\\u005f_proto__":{"x":1}}}', '/body/data/__proto__'],
+      ['{"recipientId":"u","data":{"constructor":{"prototype":{"x":1}}}}', '/body/data/constructor/prototype'],
+    ] as const) {
       const res = await fx.gw.app.inject({
         method: 'POST',
         url: '/notifications',
         headers: { ...auth(), 'content-type': 'application/json' },
         payload: raw,
       });
-      assertValidationFailed(res, '/body', raw);
+      assertValidationFailed(res, path, raw);
     }
     assert.equal(({} as Record<string, unknown>).admin, undefined);
     assert.deepEqual(await lengths(), [0, 0]);

@@ -12,7 +12,7 @@ import { apiKeyFingerprint } from '../auth.ts';
 import { contentCheck } from '../content-check.ts';
 import { dispatcherAnswer } from '../dispatcher-answer.ts';
 import { IdempotencyHeaders, idempotencyOf, scopedKey } from '../idempotency.ts';
-import { problemResponse } from '../problems.ts';
+import { HttpProblem, problemResponse } from '../problems.ts';
 import { rateLimitHook, type RateLimiter } from '../rate-limit.ts';
 import type { Rpc } from '../rpc.ts';
 import { commonProblems, rateHeaders } from './responses.ts';
@@ -86,9 +86,17 @@ export const notificationRoutes: FastifyPluginAsyncTypebox<NotificationRouteOpti
           404: problemResponse('No notification with that id'),
         },
       },
+      // The id is the only thing to validate; ajv would quote its regex, this says it in words.
+      attachValidation: true,
     },
     async (request) => {
+      if (request.validationError) throw notANotificationId();
       return statusOf(rpc.status(request.params.id));
     },
   );
 };
+
+function notANotificationId(): HttpProblem {
+  const message = 'is not a notification id (a UUID)';
+  return new HttpProblem('validation-failed', `params/id ${message}`, { errors: [{ path: '/params/id', message }] });
+}
