@@ -18,8 +18,8 @@ COPY dispatcher/package.json dispatcher/
 COPY delivery/package.json delivery/
 # The CLI is a workspace too: npm ci needs every workspace's manifest, though no image runs it.
 COPY cli/package.json cli/
-# tsx is a runtime dependency of each service (TypeScript runs from source, no build step),
-# so --omit=dev keeps it while dropping the test tooling.
+# TypeScript runs from source, no build step: Node 24 strips the types as it loads each file.
+# --omit=dev drops the test tooling.
 RUN npm ci --omit=dev --no-audit --no-fund \
  && npm cache clean --force
 # uWebSockets.js bundles a binary for every OS, CPU and Node ABI (~110 MB); keep the one
@@ -47,7 +47,7 @@ COPY shared/src shared/src
 COPY scripts/node.sh scripts/node.sh
 COPY ${SERVICE}/src ${SERVICE}/src
 # Files stay owned by root: the service, running as the unprivileged `node` user of the
-# base image, can read its code but not change it. tsx's transform cache goes to /tmp.
+# base image, can read its code but not change it.
 USER node
 WORKDIR /app/${SERVICE}
 # Exec form, node directly (not `npm start`, not a shell): node is the process that gets
@@ -59,4 +59,4 @@ WORKDIR /app/${SERVICE}
 # No HEALTHCHECK here: the port differs per service, so compose.yaml defines it.
 # No secrets in the image: every setting comes from the environment at run time, a secret
 # from <VAR>_FILE (e.g. a mounted /run/secrets/...) if it should not sit in the environment.
-CMD ["node", "--import", "tsx", "src/main.ts"]
+CMD ["node", "src/main.ts"]

@@ -62,7 +62,7 @@ test('a tiny throughput run exits 0 with one verified JSON document, and profile
     55_000,
   );
   assert.equal(code, 0, stderr);
-  // Each service's own thread (thread id 0 in Node's file name; the other file is tsx's loader thread) ran its code.
+  // Each service's main thread (thread id 0 in Node's file name) ran its code.
   for (const service of ['gateway', 'dispatcher', 'delivery']) {
     const dir = join(profiles, 'throughput', service);
     const main = (await readdir(dir)).find((f) => /^CPU\.\d+\.\d+\.\d+\.0\.\d+\.cpuprofile$/.test(f));

@@ -40,7 +40,7 @@ export interface BenchOptions {
   external?: { gatewayUrl: string; deliveryUrls: string[]; apiKey: string; mongoUrl?: string; redisUrl?: string };
 }
 
-export const usage = `Usage: ./scripts/node.sh --import tsx load/bench.ts [options]
+export const usage = `Usage: ./scripts/node.sh load/bench.ts [options]
 
 Benchmarks PushFlow on this machine. By default it starts its own stack (Redis, a
 MongoDB-protocol server, dispatcher, delivery nodes, gateway) on free loopback ports,
@@ -118,9 +118,8 @@ Peer comparison:
 Profiling:
   --cpu-prof DIR       start every service of the stacks it starts with node --cpu-prof;
                        each writes its profiles into DIR/<scenario>/<service>/ when it
-                       stops (one file per thread: the service's own is thread 0,
-                       CPU.<date>.<time>.<pid>.0.<n>.cpuprofile; the other is tsx's
-                       loader). Open them in Chrome DevTools or
+                       stops (CPU.<date>.<time>.<pid>.0.<n>.cpuprofile, the main
+                       thread's). Open them in Chrome DevTools or
                        speedscope. Not with --gateway: the bench starts no services.
 
 Targeting a running stack (e.g. make dev) instead:

@@ -6,5 +6,5 @@ import { root } from '../local-stack/stack.ts';
  * stack, sends, verifies and stops by itself, printing one JSON line per scenario.
  */
 export function bench(args: string[], timeoutMs: number): Promise<ProcessResult> {
-  return runProcess(`${root}/scripts/node.sh`, ['--import', 'tsx', 'load/bench.ts', ...args], { cwd: root, timeoutMs, what: 'bench' });
+  return runProcess(`${root}/scripts/node.sh`, ['load/bench.ts', ...args], { cwd: root, timeoutMs, what: 'bench' });
 }

@@ -18,6 +18,8 @@ export interface Server {
   password?: string;
   /** The server's process, when it is a local binary started here (the bench reports its CPU). */
   pid?: number;
+  /** The temporary folder holding its data, when it is a local binary started here; removed by stop(). */
+  dir?: string;
   stop(): Promise<void>;
 }
 
@@ -29,9 +31,10 @@ process.on('exit', () => {
 /**
  * With `password`, the server requires it (requirepass) and `url` carries it. A URL from the
  * environment serves then only when it carries a password of its own (reported as
- * `password`): a server without one would prove nothing about authentication.
+ * `password`): a server without one would prove nothing about authentication. `preferPort`
+ * as for mongoServer.
  */
-export async function redisServer(opts: { password?: string } = {}): Promise<Server> {
+export async function redisServer(opts: { password?: string; preferPort?: number } = {}): Promise<Server> {
   const fromEnv = process.env.TEST_REDIS_URL ?? process.env.REDIS_URL;
   const envPassword = fromEnv ? urlPassword(fromEnv) : undefined;
   if (fromEnv && (opts.password === undefined || envPassword)) {
@@ -42,7 +45,9 @@ export async function redisServer(opts: { password?: string } = {}): Promise<Ser
   const requirepass = password === undefined ? [] : ['--requirepass', password];
   const withPassword = (server: Server): Server => ({ ...server, password });
   if (await dockerAnswers()) {
-    return withPassword(await container('redis:7', 6379, (h, p) => `redis://${auth}${h}:${p}`, ['redis-server', ...requirepass]));
+    return withPassword(
+      await container('redis:7', 6379, (h, p) => `redis://${auth}${h}:${p}`, opts.preferPort, ['redis-server', ...requirepass]),
+    );
   }
   const bin = findBinary('redis-server');
   if (!bin)
@@ -52,6 +57,7 @@ export async function redisServer(opts: { password?: string } = {}): Promise<Ser
       bin,
       (dir, port) => ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', ...requirepass],
       (port) => `redis://${auth}127.0.0.1:${port}`,
+      opts.preferPort,
     ),
   );
 }
@@ -64,16 +70,18 @@ function urlPassword(url: string): string | undefined {
   }
 }
 
-export async function mongoServer(): Promise<Server> {
+/** `preferPort` (`make dev`: 6379 and 27017, the ports other tools expect): used when it is free; tests take any free port. */
+export async function mongoServer(opts: { preferPort?: number } = {}): Promise<Server> {
   const fromEnv = process.env.TEST_MONGO_URL ?? process.env.MONGO_URL;
   if (fromEnv) return { url: fromEnv, source: 'env', stop: async () => {} };
-  if (await dockerAnswers()) return container('mongo:7', 27017, (h, p) => `mongodb://${h}:${p}/pushflow`);
+  if (await dockerAnswers()) return container('mongo:7', 27017, (h, p) => `mongodb://${h}:${p}/pushflow`, opts.preferPort);
   const mongod = findBinary('mongod');
   if (mongod) {
     return localProcess(
       mongod,
       (dir, port) => ['--port', String(port), '--bind_ip', '127.0.0.1', '--dbpath', dir, '--quiet'],
       (port) => `mongodb://127.0.0.1:${port}/pushflow`,
+      opts.preferPort,
     );
   }
   const ferret = findFerretDB();
@@ -95,6 +103,7 @@ export async function mongoServer(): Promise<Server> {
       '--log-level=warn',
     ],
     (port) => `mongodb://127.0.0.1:${port}/pushflow`,
+    opts.preferPort,
   );
 }
 
@@ -132,9 +141,25 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function localProcess(bin: string, args: (dir: string, port: number) => string[], url: (port: number) => string): Promise<Server> {
+/** `port` when nothing listens on it, else one freePort() finds. */
+async function portOrFree(port: number | undefined): Promise<number> {
+  if (port === undefined) return freePort();
+  const free = await new Promise<boolean>((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+  return free ? port : freePort();
+}
+
+async function localProcess(
+  bin: string,
+  args: (dir: string, port: number) => string[],
+  url: (port: number) => string,
+  preferPort?: number,
+): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), 'pushflow-srv-'));
-  const port = await freePort();
+  const port = await portOrFree(preferPort);
   const log = openSync(join(dir, 'server.log'), 'a');
   const child = spawn(bin, args(dir, port), { stdio: ['ignore', log, log], cwd: dir });
   children.add(child);
@@ -149,6 +174,7 @@ async function localProcess(bin: string, args: (dir: string, port: number) => st
     url: url(port),
     source: bin,
     pid: child.pid!,
+    dir,
     async stop() {
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
@@ -202,9 +228,16 @@ function dockerAnswers(): Promise<boolean> {
   return dockerChecked;
 }
 
-async function container(image: string, port: number, url: (host: string, port: number) => string, command?: string[]): Promise<Server> {
+async function container(
+  image: string,
+  port: number,
+  url: (host: string, port: number) => string,
+  preferPort?: number,
+  command?: string[],
+): Promise<Server> {
   const { GenericContainer } = await import('testcontainers');
-  const definition = new GenericContainer(image).withExposedPorts(port);
+  const host = preferPort === undefined ? undefined : await portOrFree(preferPort);
+  const definition = new GenericContainer(image).withExposedPorts(host === undefined ? port : { container: port, host });
   const started = await (command ? definition.withCommand(command) : definition).start();
   return {
     url: url(started.getHost(), started.getMappedPort(port)),

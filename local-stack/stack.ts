@@ -39,12 +39,12 @@ export async function startService(
   opts: { label?: string; onLine?: (line: string) => void; readyTimeoutMs?: number } = {},
 ): Promise<ServiceProcess> {
   const name = opts.label ?? service;
-  // PUSHFLOW_CPU_PROF_DIR (load/bench.ts --cpu-prof) writes each service's V8 CPU profiles
-  // into a folder of its own when it exits, one file per thread (tsx's loader runs in a
-  // worker). Node refuses --cpu-prof in NODE_OPTIONS, so it goes on the command line.
+  // PUSHFLOW_CPU_PROF_DIR (load/bench.ts --cpu-prof) writes each service's V8 CPU profile
+  // into a folder of its own when it exits. Node refuses --cpu-prof in NODE_OPTIONS, so it
+  // goes on the command line.
   const profDir = process.env.PUSHFLOW_CPU_PROF_DIR;
   const profile = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}/${name}`] : [];
-  const child = spawn(`${root}/scripts/node.sh`, [...profile, '--import', 'tsx', `${service}/src/main.ts`], {
+  const child = spawn(`${root}/scripts/node.sh`, [...profile, `${service}/src/main.ts`], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,8 +1,13 @@
 /**
  * `make dev`: the three services as local processes. Redis and MongoDB come from
  * REDIS_URL and MONGO_URL when set; otherwise a local redis-server and mongod (or
- * FerretDB) are started in a temporary folder. Ctrl-C stops everything.
+ * FerretDB) are started in a temporary folder, on 6379 and 27017 when those are free.
+ * While it runs, a state file (cli/src/dev-state.ts) lets `pushflow` find the stack.
+ * Ctrl-C stops everything.
  */
+import { removeDevState, writeDevState } from '../cli/src/dev-state.ts';
+import { devBanner } from '../local-stack/dev-banner.ts';
+import { devLineFormatter } from '../local-stack/dev-logs.ts';
 import { MissingBinary, mongoServer, redisServer, type Server } from '../local-stack/servers.ts';
 import { startStack } from '../local-stack/stack.ts';
 
@@ -10,7 +15,11 @@ const env = process.env;
 const port = (name: string, fallback: number) => Number(env[name] ?? fallback);
 const colours = ['\x1b[36m', '\x1b[35m', '\x1b[33m', '\x1b[32m', '\x1b[34m'];
 const seen = new Map<string, string>();
-const tty = process.stdout.isTTY;
+const tty = process.stdout.isTTY === true;
+const format = devLineFormatter(tty);
+/** The dispatcher's warning that the server refuses TTL indexes: shown once, in the banner. */
+const TTL_REFUSED = 'refuses TTL indexes';
+let ttlRefused = false;
 
 function label(service: string): string {
   if (!seen.has(service)) seen.set(service, colours[seen.size % colours.length]!);
@@ -20,8 +29,8 @@ function label(service: string): string {
 
 let redis: Server, mongo: Server;
 try {
-  redis = await redisServer();
-  mongo = await mongoServer();
+  redis = await redisServer({ preferPort: 6379 });
+  mongo = await mongoServer({ preferPort: 27017 });
 } catch (err) {
   if (!(err instanceof MissingBinary)) throw err;
   process.stderr.write(`make dev: ${err.message}\n`);
@@ -42,31 +51,61 @@ const stack = await startStack({
   env: Object.fromEntries(
     ['PUSHFLOW_API_KEYS', 'PUSHFLOW_CONNECT_SECRET', 'LOG_LEVEL', 'PUSHFLOW_REDIS_PREFIX'].filter((k) => env[k]).map((k) => [k, env[k]!]),
   ),
-  onLine: (service, line) => process.stdout.write(`${label(service)} ${line}\n`),
+  onLine: (service, line) => {
+    if (line.includes(TTL_REFUSED)) {
+      ttlRefused = true;
+      return;
+    }
+    process.stdout.write(`${label(service)} ${format(line)}\n`);
+  },
 }).catch(async (err: Error) => {
   process.stderr.write(`make dev: ${err.message}\n`);
   await Promise.all([redis.stop(), mongo.stop()]);
   process.exit(1);
 });
 
-console.log(`
-PushFlow is running (development keys; set PUSHFLOW_API_KEYS and PUSHFLOW_CONNECT_SECRET to change them).
-  API        http://localhost:${gatewayPort}   docs http://localhost:${gatewayPort}/docs
-  WebSocket  ws://localhost:${deliveryPort}/ws?token=...
-  API key    ${stack.apiKey}
-
-  curl -s -X POST localhost:${gatewayPort}/connect-tokens -H 'authorization: Bearer ${stack.apiKey}' \\
-       -H 'content-type: application/json' -d '{"recipientId":"alice","ttlSeconds":3600}'
-Ctrl-C stops it.
-`);
+const prefix = env.PUSHFLOW_REDIS_PREFIX || undefined;
+const statePath = writeDevState({
+  pid: process.pid,
+  gatewayUrl: stack.gatewayUrl,
+  apiKey: stack.apiKey,
+  redisUrl: stack.redisUrl,
+  prefix: stack.prefix,
+  mongoUrl: stack.mongoUrl,
+});
+const servers = [
+  { name: 'Redis', server: redis },
+  { name: 'MongoDB', server: mongo },
+];
+console.log(
+  devBanner({
+    gatewayPort,
+    deliveryPort,
+    apiKey: stack.apiKey,
+    redisUrl: stack.redisUrl,
+    mongoUrl: stack.mongoUrl,
+    prefix,
+    dataDirs: servers.flatMap(({ name, server }) => {
+      const where = server.dir ?? (server.source.startsWith('container') ? `a ${server.source}` : undefined);
+      return where ? [{ name, where }] : [];
+    }),
+    external: servers.filter(({ server }) => server.source === 'env').map(({ name }) => name),
+    statePath,
+    noTtl: ttlRefused,
+    mongoSource: mongo.source,
+  }),
+);
 
 let stopping = false;
 const stop = async () => {
   if (stopping) return;
   stopping = true;
+  removeDevState(process.pid);
   const codes = await stack.stop();
   await Promise.all([redis.stop(), mongo.stop()]);
   process.exit(codes.every((c) => c === 0) ? 0 : 1);
 };
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
+// Any other way out (an uncaught error) must not leave the state file behind either.
+process.on('exit', () => removeDevState(process.pid));

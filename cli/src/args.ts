@@ -18,8 +18,10 @@ export const apiOptions = {
 export const commonHelp = `  --json             print one JSON document on stdout instead of lines for a person
   -h, --help         this text`;
 
-export const apiHelp = `  --url URL          the gateway (env PUSHFLOW_URL; default http://localhost:3000)
-  --api-key KEY      an API key (env PUSHFLOW_API_KEY or PUSHFLOW_API_KEY_FILE; see pushflow --help)`;
+export const apiHelp = `  --url URL          the gateway (env PUSHFLOW_URL; else a running \`make dev\`'s; else
+                     http://localhost:3000)
+  --api-key KEY      an API key (env PUSHFLOW_API_KEY or PUSHFLOW_API_KEY_FILE; else a running
+                     \`make dev\`'s, for its gateway; see pushflow --help)`;
 
 /**
  * node:util parseArgs, strict, with its errors turned into usage errors (exit 1).

@@ -22,14 +22,15 @@ export const EXIT = {
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 export class CliError extends Error {
-  constructor(
-    readonly exitCode: ExitCode,
-    /** Stable: a problem+json `type` for API answers, else an upper-case code such as UNREACHABLE. */
-    readonly code: string,
-    message: string,
-    readonly details: Record<string, unknown> = {},
-  ) {
+  readonly exitCode: ExitCode;
+  /** Stable: a problem+json `type` for API answers, else an upper-case code such as UNREACHABLE. */
+  readonly code: string;
+  readonly details: Record<string, unknown>;
+  constructor(exitCode: ExitCode, code: string, message: string, details: Record<string, unknown> = {}) {
     super(message);
+    this.exitCode = exitCode;
+    this.code = code;
+    this.details = details;
   }
 }
 

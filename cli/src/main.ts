@@ -1,5 +1,5 @@
 /**
- * `pushflow`: the command line for PushFlow. cli/bin/pushflow runs this file through tsx.
+ * `pushflow`: the command line for PushFlow. cli/bin/pushflow runs this file with scripts/node.sh.
  * Each command lives in commands/; this file picks one, prints its errors and exits with
  * the code the error stands for (errors.ts).
  */

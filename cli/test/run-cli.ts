@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { runProcess, type ProcessResult } from '../../local-stack/run-process.ts';
 import { root } from '../../local-stack/stack.ts';
@@ -14,10 +16,13 @@ export const bin = `${root}node_modules/.bin/pushflow`;
 const CLI_SETTINGS =
   /^(PUSHFLOW_(URL|API_KEY|CONNECT_SECRET|TOKEN_AUDIENCE|REDIS_PREFIX|PARTITIONS)(_FILE)?|REDIS_URL|MONGO_URL|NO_COLOR)$/;
 
+const NO_DEV_STATE = join(tmpdir(), 'pushflow-tests-have-no-dev-state', 'dev.json');
+
 export function cliEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !CLI_SETTINGS.test(k)) env[k] = v;
-  return { ...env, ...extra };
+  // A `make dev` running on this machine must not be found either (cli/src/dev-state.ts).
+  return { ...env, PUSHFLOW_DEV_STATE: NO_DEV_STATE, ...extra };
 }
 
 export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<ProcessResult> {

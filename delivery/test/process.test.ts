@@ -15,7 +15,7 @@ function startService(env: Record<string, string>): {
   stderr: () => string;
   exited: Promise<number | null>;
 } {
-  const child = spawn('./scripts/node.sh', ['--import', 'tsx', 'delivery/src/main.ts'], {
+  const child = spawn('./scripts/node.sh', ['delivery/src/main.ts'], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -202,7 +202,7 @@ test('a replay refuses a collection that holds documents; a comparison names wha
 
 test('npm run ledger:replay -- --compare prints identical:true', async () => {
   const env = { ...process.env, REDIS_URL: redisSrv.url, MONGO_URL: mongoUrl, PUSHFLOW_REDIS_PREFIX: prefix };
-  const child = spawn(`${root}/scripts/node.sh`, ['--import', 'tsx', 'dispatcher/src/projection/replay-cli.ts', '--compare'], {
+  const child = spawn(`${root}/scripts/node.sh`, ['dispatcher/src/projection/replay-cli.ts', '--compare'], {
     cwd: root,
     env,
   });

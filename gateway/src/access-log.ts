@@ -9,8 +9,10 @@ import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
  * writes one info line per request instead: method, URL (tokens redacted), status, time.
  */
 class AccessLog extends LogController {
-  constructor(private readonly completedLevel: 'info' | 'debug') {
+  private readonly completedLevel: 'info' | 'debug';
+  constructor(completedLevel: 'info' | 'debug') {
     super();
+    this.completedLevel = completedLevel;
   }
 
   override incomingRequest(request: FastifyRequest): void {

@@ -29,9 +29,11 @@ export class DispatcherUnavailableError extends Error {
 }
 
 export class DispatcherTimeoutError extends Error {
-  constructor(readonly timeoutMs: number) {
+  readonly timeoutMs: number;
+  constructor(timeoutMs: number) {
     super(`no reply from a dispatcher within ${timeoutMs} ms`);
     this.name = 'DispatcherTimeoutError';
+    this.timeoutMs = timeoutMs;
   }
 }
 

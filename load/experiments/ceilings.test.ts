@@ -7,7 +7,7 @@ import { root } from '../../local-stack/stack.ts';
 // itself and print one JSON line whose figures come from work it really did.
 
 function run(script: string, args: string[], timeoutMs: number) {
-  return runProcess(`${root}/scripts/node.sh`, ['--import', 'tsx', script, ...args], { cwd: root, timeoutMs, what: script });
+  return runProcess(`${root}/scripts/node.sh`, [script, ...args], { cwd: root, timeoutMs, what: script });
 }
 
 test("http-ceiling: a bare route with the gateway's body schema, answered 202 to every POST", { timeout: 60_000 }, async () => {

@@ -4,7 +4,7 @@
  * to POST /notifications, after validating the body against the gateway's own schema. It
  * bounds what the gateway can reach here, whatever the gateway does. Prints one JSON line.
  *
- *   ./scripts/node.sh --import tsx load/experiments/http-ceiling.ts [--connections N] [--duration S]
+ *   ./scripts/node.sh load/experiments/http-ceiling.ts [--connections N] [--duration S]
  */
 import { fork } from 'node:child_process';
 import { once } from 'node:events';

@@ -9,7 +9,7 @@
  * --read-batch, from --readers loops at once: the ceiling on status reads. Prints one JSON
  * line.
  *
- *   ./scripts/node.sh --import tsx load/experiments/store-ceiling.ts [--docs N] [--batch N] [--read-batch N] [--readers N] [--mongo URL]
+ *   ./scripts/node.sh load/experiments/store-ceiling.ts [--docs N] [--batch N] [--read-batch N] [--readers N] [--mongo URL]
  *
  * Without --mongo it starts the same server the tests use (local-stack/servers.ts).
  */

@@ -89,7 +89,7 @@ test('a secret is never echoed back in the error', () => {
 test('loadConfigOrExit stops the process with a message naming the variable', () => {
   const code = `import { loadConfigOrExit, common } from './shared/src/config/config.ts'; import { Type } from '@sinclair/typebox';
     loadConfigOrExit('demo', Type.Object({ PUSHFLOW_CONNECT_SECRET: common.PUSHFLOW_CONNECT_SECRET }));`;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], {
     env: { ...process.env, PUSHFLOW_CONNECT_SECRET: '' },
     encoding: 'utf8',
   });
@@ -286,7 +286,7 @@ test('urlCredentials finds the user and password of single- and multi-host URLs'
 test('a service refuses a development secret in production: exit 78, the variable named, the secret never printed', () => {
   const code = `import { loadConfigOrExit, common } from './shared/src/config/config.ts'; import { Type } from '@sinclair/typebox';
     loadConfigOrExit('demo', Type.Object({ REDIS_URL: common.REDIS_URL }));`;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], {
     env: { ...process.env, PUSHFLOW_ENV: 'production', REDIS_URL: 'redis://:dev-only-zebra@cache:6379' },
     encoding: 'utf8',
   });
@@ -298,7 +298,7 @@ test('a service refuses a development secret in production: exit 78, the variabl
 test('in production a service without a Redis password starts, with one warning line on stderr', () => {
   const code = `import { loadConfigOrExit, common } from './shared/src/config/config.ts'; import { Type } from '@sinclair/typebox';
     loadConfigOrExit('demo', Type.Object({ REDIS_URL: common.REDIS_URL })); console.log('started');`;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], {
     env: { ...process.env, PUSHFLOW_ENV: 'production', REDIS_URL: 'redis://cache:6379' },
     encoding: 'utf8',
   });

@@ -33,15 +33,11 @@ async function collectionHash(mongo: MongoClient, name: string): Promise<string>
 }
 
 function replay(collection: string): { identical: boolean; documents: number } {
-  const r = spawnSync(
-    `${root}/scripts/node.sh`,
-    ['--import', 'tsx', 'dispatcher/src/projection/replay-cli.ts', '--collection', collection, '--compare'],
-    {
-      cwd: root,
-      encoding: 'utf8',
-      env: { ...process.env, REDIS_URL: stack.redisUrl, MONGO_URL: stack.mongoUrl, PUSHFLOW_REDIS_PREFIX: stack.prefix },
-    },
-  );
+  const r = spawnSync(`${root}/scripts/node.sh`, ['dispatcher/src/projection/replay-cli.ts', '--collection', collection, '--compare'], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, REDIS_URL: stack.redisUrl, MONGO_URL: stack.mongoUrl, PUSHFLOW_REDIS_PREFIX: stack.prefix },
+  });
   assert.equal(r.status, 0, r.stderr + r.stdout);
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { identical: boolean; documents: number };
 }

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { replayEnv } from '../settings.ts';
 import type { Command } from './command.ts';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -11,7 +12,7 @@ const root = fileURLToPath(new URL('../../../', import.meta.url));
  * the script parses them, prints its own JSON and sets its own exit code, so the CLI adds
  * no second set of options to keep in step.
  */
-function passthrough(name: string, script: string, summary: string, header: string): Command {
+function passthrough(name: string, script: string, summary: string, header: string, env = () => process.env): Command {
   return {
     name,
     summary,
@@ -21,8 +22,9 @@ function passthrough(name: string, script: string, summary: string, header: stri
       if (wantsHelp) process.stdout.write(`${header}\n`);
       // These scripts always print JSON; --json is accepted for uniformity and not passed on.
       const forwarded = wantsHelp ? ['--help'] : args.filter((a) => a !== '--json');
-      const child = spawn(`${root}scripts/node.sh`, ['--import', import.meta.resolve('tsx'), `${root}${script}`, ...forwarded], {
+      const child = spawn(`${root}scripts/node.sh`, [`${root}${script}`, ...forwarded], {
         stdio: 'inherit',
+        env: env(),
       });
       // Ctrl-C reaches the child from the terminal too; it decides how to stop, we wait for it.
       const ignore = () => {};
@@ -45,8 +47,10 @@ export const replay = passthrough(
 
 Runs the ledger replay (dispatcher/src/projection/replay-cli.ts; also \`npm run ledger:replay\`). It keeps
 its own exit codes: 0 done (with --compare: identical), 1 --compare found differences,
-2 the replay failed (e.g. Redis or MongoDB unreachable). Its own help follows.
+2 the replay failed (e.g. Redis or MongoDB unreachable). With neither REDIS_URL nor MONGO_URL
+set, it replays the ledger of a running \`make dev\`. Its own help follows.
 `,
+  () => replayEnv(),
 );
 
 export const bench = passthrough(

@@ -1,6 +1,7 @@
 import { apiHelp, apiOptions, commonHelp, commonOptions, parseCommand, parseCount } from '../args.ts';
 import { apiTarget, request, type Accepted } from '../api.ts';
 import { EXIT, usageError } from '../errors.ts';
+import { explainingUnreachable, gatewayValues } from '../settings.ts';
 import { paint, printHelp, printJson, printLines } from '../output.ts';
 import type { Command } from './command.ts';
 import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, readNotifications, sendInChunks } from './send-batch.ts';
@@ -65,30 +66,36 @@ export const send: Command = {
         values['batch-size'] === undefined ? DEFAULT_BATCH_SIZE : parseCount('send', 'batch-size', values['batch-size'], MAX_BATCH_SIZE);
       // The whole file is read and checked before the first request.
       const lines = await readNotifications(values.batch);
-      const target = await apiTarget(values);
-      await sendInChunks({
-        target,
-        lines,
-        size,
-        out,
-        ...(values['idempotency-key'] !== undefined && { idempotencyKey: values['idempotency-key'] }),
-      });
+      const gateway = gatewayValues(values);
+      const target = await apiTarget(gateway);
+      await explainingUnreachable(gateway.found, () =>
+        sendInChunks({
+          target,
+          lines,
+          size,
+          out,
+          ...(values['idempotency-key'] !== undefined && { idempotencyKey: values['idempotency-key'] }),
+        }),
+      );
       return EXIT.ok;
     }
     if (values['batch-size'] !== undefined) throw usageError('send: --batch-size goes with --batch');
     const recipientId = positionals[0]!;
     const data = values.data === undefined ? undefined : parseData(values.data);
-    const target = await apiTarget(values);
+    const gateway = gatewayValues(values);
+    const target = await apiTarget(gateway);
     const key = values['idempotency-key'];
-    const { body } = await request<Accepted>(target, 'POST', '/notifications', {
-      body: {
-        recipientId,
-        ...(values.title !== undefined && { title: values.title }),
-        ...(values.body !== undefined && { body: values.body }),
-        ...(data && { data }),
-      },
-      ...(key !== undefined && { headers: { 'idempotency-key': key } }),
-    });
+    const { body } = await explainingUnreachable(gateway.found, () =>
+      request<Accepted>(target, 'POST', '/notifications', {
+        body: {
+          recipientId,
+          ...(values.title !== undefined && { title: values.title }),
+          ...(values.body !== undefined && { body: values.body }),
+          ...(data && { data }),
+        },
+        ...(key !== undefined && { headers: { 'idempotency-key': key } }),
+      }),
+    );
     if (out.json) printJson(body);
     else
       printLines([`${paint(out, 'cyan', body.status)} ${paint(out, 'bold', body.notificationId)} to ${recipientId} at ${body.acceptedAt}`]);

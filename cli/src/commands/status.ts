@@ -3,6 +3,7 @@ import { apiHelp, apiOptions, commonHelp, commonOptions, parseCommand, parseSeco
 import { apiTarget, request, type ApiTarget } from '../api.ts';
 import { CliError, EXIT, usageError } from '../errors.ts';
 import { paint, printHelp, printJson, printLines, type Output, type Style } from '../output.ts';
+import { explainingUnreachable, gatewayValues } from '../settings.ts';
 import type { Command } from './command.ts';
 
 const STATUSES = ['ACCEPTED', 'DISPATCHED', 'DELIVERED', 'ACKNOWLEDGED', 'FAILED'] as const;
@@ -59,15 +60,16 @@ export const status: Command = {
     const wanted = values.wait === undefined ? undefined : parseStatus(values.wait);
     if (values.timeout !== undefined && wanted === undefined) throw usageError('status: --timeout goes with --wait');
     const timeoutS = values.timeout === undefined ? DEFAULT_TIMEOUT_S : parseSeconds('status', 'timeout', values.timeout, true);
-    const target = await apiTarget(values);
+    const gateway = gatewayValues(values);
+    const target = await apiTarget(gateway);
     const id = positionals[0]!;
     if (wanted === undefined) {
-      print(out, await fetchStatus(target, id));
+      print(out, await explainingUnreachable(gateway.found, () => fetchStatus(target, id)));
       return EXIT.ok;
     }
     const deadline = Date.now() + timeoutS * 1000;
     for (;;) {
-      const doc = await fetchStatus(target, id);
+      const doc = await explainingUnreachable(gateway.found, () => fetchStatus(target, id));
       const outcome = waitOutcome(doc.status, wanted);
       if (outcome === 'reached') {
         print(out, doc);

@@ -2,6 +2,7 @@ import { apiHelp, apiOptions, commonHelp, commonOptions, parseCommand, parseSeco
 import { apiTarget, request } from '../api.ts';
 import { EXIT, usageError } from '../errors.ts';
 import { printHelp, printJson, printLines } from '../output.ts';
+import { explainingUnreachable, type GatewayValues, gatewayValues } from '../settings.ts';
 import type { Command } from './command.ts';
 
 const DEFAULT_TTL_S = 3600;
@@ -52,14 +53,20 @@ export const token: Command = {
     if (values.help) return printHelp(help);
     const recipientId = positionals[0]!;
     const ttlSeconds = values.ttl === undefined ? DEFAULT_TTL_S : parseSeconds('token', 'ttl', values.ttl);
-    const minted = values.local
-      ? await signLocally(recipientId, ttlSeconds)
-      : (await request<Minted>(await apiTarget(values), 'POST', '/connect-tokens', { body: { recipientId, ttlSeconds } })).body;
+    const minted = values.local ? await signLocally(recipientId, ttlSeconds) : await mint(values, recipientId, ttlSeconds);
     if (out.json) printJson(minted);
     else printLines([minted.token]);
     return EXIT.ok;
   },
 };
+
+async function mint(values: GatewayValues, recipientId: string, ttlSeconds: number): Promise<Minted> {
+  const gateway = gatewayValues(values);
+  const target = await apiTarget(gateway);
+  return explainingUnreachable(gateway.found, async () => {
+    return (await request<Minted>(target, 'POST', '/connect-tokens', { body: { recipientId, ttlSeconds } })).body;
+  });
+}
 
 async function signLocally(recipientId: string, ttlSeconds: number, env = process.env): Promise<Minted> {
   // Loaded only here: @pushflow/shared takes most of a second to import.

@@ -3,6 +3,7 @@ import type { LedgerEvent } from '@pushflow/shared';
 import { commonHelp, commonOptions, parseCommand } from '../args.ts';
 import { CliError, EXIT, usageError } from '../errors.ts';
 import { paint, printHelp, printJson, type Output, type Style } from '../output.ts';
+import { redisSettings, redisUnreachableMessage } from '../settings.ts';
 import type { Command } from './command.ts';
 
 const BLOCK_MS = 5000;
@@ -23,9 +24,11 @@ Redis) is read partition by partition, polling, and printed in entry id order pe
   --notification ID  only events of this notification
   --from ID|$        start after this stream entry id (0 = the whole ledger retention
                      left); $ (default) = only events from now on
-  --redis URL        Redis (env REDIS_URL; default redis://127.0.0.1:6379), or a Redis
-                     Cluster as redis-cluster://host:port[,host:port...]
-  --prefix P         key prefix (env PUSHFLOW_REDIS_PREFIX; default pushflow:)
+  --redis URL        Redis (env REDIS_URL; else a running \`make dev\`'s; else
+                     redis://127.0.0.1:6379), or a Redis Cluster as
+                     redis-cluster://host:port[,host:port...]
+  --prefix P         key prefix (env PUSHFLOW_REDIS_PREFIX; else a running \`make dev\`'s
+                     with its Redis; else pushflow:)
 ${commonHelp}  (with watch: one JSON object per line, {"id": <entry id>, ...event})
 
 Prints "watching <stream> from <id>" on stderr once it is reading.
@@ -52,8 +55,7 @@ export const watch: Command = {
     const from = values.from ?? '$';
     if (from !== '$' && !/^\d+(-\d+)?$/.test(from))
       throw usageError(`watch: --from must be a stream entry id (e.g. 1764626400000-0 or 0) or $ (got ${JSON.stringify(from)})`);
-    const url = values.redis ?? (process.env.REDIS_URL || 'redis://127.0.0.1:6379');
-    const prefix = values.prefix ?? (process.env.PUSHFLOW_REDIS_PREFIX || 'pushflow:');
+    const { url, prefix, found } = redisSettings(values);
     const filter = eventFilter(values.recipient, values.notification);
 
     // No reconnecting: a tail that silently waits through an outage would look like a quiet
@@ -81,7 +83,8 @@ export const watch: Command = {
       try {
         await redis.connect();
       } catch (err) {
-        throw redisLost(url, lastError ?? err, withoutCredentials);
+        const lost = redisLost(url, lastError ?? err, withoutCredentials);
+        throw new CliError(lost.exitCode, lost.code, redisUnreachableMessage(lost.message, found));
       }
       // The deployment's own record of P, so the watch needs no setting of its own.
       const keys = makeKeys(prefix, (await recordedPartitions(redis, makeKeys(prefix))) ?? 1);

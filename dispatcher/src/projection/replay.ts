@@ -37,9 +37,11 @@ export interface ReplayResult {
 }
 
 export class ReplayTargetNotEmpty extends Error {
-  constructor(readonly collection: string) {
+  readonly collection: string;
+  constructor(collection: string) {
     super(`collection ${collection} is not empty; a replay writes only into a fresh collection`);
     this.name = 'ReplayTargetNotEmpty';
+    this.collection = collection;
   }
 }
 

@@ -49,8 +49,18 @@ export async function openNotifications(db: Db, name = 'notifications', opts: Op
   await retireLegacyCommandIndex(col, commands, opts.log);
   if (opts.statusTtlDays !== undefined) {
     const seconds = opts.statusTtlDays * 86_400;
-    await ensureTtlIndex(db, col, seconds, opts.log);
-    await ensureTtlIndex(db, commands, seconds + COMMAND_GRACE_MS / 1000, opts.log);
+    const made = [
+      await ensureTtlIndex(db, col, seconds, opts.log),
+      await ensureTtlIndex(db, commands, seconds + COMMAND_GRACE_MS / 1000, opts.log),
+    ];
+    // 238 NotImplemented: FerretDB 1.x has no TTL indexes. Documents then never expire; the
+    // service still works, so this is one warning per start (`make dev` shows it in its banner).
+    if (made.includes(false)) {
+      opts.log?.warn(
+        { collections: [col.collectionName, commands.collectionName] },
+        'this MongoDB-compatible server refuses TTL indexes; status documents and command records will not expire',
+      );
+    }
   }
   return col;
 }
@@ -61,26 +71,20 @@ export function storedForm(doc: NotificationDoc, version: number): StoredDoc {
   return { ...rest, expiresFrom: new Date(doc.updatedAt), version };
 }
 
-async function ensureTtlIndex(db: Db, col: Collection<StoredDoc> | Commands, expireAfterSeconds: number, log?: Logger): Promise<void> {
+/** False when the server refuses TTL indexes (FerretDB 1.x answers 238 NotImplemented). */
+async function ensureTtlIndex(db: Db, col: Collection<StoredDoc> | Commands, expireAfterSeconds: number, log?: Logger): Promise<boolean> {
   try {
     await col.createIndex({ expiresFrom: 1 }, { expireAfterSeconds, name: TTL_INDEX });
+    return true;
   } catch (err) {
     if (!(err instanceof MongoServerError)) throw err;
     // 85 IndexOptionsConflict: the retention setting changed since the index was made.
     if (err.code === 85) {
       await db.command({ collMod: col.collectionName, index: { name: TTL_INDEX, expireAfterSeconds } });
       log?.info({ collection: col.collectionName, expireAfterSeconds }, 'status TTL changed');
-      return;
+      return true;
     }
-    // 238 NotImplemented: FerretDB 1.x has no TTL indexes. Documents then never expire;
-    // the service still works, so this is a warning rather than a refusal to start.
-    if (err.code === 238) {
-      log?.warn(
-        { collection: col.collectionName, err: err.message },
-        'this MongoDB-compatible server refuses TTL indexes; status documents and command records will not expire',
-      );
-      return;
-    }
+    if (err.code === 238) return false;
     throw err;
   }
 }

@@ -1,11 +1,10 @@
 /** A setting that stops the service: `variable` names the environment variable to fix. */
 export class ConfigError extends Error {
   readonly code = 'PUSHFLOW_CONFIG_INVALID';
-  constructor(
-    readonly variable: string,
-    detail: string,
-  ) {
+  readonly variable: string;
+  constructor(variable: string, detail: string) {
     super(`${variable}: ${detail}`);
     this.name = 'ConfigError';
+    this.variable = variable;
   }
 }

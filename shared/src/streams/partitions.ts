@@ -12,11 +12,9 @@ import type { RedisClient } from './redis.ts';
  */
 export class PartitionMismatch extends Error {
   readonly code = 'PUSHFLOW_PARTITIONS_MISMATCH';
-  constructor(
-    readonly configured: number,
-    readonly recorded: number,
-    prefix: string,
-  ) {
+  readonly configured: number;
+  readonly recorded: number;
+  constructor(configured: number, recorded: number, prefix: string) {
     super(
       `PUSHFLOW_PARTITIONS is ${configured} but this deployment's streams are split into ${recorded} partitions ` +
         `(recorded in ${prefix}partitions). Run every service with PUSHFLOW_PARTITIONS=${recorded}; to repartition, ` +
@@ -24,6 +22,8 @@ export class PartitionMismatch extends Error {
         `delete ${prefix}partitions, then start everything with the new value.`,
     );
     this.name = 'PartitionMismatch';
+    this.configured = configured;
+    this.recorded = recorded;
   }
 }
 
