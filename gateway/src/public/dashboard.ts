@@ -95,8 +95,8 @@ const KEY_STORAGE = 'pushflow.apiKey';
  * The element with this id, as the type dashboard.html gives it: a missing one is a broken
  * page, so it throws where it is first used rather than drawing half a dashboard.
  */
-function $<T extends HTMLElement = HTMLElement>(id: string, type?: new () => T): T {
-  const el = document.getElementById(id);
+function $<T extends Element = HTMLElement>(id: string, type?: new () => T): T {
+  const el: Element | null = document.getElementById(id);
   if (!el || (type && !(el instanceof type))) throw new Error(`dashboard.html has no ${type?.name ?? 'element'} #${id}`);
   return el as T;
 }
@@ -107,6 +107,10 @@ let polling = false;
 /** Bumped by every (re)start: a poll still in flight from before does not schedule another. */
 let generation = 0;
 let query = '';
+/** What the chart last drew, redrawn at the new width when the window is resized. */
+let lastThroughput: ThroughputPoint[] = [];
+/** Bumped by every history opened: an answer for one closed or replaced since is dropped. */
+let historyGeneration = 0;
 
 class Unauthorized extends Error {}
 
@@ -140,6 +144,12 @@ function setLive(state: 'idle' | 'live' | 'error', text: string): void {
   $('live').textContent = text;
 }
 
+/** The panels once a key is given; until then (or once it is refused) the note on what key to give. */
+function showPanels(shown: boolean): void {
+  $('main').hidden = !shown;
+  $('intro').hidden = shown;
+}
+
 // ---- polling ------------------------------------------------------------------------------
 
 /** One poll at a time: the next is scheduled when this one is done, so a slow gateway is not piled on. */
@@ -168,7 +178,7 @@ async function poll(gen = generation): Promise<void> {
     if (err instanceof Unauthorized) {
       stop();
       setLive('error', 'API key refused');
-      $('main').hidden = true;
+      showPanels(false);
       return;
     }
     setLive('error', `cannot read: ${messageOf(err)}; retrying`);
@@ -187,7 +197,7 @@ function pollNow(): void {
 function start(): void {
   stop();
   polling = true;
-  $('main').hidden = false;
+  showPanels(true);
   setLive('idle', 'loading');
   pollNow();
 }
@@ -221,40 +231,153 @@ function drawCounts({ counts, truncated, from, events }: Activity): void {
     : `(${events} events)`;
 }
 
-function drawChart(points: ThroughputPoint[]): void {
-  const canvas = $('chart', HTMLCanvasElement);
-  const ratio = window.devicePixelRatio || 1;
-  const width = canvas.clientWidth * ratio;
-  const height = canvas.clientHeight * ratio;
-  if (canvas.width !== width || canvas.height !== height) {
-    canvas.width = width;
-    canvas.height = height;
-  }
-  const ctx = canvas.getContext('2d');
-  if (!ctx) return;
-  ctx.clearRect(0, 0, width, height);
-  const max = Math.max(1, ...points.flatMap((p) => SERIES.map((s) => p[s])));
-  const styles = getComputedStyle(document.documentElement);
-  const pad = 6 * ratio;
-  const x = (i: number): number => pad + (i / Math.max(1, points.length - 1)) * (width - 2 * pad);
-  const y = (v: number): number => height - pad - (v / max) * (height - 2 * pad);
-  ctx.lineWidth = 1.5 * ratio;
-  for (const series of SERIES) {
-    ctx.strokeStyle = styles.getPropertyValue(`--${series}`).trim();
-    ctx.beginPath();
-    points.forEach((p, i) => {
-      if (i === 0) ctx.moveTo(x(i), y(p[series]));
-      else ctx.lineTo(x(i), y(p[series]));
-    });
-    ctx.stroke();
-  }
-  ctx.fillStyle = styles.getPropertyValue('--muted').trim();
-  ctx.font = `${11 * ratio}px system-ui, sans-serif`;
-  ctx.fillText(`${max}/s`, pad, pad + 10 * ratio);
-  // The last whole second: the current one is still filling up.
-  const last = points.at(-2) ?? points.at(-1);
-  $('rate').textContent = last ? `last second: ${SERIES.map((s) => `${last[s]} ${s}`).join(', ')}` : '';
+// ---- the throughput chart ----------------------------------------------------------------
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+/** Room around the plot: above for the scale, below for the time axis. */
+const PLOT = { top: 18, right: 8, bottom: 22, left: 8 };
+/** Seconds between time-axis ticks: the first that leaves MIN_TICK_PX between them. */
+const TICK_STEPS = [5, 10, 15, 30, 60, 120, 300, 600, 900, 1800];
+const MIN_TICK_PX = 72;
+/**
+ * Smoothing at low rates: while the busiest series stays under LOW_RATE events a second,
+ * every series is drawn as a moving average over the last SMOOTH_BUCKETS buckets. A few
+ * events a minute counted per second are a comb of 0s and 1s that hides the rate; their
+ * average shows it. Trailing, not centred: a bucket's average is final once the bucket is,
+ * so the newest end of the line does not change shape from one poll to the next. Busier
+ * series are drawn as counted, where a one-second spike means something. The chart says
+ * which it shows, in its top right corner.
+ */
+const LOW_RATE = 5;
+const SMOOTH_BUCKETS = 5;
+/**
+ * Accepted is drawn last and dashed: a connected recipient gets a notification in the second
+ * it is accepted, so the two lines often coincide and the dashes let delivered show through.
+ * Acknowledged (acked in the second it is delivered) is drawn first and thicker, so that it
+ * shows either side of delivered.
+ */
+const DRAW_ORDER: readonly Series[] = ['acknowledged', 'failed', 'delivered', 'accepted'];
+const HH_MM = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+const HH_MM_SS = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+
+/** Mean events per second of each series over a bucket of whole seconds centred on `t`. */
+interface Bucket {
+  t: number;
+  rates: Record<Series, number>;
 }
+
+function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>, text?: string): SVGElementTagNameMap[K] {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [name, value] of Object.entries(attrs)) el.setAttribute(name, String(value));
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+function perSeries(rate: (series: Series) => number): Record<Series, number> {
+  return { accepted: rate('accepted'), delivered: rate('delivered'), failed: rate('failed'), acknowledged: rate('acknowledged') };
+}
+
+const mean = (values: number[]): number => values.reduce((a, b) => a + b, 0) / values.length;
+
+/**
+ * Seconds grouped `size` at a time, so that the chart has no more points than half its
+ * pixels (an hour is 3600 seconds). Groups are aligned on the clock, not on the window's
+ * start, so they do not shift from one poll to the next.
+ */
+function bucketed(points: ThroughputPoint[], size: number): Bucket[] {
+  const groups = new Map<number, ThroughputPoint[]>();
+  for (const p of points) {
+    const key = Math.floor(p.t / 1000 / size);
+    const group = groups.get(key);
+    if (group) group.push(p);
+    else groups.set(key, [p]);
+  }
+  return [...groups.values()].map((g) => ({
+    // The middle of the group's seconds: each second's t is its start.
+    t: (g[0]!.t + g.at(-1)!.t) / 2 + 500,
+    rates: perSeries((s) => mean(g.map((p) => p[s]))),
+  }));
+}
+
+/** Each bucket and the `width - 1` before it; at the window's start, those there are. */
+function movingAverage(buckets: Bucket[], width: number): Bucket[] {
+  return buckets.map((b, i) => {
+    const last = buckets.slice(Math.max(0, i - width + 1), i + 1);
+    return { t: b.t, rates: perSeries((s) => mean(last.map((a) => a.rates[s]))) };
+  });
+}
+
+/** The scale's top: 1, 2 or 5 times a power of ten, at least 1/s so that a trickle stays low. */
+function scaleTop(peak: number): number {
+  if (peak <= 1) return 1;
+  const power = 10 ** Math.floor(Math.log10(peak));
+  return [1, 2, 5, 10].map((m) => m * power).find((top) => top >= peak) ?? 10 * power;
+}
+
+const tenths = (n: number): number => Math.round(n * 10) / 10;
+
+function drawChart(points: ThroughputPoint[]): void {
+  lastThroughput = points;
+  const chart = $('chart', SVGSVGElement);
+  // Drawn in CSS pixels, the viewBox the size of the box inside the border: text is not scaled.
+  const width = chart.clientWidth;
+  const height = chart.clientHeight;
+  // The current second is still filling up: drawn, it would always dip at the right edge.
+  const whole = points.slice(0, -1);
+  const last = whole.at(-1);
+  $('rate').textContent = last ? `last second: ${SERIES.map((s) => `${last[s]} ${s}`).join(', ')}` : '';
+  if (whole.length < 2 || width === 0) {
+    chart.replaceChildren();
+    return;
+  }
+  chart.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  const plotWidth = width - PLOT.left - PLOT.right;
+  const plotHeight = height - PLOT.top - PLOT.bottom;
+  const size = Math.max(1, Math.ceil(whole.length / (plotWidth / 2)));
+  const counted = bucketed(whole, size);
+  const smooth = counted.length > SMOOTH_BUCKETS && Math.max(...counted.flatMap((b) => SERIES.map((s) => b.rates[s]))) < LOW_RATE;
+  const buckets = smooth ? movingAverage(counted, SMOOTH_BUCKETS) : counted;
+  const top = scaleTop(Math.max(...buckets.flatMap((b) => SERIES.map((s) => b.rates[s]))));
+
+  const t0 = whole[0]!.t + 500;
+  const t1 = last!.t + 500;
+  const x = (t: number): number => tenths(PLOT.left + ((t - t0) / (t1 - t0)) * plotWidth);
+  const baseline = PLOT.top + plotHeight;
+  const y = (rate: number): number => tenths(baseline - (rate / top) * plotHeight);
+
+  const grid = svg('g', { class: 'grid' });
+  for (const rate of [top / 2, top]) grid.append(svg('line', { x1: PLOT.left, x2: width - PLOT.right, y1: y(rate), y2: y(rate) }));
+  const axis = svg('g', { class: 'axis' });
+  axis.append(svg('line', { class: 'baseline', x1: PLOT.left, x2: width - PLOT.right, y1: baseline, y2: baseline }));
+  const stepSeconds = TICK_STEPS.find((s) => (s * 1000 * plotWidth) / (t1 - t0) >= MIN_TICK_PX) ?? TICK_STEPS.at(-1)!;
+  const step = stepSeconds * 1000;
+  const format = step >= 60_000 ? HH_MM : HH_MM_SS;
+  // Half a label's width: one the edge would cut is left out, its tick kept.
+  const halfLabel = format === HH_MM ? 16 : 26;
+  for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) {
+    const at = x(t);
+    grid.append(svg('line', { x1: at, x2: at, y1: PLOT.top, y2: baseline }));
+    axis.append(svg('line', { x1: at, x2: at, y1: baseline, y2: baseline + 4 }));
+    if (at - halfLabel < 0 || at + halfLabel > width) continue;
+    const label = svg('text', { x: at, y: height - 6, 'text-anchor': 'middle' }, format.format(t));
+    label.dataset.t = String(t);
+    axis.append(label);
+  }
+
+  const lines = DRAW_ORDER.map((series) => {
+    const d = buckets.map((b, i) => `${i === 0 ? 'M' : 'L'}${x(b.t)} ${y(b.rates[series])}`).join('');
+    const path = svg('path', { class: `series ${series}`, d });
+    path.dataset.series = series;
+    return path;
+  });
+  const scale = svg('text', { class: 'scale', x: PLOT.left, y: PLOT.top - 5 }, `${top}/s`);
+  const over = smooth ? `${SMOOTH_BUCKETS * size} s moving average` : size > 1 ? `mean over ${size} s` : 'per second';
+  const note = svg('text', { class: 'note', x: width - PLOT.right, y: PLOT.top - 5, 'text-anchor': 'end' }, over);
+  chart.dataset.smoothing = smooth ? 'moving-average' : 'none';
+  chart.replaceChildren(grid, axis, ...lines, scale, note);
+}
+
+// ---- tables -------------------------------------------------------------------------------
 
 function cell(text: string, className?: string): HTMLTableCellElement {
   const td = document.createElement('td');
@@ -316,12 +439,14 @@ function drawRecent(notifications: RecentNotification[]): void {
 // ---- one notification's history (the status store, authoritative) -----------------------
 
 async function openHistory(id: string): Promise<void> {
+  const gen = ++historyGeneration;
   $('history-panel').hidden = false;
   $('history-id').textContent = id;
   $('history-summary').textContent = 'loading';
   $('history').replaceChildren();
   try {
     const s = await getJson<NotificationStatus>(`/notifications/${encodeURIComponent(id)}/status`);
+    if (gen !== historyGeneration) return;
     $('history-summary').textContent = `${s.recipientId}: ${s.status}${s.reason ? ` (${s.reason})` : ''}`;
     const start = Date.parse(s.acceptedAt);
     $('history').replaceChildren(
@@ -337,8 +462,13 @@ async function openHistory(id: string): Promise<void> {
       }),
     );
   } catch (err) {
-    $('history-summary').textContent = messageOf(err);
+    if (gen === historyGeneration) $('history-summary').textContent = messageOf(err);
   }
+}
+
+function closeHistory(): void {
+  historyGeneration++;
+  $('history-panel').hidden = true;
 }
 
 // ---- wiring -------------------------------------------------------------------------------
@@ -356,13 +486,18 @@ $('forget-key').addEventListener('click', () => {
   apiKey = '';
   sessionStorage.removeItem(KEY_STORAGE);
   $('api-key', HTMLInputElement).value = '';
-  $('main').hidden = true;
+  showPanels(false);
+  closeHistory();
   setLive('idle', 'not connected');
 });
+
+// A search is a new question: the history open from the last answer would cover the new one.
+$('search').addEventListener('input', closeHistory);
 
 $('search-form').addEventListener('submit', (event) => {
   event.preventDefault();
   query = $('search', HTMLInputElement).value.trim();
+  closeHistory();
   // A whole id may be older than the window: its history comes from the status store anyway.
   if (UUID.test(query)) void openHistory(query);
   pollNow();
@@ -370,8 +505,10 @@ $('search-form').addEventListener('submit', (event) => {
 
 $('minutes').addEventListener('change', pollNow);
 
-$('history-close').addEventListener('click', () => {
-  $('history-panel').hidden = true;
+$('history-close').addEventListener('click', closeHistory);
+
+window.addEventListener('resize', () => {
+  if (polling) drawChart(lastThroughput);
 });
 
 if (apiKey) {
