@@ -7,13 +7,14 @@ import { readFileSync } from 'node:fs';
 import { CliError, EXIT, usageError } from './errors.ts';
 import { outputFor, printError, printHelp } from './output.ts';
 import type { Command } from './commands/command.ts';
+import { listen } from './commands/listen.ts';
 import { bench, replay } from './commands/passthrough.ts';
 import { send } from './commands/send.ts';
 import { status } from './commands/status.ts';
 import { token } from './commands/token.ts';
 import { watch } from './commands/watch.ts';
 
-const commands: Command[] = [send, status, watch, token, replay, bench];
+const commands: Command[] = [send, status, watch, listen, token, replay, bench];
 
 const help = `Usage: pushflow <command> [options]      pushflow <command> --help for its options
 

@@ -9,6 +9,7 @@ import { CliError } from './errors.ts';
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 export const DEFAULT_PREFIX = 'pushflow:';
+export const DEFAULT_WS_URL = 'ws://localhost:8080';
 
 const GATEWAY_HINT =
   'no gateway was given and no running `make dev` was found: start one with `make dev` (the CLI then finds it by itself), ' +
@@ -50,6 +51,14 @@ export function redisSettings(
   const url = urlGiven ?? dev?.redisUrl;
   const prefix = prefixGiven ?? (dev && url === dev.redisUrl ? dev.prefix : undefined) ?? DEFAULT_PREFIX;
   return { url: url ?? DEFAULT_REDIS_URL, prefix, found: url !== undefined };
+}
+
+/**
+ * --url for `listen`: a delivery node. The state of `make dev` names no delivery node, so
+ * there is no step between the variable and the default.
+ */
+export function deliveryUrl(values: { url?: string }, env: NodeJS.ProcessEnv = process.env): string {
+  return values.url ?? (env.PUSHFLOW_WS_URL || DEFAULT_WS_URL);
 }
 
 /**

@@ -11,11 +11,11 @@ import { runCli } from './run-cli.ts';
 test('pushflow --help lists every command and the exit codes, exit 0', async () => {
   const r = await runCli(['--help']);
   assert.equal(r.code, 0, r.stderr);
-  for (const c of ['send', 'status', 'watch', 'token', 'replay', 'bench']) assert.match(r.stdout, new RegExp(`^  ${c} `, 'm'));
+  for (const c of ['send', 'status', 'watch', 'listen', 'token', 'replay', 'bench']) assert.match(r.stdout, new RegExp(`^  ${c} `, 'm'));
   for (const code of [0, 1, 2, 3, 4, 5]) assert.match(r.stdout, new RegExp(`^  ${code}  `, 'm'));
 });
 
-for (const command of ['send', 'status', 'watch', 'token', 'replay', 'bench']) {
+for (const command of ['send', 'status', 'watch', 'listen', 'token', 'replay', 'bench']) {
   test(`pushflow ${command} --help exits 0 and shows its usage`, async () => {
     const r = await runCli([command, '--help']);
     assert.equal(r.code, 0, r.stderr);
@@ -41,6 +41,10 @@ test('an unknown command, a missing argument, an unknown option and a bad value 
     ['status', 'x', '--timeout', '3'],
     ['token', 'alice', '--ttl', '-5'],
     ['watch', '--from', 'yesterday'],
+    ['listen'],
+    ['listen', '--token', 'x', '--timeout', '3'],
+    ['listen', '--token', 'x', '--count', '0'],
+    ['listen', '--token', 'x', '--url', 'ftp://localhost:8080'],
   ]) {
     const r = await runCli(args);
     assert.equal(r.code, 1, `pushflow ${args.join(' ')}: ${r.stderr}`);
