@@ -1,6 +1,6 @@
 # PushFlow. `make dev` runs the three services here; `make up` runs the stack in Docker.
-# Node goes through scripts/node.sh, which gives uWebSockets.js a new enough glibc on
-# older Linux (Debian 12) by itself.
+# Node goes through scripts/node.sh, which runs Node 24 where the machine's Node is older
+# than 22.18, and gives uWebSockets.js a new enough glibc on older Linux (Debian 12).
 SHELL := /bin/bash
 NODE := ./scripts/node.sh
 # A test file ends when its tests have (--test-force-exit): a client a failed test left
@@ -25,8 +25,10 @@ UNIT_TEST_FILES = $(shell grep -LwE '$(SERVER_STARTERS)' $(TEST_FILES) </dev/nul
 .PHONY: install mongo-standin schemathesis centrifugo helm node24 dev up up-scale down logs test test-cluster-faults typecheck lint bench
 
 # npm runs on the Node that scripts/node.sh picks, so its engine checks see the Node that
-# runs the code, not an older one on the machine (no EBADENGINE warnings).
-NPM = $(NODE) $(shell readlink -f "$$(command -v npm)")
+# runs the code, not an older one on the machine (no EBADENGINE warnings). Where `npm` is not
+# a link to its npm-cli.js (a wrapper script), it runs as it is.
+NPM_CLI := $(shell readlink -f "$$(command -v npm)")
+NPM = $(if $(filter %.js,$(NPM_CLI)),$(NODE) $(NPM_CLI),npm)
 
 node_modules: package.json package-lock.json
 	$(NPM) ci --no-audit --no-fund
