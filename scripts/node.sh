@@ -96,7 +96,7 @@ write_wrapper() {
 exec "$lib/ld-linux-x86-64.so.2" --library-path "$lib:/usr/lib/x86_64-linux-gnu:/lib/x86_64-linux-gnu" "$real_node" --require "$wrap_dir/exec-path.cjs" "\$@"
 WRAP
   # Under the loader /proc/self/exe is ld.so, so process.execPath would name it, and
-  # node:test, tsx and fork would start the loader with Node's arguments. Point it here.
+  # node:test and fork would start the loader with Node's arguments. Point it here.
   printf 'process.execPath = "%s/node";\n' "$wrap_dir" > "$wrap_dir/exec-path.cjs"
   printf '%s\n' "$real_node" > "$wrap_dir/node.real"
   chmod +x "$wrap_dir/node.tmp" && mv "$wrap_dir/node.tmp" "$wrap_dir/node"

@@ -31,7 +31,7 @@ export async function resolve(specifier, context, nextResolve) {
         `${context.parentURL} imports '${specifier}', which has no stub in load/k6/harness/stubs: is it a k6 module? If it is, write its stub`,
       );
     }
-    // Through the rest of the chain (tsx), so the stub gets the same URL, and so the same module
+    // Through the rest of the chain, so the stub gets the same URL, and so the same module
     // instance, as when the test imports it.
     return nextResolve(new URL(`stubs/${stub}`, import.meta.url).href, context);
   }
