@@ -17,8 +17,8 @@ const read = (file: string) => readFileSync(join(root, file), 'utf8');
 
 const BASE_IMAGE = 'node:24-trixie-slim';
 const APP_SERVICES = ['gateway', 'dispatcher', 'delivery'] as const;
-/** Secret-named variables; a <VAR>_FILE holds a path, not the secret. */
-const SECRET_NAME = /^(?!.*_FILE$)(?!.*_AUDIENCE$).*(SECRET|KEY|PASSWORD|TOKEN|AUTH$)/i;
+/** Secret-named variables; a <VAR>_FILE holds a path, and a token's audience or lifetime a setting, not the secret. */
+const SECRET_NAME = /^(?!.*_FILE$)(?!.*_AUDIENCE$)(?!.*TOKEN[_-]TTL(_SECONDS)?$).*(SECRET|KEY|PASSWORD|TOKEN|AUTH$)/i;
 const isSecretName = (name: string) => SECRET_NAME.test(name);
 /** The listening port each service reads, and the value compose must give it. */
 const PORT_VARIABLE = { gateway: 'GATEWAY_PORT', dispatcher: 'DISPATCHER_PORT', delivery: 'DELIVERY_PORT' } as const;
@@ -594,12 +594,16 @@ test('delivery lets browser pages connect from localhost only, by default', () =
   );
 });
 
-test('gateway and delivery agree on the connect token audience', () => {
-  assert.equal(
-    resolvedEnv('gateway').PUSHFLOW_TOKEN_AUDIENCE,
-    resolvedEnv('delivery').PUSHFLOW_TOKEN_AUDIENCE,
-    'a gateway minting tokens for another audience than delivery requires would lock every client out',
-  );
+test('gateway and delivery agree on the connect token audience, lifetime and recipient id length', () => {
+  for (const name of ['PUSHFLOW_TOKEN_AUDIENCE', 'PUSHFLOW_MAX_TOKEN_TTL_SECONDS', 'PUSHFLOW_MAX_RECIPIENT_ID_LENGTH']) {
+    assert.equal(
+      resolvedEnv('gateway')[name],
+      resolvedEnv('delivery')[name],
+      `${name}: delivery refuses the tokens a gateway with another value would mint, and would lock those clients out`,
+    );
+  }
+  assert.equal(resolvedEnv('delivery').PUSHFLOW_MAX_TOKEN_TTL_SECONDS, '86400');
+  assert.equal(resolvedEnv('delivery').PUSHFLOW_MAX_RECIPIENT_ID_LENGTH, '128');
 });
 
 // ---- the scale profile ----------------------------------------------------------------------------

@@ -27,6 +27,8 @@ export const DeliveryConfigSchema = Type.Object({
   /** When set, connect tokens must carry it in `aud`. */
   PUSHFLOW_TOKEN_AUDIENCE: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
   PUSHFLOW_TOKEN_CLOCK_SKEW_SECONDS: Type.Integer({ minimum: 0, maximum: MAX_CLOCK_SKEW_SECONDS, default: 30 }),
+  PUSHFLOW_MAX_TOKEN_TTL_SECONDS: common.PUSHFLOW_MAX_TOKEN_TTL_SECONDS,
+  PUSHFLOW_MAX_RECIPIENT_ID_LENGTH: common.PUSHFLOW_MAX_RECIPIENT_ID_LENGTH,
   /** Comma-separated origin patterns (see origins.ts); empty: same host as the Host header only. */
   PUSHFLOW_ALLOWED_ORIGINS: Type.String({ default: '', pattern: ORIGIN_LIST_PATTERN, maxLength: 4096 }),
   PUSHFLOW_MAX_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 100_000 }),

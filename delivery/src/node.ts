@@ -80,6 +80,8 @@ export async function startDeliveryNode(deps: DeliveryNodeDeps): Promise<Deliver
     connectSecret: config.PUSHFLOW_CONNECT_SECRET,
     ...(config.PUSHFLOW_TOKEN_AUDIENCE !== undefined ? { tokenAudience: config.PUSHFLOW_TOKEN_AUDIENCE } : {}),
     clockSkewSeconds: config.PUSHFLOW_TOKEN_CLOCK_SKEW_SECONDS,
+    maxTokenTtlSeconds: config.PUSHFLOW_MAX_TOKEN_TTL_SECONDS,
+    maxRecipientIdLength: config.PUSHFLOW_MAX_RECIPIENT_ID_LENGTH,
     allowedOrigins: config.PUSHFLOW_ALLOWED_ORIGINS,
     maxConnections: config.PUSHFLOW_MAX_CONNECTIONS,
     maxConnectionsPerRecipient: config.PUSHFLOW_MAX_CONNECTIONS_PER_RECIPIENT,

@@ -22,6 +22,10 @@ export interface SocketOptions {
   /** When set, tokens must carry it in `aud`. */
   tokenAudience?: string;
   clockSkewSeconds: number;
+  /** A token whose `exp` lies further ahead than this (plus the skew) is refused. */
+  maxTokenTtlSeconds: number;
+  /** A token whose `sub` is longer is refused: the API would never send it anything. */
+  maxRecipientIdLength: number;
   /** PUSHFLOW_ALLOWED_ORIGINS. */
   allowedOrigins: string;
   maxConnections: number;
@@ -239,11 +243,19 @@ function socketDataFor(token: string, opts: SocketOptions): SocketData {
       ? refusedSocket(CLOSE.TOKEN_EXPIRED, 'token expired')
       : refusedSocket(CLOSE.TOKEN_INVALID, 'token invalid');
   }
-  // The recipient id becomes part of Redis keys: hold it to the same rule as the API.
-  if (!isRecipientId.Check(verdict.claims.sub)) return refusedSocket(CLOSE.TOKEN_INVALID, 'token invalid');
+  const { sub, exp } = verdict.claims;
+  // The recipient id becomes part of Redis keys: hold it to the same rules as the API, its
+  // configured length included (a longer one could never be sent anything, yet would hold a
+  // connection and write presence).
+  if (!isRecipientId.Check(sub)) return refusedSocket(CLOSE.TOKEN_INVALID, 'token invalid');
+  if (sub.length > opts.maxRecipientIdLength) return refusedSocket(CLOSE.TOKEN_INVALID, 'token invalid: sub too long');
+  // Whoever signed it, a token may not outlive the longest one the gateway gives.
+  if (exp > Date.now() / 1000 + opts.maxTokenTtlSeconds + opts.clockSkewSeconds) {
+    return refusedSocket(CLOSE.TOKEN_INVALID, 'token invalid: exp too far ahead');
+  }
   // Open exactly as long as a connect with this token would be accepted.
-  const deadlineMs = (verdict.claims.exp + opts.clockSkewSeconds) * 1000;
-  return acceptedSocket(verdict.claims.sub, deadlineMs, opts.maxClientMessagesPerSecond);
+  const deadlineMs = (exp + opts.clockSkewSeconds) * 1000;
+  return acceptedSocket(sub, deadlineMs, opts.maxClientMessagesPerSecond);
 }
 
 /** uWS's own limit, kept above ours (see the ws behaviour); uWS reads it as a 32-bit int. */

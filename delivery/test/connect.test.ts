@@ -155,3 +155,34 @@ describe('delivery: connecting with PUSHFLOW_TOKEN_AUDIENCE set', () => {
     assert.equal((await withTimeout(past.closed, 2000, 'close')).code, 4003);
   });
 });
+
+describe('delivery: token limits (PUSHFLOW_MAX_RECIPIENT_ID_LENGTH, PUSHFLOW_MAX_TOKEN_TTL_SECONDS)', () => {
+  let t: TestNode;
+  withTestNode(
+    { PUSHFLOW_MAX_RECIPIENT_ID_LENGTH: '8', PUSHFLOW_MAX_TOKEN_TTL_SECONDS: '600', PUSHFLOW_TOKEN_CLOCK_SKEW_SECONDS: '5' },
+    (node) => (t = node),
+  );
+  const now = () => Math.floor(Date.now() / 1000);
+
+  it('refuses a `sub` longer than the configured recipient id limit with 4001, and takes one at the limit', async () => {
+    const at = await openClient(t.url(signConnectToken({ sub: 'x'.repeat(8), exp: now() + 60 }, SECRET)));
+    for (const sub of ['x'.repeat(9), 'y'.repeat(200)]) {
+      const closed = await withTimeout(connectClient(t.url(signConnectToken({ sub, exp: now() + 60 }, SECRET))).closed, 2000, 'close');
+      assert.deepEqual(closed, { code: 4001, reason: 'token invalid: sub too long' }, sub);
+      assert.equal(await t.redis.exists(t.keys.presence(sub)), 0, 'no presence for a refused socket');
+    }
+    assert.equal(at.ws.readyState, at.ws.OPEN);
+    at.ws.close(1000);
+  });
+
+  it('refuses a self-signed token whose exp lies further ahead than PUSHFLOW_MAX_TOKEN_TTL_SECONDS plus the skew', async () => {
+    const within = await openClient(t.url(signConnectToken({ sub: 'ttl-ok', exp: now() + 600 }, SECRET)));
+    for (const exp of [now() + 620, now() + 100 * 365 * 86_400, 1e308]) {
+      const closed = await withTimeout(connectClient(t.url(signConnectToken({ sub: 'ttl-far', exp }, SECRET))).closed, 2000, 'close');
+      assert.deepEqual(closed, { code: 4001, reason: 'token invalid: exp too far ahead' }, String(exp));
+    }
+    assert.equal(await t.redis.exists(t.keys.presence('ttl-far')), 0);
+    assert.equal(within.ws.readyState, within.ws.OPEN);
+    within.ws.close(1000);
+  });
+});

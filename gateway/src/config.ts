@@ -32,7 +32,7 @@ export const GatewayConfigSchema = Type.Object({
   /** The dashboard calls a node alive while the dispatchers still route to it. */
   PUSHFLOW_NODE_TTL_MS: common.PUSHFLOW_NODE_TTL_MS,
   PUSHFLOW_REPLY_TIMEOUT_MS: common.millis(5000),
-  PUSHFLOW_MAX_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 31_536_000, default: 86_400 }),
+  PUSHFLOW_MAX_TOKEN_TTL_SECONDS: common.PUSHFLOW_MAX_TOKEN_TTL_SECONDS,
   /** Set: the connect tokens the gateway signs carry it as `aud`. */
   PUSHFLOW_TOKEN_AUDIENCE: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
   PUSHFLOW_HTTP_BODY_LIMIT_BYTES: limit(65_536, BODY_LIMIT_CEILING_BYTES, 1024),
@@ -41,7 +41,7 @@ export const GatewayConfigSchema = Type.Object({
   PUSHFLOW_MAX_BATCH_BODY_BYTES: limit(4_194_304, BATCH_BODY_LIMIT_CEILING_BYTES, 1024),
   /** One info line per request (method, URL, status, time); off by default, as it costs more CPU than the request. */
   PUSHFLOW_ACCESS_LOG: Type.Boolean({ default: false }),
-  PUSHFLOW_MAX_RECIPIENT_ID_LENGTH: limit(DEFAULT_CONTENT_LIMITS.recipientIdLength, CONTENT_CEILINGS.recipientIdLength),
+  PUSHFLOW_MAX_RECIPIENT_ID_LENGTH: common.PUSHFLOW_MAX_RECIPIENT_ID_LENGTH,
   PUSHFLOW_MAX_TITLE_LENGTH: limit(DEFAULT_CONTENT_LIMITS.titleLength, CONTENT_CEILINGS.titleLength),
   PUSHFLOW_MAX_BODY_LENGTH: limit(DEFAULT_CONTENT_LIMITS.bodyLength, CONTENT_CEILINGS.bodyLength),
   PUSHFLOW_MAX_DATA_BYTES: limit(DEFAULT_CONTENT_LIMITS.dataBytes, CONTENT_CEILINGS.dataBytes, 2),

@@ -19,7 +19,8 @@ Mints a connect token for recipientId: a client opens ws://<delivery>/ws?token=<
   --local            sign it here instead of asking the gateway (POST /connect-tokens), with
                      PUSHFLOW_CONNECT_SECRET (or PUSHFLOW_CONNECT_SECRET_FILE), the secret the
                      delivery nodes verify with; adds "aud" when PUSHFLOW_TOKEN_AUDIENCE is set.
-                     Needs no API key and no running gateway.
+                     Needs no API key and no running gateway. Nodes refuse a token that lives
+                     longer than their PUSHFLOW_MAX_TOKEN_TTL_SECONDS, whoever signed it.
 ${apiHelp}
 ${commonHelp}
 

@@ -1,5 +1,6 @@
 import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { CONTENT_CEILINGS, DEFAULT_CONTENT_LIMITS } from '../domain/schemas.ts';
 import { ConfigError } from './config-error.ts';
 import { checkProductionSecrets, deploymentEnv, DEPLOYMENT_ENVS, type ConfigWarning } from './production-secrets.ts';
 import { readSecretFiles } from './secret-files.ts';
@@ -108,6 +109,18 @@ export const common = {
    */
   PUSHFLOW_ENTRY_FORMAT: Type.Union([Type.Literal('batch'), Type.Literal('single')], { default: 'batch' }),
   PUSHFLOW_CONNECT_SECRET: Type.String({ minLength: 32, description: 'HS256 secret, at least 32 bytes' }),
+  /**
+   * The longest-lived connect token the gateway signs, and the furthest `exp` a delivery node
+   * accepts, whoever signed the token: a self-signed token must not outlive what the gateway
+   * would give. Gateways and nodes must agree.
+   */
+  PUSHFLOW_MAX_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 31_536_000, default: 86_400 }),
+  /** The longest recipient id the API takes, and the longest token `sub` a delivery node accepts. */
+  PUSHFLOW_MAX_RECIPIENT_ID_LENGTH: Type.Integer({
+    minimum: 1,
+    maximum: CONTENT_CEILINGS.recipientIdLength,
+    default: DEFAULT_CONTENT_LIMITS.recipientIdLength,
+  }),
   /** loadConfig reads it for every service; a schema lists it only to see the value. */
   PUSHFLOW_ENV: Type.Union(
     DEPLOYMENT_ENVS.map((e) => Type.Literal(e)),
