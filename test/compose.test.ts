@@ -214,7 +214,7 @@ test('compose.yaml follows the Compose Specification and a Compose client accept
   const profiles: string[][] = [[], ['--profile', 'scale']];
   for (const profile of profiles) {
     const args: string[] = [...client.slice(1), ...profile, '-f', 'compose.yaml', 'config', '-q'];
-    const run: SpawnSyncReturns<string> = spawnSync(client[0], args, { cwd: root, encoding: 'utf8', timeout: 30_000 });
+    const run: SpawnSyncReturns<string> = spawnSync(client[0], args, { cwd: root, encoding: 'utf8', timeout: 60_000 });
     assert.equal(
       run.status,
       0,
@@ -445,7 +445,7 @@ function resolveCompose(): { source: string; services: Dict } {
         cwd: root,
         env,
         encoding: 'utf8',
-        timeout: 30_000,
+        timeout: 60_000,
       },
     );
     assert.equal(run.status, 0, `\`${client.join(' ')} config\` failed (exit ${run.status}): ${run.stderr || run.error?.message}`);
@@ -577,11 +577,18 @@ function composeClient(): [string, ...string[]] | undefined {
   return probedClient.client;
 }
 
+/**
+ * The first Compose client that answers `version`; undefined when none is installed. A client
+ * that is there but too slow to answer fails the test instead of skipping it: under CI's load
+ * docker-compose once took more than 15 s to start, and the check was skipped without a word.
+ */
 function probeComposeClient(): [string, ...string[]] | undefined {
   const clients: [string, ...string[]][] = [['docker-compose'], ['docker', 'compose']];
   for (const client of clients) {
-    const probe = spawnSync(client[0], [...client.slice(1), 'version'], { stdio: 'ignore', timeout: 15_000 });
+    const probe = spawnSync(client[0], [...client.slice(1), 'version'], { stdio: 'ignore', timeout: 60_000 });
     if (probe.status === 0) return client;
+    const code = (probe.error as NodeJS.ErrnoException | undefined)?.code;
+    if (code !== undefined && code !== 'ENOENT') throw new Error(`\`${client.join(' ')} version\` did not answer: ${probe.error!.message}`);
   }
   return undefined;
 }
