@@ -19,7 +19,7 @@ CLUSTER_TEST_FILES = $(shell find test/cluster -name '*.test.ts' 2>/dev/null | s
 CLUSTER_FAULT_TEST_FILES = $(filter-out test/faults/redis-crash.test.ts,$(FAULT_TEST_FILES))
 CLUSTER_FAULT_BURST ?= 3000
 # `make test-unit`: the TEST_FILES that name none of SERVER_STARTERS (grep, so new files sort themselves), run with every server stubbed out (scripts/without-servers.sh) so a wrong pick fails.
-SERVER_STARTERS = redisServer|mongoServer|restartableRedis|redisCluster|startStack|startService|startClusterStack|faultStack|startScaleProxy|startNginx|launchBrowser|withTestNode|startTestNode|gatewayWithPeer|startGateway|startGatewayWithoutRedis|run-bench|runSchemathesis|findCentrifugo|findBinary|store-ceiling
+SERVER_STARTERS = redisServer|mongoServer|restartableRedis|redisCluster|startStack|startCliStack|startService|startClusterStack|faultStack|startScaleProxy|startNginx|launchBrowser|withTestNode|startTestNode|gatewayWithPeer|startGateway|startGatewayWithoutRedis|run-bench|runSchemathesis|findCentrifugo|findBinary|store-ceiling
 UNIT_TEST_FILES = $(shell grep -LwE '$(SERVER_STARTERS)' $(TEST_FILES) </dev/null)
 
 .PHONY: install mongo-standin schemathesis centrifugo helm node24 dev up up-scale down logs test test-cluster-faults typecheck lint bench
@@ -30,8 +30,10 @@ UNIT_TEST_FILES = $(shell grep -LwE '$(SERVER_STARTERS)' $(TEST_FILES) </dev/nul
 NPM_CLI := $(shell readlink -f "$$(command -v npm)")
 NPM = $(if $(filter %.js,$(NPM_CLI)),$(NODE) $(NPM_CLI),npm)
 
+# npm speaks on stderr: `make bench > bench.json` must hold the bench's JSON alone.
 node_modules: package.json package-lock.json
-	$(NPM) ci --no-audit --no-fund
+	@echo "npm ci (package.json or package-lock.json changed)" >&2
+	@$(NPM) ci --no-audit --no-fund >&2
 	@touch node_modules
 
 install: node_modules

@@ -38,9 +38,22 @@ if [ -n "${PUSHFLOW_REAL_NODE:-}" ]; then
   real_node=$PUSHFLOW_REAL_NODE
 else
   real_node=$(command -v node || true)
-  # major * 1000 + minor, against MIN_NODE's
+  # major * 1000 + minor, against MIN_NODE's. Asking a Node its version costs a start of it
+  # (0.1 s, on every CLI call and service start), so the answer is kept per binary: its path,
+  # size and time, which an upgrade changes.
   version=0
-  [ -n "$real_node" ] && version=$("$real_node" -p 'const [a, b] = process.versions.node.split("."); a * 1000 + +b' 2>/dev/null || echo 0)
+  if [ -n "$real_node" ]; then
+    # GNU stat; where it is another (macOS), nothing is kept and Node is asked each time.
+    id=$(stat -Lc '%n %s %Y' "$real_node" 2>/dev/null || true)
+    seen="$cache/node-versions/$(printf '%s' "$id" | cksum | cut -d' ' -f1)"
+    if [ -n "$id" ] && [ -f "$seen" ]; then
+      version=$(cat "$seen")
+    else
+      version=$("$real_node" -p 'const [a, b] = process.versions.node.split("."); a * 1000 + +b' 2>/dev/null || echo 0)
+      # Written aside and renamed: node.sh runs many at once (test files in parallel).
+      [ -z "$id" ] || { mkdir -p "${seen%/*}" && echo "$version" > "$seen.$$" && mv -f "$seen.$$" "$seen"; }
+    fi
+  fi
   if [ "$version" -lt $((${MIN_NODE%.*} * 1000 + ${MIN_NODE#*.})) ]; then
     if [ ! -x "$node24" ]; then
       found=missing

@@ -5,35 +5,27 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { encodeEntry, makeKeys } from '@pushflow/shared';
-import { startStack, type Stack } from '../../local-stack/stack.ts';
+import type { Stack } from '../../local-stack/stack.ts';
 import { waitFor } from '../../test/harness/wait.ts';
-import { runCli, startCli } from './run-cli.ts';
+import { type CliStack, runCli, startCli, startCliStack } from './run-cli.ts';
 
 /**
  * The real `pushflow` binary (node_modules/.bin/pushflow, as `npx pushflow` runs it) against
  * a real stack: Redis, a MongoDB-protocol server and the three services as processes.
  */
+let cliStack: CliStack;
 let stack: Stack;
 let redis: Redis;
 let env: Record<string, string>;
 
 before(async () => {
-  stack = await startStack();
-  redis = new Redis(stack.redisUrl);
-  env = {
-    PUSHFLOW_URL: stack.gatewayUrl,
-    PUSHFLOW_API_KEY: stack.apiKey,
-    REDIS_URL: stack.redisUrl,
-    PUSHFLOW_REDIS_PREFIX: stack.prefix,
-  };
+  cliStack = await startCliStack();
+  ({ stack, redis, env } = cliStack);
 });
 
-after(async () => {
-  redis?.disconnect();
-  await stack?.stop();
-});
+after(() => cliStack?.stop());
 
 const cli = (args: string[], extra: Record<string, string> = {}) => runCli(args, { ...env, ...extra });
 

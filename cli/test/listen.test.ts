@@ -1,26 +1,23 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { makeKeys } from '@pushflow/shared';
-import { startStack, type Stack } from '../../local-stack/stack.ts';
+import type { Stack } from '../../local-stack/stack.ts';
 import { waitFor } from '../../test/harness/wait.ts';
-import { type RunningCli, runCli, startCli } from './run-cli.ts';
+import { type CliStack, type RunningCli, runCli, startCli, startCliStack } from './run-cli.ts';
 
 /** `pushflow listen`, the real binary, as the client of a real stack's delivery node. */
+let cliStack: CliStack;
 let stack: Stack;
 let redis: Redis;
 let env: Record<string, string>;
 
 before(async () => {
-  stack = await startStack();
-  redis = new Redis(stack.redisUrl);
-  env = { PUSHFLOW_URL: stack.gatewayUrl, PUSHFLOW_API_KEY: stack.apiKey };
+  cliStack = await startCliStack();
+  ({ stack, redis, env } = cliStack);
 });
 
-after(async () => {
-  redis?.disconnect();
-  await stack?.stop();
-});
+after(() => cliStack?.stop());
 
 const cli = (args: string[]) => runCli(args, env);
 

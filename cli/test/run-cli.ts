@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { runProcess, type ProcessResult } from '../../local-stack/run-process.ts';
-import { root } from '../../local-stack/stack.ts';
+import { Redis } from 'ioredis';
+import { root, startStack, type Stack } from '../../local-stack/stack.ts';
 
 /** The installed command, as `npx pushflow` finds it: npm links it there from cli/bin. */
 export const bin = `${root}node_modules/.bin/pushflow`;
@@ -45,4 +46,28 @@ export function startCli(args: string[], env: Record<string, string> = {}): Runn
   createInterface({ input: child.stderr! }).on('line', (l) => stderrLines.push(l));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return { child, stdoutLines, stderrLines, exited };
+}
+
+export interface CliStack {
+  stack: Stack;
+  /** A client of the stack's Redis, for what a test checks there. */
+  redis: Redis;
+  /** The settings that point the CLI at the stack: its gateway, key, Redis and prefix. */
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/** A real stack for the `pushflow` binary to talk to (Redis, a MongoDB-protocol server, the three services). */
+export async function startCliStack(): Promise<CliStack> {
+  const stack = await startStack();
+  const redis = new Redis(stack.redisUrl);
+  return {
+    stack,
+    redis,
+    env: { PUSHFLOW_URL: stack.gatewayUrl, PUSHFLOW_API_KEY: stack.apiKey, REDIS_URL: stack.redisUrl, PUSHFLOW_REDIS_PREFIX: stack.prefix },
+    async stop() {
+      redis.disconnect();
+      await stack.stop();
+    },
+  };
 }

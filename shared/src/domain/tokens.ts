@@ -54,6 +54,14 @@ export function verifyConnectToken(
   return { ok: true, claims: claims as unknown as ConnectClaims };
 }
 
+/**
+ * A token's claims read without verifying it: only for showing who a token is for (the
+ * CLI's `listen`), never for deciding anything. Undefined when it is not a JWT.
+ */
+export function unverifiedClaims(token: string): Record<string, unknown> | undefined {
+  return parseJson(token.split('.')[1] ?? '');
+}
+
 function mac(input: string, secret: string): string {
   return createHmac('sha256', secret).update(input).digest('base64url');
 }
