@@ -23,6 +23,10 @@ export const DeliveryConfigSchema = Type.Object({
   PUSHFLOW_HEARTBEAT_MS: common.millis(2000),
   PUSHFLOW_MAX_FRAME_BYTES: Type.Integer({ minimum: 64, maximum: 16 * 1024 * 1024, default: 16 * 1024 }),
   PUSHFLOW_MAX_BACKPRESSURE_BYTES: Type.Integer({ minimum: 1024, maximum: 1024 * 1024 * 1024, default: 1024 * 1024 }),
+  // A socket the node closes (4010, 4003) gets this long to read what it holds before its
+  // close frame. At most 40: uWS's 60 s idle timeout pings a silent client at 44 s and drops
+  // it at 60, and a client that is not reading is silent.
+  PUSHFLOW_CLOSE_TIMEOUT_SECONDS: Type.Integer({ minimum: 1, maximum: 40, default: 30 }),
   PUSHFLOW_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
   /** When set, connect tokens must carry it in `aud`. */
   PUSHFLOW_TOKEN_AUDIENCE: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),

@@ -17,12 +17,16 @@ import {
 import { CLOSE } from './close-codes.ts';
 import { socketsOf, type Connections } from './connections.ts';
 import type { DeliveryMetrics } from './metrics.ts';
+import type { HeldEntries } from './held-entries.ts';
+import { isSettled, newOutcome, outcomeEvent, type Outcome } from './outcomes.ts';
 import { rememberSent, type ClientSocket } from './socket.ts';
+import { handOver } from './socket-frames.ts';
 
 /**
  * The partition handler (docs/design.md, "The flow of a notification", step 4): one XREADGROUP batch of DeliveryRequests
- * becomes frames on the recipients' local sockets, then one pipeline with every outcome
- * event and the XACK of the whole batch.
+ * becomes frames on the recipients' local sockets, then one pipeline with every settled
+ * outcome event and the XACK of the entries they settle. An entry whose frames a socket
+ * still buffers waits in `held` and is acked once they drained or were lost.
  */
 export interface DeliveryHandlerOptions {
   redis: RedisClient;
@@ -35,14 +39,12 @@ export interface DeliveryHandlerOptions {
    * closed with 4010 instead: the client is not reading, and memory must stay bounded.
    */
   maxBackpressureBytes: number;
+  /** Entries waiting on frames sockets still buffer, and what settles them. */
+  held: HeldEntries;
+  /** Closes a socket once it has sent what it holds (socket-handlers.ts). */
+  closeWhenDrained(ws: ClientSocket, code: number, reason: string): void;
   log: Logger;
   metrics?: Pick<DeliveryMetrics, 'ledger' | 'acceptToDeliver'>;
-}
-
-interface Outcome {
-  request: DeliveryRequest;
-  hadSockets: boolean;
-  sentTo: number;
 }
 
 // uWS.WebSocket.send returns 1 (written), 0 (buffered, backpressure building) or 2 (dropped:
@@ -56,10 +58,12 @@ interface Queued {
 }
 
 export function createDeliveryHandler(opts: DeliveryHandlerOptions): (entries: StreamEntry[]) => Promise<void> {
-  const { redis, keys, group, nodeId, connections, maxBackpressureBytes, log, metrics } = opts;
+  const { redis, keys, group, nodeId, connections, maxBackpressureBytes, held, log, metrics } = opts;
   const stream = keys.deliveries(nodeId);
 
-  return async function deliver(entries) {
+  return async function deliver(batch) {
+    // An entry still waiting on frames (re-read after a reconnect) is settled where it waits.
+    const entries = batch.filter((e) => !held.isHeld(e.id));
     const outcomes: Outcome[] = [];
     // Frames grouped per socket, so each socket is corked once per batch: one syscall for
     // all of a recipient's frames instead of one each.
@@ -67,11 +71,14 @@ export function createDeliveryHandler(opts: DeliveryHandlerOptions): (entries: S
 
     // A malformed request is set aside on its own (the dead-letter stream, with the XACK);
     // the requests beside it in its entry go out.
-    const { items: requests, setAside } = decodeEntries(deliveryRequestCodec, entries);
+    const { items: requests, setAside } = decodeEntries(deliveryRequestCodec, entries, (request, entry) => ({
+      request,
+      entryId: entry.id,
+    }));
     if (setAside.length > 0) log.error({ stream, entryIds: setAside.map((j) => j.entryId) }, 'undecodable delivery requests dead-lettered');
-    for (const request of requests) {
+    for (const { request, entryId } of requests) {
       const sockets = socketsOf(connections, request.recipientId);
-      const outcome: Outcome = { request, hadSockets: (sockets?.size ?? 0) > 0, sentTo: 0 };
+      const outcome = newOutcome(request, entryId, (sockets?.size ?? 0) > 0);
       outcomes.push(outcome);
       if (!sockets) continue;
       const frame = JSON.stringify(toFrame(request));
@@ -85,23 +92,40 @@ export function createDeliveryHandler(opts: DeliveryHandlerOptions): (entries: S
 
     for (const [ws, queue] of outbox) send(ws, queue);
 
+    // Outcomes whose frames all left are written now; the rest wait with their entries
+    // (held-entries.ts), which are acked once they are settled.
     const at = Date.now();
     const events: LedgerEvent[] = [];
+    const unsettled: Outcome[] = [];
+    const waiting = new Set<string>();
     for (const outcome of outcomes) {
-      const event = toEvent(outcome, at, nodeId);
+      if (!isSettled(outcome)) {
+        unsettled.push(outcome);
+        waiting.add(outcome.entryId);
+        continue;
+      }
+      const event = outcomeEvent(outcome, at, nodeId);
       events.push(event);
       log.debug({ notificationId: event.notificationId, event: event.type, connections: outcome.sentTo }, 'delivery outcome');
     }
+    const hold = held.hold(unsettled);
     // Thrown, the batch stays pending and the consumer retries it: frames may go out twice
     // (at-least-once; clients dedupe by notificationId), outcomes are never lost. The XACK
     // follows the outcomes (one pipeline on one Redis, a second step on a cluster).
-    await writeInOrder(redis, [
-      replicated((pipe) => queueLedgerBatches(pipe, keys, events)),
-      (pipe) => {
-        queueDeadItems(pipe, stream, group, setAside);
-        pipe.xack(stream, group, ...entries.map((e) => e.id));
-      },
-    ]);
+    try {
+      await writeInOrder(redis, [
+        replicated((pipe) => queueLedgerBatches(pipe, keys, events)),
+        (pipe) => {
+          queueDeadItems(pipe, stream, group, setAside);
+          const done = entries.filter((e) => !waiting.has(e.id)).map((e) => e.id);
+          if (done.length > 0) pipe.xack(stream, group, ...done);
+        },
+      ]);
+    } catch (err) {
+      hold.abandon();
+      throw err;
+    }
+    hold.commit();
     if (metrics) record(metrics, outcomes, events, at);
   };
 
@@ -109,7 +133,7 @@ export function createDeliveryHandler(opts: DeliveryHandlerOptions): (entries: S
     let overflowAt: number | undefined;
     try {
       const data = ws.getUserData();
-      if (data.closed) return;
+      if (data.closed || data.closing) return;
       ws.cork(() => {
         for (const { frame, bytes, outcome } of queue) {
           const buffered = ws.getBufferedAmount();
@@ -117,17 +141,19 @@ export function createDeliveryHandler(opts: DeliveryHandlerOptions): (entries: S
             overflowAt = buffered;
             return;
           }
-          // Counted only once handed to the socket within its budget: what uWS holds now
-          // goes out unless the connection dies, and then the client reconnects.
-          outcome.sentTo++;
+          // Handed over, not yet delivered: it counts once it has left uWS for the kernel.
+          handOver(data.frames, bytes, outcome);
           rememberSent(data, outcome.request.notificationId);
         }
       });
+      // Most sockets took every byte at once, and their frames settle here.
+      held.settle(ws);
       if (overflowAt === undefined) return;
       // The rest of this socket's queue is not sent either; a notification no socket of
-      // the recipient took fails BACKPRESSURE.
+      // the recipient took fails BACKPRESSURE. What the socket holds still goes out before
+      // its 4010, if the client reads again in time.
       log.info({ recipientId: data.recipientId, bufferedBytes: overflowAt, code: CLOSE.SLOW_CONSUMER }, 'closing a slow consumer');
-      ws.end(CLOSE.SLOW_CONSUMER, 'slow consumer');
+      opts.closeWhenDrained(ws, CLOSE.SLOW_CONSUMER, 'slow consumer');
     } catch (err) {
       // A socket that died under us counts as not sent; the rest of the batch goes on.
       log.warn({ err: (err as Error).message }, 'sending to a socket failed');
@@ -138,11 +164,11 @@ export function createDeliveryHandler(opts: DeliveryHandlerOptions): (entries: S
 /**
  * Measured once the outcomes are written, like the events they describe, so a retried
  * batch is measured once: each delivered notification is one accept-to-deliver sample,
- * taken when its frames were handed to the sockets (`at`).
+ * taken when its frames had left for the kernel (`at`).
  */
 function record(metrics: NonNullable<DeliveryHandlerOptions['metrics']>, outcomes: Outcome[], events: LedgerEvent[], at: number): void {
   metrics.ledger.written(events);
-  for (const o of outcomes) if (o.sentTo > 0) metrics.acceptToDeliver((at - Date.parse(o.request.acceptedAt)) / 1000);
+  for (const o of outcomes) if (isSettled(o) && o.sentTo > 0) metrics.acceptToDeliver((at - Date.parse(o.request.acceptedAt)) / 1000);
 }
 
 /**
@@ -159,16 +185,4 @@ function toFrame(r: DeliveryRequest): NotificationFrame {
   const frame = addContent({ type: 'notification', notificationId: r.notificationId } as NotificationFrame, r);
   frame.acceptedAt = r.acceptedAt;
   return frame;
-}
-
-function toEvent(o: Outcome, at: number, nodeId: string): LedgerEvent {
-  const notificationId = o.request.notificationId;
-  if (o.sentTo > 0) return { type: 'notification.delivered', notificationId, at, nodeId, connections: o.sentTo };
-  return {
-    type: 'notification.failed',
-    notificationId,
-    at,
-    nodeId,
-    reason: o.hadSockets ? 'BACKPRESSURE' : 'RECIPIENT_OFFLINE',
-  };
 }

@@ -15,6 +15,7 @@ import { connectedRecipients, createConnections } from './connections.ts';
 import { createPresence } from './presence.ts';
 import { createDeliveryMetrics } from './metrics.ts';
 import { createDeliveryHandler } from './delivery-handler.ts';
+import { createHeldEntries } from './held-entries.ts';
 import { isRedisReady } from './readiness.ts';
 import { CLOSE } from './close-codes.ts';
 import { startServer, type DeliveryServer } from './server.ts';
@@ -73,6 +74,7 @@ export async function startDeliveryNode(deps: DeliveryNodeDeps): Promise<Deliver
   const stopHeartbeat = presence.startHeartbeat(config.PUSHFLOW_HEARTBEAT_MS);
 
   const acks = createAckRecorder({ redis, keys, nodeId, log, ledger: metrics.ledger });
+  const held = createHeldEntries({ redis, keys, stream, group: groups.delivery, nodeId, log, metrics });
   let consuming = false;
   const server = await startServer({
     host: config.DELIVERY_HOST,
@@ -88,8 +90,10 @@ export async function startDeliveryNode(deps: DeliveryNodeDeps): Promise<Deliver
     maxClientMessagesPerSecond: config.PUSHFLOW_MAX_CLIENT_MESSAGES_PER_SECOND,
     maxFrameBytes: config.PUSHFLOW_MAX_FRAME_BYTES,
     maxBackpressureBytes: config.PUSHFLOW_MAX_BACKPRESSURE_BYTES,
+    closeTimeoutSeconds: config.PUSHFLOW_CLOSE_TIMEOUT_SECONDS,
     idleTimeoutSeconds: deps.idleTimeoutSeconds,
     connections,
+    held,
     presence,
     acks,
     log,
@@ -117,6 +121,8 @@ export async function startDeliveryNode(deps: DeliveryNodeDeps): Promise<Deliver
       nodeId,
       connections,
       maxBackpressureBytes: config.PUSHFLOW_MAX_BACKPRESSURE_BYTES,
+      held,
+      closeWhenDrained: server.closeWhenDrained,
       log,
       metrics,
     }),
@@ -138,6 +144,8 @@ export async function startDeliveryNode(deps: DeliveryNodeDeps): Promise<Deliver
         consuming = false;
         await consumer.stop();
         server.closeAll(CLOSE.GOING_AWAY, 'going away');
+        // Closed, the sockets settled every frame they held: write those outcomes.
+        await held.stop();
         await acks.stop();
         stopHeartbeat();
         await presence.retire();

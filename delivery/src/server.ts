@@ -1,6 +1,6 @@
 import uWS from 'uWebSockets.js';
 import { addHttpRoutes, type HttpRouteOptions } from './http-routes.ts';
-import { createSocketHandlers, type ServerStats, type SocketOptions } from './socket-handlers.ts';
+import { createSocketHandlers, type ServerStats, type SocketHandlers, type SocketOptions } from './socket-handlers.ts';
 
 /**
  * The uWS app: `/ws` for clients (docs/api.md, "WebSocket protocol"), `/healthz` and
@@ -22,6 +22,8 @@ export interface DeliveryServer {
   stopListening(): void;
   /** Closes every open socket with this code. */
   closeAll(code: number, reason: string): void;
+  /** Closes a socket once it has sent what it holds (socket-handlers.ts). */
+  closeWhenDrained: SocketHandlers['closeWhenDrained'];
   /** Drops every connection left: HTTP keep-alives, sockets still in their close handshake. */
   terminate(): void;
 }
@@ -43,7 +45,7 @@ export function startServer(opts: ServerOptions): Promise<DeliveryServer> {
         return;
       }
       let listening = true;
-      const stopSweeping = sockets.startExpiry();
+      const stopSweeping = sockets.startSweeps();
       resolve({
         port: uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket),
         stats: sockets.stats,
@@ -54,6 +56,7 @@ export function startServer(opts: ServerOptions): Promise<DeliveryServer> {
           uWS.us_listen_socket_close(listenSocket);
         },
         closeAll: sockets.closeAll,
+        closeWhenDrained: sockets.closeWhenDrained,
         terminate() {
           listening = false;
           stopSweeping();

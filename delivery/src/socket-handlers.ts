@@ -5,6 +5,7 @@ import type { AckRecorder } from './acks.ts';
 import { parseClientFrame } from './client-frames.ts';
 import { CLOSE } from './close-codes.ts';
 import { addConnection, allSockets, removeConnection, socketsOf, type Connections } from './connections.ts';
+import type { HeldEntries } from './held-entries.ts';
 import { spendMessage } from './message-rate.ts';
 import { createOriginPolicy } from './origins.ts';
 import type { Presence } from './presence.ts';
@@ -34,9 +35,15 @@ export interface SocketOptions {
   /** Client frames above this close the socket with 1009. */
   maxFrameBytes: number;
   maxBackpressureBytes: number;
+  /**
+   * How long a socket the node closes (4010, 4003) may take to read the frames it holds
+   * before its close frame; then the connection is dropped and those frames are lost.
+   */
+  closeTimeoutSeconds: number;
   /** Seconds without traffic before uWS drops a socket; it pings well before that. */
   idleTimeoutSeconds?: number;
   connections: Connections;
+  held: HeldEntries;
   presence: Presence;
   acks: AckRecorder;
   log: Logger;
@@ -51,6 +58,8 @@ export interface ServerStats {
   tooManyMessages: number;
   originRefused: number;
   expired: number;
+  /** Sockets the node closed that did not read what they held within the close timeout. */
+  closeTimeouts: number;
 }
 
 export interface SocketHandlers {
@@ -59,16 +68,29 @@ export interface SocketHandlers {
   stats: ServerStats;
   /** Open, accepted sockets on this node. */
   openConnections(): number;
-  /** Starts closing sockets whose token has run out; returns what stops it. */
-  startExpiry(): () => void;
+  /**
+   * Starts closing sockets whose token has run out, and the sweep that settles frames
+   * drained without a drain event; returns what stops both.
+   */
+  startSweeps(): () => void;
   /** Closes every open socket with this code. */
   closeAll(code: number, reason: string): void;
+  /**
+   * Closes a socket once uWS has sent what it holds, so the client reads every frame
+   * counted for it and then the close frame. It takes nothing new meanwhile, and is dropped
+   * if it has not drained within the close timeout.
+   */
+  closeWhenDrained(ws: ClientSocket, code: number, reason: string): void;
 }
+
+// Between sweeps, a drain uWS reported no event for (it flushed while writing a pong, say)
+// leaves a frame unsettled this long at most.
+const SWEEP_MS = 1000;
 
 const isRecipientId = TypeCompiler.Compile(RecipientId);
 
 export function createSocketHandlers(opts: SocketOptions): SocketHandlers {
-  const { connections, presence, acks, log } = opts;
+  const { connections, presence, acks, held, log } = opts;
   const stats: ServerStats = {
     opened: 0,
     refused: 0,
@@ -78,6 +100,7 @@ export function createSocketHandlers(opts: SocketOptions): SocketHandlers {
     tooManyMessages: 0,
     originRefused: 0,
     expired: 0,
+    closeTimeouts: 0,
   };
   const allowOrigin = createOriginPolicy(opts.allowedOrigins);
   const perSecond = opts.maxClientMessagesPerSecond;
@@ -85,7 +108,7 @@ export function createSocketHandlers(opts: SocketOptions): SocketHandlers {
   const expiry = createExpiryBuckets<ClientSocket>({
     onExpired: (ws) => {
       stats.expired++;
-      closeQuietly(ws, CLOSE.TOKEN_EXPIRED, 'token expired');
+      closeWhenDrained(ws, CLOSE.TOKEN_EXPIRED, 'token expired');
     },
   });
 
@@ -96,6 +119,50 @@ export function createSocketHandlers(opts: SocketOptions): SocketHandlers {
     log.info({ recipientId: data.recipientId, code: CLOSE.TOO_MANY_MESSAGES }, 'closing a socket sending too many messages');
     ws.end(CLOSE.TOO_MANY_MESSAGES, 'too many messages');
     return true;
+  }
+
+  /** Out of the node's connections and presence, once: it takes no more notifications. */
+  function release(data: SocketData, ws: ClientSocket): void {
+    if (data.released) return;
+    data.released = true;
+    removeConnection(connections, data.recipientId, ws);
+    presence.disconnected(data.recipientId).catch((err: unknown) => {
+      log.error({ err: (err as Error).message, recipientId: data.recipientId }, 'presence decrement failed');
+    });
+  }
+
+  function closeWhenDrained(ws: ClientSocket, code: number, reason: string): void {
+    const data = ws.getUserData();
+    if (data.closed || data.closing) return;
+    if (held.settle(ws) === 0) {
+      ws.end(code, reason);
+      return;
+    }
+    release(data, ws);
+    // uWS would give an ended socket only its ping timeout (16 s at most) to drain before
+    // dropping it, close frame and all: so the node waits itself, and ends it once drained.
+    const timer = setTimeout(() => {
+      if (data.closed) return;
+      stats.closeTimeouts++;
+      log.info(
+        { recipientId: data.recipientId, code, bufferedBytes: ws.getBufferedAmount(), closeTimeoutSeconds: opts.closeTimeoutSeconds },
+        'dropping a socket that did not read what it held in time',
+      );
+      ws.close();
+    }, opts.closeTimeoutSeconds * 1000);
+    timer.unref();
+    data.closing = { code, reason, timer };
+  }
+
+  /** uWS sent more of what the socket buffered: settle those frames, and end a closing socket once empty. */
+  function afterDrain(ws: ClientSocket): void {
+    const data = ws.getUserData();
+    if (data.closed || data.refused) return;
+    const buffered = held.settle(ws);
+    if (data.closing && buffered === 0) {
+      clearTimeout(data.closing.timer);
+      ws.end(data.closing.code, data.closing.reason);
+    }
   }
 
   const behavior: uWS.WebSocketBehavior<SocketData> = {
@@ -191,6 +258,8 @@ export function createSocketHandlers(opts: SocketOptions): SocketHandlers {
       acks.record(data, frame.notificationId);
     },
 
+    drain: afterDrain,
+
     ping: (ws) => {
       const data = ws.getUserData();
       if (!data.refused && !data.closed) overRate(ws, data);
@@ -198,14 +267,17 @@ export function createSocketHandlers(opts: SocketOptions): SocketHandlers {
 
     close: (ws, code) => {
       const data = ws.getUserData();
+      if (data.refused) {
+        data.closed = true;
+        return;
+      }
+      // Whatever uWS still buffers for it is thrown away now, or may be: count it lost.
+      held.socketGone(ws);
       data.closed = true;
-      if (data.refused) return;
+      if (data.closing) clearTimeout(data.closing.timer);
       open--;
       if (data.expiryBucket !== undefined) expiry.untrack(ws, data.expiryBucket);
-      removeConnection(connections, data.recipientId, ws);
-      presence.disconnected(data.recipientId).catch((err: unknown) => {
-        log.error({ err: (err as Error).message, recipientId: data.recipientId }, 'presence decrement failed');
-      });
+      release(data, ws);
       log.debug({ recipientId: data.recipientId, code }, 'disconnected');
     },
   };
@@ -223,10 +295,23 @@ export function createSocketHandlers(opts: SocketOptions): SocketHandlers {
     behavior,
     stats,
     openConnections: () => open,
-    startExpiry: () => expiry.start(),
+    startSweeps() {
+      const stopExpiry = expiry.start();
+      const sweep = setInterval(() => {
+        for (const ws of [...held.holdingSockets()]) afterDrain(ws);
+      }, SWEEP_MS);
+      sweep.unref();
+      return () => {
+        stopExpiry();
+        clearInterval(sweep);
+      };
+    },
     closeAll(code, reason) {
       for (const ws of allSockets(connections)) closeQuietly(ws, code, reason);
+      // Sockets already closing are out of `connections`; they go now too.
+      for (const ws of [...held.holdingSockets()]) closeQuietly(ws, code, reason);
     },
+    closeWhenDrained,
   };
 }
 

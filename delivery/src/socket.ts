@@ -1,5 +1,6 @@
 import type { WebSocket } from 'uWebSockets.js';
 import { fullBudget, type MessageBudget } from './message-rate.ts';
+import { emptyFrames, type SocketFrames } from './socket-frames.ts';
 
 /** What a delivery node keeps per WebSocket (uWS userData). */
 export interface SocketData {
@@ -16,6 +17,15 @@ export interface SocketData {
   expiryBucket?: number;
   /** Client frames it may still send (PUSHFLOW_MAX_CLIENT_MESSAGES_PER_SECOND). */
   messages: MessageBudget;
+  /** Notification frames handed to uWS that may not have left for the kernel yet. */
+  frames: SocketFrames;
+  /**
+   * Being closed by the node once it has sent what it holds (socket-handlers.ts,
+   * closeWhenDrained): it takes no new frames, and is dropped if it does not drain in time.
+   */
+  closing?: { code: number; reason: string; timer: NodeJS.Timeout };
+  /** Out of the node's connections and presence: set once, by whichever comes first, closing or close. */
+  released: boolean;
 }
 
 export type ClientSocket = WebSocket<SocketData>;
@@ -24,11 +34,28 @@ export type ClientSocket = WebSocket<SocketData>;
 export const SENT_IDS_KEPT = 1000;
 
 export function acceptedSocket(recipientId: string, deadlineMs: number, messagesPerSecond: number): SocketData {
-  return { recipientId, closed: false, sent: new Set(), deadlineMs, messages: fullBudget(messagesPerSecond, Date.now()) };
+  return {
+    recipientId,
+    closed: false,
+    sent: new Set(),
+    deadlineMs,
+    messages: fullBudget(messagesPerSecond, Date.now()),
+    frames: emptyFrames(),
+    released: false,
+  };
 }
 
 export function refusedSocket(code: number, reason: string): SocketData {
-  return { recipientId: '', refused: { code, reason }, closed: false, sent: new Set(), deadlineMs: 0, messages: fullBudget(0, 0) };
+  return {
+    recipientId: '',
+    refused: { code, reason },
+    closed: false,
+    sent: new Set(),
+    deadlineMs: 0,
+    messages: fullBudget(0, 0),
+    frames: emptyFrames(),
+    released: true,
+  };
 }
 
 export function rememberSent(data: SocketData, notificationId: string): void {

@@ -318,3 +318,23 @@ async function ensureGroupReady(stream: string): Promise<void> {
     return groups.length > 0 ? true : undefined;
   });
 }
+
+test('re-reads entries a handler leaves pending on purpose once per start, then goes on to new ones', async () => {
+  const stream = `${uniquePrefix()}s`;
+  // A first consumer takes three entries and leaves them pending (as delivery does with
+  // entries waiting on a slow socket), then stops.
+  const first: string[] = [];
+  const c1 = consume(stream, async (entries) => void first.push(...entries.map((e) => e.fields[1]!)));
+  for (let i = 0; i < 3; i++) await redis.xadd(stream, '*', 'v', `held${i}`);
+  await waitFor('3 entries', async () => (first.length === 3 ? true : undefined));
+  await c1.stop();
+
+  // Restarted under the same name, it is handed them once, not again and again.
+  const calls: string[][] = [];
+  const c2 = consume(stream, async (entries) => void calls.push(entries.map((e) => e.fields[1]!)), { count: 2 });
+  await redis.xadd(stream, '*', 'v', 'new');
+  await waitFor('the new entry', async () => (calls.flat().includes('new') ? true : undefined));
+  await new Promise((r) => setTimeout(r, 300));
+  await c2.stop();
+  assert.deepEqual(calls, [['held0', 'held1'], ['held2'], ['new']]);
+});

@@ -124,7 +124,7 @@ export const NotificationIdInMessage = Type.String({ pattern: UUID_PATTERN, maxL
 export const statuses = ['ACCEPTED', 'DISPATCHED', 'DELIVERED', 'ACKNOWLEDGED', 'FAILED'] as const;
 export type Status = (typeof statuses)[number];
 
-export const failureReasons = ['RECIPIENT_OFFLINE', 'NODE_LOST', 'BACKPRESSURE', 'EXPIRED'] as const;
+export const failureReasons = ['RECIPIENT_OFFLINE', 'NODE_LOST', 'BACKPRESSURE', 'CONNECTION_LOST', 'EXPIRED'] as const;
 export type FailureReason = (typeof failureReasons)[number];
 
 export const StatusSchema = Type.Union(statuses.map((s) => Type.Literal(s)));

@@ -133,6 +133,10 @@ export function startConsumer(opts: ConsumerOptions): Consumer {
   /** Failures in a row, handling or reading: how long the next retry waits. */
   let failures = 0;
   let pendingFirst = true;
+  // Where the re-read of our pending list goes on from: a handler may leave entries pending
+  // on purpose (delivery holds those waiting on a slow socket), and reading from 0 each
+  // time would return them forever.
+  let pendingFrom = '0';
   let nextClaimAt = Date.now() + Math.min(claimIdleMs, 5000);
   /** Claims with no idle time until one pass finds nothing left (see reclaimAtStart). */
   let reclaimAll = opts.reclaimAtStart ?? false;
@@ -239,11 +243,16 @@ export function startConsumer(opts: ConsumerOptions): Consumer {
         }
         let entries: StreamEntry[];
         if (pendingFirst) {
-          entries = (await readGroup(redis, { stream, group, consumer, count: opts.count, id: '0' })).map((e) => ({
+          entries = (await readGroup(redis, { stream, group, consumer, count: opts.count, id: pendingFrom })).map((e) => ({
             ...e,
             redelivered: true,
           }));
-          if (entries.length === 0) pendingFirst = false;
+          if (entries.length === 0) {
+            pendingFirst = false;
+            pendingFrom = '0';
+          } else {
+            pendingFrom = entries[entries.length - 1]!.id;
+          }
         } else if (reclaimAll || Date.now() >= nextClaimAt) {
           entries = await claim();
         } else {
