@@ -64,7 +64,7 @@ describe('delivery: WebSocket abuse changes nothing', () => {
   };
 
   it('keeps serving a good client through garbage, floods and bad tokens', { timeout: 120_000 }, async () => {
-    const good = await openClient(url(tokenFor('good-user', 600)));
+    const good = await openClient(url(await tokenFor('good-user', 600)));
     await waitFor('good presence', async () => ((await client.hget(keys.presence('good-user'), nodeId)) === '1' ? true : undefined));
 
     // Warm up (JIT, allocator, logger) so the memory baseline is not the cold start.
@@ -183,9 +183,9 @@ async function badTokenAttempts(url: (t: string) => string, count: number, concu
   const now = Math.floor(Date.now() / 1000);
   const noneHeader = Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url');
   const kinds = [
-    (i: number) => `garbage-${i}-${randomBytes(8).toString('hex')}`,
+    async (i: number) => `garbage-${i}-${randomBytes(8).toString('hex')}`,
     (i: number) => signConnectToken({ sub: `forged-${i}`, exp: now + 600 }, randomBytes(32).toString('hex')),
-    (i: number) => `${noneHeader}.${Buffer.from(JSON.stringify({ sub: `none-${i}`, exp: now + 600 })).toString('base64url')}.`,
+    async (i: number) => `${noneHeader}.${Buffer.from(JSON.stringify({ sub: `none-${i}`, exp: now + 600 })).toString('base64url')}.`,
     (i: number) => tokenFor(`expired-${i}`, -3600),
     (i: number) => signConnectToken({ sub: `bad id ${i}`, exp: now + 600 }, SECRET),
   ];
@@ -193,7 +193,7 @@ async function badTokenAttempts(url: (t: string) => string, count: number, concu
   let next = 0;
   const worker = async () => {
     for (let i = next++; i < count; i = next++) {
-      const ws = new WebSocket(url(kinds[i % kinds.length]!(i)));
+      const ws = new WebSocket(url(await kinds[i % kinds.length]!(i)));
       ws.on('error', () => {});
       codes[i] = await withTimeout(new Promise<number>((r) => ws.once('close', (code) => r(code))), 10_000, `bad token ${i}`);
     }
@@ -211,7 +211,7 @@ async function abusers(
 ): Promise<number[]> {
   return Promise.all(
     Array.from({ length: count }, async (_, i) => {
-      const c: TestClient = await openClient(url(tokenFor(`abuser-${name}-${i}`)));
+      const c: TestClient = await openClient(url(await tokenFor(`abuser-${name}-${i}`)));
       act(c.ws, i);
       return (await withTimeout(c.closed, 10_000, `${name} ${i} closed`)).code;
     }),

@@ -35,7 +35,7 @@ Environment:
                      dev-only-api-key-change-me is used for a gateway on localhost / 127.0.0.1 /
                      [::1] only, with a warning on stderr; any other host is a usage error.
   REDIS_URL, PUSHFLOW_REDIS_PREFIX               watch (--redis, --prefix)
-  PUSHFLOW_CONNECT_SECRET, PUSHFLOW_TOKEN_AUDIENCE   token --local
+  PUSHFLOW_CONNECT_SECRET(_ID), PUSHFLOW_TOKEN_AUDIENCE   token --local
   NO_COLOR           no colours, whatever stdout is
 
 Exit codes:

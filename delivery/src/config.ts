@@ -1,7 +1,11 @@
 import { hostname } from 'node:os';
 import { Type, type Static } from '@sinclair/typebox';
-import { MAX_CLOCK_SKEW_SECONDS, common, loadConfigOrExit } from '@pushflow/shared';
+import { KEY_ID_PATTERN, MAX_CLOCK_SKEW_SECONDS, common, loadConfig, loadConfigOrExit } from '@pushflow/shared';
+import { connectKeySources } from './connect-key-settings.ts';
 import { ORIGIN_LIST_PATTERN } from './origins.ts';
+
+// A key id, then the secret: at least 32 bytes, no comma (the list's separator).
+const EXTRA_SECRET = `${KEY_ID_PATTERN.slice(1, -1)}:[^,]{32,}`;
 
 /** Property names are the environment variable names (docs/configuration.md, "Settings"). */
 export const DeliveryConfigSchema = Type.Object({
@@ -14,6 +18,14 @@ export const DeliveryConfigSchema = Type.Object({
     maxLength: 128,
   }),
   PUSHFLOW_CONNECT_SECRET: common.PUSHFLOW_CONNECT_SECRET,
+  PUSHFLOW_CONNECT_SECRET_ID: common.PUSHFLOW_CONNECT_SECRET_ID,
+  /** More HS256 secrets tokens may be signed with, `kid:secret` comma-separated: a rotation's old one. */
+  PUSHFLOW_CONNECT_EXTRA_SECRETS: Type.Optional(Type.String({ pattern: `^${EXTRA_SECRET}(,${EXTRA_SECRET})*$`, maxLength: 16 * 1024 })),
+  /** An identity provider's public key (PEM): RSA (RS256), P-256 (ES256) or Ed25519 (EdDSA). */
+  PUSHFLOW_CONNECT_PUBLIC_KEY: Type.Optional(Type.String({ pattern: '-----BEGIN PUBLIC KEY-----', maxLength: 16 * 1024 })),
+  PUSHFLOW_CONNECT_PUBLIC_KEY_ID: Type.Optional(Type.String({ pattern: KEY_ID_PATTERN, maxLength: 64 })),
+  /** An identity provider's JWKS, fetched and cached (jose: 10 min, refetched for an unknown kid at most every 30 s). */
+  PUSHFLOW_CONNECT_JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', maxLength: 2048 })),
   REDIS_URL: common.REDIS_URL,
   PUSHFLOW_REDIS_PREFIX: common.PUSHFLOW_REDIS_PREFIX,
   PUSHFLOW_PARTITIONS: common.PUSHFLOW_PARTITIONS,
@@ -43,5 +55,12 @@ export const DeliveryConfigSchema = Type.Object({
 export type DeliveryConfig = Static<typeof DeliveryConfigSchema>;
 
 export function loadDeliveryConfig(): DeliveryConfig {
-  return loadConfigOrExit('delivery', DeliveryConfigSchema);
+  return loadConfigOrExit('delivery', () => checkedDeliveryConfig(process.env));
+}
+
+/** The settings, with the connect keys they name checked too (a bad PEM names its variable). */
+export function checkedDeliveryConfig(env: NodeJS.ProcessEnv): DeliveryConfig {
+  const config = loadConfig(DeliveryConfigSchema, env);
+  connectKeySources(config);
+  return config;
 }

@@ -1,5 +1,6 @@
 import {
   checkPartitions,
+  createConnectKeys,
   ensureGroup,
   groups,
   makeKeys,
@@ -15,6 +16,7 @@ import { connectedRecipients, createConnections } from './connections.ts';
 import { createPresence } from './presence.ts';
 import { createDeliveryMetrics } from './metrics.ts';
 import { createDeliveryHandler } from './delivery-handler.ts';
+import { connectKeySources } from './connect-key-settings.ts';
 import { createHeldEntries } from './held-entries.ts';
 import { isRedisReady } from './readiness.ts';
 import { CLOSE } from './close-codes.ts';
@@ -52,6 +54,7 @@ export async function startDeliveryNode(deps: DeliveryNodeDeps): Promise<Deliver
   const keys = makeKeys(config.PUSHFLOW_REDIS_PREFIX, config.PUSHFLOW_PARTITIONS);
   // Before anything is written: this node appends events to the partitions P says.
   await checkPartitions(redis, keys);
+  const connectKeys = await createConnectKeys(connectKeySources(config));
   const stream = keys.deliveries(nodeId);
   const connections = createConnections();
   // The server starts after presence (presence must be clean first); heartbeats before it report 0.
@@ -79,7 +82,7 @@ export async function startDeliveryNode(deps: DeliveryNodeDeps): Promise<Deliver
   const server = await startServer({
     host: config.DELIVERY_HOST,
     port: config.DELIVERY_PORT,
-    connectSecret: config.PUSHFLOW_CONNECT_SECRET,
+    connectKeys,
     ...(config.PUSHFLOW_TOKEN_AUDIENCE !== undefined ? { tokenAudience: config.PUSHFLOW_TOKEN_AUDIENCE } : {}),
     clockSkewSeconds: config.PUSHFLOW_TOKEN_CLOCK_SKEW_SECONDS,
     maxTokenTtlSeconds: config.PUSHFLOW_MAX_TOKEN_TTL_SECONDS,

@@ -1,5 +1,5 @@
 import uWS from 'uWebSockets.js';
-import { RecipientId, verifyConnectToken, type Logger } from '@pushflow/shared';
+import { RecipientId, verifyConnectToken, type ConnectKeys, type Logger } from '@pushflow/shared';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { AckRecorder } from './acks.ts';
 import { parseClientFrame } from './client-frames.ts';
@@ -9,7 +9,8 @@ import type { HeldEntries } from './held-entries.ts';
 import { spendMessage } from './message-rate.ts';
 import { createOriginPolicy } from './origins.ts';
 import type { Presence } from './presence.ts';
-import { acceptedSocket, refusedSocket, type ClientSocket, type SocketData } from './socket.ts';
+import { fullBudget } from './message-rate.ts';
+import { pendingSocket, type ClientSocket, type SocketData } from './socket.ts';
 import { createExpiryBuckets } from './token-expiry.ts';
 
 /**
@@ -19,7 +20,8 @@ import { createExpiryBuckets } from './token-expiry.ts';
  * open count, token expiry, the counters), which server.ts only reads, starts and closes.
  */
 export interface SocketOptions {
-  connectSecret: string;
+  /** What connect tokens are verified with (connect-keys.ts). */
+  connectKeys: ConnectKeys;
   /** When set, tokens must carry it in `aud`. */
   tokenAudience?: string;
   clockSkewSeconds: number;
@@ -157,7 +159,7 @@ export function createSocketHandlers(opts: SocketOptions): SocketHandlers {
   /** uWS sent more of what the socket buffered: settle those frames, and end a closing socket once empty. */
   function afterDrain(ws: ClientSocket): void {
     const data = ws.getUserData();
-    if (data.closed || data.refused) return;
+    if (data.closed || !data.accepted) return;
     const buffered = held.settle(ws);
     if (data.closing && buffered === 0) {
       clearTimeout(data.closing.timer);
@@ -180,9 +182,11 @@ export function createSocketHandlers(opts: SocketOptions): SocketHandlers {
     sendPingsAutomatically: true,
     compression: uWS.DISABLED,
 
-    // Verification is synchronous (HMAC), so the upgrade needs no onAborted dance. Bad tokens
-    // are upgraded too: only an open WebSocket can tell the client why with a close code.
-    // Nothing here logs the query string or the URL: the token travels in it.
+    // Every token is upgraded and verified once the socket is open: only an open WebSocket
+    // can tell the client why with a close code, and verification is asynchronous (jose; a
+    // JWKS may be fetched), while an upgrade finished outside this handler trips a uWS bug
+    // that closes the new socket (uWebSockets#1928). Nothing here logs the query string or
+    // the URL: the token travels in it.
     upgrade: (res, req, context) => {
       // uWS upgrades anything with a 24-character Sec-WebSocket-Key; RFC 6455 (4.2.1) asks more.
       if (req.getHeader('upgrade').toLowerCase() !== 'websocket') {
@@ -207,9 +211,8 @@ export function createSocketHandlers(opts: SocketOptions): SocketHandlers {
         res.writeStatus('403 Forbidden').writeHeader('content-type', 'application/json').end('{"status":"origin not allowed"}', true);
         return;
       }
-      const data = socketDataFor(req.getQuery('token') ?? '', opts);
       res.upgrade(
-        data,
+        pendingSocket(req.getQuery('token') ?? ''),
         req.getHeader('sec-websocket-key'),
         req.getHeader('sec-websocket-protocol'),
         req.getHeader('sec-websocket-extensions'),
@@ -219,26 +222,23 @@ export function createSocketHandlers(opts: SocketOptions): SocketHandlers {
 
     open: (ws) => {
       const data = ws.getUserData();
-      data.refused ??= limitRefusal(data.recipientId);
-      if (data.refused) {
-        stats.refused++;
-        log.info({ code: data.refused.code, reason: data.refused.reason }, 'connection refused');
-        ws.end(data.refused.code, data.refused.reason);
-        return;
-      }
-      stats.opened++;
-      open++;
-      addConnection(connections, data.recipientId, ws);
-      data.expiryBucket = expiry.track(ws, data.deadlineMs);
-      presence.connected(data.recipientId).catch((err: unknown) => {
-        log.error({ err: (err as Error).message, recipientId: data.recipientId }, 'presence increment failed');
-      });
-      log.debug({ recipientId: data.recipientId }, 'connected');
+      const token = data.token ?? '';
+      delete data.token;
+      void verdictFor(token, opts)
+        .catch((err: unknown) => {
+          log.error({ err: (err as Error).message }, 'token verification failed');
+          return { code: CLOSE.TOKEN_INVALID, reason: 'token invalid' };
+        })
+        .then((verdict) => {
+          // Gone while its token was checked: nothing to accept or refuse.
+          if (!data.closed) settle(ws, data, verdict);
+        });
     },
 
     message: (ws, message, isBinary) => {
       const data = ws.getUserData();
-      if (data.refused || data.closed) return;
+      // Before its token is verified a socket has been sent nothing to ack.
+      if (!data.accepted || data.closed) return;
       if (overRate(ws, data)) return;
       if (message.byteLength > opts.maxFrameBytes) {
         stats.oversizeFrames++;
@@ -262,12 +262,12 @@ export function createSocketHandlers(opts: SocketOptions): SocketHandlers {
 
     ping: (ws) => {
       const data = ws.getUserData();
-      if (!data.refused && !data.closed) overRate(ws, data);
+      if (data.accepted && !data.closed) overRate(ws, data);
     },
 
     close: (ws, code) => {
       const data = ws.getUserData();
-      if (data.refused) {
+      if (!data.accepted) {
         data.closed = true;
         return;
       }
@@ -281,6 +281,33 @@ export function createSocketHandlers(opts: SocketOptions): SocketHandlers {
       log.debug({ recipientId: data.recipientId, code }, 'disconnected');
     },
   };
+
+  function refuse(ws: ClientSocket, data: SocketData, why: { code: number; reason: string }): void {
+    data.refused = why;
+    stats.refused++;
+    log.info({ code: why.code, reason: why.reason }, 'connection refused');
+    ws.end(why.code, why.reason);
+  }
+
+  /** A verified token takes its place among the node's sockets, within the limits; else it is closed with why. */
+  function settle(ws: ClientSocket, data: SocketData, verdict: Verdict): void {
+    if ('code' in verdict) return refuse(ws, data, verdict);
+    const overLimit = limitRefusal(verdict.recipientId);
+    if (overLimit) return refuse(ws, data, overLimit);
+    data.recipientId = verdict.recipientId;
+    data.deadlineMs = verdict.deadlineMs;
+    data.messages = fullBudget(perSecond, Date.now());
+    data.accepted = true;
+    data.released = false;
+    stats.opened++;
+    open++;
+    addConnection(connections, data.recipientId, ws);
+    data.expiryBucket = expiry.track(ws, data.deadlineMs);
+    presence.connected(data.recipientId).catch((err: unknown) => {
+      log.error({ err: (err as Error).message, recipientId: data.recipientId }, 'presence increment failed');
+    });
+    log.debug({ recipientId: data.recipientId }, 'connected');
+  }
 
   /** A browser sees a close code only on an open socket, so limits close rather than refuse the upgrade. */
   function limitRefusal(recipientId: string): SocketData['refused'] {
@@ -315,32 +342,34 @@ export function createSocketHandlers(opts: SocketOptions): SocketHandlers {
   };
 }
 
-function socketDataFor(token: string, opts: SocketOptions): SocketData {
+/** Who the token names and until when, or why it is refused. */
+type Verdict = { recipientId: string; deadlineMs: number } | { code: number; reason: string };
+
+async function verdictFor(token: string, opts: SocketOptions): Promise<Verdict> {
   // The same code as a bad token (the client's remedy is the same), but the reason tells a
   // person who forgot `?token=` from one whose token is wrong.
-  if (token === '') return refusedSocket(CLOSE.TOKEN_INVALID, 'token missing');
-  const verdict = verifyConnectToken(token, opts.connectSecret, {
+  if (token === '') return { code: CLOSE.TOKEN_INVALID, reason: 'token missing' };
+  const verdict = await verifyConnectToken(token, opts.connectKeys, {
     clockSkewSeconds: opts.clockSkewSeconds,
     ...(opts.tokenAudience !== undefined ? { audience: opts.tokenAudience } : {}),
   });
   if (!verdict.ok) {
     return verdict.error === 'TOKEN_EXPIRED'
-      ? refusedSocket(CLOSE.TOKEN_EXPIRED, 'token expired')
-      : refusedSocket(CLOSE.TOKEN_INVALID, 'token invalid');
+      ? { code: CLOSE.TOKEN_EXPIRED, reason: 'token expired' }
+      : { code: CLOSE.TOKEN_INVALID, reason: 'token invalid' };
   }
   const { sub, exp } = verdict.claims;
   // The recipient id becomes part of Redis keys: hold it to the same rules as the API, its
   // configured length included (a longer one could never be sent anything, yet would hold a
   // connection and write presence).
-  if (!isRecipientId.Check(sub)) return refusedSocket(CLOSE.TOKEN_INVALID, 'token invalid');
-  if (sub.length > opts.maxRecipientIdLength) return refusedSocket(CLOSE.TOKEN_INVALID, 'token invalid: sub too long');
+  if (!isRecipientId.Check(sub)) return { code: CLOSE.TOKEN_INVALID, reason: 'token invalid' };
+  if (sub.length > opts.maxRecipientIdLength) return { code: CLOSE.TOKEN_INVALID, reason: 'token invalid: sub too long' };
   // Whoever signed it, a token may not outlive the longest one the gateway gives.
   if (exp > Date.now() / 1000 + opts.maxTokenTtlSeconds + opts.clockSkewSeconds) {
-    return refusedSocket(CLOSE.TOKEN_INVALID, 'token invalid: exp too far ahead');
+    return { code: CLOSE.TOKEN_INVALID, reason: 'token invalid: exp too far ahead' };
   }
   // Open exactly as long as a connect with this token would be accepted.
-  const deadlineMs = (exp + opts.clockSkewSeconds) * 1000;
-  return acceptedSocket(sub, deadlineMs, opts.maxClientMessagesPerSecond);
+  return { recipientId: sub, deadlineMs: (exp + opts.clockSkewSeconds) * 1000 };
 }
 
 /** uWS's own limit, kept above ours (see the ws behaviour); uWS reads it as a 32-bit int. */

@@ -4,8 +4,13 @@ import { emptyFrames, type SocketFrames } from './socket-frames.ts';
 
 /** What a delivery node keeps per WebSocket (uWS userData). */
 export interface SocketData {
+  /** Set once the token was verified and the socket accepted; '' before. */
   recipientId: string;
-  /** A refused token: the socket is upgraded only so it can be closed with this code. */
+  /** Held from the upgrade until `open` takes it for verification, then dropped. */
+  token?: string;
+  /** Verified and within the limits: in the node's connections, presence and expiry. */
+  accepted: boolean;
+  /** A refused token or a limit: the socket is upgraded only so it can be closed with this code. */
   refused?: { code: number; reason: string };
   /** Set in the close handler: uWS throws on any use of a closed socket. */
   closed: boolean;
@@ -33,22 +38,12 @@ export type ClientSocket = WebSocket<SocketData>;
 /** Enough to ack every frame of a burst; an ack older than this is ignored. */
 export const SENT_IDS_KEPT = 1000;
 
-export function acceptedSocket(recipientId: string, deadlineMs: number, messagesPerSecond: number): SocketData {
-  return {
-    recipientId,
-    closed: false,
-    sent: new Set(),
-    deadlineMs,
-    messages: fullBudget(messagesPerSecond, Date.now()),
-    frames: emptyFrames(),
-    released: false,
-  };
-}
-
-export function refusedSocket(code: number, reason: string): SocketData {
+/** A socket just upgraded: its token is verified once it is open (socket-handlers.ts). */
+export function pendingSocket(token: string): SocketData {
   return {
     recipientId: '',
-    refused: { code, reason },
+    token,
+    accepted: false,
     closed: false,
     sent: new Set(),
     deadlineMs: 0,

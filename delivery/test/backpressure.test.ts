@@ -99,8 +99,8 @@ describe('delivery: a client that stops reading', () => {
   withTestNode({ PUSHFLOW_MAX_BACKPRESSURE_BYTES: String(1024 * 1024), PUSHFLOW_CLOSE_TIMEOUT_SECONDS: '40' }, (node) => (t = node));
 
   it('reads every frame counted DELIVERED, then 4010, after 30 s without reading; others are served meanwhile', async () => {
-    const slow = await openClient(t.url(tokenFor('slow')));
-    const fast = await openClient(t.url(tokenFor('fast')));
+    const slow = await openClient(t.url(await tokenFor('slow')));
+    const fast = await openClient(t.url(await tokenFor('fast')));
     await presenceIs(t, 'slow', 1);
     await presenceIs(t, 'fast', 1);
     const stalledAt = Date.now();
@@ -137,7 +137,7 @@ describe('delivery: a client that stops reading', () => {
   });
 
   it('fails CONNECTION_LOST what the node held for a client whose TCP connection is cut', async () => {
-    const cut = await openClient(t.url(tokenFor('cut')));
+    const cut = await openClient(t.url(await tokenFor('cut')));
     await presenceIs(t, 'cut', 1);
     socketOf(cut).pause();
     const ids = await floodUntilClosing(t, 'cut');
@@ -163,7 +163,7 @@ describe('delivery: a slow consumer past the close timeout', () => {
   withTestNode({ PUSHFLOW_MAX_BACKPRESSURE_BYTES: String(1024 * 1024), PUSHFLOW_CLOSE_TIMEOUT_SECONDS: '2' }, (node) => (t = node));
 
   it('is dropped without a close frame, and what the node held is FAILED CONNECTION_LOST, never DELIVERED', async () => {
-    const late = await openClient(t.url(tokenFor('late')));
+    const late = await openClient(t.url(await tokenFor('late')));
     await presenceIs(t, 'late', 1);
     socketOf(late).pause();
     const ids = await floodUntilClosing(t, 'late');

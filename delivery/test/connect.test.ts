@@ -11,9 +11,9 @@ describe('delivery: connecting', () => {
 
   it('registers a valid connection in presence and removes it on close', async () => {
     const key = t.keys.presence('alice');
-    const a = await openClient(t.url(tokenFor('alice')));
+    const a = await openClient(t.url(await tokenFor('alice')));
     await waitFor('presence 1', async () => ((await t.redis.hget(key, t.node.nodeId)) === '1' ? true : undefined), 2000);
-    const b = await openClient(t.url(tokenFor('alice')));
+    const b = await openClient(t.url(await tokenFor('alice')));
     await waitFor('presence 2', async () => ((await t.redis.hget(key, t.node.nodeId)) === '2' ? true : undefined), 2000);
     a.ws.close(1000);
     await waitFor('presence back to 1', async () => ((await t.redis.hget(key, t.node.nodeId)) === '1' ? true : undefined), 2000);
@@ -29,7 +29,7 @@ describe('delivery: connecting', () => {
   });
 
   it('closes a token with a bad signature with 4001', async () => {
-    const forged = signConnectToken({ sub: 'mallory', exp: Math.floor(Date.now() / 1000) + 60 }, 'x'.repeat(32));
+    const forged = await signConnectToken({ sub: 'mallory', exp: Math.floor(Date.now() / 1000) + 60 }, 'x'.repeat(32));
     const c = connectClient(t.url(forged));
     const { code, reason } = await withTimeout(c.closed, 2000, 'close');
     assert.equal(code, 4001);
@@ -52,12 +52,12 @@ describe('delivery: connecting', () => {
   });
 
   it('closes a token whose subject is not a valid recipient id with 4001', async () => {
-    const c = connectClient(t.url(signConnectToken({ sub: 'a b*', exp: Math.floor(Date.now() / 1000) + 60 }, SECRET)));
+    const c = connectClient(t.url(await signConnectToken({ sub: 'a b*', exp: Math.floor(Date.now() / 1000) + 60 }, SECRET)));
     assert.equal((await withTimeout(c.closed, 2000, 'close')).code, 4001);
   });
 
   it('closes an expired token with 4003', async () => {
-    const c = connectClient(t.url(tokenFor('bob', -120)));
+    const c = connectClient(t.url(await tokenFor('bob', -120)));
     const { code, reason } = await withTimeout(c.closed, 2000, 'close');
     assert.equal(code, 4003);
     assert.equal(reason, 'token expired');
@@ -65,7 +65,7 @@ describe('delivery: connecting', () => {
   });
 
   it('closes a client frame over PUSHFLOW_MAX_FRAME_BYTES with 1009', async () => {
-    const c = await openClient(t.url(tokenFor('carol')));
+    const c = await openClient(t.url(await tokenFor('carol')));
     c.ws.send(JSON.stringify({ type: 'ack', notificationId: 'x', pad: 'p'.repeat(1024) }));
     const { code } = await withTimeout(c.closed, 2000, 'close');
     assert.equal(code, 1009);
@@ -73,14 +73,14 @@ describe('delivery: connecting', () => {
   });
 
   it('still drops a client sending past the hard cap', async () => {
-    const c = await openClient(t.url(tokenFor('carol')));
+    const c = await openClient(t.url(await tokenFor('carol')));
     c.ws.send('p'.repeat(hardFrameCap(1024) + 1));
     const { code } = await withTimeout(c.closed, 2000, 'close');
     assert.ok(code === 1009 || code === 1006, `closed with ${code}`);
   });
 
   it('accepts a frame at the limit, ignores invalid text frames and counts them', async () => {
-    const c = await openClient(t.url(tokenFor('dave')));
+    const c = await openClient(t.url(await tokenFor('dave')));
     const before = t.node.server.stats.invalidFrames;
     c.ws.send('{"type":"ack"'.padEnd(1024, ' ')); // exactly the limit, not JSON
     c.ws.send('not json');
@@ -110,8 +110,8 @@ describe('delivery: connecting', () => {
   it('reports its open connections with each heartbeat (node-connections, for the dashboard)', async () => {
     const count = () => t.redis.hget(t.keys.nodeConnections, t.node.nodeId);
     await waitFor('no connections reported', async () => ((await count()) === '0' ? true : undefined), 2000);
-    const a = await openClient(t.url(tokenFor('counted-1')));
-    const b = await openClient(t.url(tokenFor('counted-2')));
+    const a = await openClient(t.url(await tokenFor('counted-1')));
+    const b = await openClient(t.url(await tokenFor('counted-2')));
     await waitFor('two connections reported', async () => ((await count()) === '2' ? true : undefined), 2000);
     a.ws.close(1000);
     b.ws.close(1000);
@@ -135,10 +135,10 @@ describe('delivery: connecting with PUSHFLOW_TOKEN_AUDIENCE set', () => {
   const exp = () => Math.floor(Date.now() / 1000) + 60;
 
   it('accepts a token for this audience and closes others with 4001', async () => {
-    const ok = await openClient(t.url(signConnectToken({ sub: 'aud-ok', exp: exp(), aud: 'pf-prod' }, SECRET)));
+    const ok = await openClient(t.url(await signConnectToken({ sub: 'aud-ok', exp: exp(), aud: 'pf-prod' }, SECRET)));
     for (const token of [
-      signConnectToken({ sub: 'aud-bad', exp: exp(), aud: 'pf-staging' }, SECRET),
-      signConnectToken({ sub: 'aud-bad', exp: exp() }, SECRET),
+      await signConnectToken({ sub: 'aud-bad', exp: exp(), aud: 'pf-staging' }, SECRET),
+      await signConnectToken({ sub: 'aud-bad', exp: exp() }, SECRET),
     ]) {
       assert.equal((await withTimeout(connectClient(t.url(token)).closed, 2000, 'close')).code, 4001);
     }
@@ -149,9 +149,9 @@ describe('delivery: connecting with PUSHFLOW_TOKEN_AUDIENCE set', () => {
 
   it('takes PUSHFLOW_TOKEN_CLOCK_SKEW_SECONDS into account at connect', async () => {
     const now = Math.floor(Date.now() / 1000);
-    const within = await openClient(t.url(signConnectToken({ sub: 'skew', exp: now - 2, aud: 'pf-prod' }, SECRET)));
+    const within = await openClient(t.url(await signConnectToken({ sub: 'skew', exp: now - 2, aud: 'pf-prod' }, SECRET)));
     within.ws.close(1000);
-    const past = connectClient(t.url(signConnectToken({ sub: 'skew', exp: now - 30, aud: 'pf-prod' }, SECRET)));
+    const past = connectClient(t.url(await signConnectToken({ sub: 'skew', exp: now - 30, aud: 'pf-prod' }, SECRET)));
     assert.equal((await withTimeout(past.closed, 2000, 'close')).code, 4003);
   });
 });
@@ -165,9 +165,13 @@ describe('delivery: token limits (PUSHFLOW_MAX_RECIPIENT_ID_LENGTH, PUSHFLOW_MAX
   const now = () => Math.floor(Date.now() / 1000);
 
   it('refuses a `sub` longer than the configured recipient id limit with 4001, and takes one at the limit', async () => {
-    const at = await openClient(t.url(signConnectToken({ sub: 'x'.repeat(8), exp: now() + 60 }, SECRET)));
+    const at = await openClient(t.url(await signConnectToken({ sub: 'x'.repeat(8), exp: now() + 60 }, SECRET)));
     for (const sub of ['x'.repeat(9), 'y'.repeat(200)]) {
-      const closed = await withTimeout(connectClient(t.url(signConnectToken({ sub, exp: now() + 60 }, SECRET))).closed, 2000, 'close');
+      const closed = await withTimeout(
+        connectClient(t.url(await signConnectToken({ sub, exp: now() + 60 }, SECRET))).closed,
+        2000,
+        'close',
+      );
       assert.deepEqual(closed, { code: 4001, reason: 'token invalid: sub too long' }, sub);
       assert.equal(await t.redis.exists(t.keys.presence(sub)), 0, 'no presence for a refused socket');
     }
@@ -176,9 +180,9 @@ describe('delivery: token limits (PUSHFLOW_MAX_RECIPIENT_ID_LENGTH, PUSHFLOW_MAX
   });
 
   it('refuses a self-signed token whose exp lies further ahead than PUSHFLOW_MAX_TOKEN_TTL_SECONDS plus the skew', async () => {
-    const within = await openClient(t.url(signConnectToken({ sub: 'ttl-ok', exp: now() + 600 }, SECRET)));
+    const within = await openClient(t.url(await signConnectToken({ sub: 'ttl-ok', exp: now() + 600 }, SECRET)));
     for (const exp of [now() + 620, now() + 100 * 365 * 86_400, 1e308]) {
-      const closed = await withTimeout(connectClient(t.url(signConnectToken({ sub: 'ttl-far', exp }, SECRET))).closed, 2000, 'close');
+      const closed = await withTimeout(connectClient(t.url(await signConnectToken({ sub: 'ttl-far', exp }, SECRET))).closed, 2000, 'close');
       assert.deepEqual(closed, { code: 4001, reason: 'token invalid: exp too far ahead' }, String(exp));
     }
     assert.equal(await t.redis.exists(t.keys.presence('ttl-far')), 0);

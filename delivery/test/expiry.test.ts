@@ -50,8 +50,8 @@ describe('delivery: a token expiring while connected', () => {
 
   it('closes the socket with 4003 at about expiry; others stay and receive', async () => {
     const ledgerBefore = await ledgerLength(t);
-    const shortLived = await openClient(t.url(tokenFor('brief', 2)));
-    const longLived = await openClient(t.url(tokenFor('lasting', 600)));
+    const shortLived = await openClient(t.url(await tokenFor('brief', 2)));
+    const longLived = await openClient(t.url(await tokenFor('lasting', 600)));
     await presenceIs(t, 'brief', 1);
     const { code, reason } = await withTimeout(shortLived.closed, 5000, '4003');
     assert.equal(code, 4003);

@@ -86,7 +86,7 @@ export function withTestNode(env: Record<string, string>, use: (t: TestNode) => 
   });
 }
 
-export function tokenFor(sub: string, ttlSeconds = 60, secret = SECRET): string {
+export function tokenFor(sub: string, ttlSeconds = 60, secret = SECRET): Promise<string> {
   return signConnectToken({ sub, exp: Math.floor(Date.now() / 1000) + ttlSeconds }, secret);
 }
 

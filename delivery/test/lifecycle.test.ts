@@ -38,8 +38,8 @@ describe('delivery: start and graceful stop', () => {
 
   it('closes sockets with 1001 and removes presence and the heartbeat', async () => {
     const t = await startTestNode(redis.url);
-    const a = await openClient(t.url(tokenFor('kim')));
-    const b = await openClient(t.url(tokenFor('lee')));
+    const a = await openClient(t.url(await tokenFor('kim')));
+    const b = await openClient(t.url(await tokenFor('lee')));
     await waitFor('presence', async () => ((await client.hget(t.keys.presence('lee'), t.node.nodeId)) === '1' ? true : undefined), 2000);
     assert.notEqual(await client.zscore(t.keys.nodes, t.node.nodeId), null);
 

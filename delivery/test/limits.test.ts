@@ -91,7 +91,7 @@ describe('delivery: per-socket and per-recipient limits', () => {
       PUSHFLOW_MAX_CONNECTIONS_PER_RECIPIENT: '2',
       PUSHFLOW_MAX_CLIENT_MESSAGES_PER_SECOND: '20',
     });
-    bystander = await openClient(t.url(tokenFor('bystander')));
+    bystander = await openClient(t.url(await tokenFor('bystander')));
     await presenceIs(t, 'bystander', 1);
   });
   after(async () => {
@@ -103,7 +103,7 @@ describe('delivery: per-socket and per-recipient limits', () => {
   /** Runs the abuse by a fresh client of `recipientId`; it must close with `code` and change nothing. */
   async function abuse(recipientId: string, act: (c: TestClient) => void, code: number): Promise<void> {
     const ledgerBefore = await ledgerLength(t);
-    const c = await openClient(t.url(tokenFor(recipientId)));
+    const c = await openClient(t.url(await tokenFor(recipientId)));
     await presenceIs(t, recipientId, 1);
     act(c);
     assert.equal((await withTimeout(c.closed, 3000, `close ${code}`)).code, code);
@@ -144,7 +144,7 @@ describe('delivery: per-socket and per-recipient limits', () => {
   });
 
   it('lets a burst up to the allowance through', async () => {
-    const c = await openClient(t.url(tokenFor('bursty')));
+    const c = await openClient(t.url(await tokenFor('bursty')));
     const before = t.node.server.stats.invalidFrames;
     for (let i = 0; i < 20; i++) c.ws.send('{}');
     await waitFor('20 frames handled', () => (t.node.server.stats.invalidFrames - before === 20 ? true : undefined), 2000);
@@ -163,10 +163,10 @@ describe('delivery: per-socket and per-recipient limits', () => {
 
   it('closes a third connection of one recipient with 4009 and keeps the first two', async () => {
     const ledgerBefore = await ledgerLength(t);
-    const a = await openClient(t.url(tokenFor('rita')));
-    const b = await openClient(t.url(tokenFor('rita')));
+    const a = await openClient(t.url(await tokenFor('rita')));
+    const b = await openClient(t.url(await tokenFor('rita')));
     await presenceIs(t, 'rita', 2);
-    const third = connectClient(t.url(tokenFor('rita')));
+    const third = connectClient(t.url(await tokenFor('rita')));
     const { code, reason } = await withTimeout(third.closed, 2000, 'third closed');
     assert.equal(code, 4009);
     assert.equal(reason, 'too many connections for this recipient');
@@ -176,7 +176,7 @@ describe('delivery: per-socket and per-recipient limits', () => {
     // A slot freed is a slot taken again.
     a.ws.close(1000);
     await presenceIs(t, 'rita', 1);
-    const again = await openClient(t.url(tokenFor('rita')));
+    const again = await openClient(t.url(await tokenFor('rita')));
     await presenceIs(t, 'rita', 2);
     for (const c of [b, again]) c.ws.close(1000);
     await presenceIs(t, 'rita', 0);
@@ -189,9 +189,9 @@ describe("delivery: the node's connection limit", () => {
 
   it('closes a connection past PUSHFLOW_MAX_CONNECTIONS with 1013; those open keep receiving', async () => {
     const ledgerBefore = await ledgerLength(t);
-    const a = await openClient(t.url(tokenFor('n1')));
-    const b = await openClient(t.url(tokenFor('n2')));
-    const over = connectClient(t.url(tokenFor('n3')));
+    const a = await openClient(t.url(await tokenFor('n1')));
+    const b = await openClient(t.url(await tokenFor('n2')));
+    const over = connectClient(t.url(await tokenFor('n3')));
     const { code, reason } = await withTimeout(over.closed, 2000, 'over the limit closed');
     assert.equal(code, 1013);
     assert.equal(reason, 'node at connection limit');
@@ -204,7 +204,7 @@ describe("delivery: the node's connection limit", () => {
     await othersStillReceive(t, [b], 'n2');
     b.ws.close(1000);
     await waitFor('one open', () => (t.node.server.openConnections() === 1 ? true : undefined), 2000);
-    const c = await openClient(t.url(tokenFor('n3')));
+    const c = await openClient(t.url(await tokenFor('n3')));
     await presenceIs(t, 'n3', 1);
     for (const x of [a, c]) x.ws.close(1000);
   });

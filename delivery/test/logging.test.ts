@@ -43,14 +43,14 @@ describe('delivery: tokens never reach the logs', () => {
     const url = (token: string) => `ws://127.0.0.1:${port}/ws?token=${encodeURIComponent(token)}`;
     const noneHeader = Buffer.from('{"alg":"none"}').toString('base64url');
     const tokens = {
-      good: signConnectToken({ sub: 'log-good', exp: exp(), aud: audience }, SECRET),
-      flooder: signConnectToken({ sub: 'log-flood', exp: exp(), aud: audience }, SECRET),
-      forged: signConnectToken({ sub: 'log-forged', exp: exp(), aud: audience }, 'f'.repeat(40)),
-      expired: signConnectToken({ sub: 'log-expired', exp: exp() - 7200, aud: audience }, SECRET),
-      wrongAudience: signConnectToken({ sub: 'log-aud', exp: exp(), aud: 'someone-else' }, SECRET),
+      good: await signConnectToken({ sub: 'log-good', exp: exp(), aud: audience }, SECRET),
+      flooder: await signConnectToken({ sub: 'log-flood', exp: exp(), aud: audience }, SECRET),
+      forged: await signConnectToken({ sub: 'log-forged', exp: exp(), aud: audience }, 'f'.repeat(40)),
+      expired: await signConnectToken({ sub: 'log-expired', exp: exp() - 7200, aud: audience }, SECRET),
+      wrongAudience: await signConnectToken({ sub: 'log-aud', exp: exp(), aud: 'someone-else' }, SECRET),
       none: `${noneHeader}.${Buffer.from(JSON.stringify({ sub: 'log-none', exp: exp() })).toString('base64url')}.`,
       garbage: 'garbage-token-ZXCVBNMASDFGHJKL',
-      refusedOrigin: signConnectToken({ sub: 'log-origin', exp: exp(), aud: audience }, SECRET),
+      refusedOrigin: await signConnectToken({ sub: 'log-origin', exp: exp(), aud: audience }, SECRET),
     };
     const linesBefore = svc.lines.length;
 

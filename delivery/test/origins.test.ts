@@ -88,18 +88,18 @@ describe('delivery: origin allowlist at the upgrade', () => {
   });
 
   it('upgrades listed origins, including any port of a wildcard port', async () => {
-    assert.equal(await upgradeStatus(listed.url(tokenFor('o1')), 'https://app.example.com'), 101);
-    assert.equal(await upgradeStatus(listed.url(tokenFor('o1')), 'http://localhost:5173'), 101);
-    assert.equal(await upgradeStatus(listed.url(tokenFor('o1')), 'http://localhost:3000'), 101);
+    assert.equal(await upgradeStatus(listed.url(await tokenFor('o1')), 'https://app.example.com'), 101);
+    assert.equal(await upgradeStatus(listed.url(await tokenFor('o1')), 'http://localhost:5173'), 101);
+    assert.equal(await upgradeStatus(listed.url(await tokenFor('o1')), 'http://localhost:3000'), 101);
   });
 
   it("upgrades the page of the node's own host even when the list does not name it", async () => {
-    assert.equal(await upgradeStatus(listed.url(tokenFor('o1')), `http://127.0.0.1:${listed.node.port}`), 101);
+    assert.equal(await upgradeStatus(listed.url(await tokenFor('o1')), `http://127.0.0.1:${listed.node.port}`), 101);
   });
 
   it('upgrades a request without an Origin header (not a browser page)', async () => {
-    assert.equal(await upgradeStatus(listed.url(tokenFor('o2'))), 101);
-    assert.equal(await upgradeStatus(plain.url(tokenFor('o2'))), 101);
+    assert.equal(await upgradeStatus(listed.url(await tokenFor('o2'))), 101);
+    assert.equal(await upgradeStatus(plain.url(await tokenFor('o2'))), 101);
   });
 
   it('answers a refused origin 403 with no WebSocket, and nothing changes', async () => {
@@ -107,7 +107,7 @@ describe('delivery: origin allowlist at the upgrade', () => {
     const refusedBefore = listed.node.server.stats.originRefused;
     const openedBefore = listed.node.server.stats.opened;
     for (const origin of ['https://evil.example', 'http://localhost.evil.com:5173', 'null', 'https://app.example.com.evil.com']) {
-      assert.equal(await upgradeStatus(listed.url(tokenFor('victim')), origin), 403, origin);
+      assert.equal(await upgradeStatus(listed.url(await tokenFor('victim')), origin), 403, origin);
     }
     assert.equal(listed.node.server.stats.originRefused - refusedBefore, 4);
     assert.equal(listed.node.server.stats.opened, openedBefore);
@@ -117,9 +117,9 @@ describe('delivery: origin allowlist at the upgrade', () => {
 
   it("by default allows the page of the node's own host and refuses others", async () => {
     const host = `127.0.0.1:${plain.node.port}`;
-    assert.equal(await upgradeStatus(plain.url(tokenFor('o3')), `http://${host}`), 101);
-    assert.equal(await upgradeStatus(plain.url(tokenFor('o3')), 'http://127.0.0.1:1'), 403);
-    assert.equal(await upgradeStatus(plain.url(tokenFor('o3')), 'https://evil.example'), 403);
+    assert.equal(await upgradeStatus(plain.url(await tokenFor('o3')), `http://${host}`), 101);
+    assert.equal(await upgradeStatus(plain.url(await tokenFor('o3')), 'http://127.0.0.1:1'), 403);
+    assert.equal(await upgradeStatus(plain.url(await tokenFor('o3')), 'https://evil.example'), 403);
     await presenceIs(plain, 'o3', 0);
   });
 });

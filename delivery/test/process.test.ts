@@ -83,7 +83,7 @@ describe('delivery: the service process', () => {
       const readyz = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2000) });
       assert.equal(readyz.status, 200);
 
-      const token = tokenFor('proc-user');
+      const token = await tokenFor('proc-user');
       const c = await openClient(`ws://127.0.0.1:${port}/ws?token=${token}`);
       svc.child.kill('SIGTERM');
       assert.equal((await withTimeout(c.closed, 5000, 'client close')).code, 1001);

@@ -30,9 +30,9 @@ describe('delivery: pushing and acks', () => {
     );
 
   it('pushes the exact frame to every socket of the recipient and records one delivered event', async () => {
-    const a = await openClient(t.url(tokenFor('erin')));
-    const b = await openClient(t.url(tokenFor('erin')));
-    const other = await openClient(t.url(tokenFor('frank')));
+    const a = await openClient(t.url(await tokenFor('erin')));
+    const b = await openClient(t.url(await tokenFor('erin')));
+    const other = await openClient(t.url(await tokenFor('frank')));
     const notificationId = uuidv7();
     const acceptedAt = new Date().toISOString();
     await dispatch(t, {
@@ -61,7 +61,7 @@ describe('delivery: pushing and acks', () => {
   });
 
   it('leaves optional fields out of the frame when the request has none', async () => {
-    const c = await openClient(t.url(tokenFor('gina')));
+    const c = await openClient(t.url(await tokenFor('gina')));
     const notificationId = uuidv7();
     const acceptedAt = new Date().toISOString();
     await dispatch(t, { notificationId, recipientId: 'gina', acceptedAt });
@@ -93,7 +93,7 @@ describe('delivery: pushing and acks', () => {
   });
 
   it('delivers every good request of a batched entry and sets aside the malformed one between them', async () => {
-    const c = await openClient(t.url(tokenFor('ivy')));
+    const c = await openClient(t.url(await tokenFor('ivy')));
     const acceptedAt = new Date().toISOString();
     const ids = [uuidv7(), uuidv7()];
     const dead = deadLetterStream(t.keys.deliveries(t.node.nodeId));
@@ -120,7 +120,7 @@ describe('delivery: pushing and acks', () => {
   });
 
   it('turns a client ack into notification.acknowledged, once', async () => {
-    const c = await openClient(t.url(tokenFor('hank')));
+    const c = await openClient(t.url(await tokenFor('hank')));
     const notificationId = uuidv7();
     await dispatch(t, { notificationId, recipientId: 'hank', body: 'b', acceptedAt: new Date().toISOString() });
     await nextFrame(c);
@@ -146,8 +146,8 @@ describe('delivery: pushing and acks', () => {
   });
 
   it('ignores an ack for a notification the socket was never sent', async () => {
-    const victim = await openClient(t.url(tokenFor('ivy')));
-    const attacker = await openClient(t.url(tokenFor('jack')));
+    const victim = await openClient(t.url(await tokenFor('ivy')));
+    const attacker = await openClient(t.url(await tokenFor('jack')));
     const theirs = uuidv7();
     const own = uuidv7();
     await dispatch(t, { notificationId: theirs, recipientId: 'ivy', acceptedAt: new Date().toISOString() });

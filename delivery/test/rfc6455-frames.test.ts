@@ -30,12 +30,13 @@ async function upgraded(t: TestNode, recipientId: string): Promise<RawClient> {
   let head = Buffer.alloc(0);
   let after = Buffer.alloc(0);
   let open = false;
+  const token = await tokenFor(recipientId);
   const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   socket.on('error', () => {});
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', () =>
       socket.write(
-        `GET /ws?token=${tokenFor(recipientId)} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `GET /ws?token=${token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
           `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
       ),
     );

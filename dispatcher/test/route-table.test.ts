@@ -274,7 +274,7 @@ test('routes a client that connected just before the send, though the table has 
   // A real node and socket: routed the moment its presence is in Redis.
   const t = await startTestNode(srv.url, { PUSHFLOW_REDIS_PREFIX: prefix });
   cleanups.push(() => t.close());
-  const client = await openClient(t.url(tokenFor('ned')));
+  const client = await openClient(t.url(await tokenFor('ned')));
   cleanups.push(async () => void client.ws.close());
   await waitFor(
     'presence in Redis',
@@ -291,7 +291,7 @@ test('a client that disconnects during a send gets an honest RECIPIENT_OFFLINE f
   const { table } = await startTable(keys);
   const t = await startTestNode(srv.url, { PUSHFLOW_REDIS_PREFIX: prefix });
   cleanups.push(() => t.close());
-  const client = await openClient(t.url(tokenFor('ola')));
+  const client = await openClient(t.url(await tokenFor('ola')));
   await knows(table, 'ola', [t.node.nodeId]);
 
   // Routed while the socket was open; it closes before the node gets the request.

@@ -119,6 +119,7 @@ export async function buildApp({ config, redis, rpc, log, registry }: AppDeps) {
     });
     await api.register(connectTokenRoutes, {
       secret: config.PUSHFLOW_CONNECT_SECRET,
+      ...(config.PUSHFLOW_CONNECT_SECRET_ID !== undefined ? { secretId: config.PUSHFLOW_CONNECT_SECRET_ID } : {}),
       maxTtlSeconds: config.PUSHFLOW_MAX_TOKEN_TTL_SECONDS,
       recipientIdLength: config.PUSHFLOW_MAX_RECIPIENT_ID_LENGTH,
       audience: config.PUSHFLOW_TOKEN_AUDIENCE,

@@ -23,6 +23,7 @@ export const GatewayConfigSchema = Type.Object({
   GATEWAY_HOST: Type.String({ default: '0.0.0.0', minLength: 1 }),
   PUSHFLOW_API_KEYS: Type.String({ minLength: 16, description: 'Comma-separated API keys, each at least 16 characters' }),
   PUSHFLOW_CONNECT_SECRET: common.PUSHFLOW_CONNECT_SECRET,
+  PUSHFLOW_CONNECT_SECRET_ID: common.PUSHFLOW_CONNECT_SECRET_ID,
   REDIS_URL: common.REDIS_URL,
   PUSHFLOW_REDIS_PREFIX: common.PUSHFLOW_REDIS_PREFIX,
   PUSHFLOW_PARTITIONS: common.PUSHFLOW_PARTITIONS,

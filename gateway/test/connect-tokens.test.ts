@@ -28,20 +28,23 @@ describe('POST /connect-tokens', { timeout: 20_000 }, () => {
     });
     assert.equal(res.statusCode, 201, res.body);
     const { token, expiresAt } = res.json();
-    const verified = verifyConnectToken(token, SECRET);
+    const verified = await verifyConnectToken(token, SECRET);
     assert.ok(verified.ok, JSON.stringify(verified));
     assert.equal(verified.claims.sub, 'user-7');
     assert.ok(verified.claims.exp - before >= 120 && verified.claims.exp - before <= 121, `exp ${verified.claims.exp}`);
     assert.equal(verified.claims.exp - verified.claims.iat!, 120);
     assert.equal(new Date(expiresAt).getTime(), verified.claims.exp * 1000);
-    assert.equal(verifyConnectToken(token, 'another-secret-of-at-least-32-bytes!!!').ok, false);
-    assert.deepEqual(verifyConnectToken(token, SECRET, { now: (verified.claims.exp + 60) * 1000 }), { ok: false, error: 'TOKEN_EXPIRED' });
+    assert.equal((await verifyConnectToken(token, 'another-secret-of-at-least-32-bytes!!!')).ok, false);
+    assert.deepEqual(await verifyConnectToken(token, SECRET, { now: (verified.claims.exp + 60) * 1000 }), {
+      ok: false,
+      error: 'TOKEN_EXPIRED',
+    });
   });
 
   it('defaults to one hour', async () => {
     const res = await gw.app.inject({ method: 'POST', url: '/connect-tokens', headers: auth(), payload: { recipientId: 'u' } });
     assert.equal(res.statusCode, 201, res.body);
-    const verified = verifyConnectToken(res.json().token, SECRET);
+    const verified = await verifyConnectToken(res.json().token, SECRET);
     assert.ok(verified.ok);
     assert.equal(verified.claims.exp - verified.claims.iat!, 3600);
   });
@@ -59,10 +62,10 @@ describe('POST /connect-tokens', { timeout: 20_000 }, () => {
       const res = await withAud.app.inject({ method: 'POST', url: '/connect-tokens', headers: auth(), payload: { recipientId: 'u' } });
       assert.equal(res.statusCode, 201, res.body);
       const { token } = res.json();
-      const verified = verifyConnectToken(token, SECRET, { audience: 'pushflow-eu' });
+      const verified = await verifyConnectToken(token, SECRET, { audience: 'pushflow-eu' });
       assert.ok(verified.ok, JSON.stringify(verified));
       assert.equal(verified.claims.aud, 'pushflow-eu');
-      assert.equal(verifyConnectToken(token, SECRET, { audience: 'pushflow-us' }).ok, false);
+      assert.equal((await verifyConnectToken(token, SECRET, { audience: 'pushflow-us' })).ok, false);
     } finally {
       await withAud.close();
     }

@@ -26,7 +26,7 @@ export function centrifugoSystem(server: CentrifugoServer): System {
     name: 'centrifugo',
     async openSocket(recipientId, _index, onPublication) {
       const channel = personalChannel(recipientId);
-      const token = signConnectToken({ sub: recipientId, exp: Math.floor(Date.now() / 1000) + 3600 }, server.hmacSecret);
+      const token = await signConnectToken({ sub: recipientId, exp: Math.floor(Date.now() / 1000) + 3600 }, server.hmacSecret);
       const ws = await openWebSocket(server.wsUrl);
       let connected: (err?: Error) => void = () => {};
       const ready = new Promise<void>((resolve, reject) => {

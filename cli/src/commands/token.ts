@@ -18,7 +18,8 @@ Mints a connect token for recipientId: a client opens ws://<delivery>/ws?token=<
                      than its PUSHFLOW_MAX_TOKEN_TTL_SECONDS (86400 by default)
   --local            sign it here instead of asking the gateway (POST /connect-tokens), with
                      PUSHFLOW_CONNECT_SECRET (or PUSHFLOW_CONNECT_SECRET_FILE), the secret the
-                     delivery nodes verify with; adds "aud" when PUSHFLOW_TOKEN_AUDIENCE is set.
+                     delivery nodes verify with; adds "aud" when PUSHFLOW_TOKEN_AUDIENCE is set,
+                     and "kid" when PUSHFLOW_CONNECT_SECRET_ID is.
                      Needs no API key and no running gateway. Nodes refuse a token that lives
                      longer than their PUSHFLOW_MAX_TOKEN_TTL_SECONDS, whoever signed it.
 ${apiHelp}
@@ -90,6 +91,11 @@ async function signLocally(recipientId: string, ttlSeconds: number, env = proces
     throw usageError(`token --local: PUSHFLOW_CONNECT_SECRET is shorter than ${MIN_SECRET_BYTES} bytes; no PushFlow service accepts it`);
   const now = Math.floor(Date.now() / 1000);
   const audience = env.PUSHFLOW_TOKEN_AUDIENCE || undefined;
-  const jwt = signConnectToken({ sub: recipientId, iat: now, exp: now + ttlSeconds, ...(audience && { aud: audience }) }, secret);
+  const kid = env.PUSHFLOW_CONNECT_SECRET_ID || undefined;
+  const jwt = await signConnectToken(
+    { sub: recipientId, iat: now, exp: now + ttlSeconds, ...(audience && { aud: audience }) },
+    secret,
+    kid,
+  );
   return { token: jwt, expiresAt: new Date((now + ttlSeconds) * 1000).toISOString() };
 }

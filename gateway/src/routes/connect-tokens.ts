@@ -6,6 +6,8 @@ export const DEFAULT_TOKEN_TTL_SECONDS = 3600;
 
 export interface ConnectTokenOptions {
   secret: string;
+  /** PUSHFLOW_CONNECT_SECRET_ID: put in each token's header as `kid`, so nodes pick the secret. */
+  secretId?: string;
   maxTtlSeconds: number;
   recipientIdLength: number;
   /** Set: every token carries it as `aud`, and delivery nodes configured with it accept only those. */
@@ -18,7 +20,7 @@ export interface ConnectTokenOptions {
  */
 export const connectTokenRoutes: FastifyPluginAsyncTypebox<ConnectTokenOptions> = async (
   app,
-  { secret, maxTtlSeconds, recipientIdLength, audience },
+  { secret, secretId, maxTtlSeconds, recipientIdLength, audience },
 ) => {
   const Body = Type.Object(
     {
@@ -62,7 +64,11 @@ export const connectTokenRoutes: FastifyPluginAsyncTypebox<ConnectTokenOptions> 
       const { recipientId, ttlSeconds = DEFAULT_TOKEN_TTL_SECONDS } = request.body;
       const iat = Math.floor(Date.now() / 1000);
       const exp = iat + ttlSeconds;
-      const token = signConnectToken({ sub: recipientId, iat, exp, ...(audience === undefined ? {} : { aud: audience }) }, secret);
+      const token = await signConnectToken(
+        { sub: recipientId, iat, exp, ...(audience === undefined ? {} : { aud: audience }) },
+        secret,
+        secretId,
+      );
       return reply.code(201).send({ token, expiresAt: new Date(exp * 1000).toISOString() });
     },
   );

@@ -88,6 +88,9 @@ function redact(name: string, raw: string, fromFiles: Set<string>): string {
 
 const millis = (fallback: number) => Type.Integer({ minimum: 1, maximum: 3_600_000, default: fallback });
 
+/** A connect key id (`kid`): what PUSHFLOW_CONNECT_SECRET_ID and PUSHFLOW_CONNECT_EXTRA_SECRETS name keys with. */
+export const KEY_ID_PATTERN = '^[A-Za-z0-9_.-]{1,64}$';
+
 /** Variables several services read; each service picks the ones it uses. */
 export const common = {
   /** One Redis, or `redis-cluster://[user:password@]host:port[,host:port...]` for a Redis Cluster (streams/redis.ts). */
@@ -109,6 +112,8 @@ export const common = {
    */
   PUSHFLOW_ENTRY_FORMAT: Type.Union([Type.Literal('batch'), Type.Literal('single')], { default: 'batch' }),
   PUSHFLOW_CONNECT_SECRET: Type.String({ minLength: 32, description: 'HS256 secret, at least 32 bytes' }),
+  /** The key id (`kid`) of PUSHFLOW_CONNECT_SECRET: the gateway puts it in the tokens it signs. */
+  PUSHFLOW_CONNECT_SECRET_ID: Type.Optional(Type.String({ pattern: KEY_ID_PATTERN, maxLength: 64 })),
   /**
    * The longest-lived connect token the gateway signs, and the furthest `exp` a delivery node
    * accepts, whoever signed the token: a self-signed token must not outlive what the gateway

@@ -73,6 +73,12 @@ const RULES: Record<string, Rule> = {
     refuse(variable, value, 'the secret');
     return undefined;
   },
+  PUSHFLOW_CONNECT_EXTRA_SECRETS: (variable, value) => {
+    value.split(',').forEach((entry, i) => {
+      refuse(variable, entry.slice(entry.indexOf(':') + 1), `secret #${i + 1}`);
+    });
+    return undefined;
+  },
   PUSHFLOW_METRICS_TOKEN: (variable, value) => {
     refuse(variable, value, 'the token');
     return undefined;

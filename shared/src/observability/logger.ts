@@ -26,6 +26,8 @@ const REDACT_PATHS = [
   '*.secret',
   'PUSHFLOW_CONNECT_SECRET',
   '*.PUSHFLOW_CONNECT_SECRET',
+  'PUSHFLOW_CONNECT_EXTRA_SECRETS',
+  '*.PUSHFLOW_CONNECT_EXTRA_SECRETS',
   'token',
   '*.token',
   'req.query.token',
