@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { verifyConnectToken } from '@pushflow/shared';
+import { createConnectKeys, verifyConnectToken } from '@pushflow/shared';
 import { redisServer, type Server } from '../../local-stack/servers.ts';
 import { uniquePrefix } from '../../local-stack/isolation.ts';
 import { auth, SECRET, startGateway, type Gateway } from './peer.ts';
+
+const headerOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()) as Record<string, unknown>;
 
 describe('POST /connect-tokens', { timeout: 20_000 }, () => {
   let server: Server;
@@ -68,6 +70,36 @@ describe('POST /connect-tokens', { timeout: 20_000 }, () => {
       assert.equal((await verifyConnectToken(token, SECRET, { audience: 'pushflow-us' })).ok, false);
     } finally {
       await withAud.close();
+    }
+  });
+
+  it('puts PUSHFLOW_CONNECT_SECRET_ID in the header as kid, which a node with rotated secrets selects by', async () => {
+    const plain = await gw.app.inject({ method: 'POST', url: '/connect-tokens', headers: auth(), payload: { recipientId: 'u' } });
+    assert.equal('kid' in headerOf(plain.json().token), false);
+    const withKid = await startGateway(server.url, uniquePrefix(), { env: { PUSHFLOW_CONNECT_SECRET_ID: 'current' }, gatewayId: 'gw-kid' });
+    try {
+      const res = await withKid.app.inject({ method: 'POST', url: '/connect-tokens', headers: auth(), payload: { recipientId: 'u' } });
+      const { token } = res.json();
+      assert.deepEqual(headerOf(token), { alg: 'HS256', typ: 'JWT', kid: 'current' });
+      const other = 'another-secret-of-at-least-32-bytes!!!';
+      assert.equal((await verifyConnectToken(token, await createConnectKeys({ secrets: [{ secret: SECRET, kid: 'current' }] }))).ok, true);
+      // The kid binds it: under another secret of that id it does not verify.
+      assert.equal(
+        (
+          await verifyConnectToken(
+            token,
+            await createConnectKeys({
+              secrets: [
+                { secret: other, kid: 'current' },
+                { secret: SECRET, kid: 'old' },
+              ],
+            }),
+          )
+        ).ok,
+        false,
+      );
+    } finally {
+      await withKid.close();
     }
   });
 
