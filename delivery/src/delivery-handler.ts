@@ -20,7 +20,7 @@ import type { DeliveryMetrics } from './metrics.ts';
 import type { HeldEntries } from './held-entries.ts';
 import { isSettled, newOutcome, outcomeEvent, type Outcome } from './outcomes.ts';
 import { rememberSent, type ClientSocket } from './socket.ts';
-import { handOver } from './socket-frames.ts';
+import { handOver, holdsFrames } from './socket-frames.ts';
 
 /**
  * The partition handler (docs/design.md, "The flow of a notification", step 4): one XREADGROUP batch of DeliveryRequests
@@ -134,6 +134,7 @@ export function createDeliveryHandler(opts: DeliveryHandlerOptions): (entries: S
     try {
       const data = ws.getUserData();
       if (data.closed || data.closing) return;
+      let sent = 0;
       ws.cork(() => {
         for (const { frame, bytes, outcome } of queue) {
           const buffered = ws.getBufferedAmount();
@@ -141,13 +142,18 @@ export function createDeliveryHandler(opts: DeliveryHandlerOptions): (entries: S
             overflowAt = buffered;
             return;
           }
-          // Handed over, not yet delivered: it counts once it has left uWS for the kernel.
-          handOver(data.frames, bytes, outcome);
           rememberSent(data, outcome.request.notificationId);
+          sent++;
         }
       });
-      // Most sockets took every byte at once, and their frames settle here.
-      held.settle(ws);
+      if (!holdsFrames(data.frames) && ws.getBufferedAmount() === 0) {
+        // The usual case: the socket took every byte at once, so every frame left the node.
+        for (let i = 0; i < sent; i++) queue[i]!.outcome.sentTo++;
+      } else {
+        // Handed over, not yet delivered: each counts once it has left uWS for the kernel.
+        for (let i = 0; i < sent; i++) handOver(data.frames, queue[i]!.bytes, queue[i]!.outcome);
+        held.settle(ws);
+      }
       if (overflowAt === undefined) return;
       // The rest of this socket's queue is not sent either; a notification no socket of
       // the recipient took fails BACKPRESSURE. What the socket holds still goes out before
