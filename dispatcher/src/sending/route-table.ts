@@ -244,6 +244,33 @@ export function createRouteTable(deps: RouteTableDeps): RouteTable {
    * applies an older change over a newer one.
    */
   async function catchUp(client: RedisClient): Promise<boolean> {
+    // The usual case, one plain XRANGE from our own entry: still there, nothing after it can
+    // have been trimmed (trimming takes the oldest first), so what follows is everything we
+    // missed. When our entry is gone, or was never one (an empty stream at the resync), the
+    // stream's counters decide whether something was lost: a Lua script, several times the
+    // Redis CPU of the XRANGE, once per routed batch.
+    const at = epoch;
+    const from = position;
+    if (from !== '0-0') {
+      const page = (await client.xrange(stream, from, '+', 'COUNT', batchSize + 1)) as [string, string[]][];
+      if (stopped || at !== epoch) return true;
+      if (page[0]?.[0] === from) {
+        heardAt = Date.now();
+        followFailing = false;
+        for (const [id, fields] of page) {
+          if (compareIds(id, position) <= 0) continue;
+          apply(fields);
+          position = id;
+          seen++;
+        }
+        return page.length > batchSize;
+      }
+    }
+    return catchUpCounting(client);
+  }
+
+  /** catchUp by the stream's counters (READ_CHANGES), for when our entry cannot vouch for the stream. */
+  async function catchUpCounting(client: RedisClient): Promise<boolean> {
     const at = epoch;
     const from = position;
     const seenAtRead = seen;
