@@ -291,9 +291,15 @@ export function createSocketHandlers(opts: SocketOptions): SocketHandlers {
 
   /** A verified token takes its place among the node's sockets, within the limits; else it is closed with why. */
   function settle(ws: ClientSocket, data: SocketData, verdict: Verdict): void {
-    if ('code' in verdict) return refuse(ws, data, verdict);
+    if ('code' in verdict) {
+      refuse(ws, data, verdict);
+      return;
+    }
     const overLimit = limitRefusal(verdict.recipientId);
-    if (overLimit) return refuse(ws, data, overLimit);
+    if (overLimit) {
+      refuse(ws, data, overLimit);
+      return;
+    }
     data.recipientId = verdict.recipientId;
     data.deadlineMs = verdict.deadlineMs;
     data.messages = fullBudget(perSecond, Date.now());
