@@ -5,6 +5,7 @@ import Fastify, { type FastifyError } from 'fastify';
 import { makeKeys, type Logger, type RedisClient, type Registry } from '@pushflow/shared';
 import pkg from '../package.json' with { type: 'json' };
 import { accessLog } from './access-log.ts';
+import { lazyRequestLogger } from './request-logger.ts';
 import { apiKeyHook } from './auth.ts';
 import { batchLimits, contentLimits, rateLimitSettings, type GatewayConfig } from './config.ts';
 import { dashboardApiRoutes, dashboardPageRoutes } from './dashboard/routes.ts';
@@ -42,6 +43,7 @@ export async function buildApp({ config, redis, rpc, log, registry }: AppDeps) {
   const app = Fastify({
     ...(log ? { loggerInstance: log } : { logger: false }),
     logController: accessLog(config.PUSHFLOW_ACCESS_LOG),
+    childLoggerFactory: lazyRequestLogger,
     bodyLimit: config.PUSHFLOW_HTTP_BODY_LIMIT_BYTES,
     // A body holding `__proto__`, or `constructor` with `prototype`, is refused at parse time (400).
     onProtoPoisoning: 'error',
