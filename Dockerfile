@@ -18,6 +18,9 @@ COPY dispatcher/package.json dispatcher/
 COPY delivery/package.json delivery/
 # The CLI is a workspace too: npm ci needs every workspace's manifest, though no image runs it.
 COPY cli/package.json cli/
+COPY server/package.json server/
+# So is the client library (@pushflow/client); the delivery node serves it to its demo page.
+COPY client/package.json client/
 # TypeScript runs from source, no build step: Node 24 strips the types as it loads each file.
 # --omit=dev drops the test tooling.
 RUN npm ci --omit=dev --no-audit --no-fund \
@@ -44,6 +47,10 @@ WORKDIR /app
 # the ones pointing at services not copied below simply dangle, unused).
 COPY --from=deps /app/ ./
 COPY shared/src shared/src
+# The client library's source and its bundler: the delivery node builds the library for its
+# demo page when it starts (delivery/src/demo-page.ts). A few KB; the other services ignore it.
+COPY client/src client/src
+COPY client/scripts client/scripts
 COPY scripts/node.sh scripts/node.sh
 COPY ${SERVICE}/src ${SERVICE}/src
 # Files stay owned by root: the service, running as the unprivileged `node` user of the

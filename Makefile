@@ -7,7 +7,7 @@ NODE := ./scripts/node.sh
 # redialling a stopped Redis must not keep the run waiting forever. No test or hook may take
 # over 10 minutes (the longest take 5): a hang fails with its name instead of timing out CI.
 TEST_RUN = $(NODE) --test --test-force-exit --test-timeout=600000
-TEST_FILES = $(shell find shared gateway dispatcher delivery cli test load -path '*/node_modules' -prune -o -path test/faults -prune -o -path test/cluster -prune -o -name '*.test.ts' -print 2>/dev/null | sort)
+TEST_FILES = $(shell find shared gateway dispatcher delivery cli client server test load -path '*/node_modules' -prune -o -path test/faults -prune -o -path test/cluster -prune -o -name '*.test.ts' -print 2>/dev/null | sort)
 # The fault tests each run a whole stack through a 10,000-notification burst: one at a time.
 FAULT_TEST_FILES = $(shell find test/faults -name '*.test.ts' 2>/dev/null | sort)
 # Each starts a six-process Redis Cluster (redis-server, redis-cli) and a stack on it: one at a time too.

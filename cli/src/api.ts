@@ -1,3 +1,6 @@
+// The library's source, not its package: the CLI runs from this repository, where
+// @pushflow/server is not built (its package exports dist/).
+import { createRequester, PushFlowApiError, PushFlowConnectionError, PushFlowError } from '../../server/src/index.ts';
 import { CliError, EXIT, usageError } from './errors.ts';
 import { warn } from './output.ts';
 
@@ -56,56 +59,29 @@ export interface ApiAnswer<T> {
 }
 
 /**
- * One request to the API. Resolves with 2xx answers only; everything else becomes a
- * CliError carrying the exit code it means (EXIT) and, for problem+json answers, the
- * problem's `type` as its code.
+ * One request to the API, through @pushflow/server's requester (server/src/request.ts), the
+ * library a Node backend would use. Resolves with 2xx answers only; everything else becomes
+ * a CliError carrying the exit code it means (EXIT) and, for problem+json answers, the
+ * problem's `type` as its code. Nothing is retried: a script decides that from the exit code.
  */
 export async function request<T>(
   target: ApiTarget,
-  method: 'GET' | 'POST',
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
   path: string,
   opts: { body?: unknown; headers?: Record<string, string> } = {},
 ): Promise<ApiAnswer<T>> {
-  const url = `${target.url}${path}`;
-  let res: Response;
+  const send = createRequester({ url: target.url, apiKey: target.apiKey, timeoutMs: REQUEST_TIMEOUT_MS, retry: { retries: 0 } });
   try {
-    res = await fetch(url, {
+    const { status, body } = await send<T>({
       method,
-      headers: {
-        authorization: `Bearer ${target.apiKey}`,
-        accept: 'application/json, application/problem+json',
-        ...(opts.body !== undefined && { 'content-type': 'application/json' }),
-        ...opts.headers,
-      },
-      body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      path,
+      ...(opts.body !== undefined && { body: opts.body }),
+      ...(opts.headers && { headers: opts.headers }),
     });
+    return { status, body };
   } catch (err) {
-    throw unreachable(target, err);
+    throw cliErrorOf(err, target);
   }
-  let text: string;
-  try {
-    text = await res.text();
-  } catch (err) {
-    throw unreachable(target, err);
-  }
-  let body: unknown;
-  try {
-    body = text === '' ? undefined : JSON.parse(text);
-  } catch {
-    body = undefined;
-  }
-  if (res.ok) {
-    if (body === undefined) {
-      throw new CliError(
-        EXIT.unavailable,
-        'BAD_RESPONSE',
-        `${method} ${url} answered ${res.status} without a JSON body: is --url a PushFlow gateway?`,
-      );
-    }
-    return { status: res.status, body: body as T };
-  }
-  throw apiError(res.status, body, `${method} ${path}`);
 }
 
 /** What the API answers for each notification it accepted. */
@@ -124,49 +100,29 @@ export async function sendBatch(target: ApiTarget, notifications: unknown[], ide
   return body.notifications;
 }
 
-function unreachable(target: ApiTarget, err: unknown): CliError {
-  const e = err as Error & { cause?: { code?: string; message?: string } };
-  const reason =
-    e.name === 'TimeoutError' ? `no answer within ${REQUEST_TIMEOUT_MS / 1000} s` : (e.cause?.code ?? e.cause?.message ?? e.message);
-  return new CliError(EXIT.unavailable, 'UNREACHABLE', `cannot reach PushFlow at ${target.url} (${reason})`);
-}
-
-interface Problem {
-  type?: unknown;
-  title?: unknown;
-  detail?: unknown;
-  errors?: unknown;
-}
-
-function apiError(status: number, body: unknown, what: string): CliError {
-  const problem: Problem = body !== null && typeof body === 'object' ? (body as Problem) : {};
-  const type = typeof problem.type === 'string' ? problem.type : undefined;
-  const details: Record<string, unknown> = {
-    status,
-    ...(type && { type }),
-    ...(problem.errors !== undefined && { errors: problem.errors }),
-  };
-  const message = `${what} answered ${status}${said(problem)}`;
-  const exitCode = status === 404 ? EXIT.notFound : status >= 500 || status < 400 ? EXIT.unavailable : EXIT.refused;
-  const fallback = status === 404 ? 'NOT_FOUND' : exitCode === EXIT.unavailable ? 'SERVER_ERROR' : 'REFUSED';
-  return new CliError(exitCode, type ?? fallback, message, details);
-}
-
-/**
- * What went wrong, said once: the detail, which names the field, or else the title (with
- * the field errors, if any). The title is the type in words, and the code printed says it.
- */
-function said(problem: Problem): string {
-  if (typeof problem.detail === 'string' && problem.detail !== '') return `: ${problem.detail}`;
-  const title = typeof problem.title === 'string' && problem.title !== '' ? `: ${problem.title}` : '';
-  return `${title}${fieldErrors(problem.errors)}`;
-}
-
-/** Field errors, for a problem whose detail does not say them. */
-function fieldErrors(errors: unknown): string {
-  if (!Array.isArray(errors) || errors.length === 0) return '';
-  const parts = errors
-    .slice(0, 5)
-    .map((e: { path?: unknown; message?: unknown }) => `${String(e.path ?? '')} ${String(e.message ?? '')}`.trim());
-  return ` (${parts.join('; ')}${errors.length > 5 ? '; ...' : ''})`;
+/** The library's typed errors as the CLI's: an exit code and a stable code (docs/cli.md). */
+function cliErrorOf(err: unknown, target: ApiTarget): unknown {
+  if (err instanceof PushFlowApiError) {
+    const { status, type, problem } = err;
+    const details: Record<string, unknown> = {
+      status,
+      ...(type && { type }),
+      ...(problem?.errors !== undefined && { errors: problem.errors }),
+    };
+    const exitCode = status === 404 ? EXIT.notFound : status >= 500 || status < 400 ? EXIT.unavailable : EXIT.refused;
+    const fallback = status === 404 ? 'NOT_FOUND' : exitCode === EXIT.unavailable ? 'SERVER_ERROR' : 'REFUSED';
+    return new CliError(exitCode, type ?? fallback, err.message, details);
+  }
+  if (err instanceof PushFlowConnectionError) {
+    const cause = err.cause as (Error & { cause?: { code?: string; message?: string } }) | undefined;
+    const reason =
+      err.code === 'timeout'
+        ? `no answer within ${REQUEST_TIMEOUT_MS / 1000} s`
+        : (cause?.cause?.code ?? cause?.cause?.message ?? cause?.message);
+    return new CliError(EXIT.unavailable, 'UNREACHABLE', `cannot reach PushFlow at ${target.url} (${reason})`);
+  }
+  if (err instanceof PushFlowError && err.code === 'bad-response') {
+    return new CliError(EXIT.unavailable, 'BAD_RESPONSE', `${err.message.replace('is the URL', 'is --url')}`);
+  }
+  return err;
 }

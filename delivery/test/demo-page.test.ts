@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { bundleClient } from '../../client/scripts/bundle.ts';
 import { withTestNode, type TestNode } from './helpers.ts';
 
 /** The demo page's files over plain HTTP; test/demo.test.ts drives it in Chromium. */
@@ -11,9 +12,12 @@ describe('delivery: GET /demo', () => {
   for (const [path, type, marker] of [
     ['/demo', 'text/html; charset=utf-8', '<script type="module" src="/demo/client.js">'],
     ['/demo/', 'text/html; charset=utf-8', '<title>PushFlow demo client</title>'],
-    ['/demo/client.js', 'text/javascript; charset=utf-8', 'export function connectClient'],
-    // The commented source, types and all, for people to read.
-    ['/demo/client.ts', 'text/plain; charset=utf-8', 'export function connectClient(token: string'],
+    // The page's script, its import of the library pointed at the library's module next to it.
+    ['/demo/client.js', 'text/javascript; charset=utf-8', 'from "./pushflow-client.js"'],
+    // The library itself, built from client/src when the node started.
+    ['/demo/pushflow-client.js', 'text/javascript; charset=utf-8', 'function connect('],
+    // The page's commented source, types and all, for people to read.
+    ['/demo/client.ts', 'text/plain; charset=utf-8', 'import { connect, type PushFlowClient'],
     ['/demo/demo.css', 'text/css; charset=utf-8', '.notification'],
   ] as const) {
     it(`${path}: ${type}, a CSP allowing only its own origin, nosniff`, async () => {
@@ -28,6 +32,10 @@ describe('delivery: GET /demo', () => {
       assert.ok((await res.text()).includes(marker), `${path} holds ${marker}`);
     });
   }
+
+  it('/demo/pushflow-client.js is the library as its build makes it (client/dist/index.js)', async () => {
+    assert.equal(await (await get('/demo/pushflow-client.js')).text(), bundleClient());
+  });
 
   it('/ redirects to /demo', async () => {
     const res = await fetch(`http://127.0.0.1:${t.node.port}/`, { redirect: 'manual' });
