@@ -17,6 +17,7 @@ import { connectionsScenario, deliveryNodesFor } from './scenarios/connections.t
 import { latencyScenario } from './scenarios/latency.ts';
 import { statusScenario } from './scenarios/status.ts';
 import { batchScenario, throughputScenario } from './scenarios/throughput.ts';
+import { webhooksScenario } from './scenarios/webhooks.ts';
 import { openTarget, type Target } from './drivers/target.ts';
 
 let options: BenchOptions | 'help';
@@ -44,6 +45,7 @@ const drivers: Partial<Record<ScenarioName, () => Driver>> = {
 const others: Partial<Record<ScenarioName, (target: Target) => Promise<Record<string, unknown> & { verified: boolean }>>> = {
   status: (target) => statusScenario(target, opts),
   connections: (target) => connectionsScenario(target, opts),
+  webhooks: (target) => webhooksScenario(target, opts),
 };
 
 // A fresh stack per scenario: scenarios stay independent of each other (the status
@@ -59,7 +61,9 @@ for (const name of opts.scenarios) {
   );
   // Read by the harness when it spawns each service (local-stack/stack.ts).
   if (opts.cpuProfDir) process.env.PUSHFLOW_CPU_PROF_DIR = join(opts.cpuProfDir, name);
-  const target = await openTarget(stackOpts, { inspect: name === 'connections' }).catch((err) => {
+  // The webhooks scenario's receiver is in this process, on loopback: the SSRF guard would refuse it.
+  const env = name === 'webhooks' ? { PUSHFLOW_WEBHOOK_ALLOW_PRIVATE: 'true' } : undefined;
+  const target = await openTarget(stackOpts, { inspect: name === 'connections', ...(env && { env }) }).catch((err) => {
     failure = err;
   });
   if (!target) break;

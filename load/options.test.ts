@@ -8,7 +8,7 @@ const centrifugoAt = (path: string) => () => path;
 test('no arguments (make bench) gives every scenario with sensible defaults', () => {
   const o = parseOptions([], noCentrifugo) as BenchOptions;
   assert.deepEqual(o, {
-    scenarios: ['throughput', 'latency', 'status', 'connections', 'batch'],
+    scenarios: ['throughput', 'latency', 'status', 'connections', 'batch', 'webhooks'],
     nodes: 1,
     partitions: 1,
     dispatchers: 1,

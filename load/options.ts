@@ -3,8 +3,8 @@ import { parseArgs } from 'node:util';
 import { findCentrifugo, installHint } from './centrifugo/find.ts';
 
 /** Command-line options of `load/bench.ts`; `make bench` passes none, so every default runs. */
-export type ScenarioName = 'throughput' | 'latency' | 'status' | 'connections' | 'batch';
-export const scenarioNames: readonly ScenarioName[] = ['throughput', 'latency', 'status', 'connections', 'batch'];
+export type ScenarioName = 'throughput' | 'latency' | 'status' | 'connections' | 'batch' | 'webhooks';
+export const scenarioNames: readonly ScenarioName[] = ['throughput', 'latency', 'status', 'connections', 'batch', 'webhooks'];
 
 export interface BenchOptions {
   scenarios: ScenarioName[];
@@ -67,6 +67,14 @@ Scenarios:
                with as many publish commands); then every status must be DELIVERED
                within --drain, and the document says how fast the projector
                worked off what the window left it (verification.projection)
+  webhooks     outcome webhooks, to a receiver in the load generator on loopback,
+               offline recipients (each notification ends failed: one message):
+               --concurrency closed-loop POSTs for --duration without an endpoint,
+               then with one subscribed to failed and acknowledged (the send-path
+               cost: sendPath.throughputLoss), then POST /notifications/batch of
+               --batch for --duration (the relay's rate: relay.postsPerSecond).
+               Verified: every accepted notification of the last two windows got its
+               message within --drain (default 60), every 100th signature verified
 
 Options:
   --scenario NAME      run only this scenario (repeatable; default: all)
@@ -245,7 +253,7 @@ function peer(asked: string | undefined, find: () => string | undefined): Pick<B
  * others (the projection into the FerretDB stand-in lags single sends by tens of seconds).
  */
 export function drainSecondsFor(options: Pick<BenchOptions, 'drainSeconds'>, scenario: ScenarioName): number {
-  return options.drainSeconds ?? (scenario === 'batch' ? 60 : 120);
+  return options.drainSeconds ?? (scenario === 'batch' || scenario === 'webhooks' ? 60 : 120);
 }
 
 function positive(name: string, raw: string | undefined, fallback: number, integer = false): number {

@@ -48,9 +48,15 @@ const stack = await startStack({
   gatewayPort,
   deliveryPorts: [deliveryPort],
   dispatcherPort: port('DISPATCHER_PORT', 3001),
-  env: Object.fromEntries(
-    ['PUSHFLOW_API_KEYS', 'PUSHFLOW_CONNECT_SECRET', 'LOG_LEVEL', 'PUSHFLOW_REDIS_PREFIX'].filter((k) => env[k]).map((k) => [k, env[k]!]),
-  ),
+  env: {
+    // A laptop's webhook receivers are on localhost (`pushflow webhooks listen`): lift the SSRF guard here only.
+    PUSHFLOW_WEBHOOK_ALLOW_PRIVATE: 'true',
+    ...Object.fromEntries(
+      ['PUSHFLOW_API_KEYS', 'PUSHFLOW_CONNECT_SECRET', 'LOG_LEVEL', 'PUSHFLOW_REDIS_PREFIX', 'PUSHFLOW_WEBHOOK_ALLOW_PRIVATE']
+        .filter((k) => env[k])
+        .map((k) => [k, env[k]!]),
+    ),
+  },
   onLine: (service, line) => {
     if (line.includes(TTL_REFUSED)) {
       ttlRefused = true;

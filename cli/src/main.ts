@@ -13,8 +13,9 @@ import { send } from './commands/send.ts';
 import { status } from './commands/status.ts';
 import { token } from './commands/token.ts';
 import { watch } from './commands/watch.ts';
+import { webhooks } from './commands/webhooks.ts';
 
-const commands: Command[] = [send, status, watch, listen, token, replay, bench];
+const commands: Command[] = [send, status, watch, listen, token, webhooks, replay, bench];
 
 const help = `Usage: pushflow <command> [options]      pushflow <command> --help for its options
 

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { Type, type Static } from '@sinclair/typebox';
 import { common, ConfigError, loadConfig } from '@pushflow/shared';
+import { DEFAULT_RETRY_SCHEDULE, parseRetrySchedule } from './webhooks/retry-schedule.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -65,6 +66,27 @@ export const DispatcherConfigSchema = Type.Object({
   PUSHFLOW_LEDGER_TRIM_INTERVAL_MS: common.millis(60_000),
   /** Status documents expire this many days after their last change (TTL index). */
   PUSHFLOW_STATUS_TTL_DAYS: Type.Integer({ minimum: 1, maximum: 36_500, default: 30 }),
+  /** A webhook POST answered 2xx within this counts as delivered; anything else is retried. */
+  PUSHFLOW_WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
+  /** The waits between attempts of a webhook message (retry-schedule.ts); about a day in all by default. */
+  PUSHFLOW_WEBHOOK_RETRY_SCHEDULE: Type.String({ default: DEFAULT_RETRY_SCHEDULE, minLength: 2 }),
+  /** POSTs in flight at once to one endpoint, per dispatcher. */
+  PUSHFLOW_WEBHOOK_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 1000, default: 32 }),
+  /** Lifts the SSRF guard: endpoints on loopback, private and link-local addresses are allowed (development only). */
+  PUSHFLOW_WEBHOOK_ALLOW_PRIVATE: Type.Boolean({ default: false }),
+  /**
+   * A first attempt not settled within this is written to MongoDB (the retry store) and its
+   * ledger entry acked, so a slow endpoint never holds the relay's next read.
+   */
+  PUSHFLOW_WEBHOOK_HANDOFF_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 1000 }),
+  /** How often each dispatcher looks for stored webhook messages that are due. */
+  PUSHFLOW_WEBHOOK_POLL_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 1000 }),
+  /** A short read of the ledger waits this long for more, so the relay reads in large batches. */
+  PUSHFLOW_WEBHOOK_LINGER_MS: Type.Integer({ minimum: 0, maximum: 1000, default: 50 }),
+  /** How much of a webhook response is read (the rest is discarded). */
+  PUSHFLOW_WEBHOOK_MAX_RESPONSE_BYTES: Type.Integer({ minimum: 0, maximum: 1_048_576, default: 4096 }),
+  /** After a rotation, how long the previous secret goes on signing beside the new one. */
+  PUSHFLOW_WEBHOOK_ROTATION_OVERLAP_SECONDS: Type.Integer({ minimum: 0, maximum: 30 * 86_400, default: 86_400 }),
 });
 export type DispatcherConfig = Static<typeof DispatcherConfigSchema>;
 
@@ -92,6 +114,8 @@ export function loadDispatcherConfig(env: NodeJS.ProcessEnv = process.env): Disp
       `must be at least ${COMMAND_MEMORY_CLAIM_FACTOR} times PUSHFLOW_CLAIM_IDLE_MS (${Math.ceil(minMemoryMs / 1000)} s), got ${config.PUSHFLOW_COMMAND_MEMORY_SECONDS}`,
     );
   }
+  const schedule = parseRetrySchedule(config.PUSHFLOW_WEBHOOK_RETRY_SCHEDULE);
+  if (schedule instanceof Error) throw new ConfigError('PUSHFLOW_WEBHOOK_RETRY_SCHEDULE', schedule.message);
   const inUrl = urlWriteConcern(config.MONGO_URL);
   if (inUrl !== undefined && inUrl !== config.PUSHFLOW_MONGO_WRITE_CONCERN) {
     throw new ConfigError(

@@ -27,6 +27,7 @@ import { trimLedger } from './chores/retention.ts';
 import { createRouteTable, type RouteTable } from './sending/route-table.ts';
 import { createSendHandler } from './sending/sender.ts';
 import { openNotifications, type Notifications } from './projection/store.ts';
+import { openWebhooks, type Webhooks } from './webhooks/webhooks.ts';
 
 /**
  * One dispatcher: status reads, the partitions its leases win, the route table their
@@ -54,16 +55,18 @@ export interface DispatcherDeps {
 }
 
 /** What the parts below are built from. */
-type Wiring = DispatcherDeps & { keys: Keys; notifications: Notifications; metrics: DispatcherMetrics };
+type Wiring = DispatcherDeps & { keys: Keys; notifications: Notifications; metrics: DispatcherMetrics; webhooks: Webhooks };
 
 export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher> {
   const { config, redis, mongo, log } = deps;
   const keys = makeKeys(config.PUSHFLOW_REDIS_PREFIX, config.PUSHFLOW_PARTITIONS);
   const notifications = await openNotifications(mongo.db(), 'notifications', { statusTtlDays: config.PUSHFLOW_STATUS_TTL_DAYS, log });
   const metrics = createDispatcherMetrics({ redis, keys, prefix: config.PUSHFLOW_REDIS_PREFIX });
-  const w: Wiring = { ...deps, keys, notifications, metrics };
+  const webhooks = await openWebhooks({ config, redis, keys, db: mongo.db(), notifications, registry: metrics.registry, log });
+  const w: Wiring = { ...deps, keys, notifications, metrics, webhooks };
 
   const queries = consumeQueries(w);
+  const webhookAdmin = consumeWebhookAdmin(w);
   // One route table for the process, shared by every partition's sender: presence in memory,
   // so routing an online recipient reads nothing from Redis (route-table.ts).
   const routeTable = createRouteTable({
@@ -80,6 +83,7 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
   // The route table has had its first resync before any partition is consumed.
   const leases: Promise<PartitionLeases | undefined> = checkPartitionsOrExit(redis, keys, 'dispatcher', log)
     .then(() => routeTable.start())
+    .then(() => webhooks.ensureGroups())
     .then(() =>
       stopping
         ? undefined
@@ -106,9 +110,13 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
       stopped ??= (async () => {
         health.close();
         stopping = true;
+        // First, so a relay batch waiting for room (MongoDB away) lets its consumer stop.
+        webhooks.relay.halt();
         // A check still waiting for Redis leaves no leases to release.
         const held = await Promise.race([leases, new Promise<undefined>((r) => setTimeout(r, 100))]);
-        await Promise.all([...chores, queries, ...(held ? [held] : [])].map((c) => c.stop()));
+        await Promise.all([...chores, queries, webhookAdmin, ...(held ? [held] : [])].map((c) => c.stop()));
+        // After the partitions' relay consumers: what they queued is handed off to MongoDB first.
+        await webhooks.relay.stop();
         // After the partitions: a send still in flight may route (from Redis, once it is stopped).
         await routeTable.stop();
       })();
@@ -147,9 +155,25 @@ function consumeQueries(w: Wiring) {
   });
 }
 
-/** What a won lease starts: the partition's sender and projector. */
+/**
+ * Webhook admin requests: one stream for every dispatcher, as status reads, so endpoint
+ * changes never wait behind sends.
+ */
+function consumeWebhookAdmin(w: Wiring) {
+  const { keys, metrics, webhooks } = w;
+  return startConsumer({
+    ...consumerOptions(w),
+    redis: w.connect('dispatcher-webhook-admin'),
+    stream: keys.webhookAdmin,
+    group: groups.dispatcher,
+    handler: webhooks.adminHandler,
+    onBatch: metrics.batches(keys.webhookAdmin, groups.dispatcher),
+  });
+}
+
+/** What a won lease starts: the partition's sender, projector and webhook relay. */
 function partitionStarter(w: Wiring, routeTable: RouteTable) {
-  const { config, redis, keys, notifications, log, metrics } = w;
+  const { config, redis, keys, notifications, log, metrics, webhooks } = w;
   return (p: number, { reclaim }: { reclaim: boolean }): PartitionWork => {
     const commands = keys.commands(p);
     const events = keys.events(p);
@@ -186,6 +210,17 @@ function partitionStarter(w: Wiring, routeTable: RouteTable) {
         group: groups.projector,
         handler: createProjector({ redis, keys, notifications, log, stream: events, group: groups.projector }),
         onBatch: metrics.batches(events, groups.projector),
+      }),
+      // On a connection of its own: a relay behind on the ledger never holds the projector.
+      startConsumer({
+        ...consumerOptions(w),
+        reclaimAtStart: reclaim,
+        lingerMs: config.PUSHFLOW_WEBHOOK_LINGER_MS,
+        redis: w.connect(`dispatcher-webhooks${partition}`),
+        stream: events,
+        group: groups.webhooks,
+        handler: webhooks.relay.ledgerHandler(events, groups.webhooks),
+        onBatch: metrics.batches(events, groups.webhooks),
       }),
     ];
     return { stop: async () => void (await Promise.all(consumers.map((c) => c.stop()))) };

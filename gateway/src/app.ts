@@ -9,6 +9,7 @@ import { lazyRequestLogger } from './request-logger.ts';
 import { apiKeyHook } from './auth.ts';
 import { batchLimits, contentLimits, rateLimitSettings, type GatewayConfig } from './config.ts';
 import { dashboardApiRoutes, dashboardPageRoutes } from './dashboard/routes.ts';
+import { dashboardWebhookRoutes } from './dashboard/webhooks-panel.ts';
 import { createGatewayMetrics } from './metrics.ts';
 import { openapiOptions } from './openapi.ts';
 import { type HttpProblem, Problem, problemFor, sendProblem, unparsableJson } from './problems.ts';
@@ -19,6 +20,7 @@ import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { notificationBatchRoutes } from './routes/notification-batches.ts';
 import { notificationRoutes } from './routes/notifications.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
 
 /** Longer than any URL Node reads, so a bad id of any length is a 400 from the validator, not a 404. */
 const MAX_PARAM_LENGTH = 16 * 1024;
@@ -126,6 +128,8 @@ export async function buildApp({ config, redis, rpc, log, registry }: AppDeps) {
       recipientIdLength: config.PUSHFLOW_MAX_RECIPIENT_ID_LENGTH,
       audience: config.PUSHFLOW_TOKEN_AUDIENCE,
     });
+    await api.register(webhookRoutes, { rpc });
+    await api.register(dashboardWebhookRoutes, { rpc });
     await api.register(dashboardApiRoutes, {
       redis,
       keys: makeKeys(config.PUSHFLOW_REDIS_PREFIX, config.PUSHFLOW_PARTITIONS),

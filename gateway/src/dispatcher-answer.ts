@@ -53,6 +53,10 @@ function replyResult<T extends TSchema>(schema: T) {
           );
         case 'NOTIFICATION_REFUSED':
           throw new HttpProblem('notification-refused', reply.error.message);
+        case 'WEBHOOK_URL_REFUSED':
+          throw new HttpProblem('webhook-url-refused', reply.error.message, {
+            errors: [{ path: '/body/url', message: reply.error.message }],
+          });
         case 'INTERNAL':
           // The dispatcher could not finish (its database is down, say): worth a retry.
           throw new HttpProblem('dispatcher-unavailable', 'The dispatcher could not complete the request; retry later');

@@ -29,6 +29,7 @@ export function openapiOptions(version: string): FastifyDynamicSwaggerOptions {
       tags: [
         { name: 'notifications', description: 'Send notifications and read their status' },
         { name: 'connect tokens', description: 'Tokens for the WebSocket connection' },
+        { name: 'webhooks', description: 'Endpoints told what became of each notification, as signed Standard Webhooks messages' },
         { name: 'health', description: 'Liveness and readiness probes' },
         { name: 'dashboard', description: 'What the /dashboard page shows: the recent ledger, consumer groups, delivery nodes' },
       ],

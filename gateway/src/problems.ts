@@ -15,6 +15,7 @@ export const problemTypes = {
   'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
   'idempotency-key-reused': { status: 422, title: 'Idempotency key already used for a different request' },
   'notification-refused': { status: 422, title: 'The notification cannot be stored' },
+  'webhook-url-refused': { status: 422, title: 'The webhook URL is not allowed' },
   'rate-limited': { status: 429, title: 'Too many requests for this API key' },
   'bad-request': { status: 400, title: 'Bad request' },
   internal: { status: 500, title: 'Internal error' },

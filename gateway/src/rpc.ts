@@ -14,6 +14,7 @@ import {
   type Reply,
   type SendCommand,
   type StatusQuery,
+  type WebhookAdminRequest,
 } from '@pushflow/shared';
 
 /**
@@ -64,8 +65,16 @@ export interface Rpc {
    */
   sendMany(contents: NotificationContent[], idempotency?: SendIdempotency): Promise<Reply[]>;
   status(notificationId: string): Promise<Reply>;
+  /** A webhook admin request, answered by any dispatcher from MongoDB. */
+  webhookAdmin(request: WebhookAdminCall): Promise<Reply>;
   stop(): Promise<void>;
 }
+
+/** Omit over each member of a union (plain Omit would merge them into one object). */
+type OmitEach<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** A webhook admin request as a route makes it: the envelope is the rpc's. */
+export type WebhookAdminCall = OmitEach<WebhookAdminRequest, 'type' | 'correlationId' | 'replyTo' | 'sentAt'>;
 
 export function newGatewayId(): string {
   return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -301,6 +310,11 @@ export function createRpc(opts: RpcOptions): Rpc {
     send: (content, idempotency) => request('send', content, idempotency),
     sendMany,
     status: (notificationId) => request('status', notificationId),
+    async webhookAdmin(admin) {
+      const message = { ...admin, type: 'webhook.admin', correlationId: uuidv7(), replyTo, sentAt: Date.now() };
+      const [reply] = await call([{ stream: keys.webhookAdmin, messages: [message] }], [message.correlationId]);
+      return reply!;
+    },
     async stop() {
       if (stopping) return;
       stopping = true;

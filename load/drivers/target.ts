@@ -26,9 +26,9 @@ const keptLines = 200;
  * `inspect` starts the services with the inspector on a free loopback port, so the harness
  * can make them collect garbage before sampling their memory (probes/remote-gc.ts).
  */
-export async function openTarget(options: BenchOptions, opts: { inspect?: boolean } = {}): Promise<Target> {
+export async function openTarget(options: BenchOptions, opts: { inspect?: boolean; env?: Record<string, string> } = {}): Promise<Target> {
   if (options.external) return { ...options.external, processes: [], stop: async () => {} };
-  const env: Record<string, string> = { PUSHFLOW_PARTITIONS: String(options.partitions) };
+  const env: Record<string, string> = { PUSHFLOW_PARTITIONS: String(options.partitions), ...opts.env };
   if (opts.inspect) env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --inspect=127.0.0.1:0`.trim();
   const stack: Stack = await startStack({ deliveryNodes: options.nodes, onLine: () => {}, env });
   // The first dispatcher takes every partition; each one added takes its share from it.

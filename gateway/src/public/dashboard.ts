@@ -81,11 +81,36 @@ interface Problem {
   detail?: string;
 }
 
+/** GET /dashboard/api/webhooks: one row per endpoint. */
+interface WebhookAttempt {
+  event: string;
+  notificationId?: string;
+  outcome: string;
+  status?: number;
+  error?: string;
+  at: string;
+}
+
+interface WebhookEndpointStats {
+  id: string;
+  url: string;
+  enabled: boolean;
+  events: string[];
+  recentAttempts: number;
+  recentSucceeded: number;
+  backlog: number;
+  failed: number;
+  oldestPendingAt?: string;
+  lastFailures: WebhookAttempt[];
+}
+
 type Series = 'accepted' | 'delivered' | 'failed' | 'acknowledged';
 
 // ---- state ----------------------------------------------------------------------------------
 
 const POLL_MS = 1000;
+/** The webhooks panel asks a dispatcher (MongoDB), so less often than the Redis-only panels. */
+const WEBHOOKS_POLL_MS = 5000;
 const SERIES: readonly Series[] = ['accepted', 'delivered', 'failed', 'acknowledged'];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // Only this tab remembers the key, and only until it closes.
@@ -172,6 +197,7 @@ async function poll(gen = generation): Promise<void> {
     drawRecent(recent.notifications);
     drawStreams(streams.groups);
     drawNodes(nodes.nodes);
+    void pollWebhooks(gen);
     setLive('live', `live · ${new Date().toLocaleTimeString()}`);
   } catch (err) {
     if (gen !== generation) return;
@@ -184,6 +210,22 @@ async function poll(gen = generation): Promise<void> {
     setLive('error', `cannot read: ${messageOf(err)}; retrying`);
   }
   if (polling && gen === generation) pollTimer = window.setTimeout(() => void poll(gen), POLL_MS);
+}
+
+let webhooksReadAt = 0;
+
+/** Beside the main poll, at most every WEBHOOKS_POLL_MS; its failure only shows in its own panel. */
+async function pollWebhooks(gen: number): Promise<void> {
+  if (Date.now() - webhooksReadAt < WEBHOOKS_POLL_MS) return;
+  webhooksReadAt = Date.now();
+  try {
+    const { endpoints } = await getJson<{ endpoints: WebhookEndpointStats[] }>('/dashboard/api/webhooks');
+    if (gen !== generation) return;
+    drawWebhooks(endpoints);
+    $('webhooks-note').textContent = endpoints.length === 0 ? 'No webhook endpoints (POST /webhooks adds one).' : '';
+  } catch (err) {
+    if (gen === generation) $('webhooks-note').textContent = `cannot read the webhooks: ${messageOf(err)}`;
+  }
 }
 
 /** Now, not at the next tick (a new search or window); a poll in flight is superseded. */
@@ -408,6 +450,29 @@ function drawNodes(nodes: DeliveryNode[]): void {
         cell(`${((now - n.lastHeartbeatAt) / 1000).toFixed(1)} s ago`, n.alive ? '' : 'stale'),
       );
       tr.dataset.nodeId = n.nodeId;
+      return tr;
+    }),
+  );
+}
+
+function drawWebhooks(endpoints: WebhookEndpointStats[]): void {
+  const now = Date.now();
+  $('webhooks').replaceChildren(
+    ...endpoints.map((e) => {
+      const rate = e.recentAttempts === 0 ? '–' : `${((100 * e.recentSucceeded) / e.recentAttempts).toFixed(1)} % of ${e.recentAttempts}`;
+      const last = e.lastFailures[0];
+      const lastText = last ? `${last.at} ${last.event} ${last.status !== undefined ? `HTTP ${last.status}` : (last.error ?? '')}` : '–';
+      const oldest = e.oldestPendingAt ? `${((now - Date.parse(e.oldestPendingAt)) / 1000).toFixed(0)} s` : '–';
+      const tr = row(
+        cell(e.url, e.enabled ? '' : 'stale'),
+        cell(e.events.map((t) => t.replace('notification.', '')).join(', ')),
+        cell(rate, e.recentAttempts > 0 && e.recentSucceeded < e.recentAttempts ? 'failing' : ''),
+        cell(String(e.backlog)),
+        cell(String(e.failed), e.failed > 0 ? 'failing' : ''),
+        cell(oldest),
+        cell(lastText),
+      );
+      tr.dataset.webhookId = e.id;
       return tr;
     }),
   );

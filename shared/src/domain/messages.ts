@@ -68,7 +68,15 @@ export const NotificationStatus = Type.Object({
 });
 export type NotificationStatus = Static<typeof NotificationStatus>;
 
-export const replyErrorCodes = ['NOT_FOUND', 'INVALID_COMMAND', 'INTERNAL', 'IDEMPOTENCY_KEY_REUSED', 'NOTIFICATION_REFUSED'] as const;
+export const replyErrorCodes = [
+  'NOT_FOUND',
+  'INVALID_COMMAND',
+  'INTERNAL',
+  'IDEMPOTENCY_KEY_REUSED',
+  'NOTIFICATION_REFUSED',
+  /** A webhook URL the dispatcher will not send to (an address the SSRF guard refuses, or not http/https). */
+  'WEBHOOK_URL_REFUSED',
+] as const;
 
 export const Reply = Type.Union([
   Type.Object({ correlationId: Type.String(), ok: Type.Literal(true), result: Type.Unknown() }),

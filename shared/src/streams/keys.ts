@@ -40,12 +40,19 @@ export interface Keys {
    * expires (dispatcher/src/projection/snapshots.ts).
    */
   snapshots(notificationId: string): string;
+  /** Stream: webhook admin requests from gateways; every dispatcher answers them (one group). */
+  webhookAdmin: string;
+  /** Counter bumped on every change to the webhook endpoints: relays reload them when it moves. */
+  webhookVersion: string;
+  /** Stream (capped): an endpoint's recent delivery attempts, newest last. */
+  webhookAttempts(endpointId: string): string;
 }
 
 export const groups = {
   dispatcher: 'dispatcher',
   projector: 'projector',
   delivery: 'delivery',
+  webhooks: 'webhooks',
 } as const;
 
 export const MAX_PARTITIONS = 256;
@@ -86,6 +93,9 @@ export function makeKeys(prefix = 'pushflow:', partitions = 1): Keys {
     // Hash tags keep each key on a slot of its own id; no command ever names two of them.
     snapshots: (notificationId) =>
       `${prefix}snapshots:${partitions === 1 ? '' : `{e${partitionOf(notificationId)}}:`}${uuidSecond(notificationId)}`,
+    webhookAdmin: `${prefix}webhook-admin`,
+    webhookVersion: `${prefix}webhook-version`,
+    webhookAttempts: (endpointId) => `${prefix}webhook-attempts:${endpointId}`,
   };
 }
 

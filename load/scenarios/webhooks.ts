@@ -1,0 +1,185 @@
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { request } from 'undici';
+import { Webhook } from 'standardwebhooks';
+import { now } from '../drivers/clock.ts';
+import { postNotification, postNotificationBatch } from '../drivers/senders.ts';
+import type { Target } from '../drivers/target.ts';
+import { drainSecondsFor, type BenchOptions } from '../options.ts';
+import { cpuCost } from '../probes/cpu-cost.ts';
+import { startWindowUsage } from '../probes/window-usage.ts';
+import { summarize } from '../report/percentiles.ts';
+import { startProgress } from '../report/progress.ts';
+import { stackParameters } from '../report/report.ts';
+
+/**
+ * Outcome webhooks: what the relay costs the send path, and how fast it POSTs. Recipients
+ * are offline, so every notification ends `failed` (RECIPIENT_OFFLINE) and makes one
+ * message for an endpoint subscribed to failed and acknowledged (the issue's target).
+ *
+ * 1. baseline: --concurrency closed-loop POST /notifications for --duration, no endpoint;
+ * 2. with-webhook: the same with the endpoint, a receiver in this process on loopback;
+ *    the send rate against the baseline is the cost (target: at most 10% lower);
+ * 3. relay: POST /notifications/batch of --batch, so the ledger fills faster than the
+ *    relay can POST: the receiver's rate is the relay's sustained rate (target: 2,000/s).
+ *
+ * Verified when every accepted notification of phases 2 and 3 got its message within
+ * --drain, and every 100th message (standardwebhooks' HMAC is plain JavaScript, CPU the
+ * stack would not get) verified with the secret. The stack must let webhooks reach
+ * loopback (PUSHFLOW_WEBHOOK_ALLOW_PRIVATE=true; bench.ts starts it so).
+ */
+export async function webhooksScenario(target: Target, options: BenchOptions) {
+  const run = Math.random().toString(36).slice(2, 8);
+  const recipients = Array.from({ length: options.recipients }, (_, i) => `bench-wh-${run}-${i}`);
+  const received = new Map<string, number>();
+  const lateness: number[] = [];
+  let messages = 0;
+  let badSignatures = 0;
+  let verifier: Webhook | undefined;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      res.writeHead(204).end();
+      const body = Buffer.concat(chunks).toString('utf8');
+      messages++;
+      if (messages % 100 === 0 && verifier) {
+        try {
+          verifier.verify(body, req.headers as Record<string, string>);
+        } catch {
+          badSignatures++;
+        }
+      }
+      const { data } = JSON.parse(body) as { data: { notificationId: string; at: string } };
+      if (!received.has(data.notificationId)) {
+        received.set(data.notificationId, now());
+        lateness.push(Date.now() - Date.parse(data.at));
+      }
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const receiverUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+
+  let phase = 'warming up';
+  let accepted: string[] = [];
+  const started = now();
+  const progress = startProgress(
+    'webhooks',
+    () => `${phase} ${((now() - started) / 1000).toFixed(1)}s accepted ${accepted.length} messages ${messages}`,
+  );
+  const headers = { authorization: `Bearer ${target.apiKey}`, 'content-type': 'application/json' };
+  let endpointId: string | undefined;
+  try {
+    const closedLoop = async (seconds: number, batch: number) => {
+      accepted = [];
+      const deadline = now() + seconds * 1000;
+      let i = 0;
+      await Promise.all(
+        Array.from({ length: options.concurrency }, async () => {
+          while (now() < deadline) {
+            if (batch === 1) {
+              const r = await postNotification(target, recipients[i++ % recipients.length]!, {});
+              if (r.id) accepted.push(r.id);
+            } else {
+              const to = Array.from({ length: batch }, () => recipients[i++ % recipients.length]!);
+              for (const r of await postNotificationBatch(target, to, {})) if (r.id) accepted.push(r.id);
+            }
+          }
+        }),
+      );
+      return accepted;
+    };
+    const measured = async (seconds: number, batch: number) => {
+      const usage = await startWindowUsage(target);
+      const t0 = now();
+      const ids = [...(await closedLoop(seconds, batch))];
+      const windowSeconds = (now() - t0) / 1000;
+      return { ids, windowSeconds, t0, used: await usage.stop() };
+    };
+
+    await closedLoop(Math.min(2, options.durationSeconds / 5), 1);
+    phase = 'baseline';
+    const baseline = await measured(options.durationSeconds, 1);
+
+    const made = await request(`${target.gatewayUrl}/webhooks`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ url: receiverUrl, events: ['notification.failed', 'notification.acknowledged'] }),
+    });
+    const endpoint = (await made.body.json()) as { id?: string; secret?: string; detail?: string };
+    if (made.statusCode !== 201 || !endpoint.id) {
+      throw new Error(`POST /webhooks answered ${made.statusCode} ${endpoint.detail ?? ''}: does the dispatcher allow private addresses?`);
+    }
+    endpointId = endpoint.id;
+    verifier = new Webhook(endpoint.secret!);
+
+    phase = 'with-webhook';
+    const withWebhook = await measured(options.durationSeconds, 1);
+    phase = 'relay';
+    const messagesBefore = messages;
+    const relay = await measured(options.durationSeconds, options.batch);
+
+    phase = 'draining';
+    const wanted = [...withWebhook.ids, ...relay.ids];
+    const drainDeadline = now() + drainSecondsFor(options, 'webhooks') * 1000;
+    while (now() < drainDeadline && wanted.some((id) => !received.has(id))) await new Promise((r) => setTimeout(r, 200));
+    const missing = wanted.filter((id) => !received.has(id)).length;
+    const relayTimes = relay.ids.map((id) => received.get(id)).filter((t): t is number => t !== undefined);
+    const relayLast = relayTimes.length > 0 ? Math.max(...relayTimes) : now();
+    const relaySeconds = (relayLast - relay.t0) / 1000;
+    const relayMessages = messages - messagesBefore;
+
+    const rate = (ids: string[], s: number) => round(ids.length / s);
+    const baselineRate = rate(baseline.ids, baseline.windowSeconds);
+    const withRate = rate(withWebhook.ids, withWebhook.windowSeconds);
+    return {
+      scenario: 'webhooks' as const,
+      parameters: {
+        concurrency: options.concurrency,
+        durationSeconds: options.durationSeconds,
+        recipients: options.recipients,
+        batch: options.batch,
+        events: ['notification.failed', 'notification.acknowledged'],
+        ...stackParameters(target, Boolean(options.external)),
+      },
+      sendPath: {
+        baselinePerSecond: baselineRate,
+        withWebhookPerSecond: withRate,
+        /** 1 - with / baseline: the target is at most 0.10. */
+        throughputLoss: round(1 - withRate / baselineRate, 3),
+      },
+      relay: {
+        /** Webhook POSTs per second from the start of the batch window until its last notification's message arrived. */
+        postsPerSecond: round(relayMessages / relaySeconds),
+        notificationsAccepted: relay.ids.length,
+        acceptedPerSecond: rate(relay.ids, relay.windowSeconds),
+        seconds: round(relaySeconds, 2),
+      },
+      /** From the event (its `at`) to the receiver, first delivery of each message. */
+      latencyMs: { eventToReceiver: summarize(lateness) },
+      counts: { messages, missing, badSignatures, verifiedSignatures: Math.floor(messages / 100) },
+      verified: missing === 0 && badSignatures === 0 && wanted.length > 0,
+      baselineWindow: baseline.used,
+      ...withWebhook.used,
+      ...cpuCost(withWebhook.used.cpuSecondsDuringWindow, withWebhook.ids.length, 'Notification'),
+    };
+  } finally {
+    progress.stop();
+    if (endpointId)
+      await request(`${target.gatewayUrl}/webhooks/${endpointId}`, {
+        method: 'DELETE',
+        headers: { authorization: headers.authorization },
+      }).then(
+        (r) => r.body.dump(),
+        () => {},
+      );
+    server.closeAllConnections();
+    server.close();
+  }
+}
+
+function round(n: number, decimals = 1): number {
+  return Number(n.toFixed(decimals));
+}
