@@ -128,7 +128,7 @@ export async function webhooksScenario(target: Target, options: BenchOptions) {
     const missing = wanted.filter((id) => !received.has(id)).length;
     const relayTimes = relay.ids.map((id) => received.get(id)).filter((t): t is number => t !== undefined);
     // A loop, not Math.max(...times): a spread of 200,000 arguments overflows the stack.
-    const relayLast = relayTimes.length > 0 ? relayTimes.reduce((a, b) => (b > a ? b : a)) : now();
+    const relayLast = relayTimes.length > 0 ? relayTimes.reduce((a, b) => Math.max(a, b)) : now();
     const relaySeconds = (relayLast - relay.t0) / 1000;
     const relayMessages = messages - messagesBefore;
 
