@@ -141,16 +141,15 @@ describe('delivery: WebSocket abuse changes nothing', () => {
     assert.ok(receivedDuringAbuse >= sentIds.length / 2, `${receivedDuringAbuse} of ${sentIds.length} arrived during the abuse`);
 
     // The ledger holds exactly one delivered event per good notification and nothing else.
-    const entries = await waitFor('every outcome', async () => {
-      const all = await client.xrange(keys.events(0), '-', '+');
+    // Counted in events, not entries: an entry may carry several (outcomes settled together).
+    const events = await waitFor('every outcome', async () => {
+      const all = (await client.xrange(keys.events(0), '-', '+')).flatMap(([, fields]) => eventCodec.items(fields));
       return all.length >= sentIds.length ? all : undefined;
     });
-    const events = entries.flatMap(([, fields]) => eventCodec.items(fields));
     assert.equal(events.length, sentIds.length);
-    assert.deepEqual(
-      events.map((e) => e?.notificationId),
-      sentIds,
-    );
+    // One each; across notifications the ledger keeps no order (a frame that waited in the
+    // node's buffer is recorded once it left), so they are compared as sets.
+    assert.deepEqual(events.map((e) => e?.notificationId).sort(), [...sentIds].sort());
     assert.ok(events.every((e) => e?.type === 'notification.delivered' && e.connections === 1));
 
     // Presence: only the good client is left.
