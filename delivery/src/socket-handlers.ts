@@ -237,25 +237,15 @@ export function createSocketHandlers(opts: SocketOptions): SocketHandlers {
 
     message: (ws, message, isBinary) => {
       const data = ws.getUserData();
-      // Before its token is verified a socket has been sent nothing to ack.
-      if (!data.accepted || data.closed) return;
-      if (overRate(ws, data)) return;
-      if (message.byteLength > opts.maxFrameBytes) {
-        stats.oversizeFrames++;
-        ws.end(CLOSE.MESSAGE_TOO_BIG, 'frame too large');
+      if (data.closed || data.refused) return;
+      if (!data.accepted) {
+        // Sent before its token was verified: kept (uWS reuses the buffer) and handled once
+        // it is. One more than a second's allowance is enough for the rate limit to see.
+        data.early ??= [];
+        if (data.early.length <= perSecond) data.early.push({ message: message.slice(0), isBinary });
         return;
       }
-      if (isBinary) {
-        stats.binaryFrames++;
-        ws.end(CLOSE.UNSUPPORTED_DATA, 'binary frames not accepted');
-        return;
-      }
-      const frame = parseClientFrame(message, isBinary);
-      if (!frame) {
-        stats.invalidFrames++;
-        return;
-      }
-      acks.record(data, frame.notificationId);
+      onMessage(ws, data, message, isBinary);
     },
 
     drain: afterDrain,
@@ -281,6 +271,26 @@ export function createSocketHandlers(opts: SocketOptions): SocketHandlers {
       log.debug({ recipientId: data.recipientId, code }, 'disconnected');
     },
   };
+
+  function onMessage(ws: ClientSocket, data: SocketData, message: ArrayBuffer, isBinary: boolean): void {
+    if (data.closed || overRate(ws, data)) return;
+    if (message.byteLength > opts.maxFrameBytes) {
+      stats.oversizeFrames++;
+      ws.end(CLOSE.MESSAGE_TOO_BIG, 'frame too large');
+      return;
+    }
+    if (isBinary) {
+      stats.binaryFrames++;
+      ws.end(CLOSE.UNSUPPORTED_DATA, 'binary frames not accepted');
+      return;
+    }
+    const frame = parseClientFrame(message, isBinary);
+    if (!frame) {
+      stats.invalidFrames++;
+      return;
+    }
+    acks.record(data, frame.notificationId);
+  }
 
   function refuse(ws: ClientSocket, data: SocketData, why: { code: number; reason: string }): void {
     data.refused = why;
@@ -313,6 +323,9 @@ export function createSocketHandlers(opts: SocketOptions): SocketHandlers {
       log.error({ err: (err as Error).message, recipientId: data.recipientId }, 'presence increment failed');
     });
     log.debug({ recipientId: data.recipientId }, 'connected');
+    const early = data.early;
+    data.early = undefined;
+    for (const f of early ?? []) onMessage(ws, data, f.message, f.isBinary);
   }
 
   /** A browser sees a close code only on an open socket, so limits close rather than refuse the upgrade. */

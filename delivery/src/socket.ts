@@ -10,6 +10,8 @@ export interface SocketData {
   token?: string;
   /** Verified and within the limits: in the node's connections, presence and expiry. */
   accepted: boolean;
+  /** Frames the client sent before its token was verified, handled once it is. */
+  early?: { message: ArrayBuffer; isBinary: boolean }[];
   /** A refused token or a limit: the socket is upgraded only so it can be closed with this code. */
   refused?: { code: number; reason: string };
   /** Set in the close handler: uWS throws on any use of a closed socket. */
