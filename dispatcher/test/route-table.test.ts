@@ -2,12 +2,13 @@ import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { createRedis, encodeEntry, eventCodec, makeKeys, uuidv7, type Keys, type Redis, type RedisClient } from '@pushflow/shared';
+import { createRedis, encodeEntry, eventCodec, makeKeys, uuidv7, type Keys, type RedisClient } from '@pushflow/shared';
 import { redisServer, type Server } from '../../local-stack/servers.ts';
 import { uniquePrefix } from '../../local-stack/isolation.ts';
 import { createPresence, type Presence } from '../../delivery/src/presence.ts';
 import { openClient, startTestNode, tokenFor } from '../../delivery/test/helpers.ts';
 import { waitFor } from '../../test/harness/wait.ts';
+import { monitorRedis } from '../../test/harness/redis-monitor.ts';
 import { createRouteTable, type RouteTable } from '../src/sending/route-table.ts';
 
 /**
@@ -365,21 +366,16 @@ test('routes online recipients with one read of the presence changes per batch, 
   await knows(table, 'r99', ['n1']);
   const addresses = new Set([await addressOf(`${name}-main`), await addressOf(`${name}-blocking`)]);
 
-  const base = createRedis(srv.url, 'route-table-monitor') as Redis;
-  const monitor = await base.monitor();
-  cleanups.push(async () => {
-    monitor.disconnect();
-    base.disconnect();
-  });
-  const commands: string[][] = [];
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    if (addresses.has(source)) commands.push(args.map(String));
-  });
-  /** Everything the table's main connection sent before this marker has been seen. */
+  const monitor = await monitorRedis(srv.url);
+  cleanups.push(async () => monitor.close());
+  /** Everything the table's connections sent before this marker on its main one. */
   const drained = async (marker: string) => {
     await redis.echo(marker);
-    await waitFor('marker seen', () => (commands.some((c) => c[1] === marker) ? true : undefined), 2000);
-    return commands.splice(0).filter((c) => c[1] !== marker);
+    await waitFor('marker seen', () => (monitor.commands.some((c) => c.args[1] === marker) ? true : undefined), 2000);
+    return monitor.commands
+      .splice(0)
+      .filter((c) => addresses.has(c.source) && c.args[1] !== marker)
+      .map((c) => c.args);
   };
   await new Promise((r) => setTimeout(r, 100));
   await drained('settled');
