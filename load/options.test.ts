@@ -30,6 +30,7 @@ test('batch takes its size; its statuses get 60 s after the window unless --drai
   assert.deepEqual([o.scenarios, o.batch], [['batch'], 25]);
   assert.equal(drainSecondsFor(o, 'batch'), 60);
   assert.equal(drainSecondsFor(o, 'throughput'), 120);
+  assert.equal(drainSecondsFor(o, 'webhooks'), 180);
   const drained = parseOptions(['--drain', '90'], noCentrifugo) as BenchOptions;
   assert.deepEqual([drainSecondsFor(drained, 'batch'), drainSecondsFor(drained, 'latency')], [90, 90]);
   assert.throws(() => parseOptions(['--batch', '0'], noCentrifugo), /--batch must be a positive integer, got 0/);

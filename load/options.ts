@@ -67,14 +67,15 @@ Scenarios:
                with as many publish commands); then every status must be DELIVERED
                within --drain, and the document says how fast the projector
                worked off what the window left it (verification.projection)
-  webhooks     outcome webhooks, to a receiver in the load generator on loopback,
-               offline recipients (each notification ends failed: one message):
-               --concurrency closed-loop POSTs for --duration without an endpoint,
-               then with one subscribed to failed and acknowledged (the send-path
-               cost: sendPath.throughputLoss), then POST /notifications/batch of
-               --batch for --duration (the relay's rate: relay.postsPerSecond).
-               Verified: every accepted notification of the last two windows got its
-               message within --drain (default 60), every 100th signature verified
+  webhooks     outcome webhooks, to a receiver on loopback (a thread of the load
+               generator), offline recipients (each notification ends failed: one
+               message): --concurrency closed-loop POSTs for --duration without an
+               endpoint, then with one subscribed to failed and acknowledged (the
+               send-path cost: sendPath.throughputLoss), then POST
+               /notifications/batch of --batch for --duration or 100,000
+               notifications (the relay's rate: relay.postsPerSecond). Verified:
+               every accepted notification of the last two windows got its message
+               within --drain (default 180), every 100th signature verified
 
 Options:
   --scenario NAME      run only this scenario (repeatable; default: all)
@@ -92,8 +93,8 @@ Options:
   --max-in-flight N    latency: cap on unanswered POSTs; sends due beyond it are
                        skipped and reported (default 1000)
   --drain S            bound on the wait, after sending, for every frame and for every
-                       status to reach DELIVERED (default 120, batch 60; the projection
-                       into a FerretDB stand-in lags the sends by tens of seconds)
+                       status to reach DELIVERED (default 120, batch 60, webhooks 180; the
+                       projection into a FerretDB stand-in lags the sends by tens of seconds)
   --batch N            batch: notifications per POST (default 100)
   --status-docs N      status: documents seeded into the collection (default 100000;
                        the FerretDB stand-in takes ~10 s per 100000 on 2 cores)
@@ -249,11 +250,13 @@ function peer(asked: string | undefined, find: () => string | undefined): Pick<B
 
 /**
  * How long a scenario waits after its window for every frame and every DELIVERED status:
- * --drain, else 60 s for batch (the bound its statuses are held to) and 120 s for the
- * others (the projection into the FerretDB stand-in lags single sends by tens of seconds).
+ * --drain, else 60 s for batch (the bound its statuses are held to), 180 s for webhooks (the
+ * relay catches up after the send windows, at its lower priority) and 120 s for the others
+ * (the projection into the FerretDB stand-in lags single sends by tens of seconds).
  */
 export function drainSecondsFor(options: Pick<BenchOptions, 'drainSeconds'>, scenario: ScenarioName): number {
-  return options.drainSeconds ?? (scenario === 'batch' || scenario === 'webhooks' ? 60 : 120);
+  if (options.drainSeconds !== undefined) return options.drainSeconds;
+  return scenario === 'batch' ? 60 : scenario === 'webhooks' ? 180 : 120;
 }
 
 function positive(name: string, raw: string | undefined, fallback: number, integer = false): number {

@@ -83,6 +83,12 @@ export const DispatcherConfigSchema = Type.Object({
   PUSHFLOW_WEBHOOK_POLL_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 1000 }),
   /** A short read of the ledger waits this long for more, so the relay reads in large batches. */
   PUSHFLOW_WEBHOOK_LINGER_MS: Type.Integer({ minimum: 0, maximum: 1000, default: 50 }),
+  /**
+   * How many nice steps below the dispatcher the webhook relay's thread runs (Linux). Under
+   * a saturated CPU the kernel then serves sends first and webhooks catch up after; 0 gives
+   * the relay the same share as sends.
+   */
+  PUSHFLOW_WEBHOOK_NICE: Type.Integer({ minimum: 0, maximum: 19, default: 10 }),
   /** How much of a webhook response is read (the rest is discarded). */
   PUSHFLOW_WEBHOOK_MAX_RESPONSE_BYTES: Type.Integer({ minimum: 0, maximum: 1_048_576, default: 4096 }),
   /** After a rotation, how long the previous secret goes on signing beside the new one. */

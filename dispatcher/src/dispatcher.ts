@@ -15,6 +15,7 @@ import {
   type RedisClient,
 } from '@pushflow/shared';
 import type { DispatcherConfig } from './config.ts';
+import { consumerOptions } from './runtime/consumer-options.ts';
 import { createHealthServer } from './runtime/health.ts';
 import { createDispatcherMetrics, type DispatcherMetrics } from './runtime/metrics.ts';
 import { startPartitionLeases, type PartitionLeases, type PartitionWork } from './partitions/partition-leases.ts';
@@ -52,6 +53,11 @@ export interface DispatcherDeps {
   /** Connected; the caller closes it (main.ts also watches its heartbeats). */
   mongo: MongoClient;
   log: Logger;
+  /**
+   * A part of the dispatcher died and cannot be brought back in this process (the webhook
+   * relay's thread): main.ts exits, for the orchestrator to restart it.
+   */
+  onFatal?(err: Error): void;
 }
 
 /** What the parts below are built from. */
@@ -62,7 +68,21 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
   const keys = makeKeys(config.PUSHFLOW_REDIS_PREFIX, config.PUSHFLOW_PARTITIONS);
   const notifications = await openNotifications(mongo.db(), 'notifications', { statusTtlDays: config.PUSHFLOW_STATUS_TTL_DAYS, log });
   const metrics = createDispatcherMetrics({ redis, keys, prefix: config.PUSHFLOW_REDIS_PREFIX });
-  const webhooks = await openWebhooks({ config, redis, keys, db: mongo.db(), notifications, registry: metrics.registry, log });
+  const relayBatches = new Map<string, (size: number) => void>();
+  const webhooks = await openWebhooks({
+    config,
+    redis,
+    keys,
+    db: mongo.db(),
+    registry: metrics.registry,
+    log,
+    onBatch(stream, size) {
+      let batches = relayBatches.get(stream);
+      if (!batches) relayBatches.set(stream, (batches = metrics.batches(stream, groups.webhooks)));
+      batches(size);
+    },
+    onCrash: (err) => deps.onFatal?.(err),
+  });
   const w: Wiring = { ...deps, keys, notifications, metrics, webhooks };
 
   const queries = consumeQueries(w);
@@ -125,18 +145,6 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
   };
 }
 
-/** What every consumer of the dispatcher shares. */
-function consumerOptions({ config, log }: Wiring) {
-  return {
-    count: config.PUSHFLOW_BATCH_SIZE,
-    blockMs: config.PUSHFLOW_BLOCK_MS,
-    consumer: config.PUSHFLOW_CONSUMER_ID,
-    log,
-    claimIdleMs: config.PUSHFLOW_CLAIM_IDLE_MS,
-    maxAttempts: config.PUSHFLOW_MAX_ATTEMPTS,
-  };
-}
-
 /**
  * Sends and status reads have streams and connections of their own, so a send backlog
  * never delays a status read. Status reads are one stream for every dispatcher (its group
@@ -146,7 +154,7 @@ function consumerOptions({ config, log }: Wiring) {
 function consumeQueries(w: Wiring) {
   const { redis, keys, notifications, log, metrics } = w;
   return startConsumer({
-    ...consumerOptions(w),
+    ...consumerOptions(w.config, w.log),
     redis: w.connect('dispatcher-queries'),
     stream: keys.queries,
     group: groups.dispatcher,
@@ -162,7 +170,7 @@ function consumeQueries(w: Wiring) {
 function consumeWebhookAdmin(w: Wiring) {
   const { keys, metrics, webhooks } = w;
   return startConsumer({
-    ...consumerOptions(w),
+    ...consumerOptions(w.config, w.log),
     redis: w.connect('dispatcher-webhook-admin'),
     stream: keys.webhookAdmin,
     group: groups.dispatcher,
@@ -180,7 +188,7 @@ function partitionStarter(w: Wiring, routeTable: RouteTable) {
     const partition = keys.partitions > 1 ? `-${p}` : '';
     const consumers = [
       startConsumer({
-        ...consumerOptions(w),
+        ...consumerOptions(w.config, w.log),
         reclaimAtStart: reclaim,
         redis: w.connect(`dispatcher-commands${partition}`),
         stream: commands,
@@ -201,7 +209,7 @@ function partitionStarter(w: Wiring, routeTable: RouteTable) {
         onDeadLetter: createRefusalReplier({ redis, keys, log }),
       }),
       startConsumer({
-        ...consumerOptions(w),
+        ...consumerOptions(w.config, w.log),
         reclaimAtStart: reclaim,
         count: config.PUSHFLOW_PROJECTOR_BATCH_SIZE,
         lingerMs: config.PUSHFLOW_PROJECTOR_LINGER_MS,
@@ -211,17 +219,8 @@ function partitionStarter(w: Wiring, routeTable: RouteTable) {
         handler: createProjector({ redis, keys, notifications, log, stream: events, group: groups.projector }),
         onBatch: metrics.batches(events, groups.projector),
       }),
-      // On a connection of its own: a relay behind on the ledger never holds the projector.
-      startConsumer({
-        ...consumerOptions(w),
-        reclaimAtStart: reclaim,
-        lingerMs: config.PUSHFLOW_WEBHOOK_LINGER_MS,
-        redis: w.connect(`dispatcher-webhooks${partition}`),
-        stream: events,
-        group: groups.webhooks,
-        handler: webhooks.relay.ledgerHandler(events, groups.webhooks),
-        onBatch: metrics.batches(events, groups.webhooks),
-      }),
+      // On the relay's thread, at its priority (relay-host.ts).
+      webhooks.relay.consume(p, reclaim),
     ];
     return { stop: async () => void (await Promise.all(consumers.map((c) => c.stop()))) };
   };

@@ -16,7 +16,12 @@ await mongo.connect();
 // A heartbeat times out after the connect timeout; one unanswered three times as long is stuck.
 const watchdog = watchHeartbeats(mongo, { stallMs: 3 * MONGO_CONNECT_TIMEOUT_MS, log, restart: () => restartClient(mongo) });
 
-const dispatcher = await startDispatcher({ config, redis, connect, mongo, log });
+const onFatal = (err: Error) => {
+  log.fatal({ err }, 'exiting: the webhook relay is gone, and its ledger entries wait for a restart');
+  log.flush?.();
+  process.exit(1);
+};
+const dispatcher = await startDispatcher({ config, redis, connect, mongo, log, onFatal });
 log.info({ port: dispatcher.port, consumer: config.PUSHFLOW_CONSUMER_ID, partitions: config.PUSHFLOW_PARTITIONS }, 'ready');
 
 onShutdown(log, async () => {

@@ -1,5 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
 import {
@@ -33,16 +35,20 @@ const log = pino({ level: 'silent' });
 let redisSrv: Server, mongoSrv: Server, redis: RedisClient, mongo: MongoClient;
 let keys: Keys, notifications: Notifications, dispatcher: Dispatcher;
 const replyTo = 'test-replies';
+const fatal: Error[] = [];
 
 before(async () => {
   [redisSrv, mongoSrv] = await Promise.all([redisServer(), mongoServer()]);
   redis = createRedis(redisSrv.url, 'test');
-  mongo = new MongoClient(uniqueMongoUrl(mongoSrv.url));
+  const mongoUrl = uniqueMongoUrl(mongoSrv.url);
+  mongo = new MongoClient(mongoUrl);
   await mongo.connect();
   const prefix = uniquePrefix();
   keys = makeKeys(prefix);
   const config = loadDispatcherConfig({
     REDIS_URL: redisSrv.url,
+    // The webhook relay's thread connects to these itself.
+    MONGO_URL: mongoUrl,
     PUSHFLOW_REDIS_PREFIX: prefix,
     DISPATCHER_HOST: '127.0.0.1',
     DISPATCHER_PORT: '0',
@@ -54,12 +60,20 @@ before(async () => {
     // reaper would settle what they were sent as NODE_LOST in the middle of the assertions.
     PUSHFLOW_REAPER_INTERVAL_MS: '3600000',
   });
-  dispatcher = await startDispatcher({ config, redis, connect: (name) => createRedis(redisSrv.url, name), mongo, log });
+  dispatcher = await startDispatcher({
+    config,
+    redis,
+    connect: (name) => createRedis(redisSrv.url, name),
+    mongo,
+    log,
+    onFatal: (err) => fatal.push(err),
+  });
   notifications = dispatcher.notifications;
 });
 
 after(async () => {
   await dispatcher.stop();
+  assert.deepEqual(fatal, [], 'no part of the dispatcher died');
   redis.disconnect();
   await mongo.close();
   await Promise.all([redisSrv.stop(), mongoSrv.stop()]);
@@ -125,6 +139,17 @@ async function goOnline(recipientId: string, nodeId: string, heartbeatAt = Date.
   await redis.hincrby(keys.presence(recipientId), nodeId, 1);
   await redis.zadd(keys.nodes, heartbeatAt, nodeId);
 }
+
+test('the webhook relay runs on a thread of its own, PUSHFLOW_WEBHOOK_NICE (10) steps below the one that sends', async () => {
+  const niceOf = (tid: string) => Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+  const main = niceOf(String(process.pid));
+  const lowered = await waitFor('a thread at the relay priority', () =>
+    readdirSync('/proc/self/task').some((tid) => niceOf(tid) === Math.min(19, main + 10)) ? true : undefined,
+  );
+  assert.ok(lowered);
+  // The rest of the process is untouched.
+  assert.equal(getPriority(0), main);
+});
 
 test('a send to an online recipient is stored, recorded, routed to its node and answered', async () => {
   await goOnline('alice', 'node-a');

@@ -20,8 +20,8 @@ export interface Receiver {
   url: string;
   port: number;
   received: Received[];
-  /** How the next requests are answered; 204 at once by default. */
-  behave(b: { status?: number; delayMs?: number }): void;
+  /** How the next requests are answered; 204 at once by default. Each waits delayMs plus up to jitterMs. */
+  behave(b: { status?: number; delayMs?: number; jitterMs?: number }): void;
   /** Stops listening and drops open connections: the endpoint is down. */
   down(): Promise<void>;
   /** Listens again on the same port. */
@@ -33,6 +33,7 @@ export async function startReceiver(port = 0, path = '/hook'): Promise<Receiver>
   const received: Received[] = [];
   let status = 204;
   let delayMs = 0;
+  let jitterMs = 0;
   const sockets = new Set<Socket>();
   const pendingReplies = new Set<ServerResponse>();
   const make = () => {
@@ -51,9 +52,9 @@ export async function startReceiver(port = 0, path = '/hook'): Promise<Receiver>
           pendingReplies.delete(res);
           if (!res.destroyed) res.writeHead(status).end();
         };
-        if (delayMs > 0) {
+        if (delayMs > 0 || jitterMs > 0) {
           pendingReplies.add(res);
-          setTimeout(answer, delayMs).unref();
+          setTimeout(answer, delayMs + Math.random() * jitterMs).unref();
         } else answer();
       });
     });
@@ -78,6 +79,7 @@ export async function startReceiver(port = 0, path = '/hook'): Promise<Receiver>
     behave(b) {
       status = b.status ?? 204;
       delayMs = b.delayMs ?? 0;
+      jitterMs = b.jitterMs ?? 0;
     },
     down: stop,
     async up() {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { MongoClient } from 'mongodb';
 import { createRedis, makeKeys } from '@pushflow/shared';
 import { startStack, type Stack } from '../../local-stack/stack.ts';
 import { startReceiver, verifyAll, type Receiver } from '../harness/webhook-receiver.ts';
@@ -143,6 +144,36 @@ test('an endpoint answering in 20 s does not delay a fast one', { timeout: 120_0
     `the slow one has its first ${slow.received.length} in hand`,
   );
   for (const ep of [slowEp, fastEp]) assert.equal((await call('DELETE', `/webhooks/${ep.id}`)).status, 204);
+});
+
+test('an endpoint busy but answering is not taken for slow: its backlog waits in memory, not in the retry store', {
+  timeout: 120_000,
+}, async () => {
+  const r = await receiver();
+  // Attempts of 0.2 to 2 s, half of them past the 1 s hand-off, while answers keep coming.
+  r.behave({ delayMs: 200, jitterMs: 1800 });
+  const ep = await endpoint(r.url, ['notification.failed']);
+  const mongo = new MongoClient(stack.mongoUrl);
+  await mongo.connect();
+  const stored = mongo.db().collection('webhook_messages');
+  let most = 0;
+  const watch = setInterval(() => {
+    stored.countDocuments({ endpointId: ep.id }).then(
+      (n) => (most = Math.max(most, n)),
+      () => {},
+    );
+  }, 100);
+  try {
+    const { accepted } = await burst(stack, { count: 400, recipients: ['busy-a', 'busy-b'], concurrency: 8 });
+    await everyFact(r, ep.secret, accepted, ['notification.failed'], 90_000);
+    // Taken for slow, its waiting messages would all be stored (hundreds at once). A stall of
+    // this process or the relay's may still cost a few: a bound, not zero.
+    assert.ok(most < accepted.length / 4, `${most} of ${accepted.length} messages were in the retry store at once`);
+  } finally {
+    clearInterval(watch);
+    await mongo.close();
+  }
+  assert.equal((await call('DELETE', `/webhooks/${ep.id}`)).status, 204);
 });
 
 test('the relay killed -9 mid-burst: nothing lost', { timeout: 180_000 }, async () => {

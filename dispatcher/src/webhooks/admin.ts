@@ -25,8 +25,8 @@ import {
   updateEndpoint,
   type Endpoints,
 } from './endpoint-store.ts';
-import { backlogOf, deleteEndpointMessages, retryFailed, type Messages } from './message-store.ts';
 import type { WebhookRelay } from './relay.ts';
+import { backlogOf, deleteEndpointMessages, retryFailed, type Messages } from './message-store.ts';
 
 /**
  * Answers the gateways' webhook admin requests (`webhook-admin` stream, one group for every
@@ -40,7 +40,7 @@ export interface AdminDeps {
   keys: Keys;
   endpoints: Endpoints;
   messages: Messages;
-  relay: WebhookRelay;
+  relay: Pick<WebhookRelay, 'sendTest'>;
   allowPrivate: boolean;
   secretOverlapMs: number;
   log: Logger;

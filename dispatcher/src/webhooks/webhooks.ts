@@ -1,20 +1,15 @@
 import type { Db } from 'mongodb';
 import { ensureGroup, groups, type Keys, type Logger, type RedisClient, type Registry } from '@pushflow/shared';
 import type { DispatcherConfig } from '../config.ts';
-import type { Notifications } from '../projection/store.ts';
 import { createWebhookAdminHandler } from './admin.ts';
-import { createAttemptLog } from './attempt-log.ts';
-import { createEndpointCache } from './endpoint-cache.ts';
 import { endpointsCollection, type Endpoints } from './endpoint-store.ts';
-import { createMessageWriter, openMessages, type Messages } from './message-store.ts';
-import { createPoster } from './poster.ts';
-import { createWebhookRelay, type WebhookRelay } from './relay.ts';
-import { parseRetrySchedule } from './retry-schedule.ts';
+import { openMessages, type Messages } from './message-store.ts';
+import { startRelayThread, type RelayThread } from './relay-host.ts';
 import { registerWebhookMetrics } from './webhook-metrics.ts';
 
-/** The dispatcher's webhook parts, put together: one relay per process, its admin handler, its metrics. */
+/** The dispatcher's webhook parts, put together: the relay's thread, its admin handler, its metrics. */
 export interface Webhooks {
-  relay: WebhookRelay;
+  relay: RelayThread;
   endpoints: Endpoints;
   messages: Messages;
   adminHandler: ReturnType<typeof createWebhookAdminHandler>;
@@ -27,48 +22,23 @@ export async function openWebhooks(deps: {
   redis: RedisClient;
   keys: Keys;
   db: Db;
-  notifications: Notifications;
   registry: Registry;
   log: Logger;
+  /** Told of every batch the relay's consumers take, for the metrics. */
+  onBatch(stream: string, size: number): void;
+  onCrash(err: Error): void;
 }): Promise<Webhooks> {
   const { config, redis, keys, log } = deps;
   const endpoints = endpointsCollection(deps.db);
   const messages = await openMessages(deps.db);
-  const schedule = parseRetrySchedule(config.PUSHFLOW_WEBHOOK_RETRY_SCHEDULE);
-  if (schedule instanceof Error) throw schedule; // loadDispatcherConfig refused it already
   const log_ = log.child({ part: 'webhooks' });
   let onAttempt: ReturnType<typeof registerWebhookMetrics> | undefined;
-  const relay = createWebhookRelay({
-    redis,
-    keys,
-    notifications: deps.notifications,
-    messages,
-    writer: createMessageWriter(messages, (err) =>
-      log_.warn({ err: (err as Error).message }, 'webhook retry store write failed; retrying'),
-    ),
-    cache: createEndpointCache({ redis, keys, endpoints }),
-    poster: createPoster({
-      timeoutMs: config.PUSHFLOW_WEBHOOK_TIMEOUT_MS,
-      maxResponseBytes: config.PUSHFLOW_WEBHOOK_MAX_RESPONSE_BYTES,
-      allowPrivate: config.PUSHFLOW_WEBHOOK_ALLOW_PRIVATE,
-      connections: config.PUSHFLOW_WEBHOOK_CONCURRENCY,
-    }),
-    attempts: createAttemptLog({
-      redis,
-      keys,
-      onError: (err) => log_.warn({ err: (err as Error).message }, 'could not record webhook attempts'),
-    }),
-    settings: {
-      schedule,
-      timeoutMs: config.PUSHFLOW_WEBHOOK_TIMEOUT_MS,
-      concurrency: config.PUSHFLOW_WEBHOOK_CONCURRENCY,
-      handoffMs: config.PUSHFLOW_WEBHOOK_HANDOFF_MS,
-      pollMs: config.PUSHFLOW_WEBHOOK_POLL_MS,
-      claimIdleMs: config.PUSHFLOW_CLAIM_IDLE_MS,
-      consumer: config.PUSHFLOW_CONSUMER_ID,
-    },
-    log: log_,
+  const relay = startRelayThread({
+    config,
+    log,
     onAttempt: (endpointId, outcome, latencyMs) => onAttempt?.(endpointId, outcome, latencyMs),
+    onBatch: deps.onBatch,
+    onCrash: deps.onCrash,
   });
   onAttempt = registerWebhookMetrics(deps.registry, { endpoints, messages, inMemory: relay.inMemory });
   if (config.PUSHFLOW_WEBHOOK_ALLOW_PRIVATE)

@@ -1,0 +1,114 @@
+import type { Db } from 'mongodb';
+import { groups, startConsumer, type Consumer, type Keys, type Logger, type RedisClient } from '@pushflow/shared';
+import type { DispatcherConfig } from '../config.ts';
+import { openNotifications } from '../projection/store.ts';
+import { consumerOptions } from '../runtime/consumer-options.ts';
+import { createAttemptLog } from './attempt-log.ts';
+import { createEndpointCache } from './endpoint-cache.ts';
+import { endpointsCollection } from './endpoint-store.ts';
+import { createMessageWriter, openMessages } from './message-store.ts';
+import { createPoster } from './poster.ts';
+import { createWebhookRelay, type AttemptOutcome } from './relay.ts';
+import { parseRetrySchedule } from './retry-schedule.ts';
+
+/**
+ * The webhook relay's composition root, run on the relay's own thread (relay-thread.ts):
+ * the relay and one consumer of the `webhooks` group per events partition the main thread's
+ * leases hold.
+ */
+export interface RelayService {
+  consume(partition: number, reclaim: boolean): void;
+  release(partition: number): Promise<void>;
+  sendTest(endpointId: string): Promise<string>;
+  /** Messages held in memory, per endpoint that has any. */
+  inMemory(): [string, number][];
+  halt(): void;
+  /** Stops the consumers, then the relay (its hand-off to MongoDB); leaves the connections to the caller. */
+  stop(): Promise<void>;
+}
+
+export interface RelayServiceDeps {
+  config: DispatcherConfig;
+  redis: RedisClient;
+  /** A new connection for one blocking reader, which closes it when it stops. */
+  connect(name: string): RedisClient;
+  keys: Keys;
+  db: Db;
+  log: Logger;
+  onAttempt(endpointId: string, outcome: AttemptOutcome, latencyMs: number): void;
+  onBatch(stream: string, size: number): void;
+}
+
+export async function startRelayService(deps: RelayServiceDeps): Promise<RelayService> {
+  const { config, redis, keys, log } = deps;
+  const schedule = parseRetrySchedule(config.PUSHFLOW_WEBHOOK_RETRY_SCHEDULE);
+  if (schedule instanceof Error) throw schedule; // loadDispatcherConfig refused it already
+  const messages = await openMessages(deps.db);
+  const relay = createWebhookRelay({
+    redis,
+    keys,
+    notifications: await openNotifications(deps.db),
+    messages,
+    writer: createMessageWriter(messages, (err) => log.warn({ err: (err as Error).message }, 'webhook retry store write failed; retrying')),
+    cache: createEndpointCache({ redis, keys, endpoints: endpointsCollection(deps.db) }),
+    poster: createPoster({
+      timeoutMs: config.PUSHFLOW_WEBHOOK_TIMEOUT_MS,
+      maxResponseBytes: config.PUSHFLOW_WEBHOOK_MAX_RESPONSE_BYTES,
+      allowPrivate: config.PUSHFLOW_WEBHOOK_ALLOW_PRIVATE,
+      connections: config.PUSHFLOW_WEBHOOK_CONCURRENCY,
+    }),
+    attempts: createAttemptLog({
+      redis,
+      keys,
+      onError: (err) => log.warn({ err: (err as Error).message }, 'could not record webhook attempts'),
+    }),
+    settings: {
+      schedule,
+      timeoutMs: config.PUSHFLOW_WEBHOOK_TIMEOUT_MS,
+      concurrency: config.PUSHFLOW_WEBHOOK_CONCURRENCY,
+      handoffMs: config.PUSHFLOW_WEBHOOK_HANDOFF_MS,
+      pollMs: config.PUSHFLOW_WEBHOOK_POLL_MS,
+      claimIdleMs: config.PUSHFLOW_CLAIM_IDLE_MS,
+      consumer: config.PUSHFLOW_CONSUMER_ID,
+    },
+    log,
+    onAttempt: deps.onAttempt,
+  });
+
+  const consumers = new Map<number, Consumer>();
+  async function release(p: number): Promise<void> {
+    const c = consumers.get(p);
+    consumers.delete(p);
+    await c?.stop();
+  }
+  return {
+    consume(p, reclaim) {
+      if (consumers.has(p)) return;
+      const events = keys.events(p);
+      const partition = keys.partitions > 1 ? `-${p}` : '';
+      consumers.set(
+        p,
+        // On a connection of its own: a relay behind on the ledger never holds the projector.
+        startConsumer({
+          ...consumerOptions(config, log),
+          reclaimAtStart: reclaim,
+          lingerMs: config.PUSHFLOW_WEBHOOK_LINGER_MS,
+          redis: deps.connect(`dispatcher-webhooks${partition}`),
+          stream: events,
+          group: groups.webhooks,
+          handler: relay.ledgerHandler(events, groups.webhooks),
+          onBatch: (size) => deps.onBatch(events, size),
+        }),
+      );
+    },
+    release,
+    sendTest: relay.sendTest,
+    inMemory: relay.inMemory,
+    halt: relay.halt,
+    async stop() {
+      relay.halt();
+      await Promise.all([...consumers.keys()].map(release));
+      await relay.stop();
+    },
+  };
+}
