@@ -88,7 +88,7 @@ export const DispatcherConfigSchema = Type.Object({
    * a saturated CPU the kernel then serves sends first and webhooks catch up after; 0 gives
    * the relay the same share as sends.
    */
-  PUSHFLOW_WEBHOOK_NICE: Type.Integer({ minimum: 0, maximum: 19, default: 10 }),
+  PUSHFLOW_WEBHOOK_NICE: Type.Integer({ minimum: 0, maximum: 19, default: 19 }),
   /** How much of a webhook response is read (the rest is discarded). */
   PUSHFLOW_WEBHOOK_MAX_RESPONSE_BYTES: Type.Integer({ minimum: 0, maximum: 1_048_576, default: 4096 }),
   /** After a rotation, how long the previous secret goes on signing beside the new one. */

@@ -140,11 +140,11 @@ async function goOnline(recipientId: string, nodeId: string, heartbeatAt = Date.
   await redis.zadd(keys.nodes, heartbeatAt, nodeId);
 }
 
-test('the webhook relay runs on a thread of its own, PUSHFLOW_WEBHOOK_NICE (10) steps below the one that sends', async () => {
+test('the webhook relay runs on a thread of its own, PUSHFLOW_WEBHOOK_NICE (19) steps below the one that sends', async () => {
   const niceOf = (tid: string) => Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
   const main = niceOf(String(process.pid));
   const lowered = await waitFor('a thread at the relay priority', () =>
-    readdirSync('/proc/self/task').some((tid) => niceOf(tid) === Math.min(19, main + 10)) ? true : undefined,
+    readdirSync('/proc/self/task').some((tid) => niceOf(tid) === Math.min(19, main + 19)) ? true : undefined,
   );
   assert.ok(lowered);
   // The rest of the process is untouched.
