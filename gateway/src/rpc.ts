@@ -136,23 +136,31 @@ export function createRpc(opts: RpcOptions): Rpc {
   }
 
   /**
-   * Messages bound for one stream in the same turn of the event loop (every request whose
-   * bytes arrived in one poll) leave in one batched entry: one XADD, one system call and
-   * one entry for the dispatcher to read, however many requests are in flight. It costs no
-   * wait: the entry goes out as soon as the turn's I/O callbacks are done (setImmediate).
+   * Messages bound for one stream leave in one batched entry: one XADD, one system call and
+   * one entry for the dispatcher to read, however many requests are in flight. An entry goes
+   * out once the turn's I/O callbacks are done (setImmediate) and the stream's previous XADD
+   * has been answered (a group commit): idle, a request waits for nothing; busy, everything
+   * that arrives during one round trip to Redis shares the next entry.
    */
   const outbox = new Map<string, { messages: unknown[]; appended: Promise<unknown> }>();
+  /** Each stream's last XADD, settled or not. */
+  const lastAppend = new Map<string, Promise<unknown>>();
   function append(stream: string, messages: unknown[]): Promise<unknown> {
     let batch = outbox.get(stream);
     if (!batch || batch.messages.length >= MAX_COALESCED) {
       const queued: unknown[] = [];
-      const appended = new Promise((resolve) => setImmediate(resolve)).then(() => {
-        if (outbox.get(stream)?.messages === queued) outbox.delete(stream);
-        // One connection keeps several entries (PUSHFLOW_ENTRY_FORMAT=single) in order.
-        return Promise.all(entriesOf(queued).map((fields) => redis.xadd(stream, '*', ...fields)));
-      });
+      const previous = lastAppend.get(stream);
+      const appended = new Promise((resolve) => setImmediate(resolve))
+        .then(() => previous?.catch(() => {}))
+        .then(() => {
+          if (outbox.get(stream)?.messages === queued) outbox.delete(stream);
+          // One connection keeps several entries (PUSHFLOW_ENTRY_FORMAT=single) in order.
+          return Promise.all(entriesOf(queued).map((fields) => redis.xadd(stream, '*', ...fields)));
+        });
       // Every caller awaits it; this keeps a rejection nobody awaits yet from ending the process.
       appended.catch(() => {});
+      lastAppend.set(stream, appended);
+      appended.finally(() => lastAppend.get(stream) === appended && lastAppend.delete(stream)).catch(() => {});
       batch = { messages: queued, appended };
       outbox.set(stream, batch);
     }

@@ -4,6 +4,7 @@ import { createLogger, createRedis, encodeBatch, sendCommandCodec, toEntries, ty
 import { redisServer, type Server } from '../../local-stack/servers.ts';
 import { uniquePrefix } from '../../local-stack/isolation.ts';
 import { startGateway, type Gateway } from './peer.ts';
+import { waitFor } from '../../test/harness/wait.ts';
 
 const ID = '0190b2c4-1111-7abc-8def-0123456789ab';
 
@@ -72,5 +73,26 @@ describe('the reply reader', { timeout: 20_000 }, () => {
     await assert.rejects(gw.rpc.sendMany(contents, { idempotencyKey: 'k'.repeat(126), requestHash: 'h' }), RangeError);
     const entries = await peer.xrange(gw.keys.commands(0), '-', '+');
     assert.equal(entries.flatMap(([, f]) => sendCommandCodec.items(f)).length, 2, 'only the two commands of the test before');
+  });
+
+  it("what later turns send while the stream's XADD is unanswered waits for it, then leaves in one entry", async () => {
+    const stream = gw.keys.commands(0);
+    const before = await peer.xlen(stream);
+    // Redis holds every write for 300 ms: the first XADD stays unanswered meanwhile.
+    await peer.call('CLIENT', 'PAUSE', '300', 'WRITE');
+    const sends = [gw.rpc.send({ recipientId: 'g0' })];
+    for (let i = 1; i <= 5; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      sends.push(gw.rpc.send({ recipientId: `g${i}` }));
+    }
+    // No dispatcher answers here: each send ends in its timeout.
+    for (const s of sends) s.catch(() => {});
+    await waitFor('the two entries', async () => ((await peer.xlen(stream)) >= before + 2 ? true : undefined), 5000);
+    await new Promise((r) => setTimeout(r, 100));
+    const entries = (await peer.xrange(stream, '-', '+')).slice(before);
+    assert.deepEqual(
+      entries.map(([, f]) => sendCommandCodec.items(f).map((c) => c.notification.recipientId)),
+      [['g0'], ['g1', 'g2', 'g3', 'g4', 'g5']],
+    );
   });
 });
