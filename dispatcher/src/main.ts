@@ -1,9 +1,7 @@
-import { MongoClient } from 'mongodb';
 import { createLogger, createRedis, loadConfigOrExit, onShutdown, useEntryFormat } from '@pushflow/shared';
 import { loadDispatcherConfig } from './config.ts';
 import { startDispatcher } from './dispatcher.ts';
-import { MONGO_CONNECT_TIMEOUT_MS, mongoClientOptions } from './runtime/mongo-client.ts';
-import { restartClient, watchHeartbeats } from './runtime/mongo-watchdog.ts';
+import { connectMongo } from './runtime/mongo-client.ts';
 
 const config = loadConfigOrExit('dispatcher', () => loadDispatcherConfig());
 useEntryFormat(config.PUSHFLOW_ENTRY_FORMAT);
@@ -11,10 +9,7 @@ const log = createLogger('dispatcher', config.LOG_LEVEL);
 const connect = (name: string) => createRedis(config.REDIS_URL, name, { log });
 
 const redis = connect('dispatcher');
-const mongo = new MongoClient(config.MONGO_URL, mongoClientOptions(config));
-await mongo.connect();
-// A heartbeat times out after the connect timeout; one unanswered three times as long is stuck.
-const watchdog = watchHeartbeats(mongo, { stallMs: 3 * MONGO_CONNECT_TIMEOUT_MS, log, restart: () => restartClient(mongo) });
+const { mongo, watchdog } = await connectMongo(config, log);
 
 const onFatal = (err: Error) => {
   log.fatal({ err }, 'exiting: the webhook relay is gone, and its ledger entries wait for a restart');

@@ -42,9 +42,15 @@ export interface OpenOptions {
   log?: Logger;
 }
 
+/** The collections as they are, with no index work: for a reader whose process already opened them. */
+export function notificationsCollection(db: Db, name = 'notifications', commandsName?: string): Notifications {
+  const commands = db.collection<CommandRecord>(commandsName ?? commandsCollectionFor(name));
+  return Object.assign(db.collection<StoredDoc>(name), { commands });
+}
+
 export async function openNotifications(db: Db, name = 'notifications', opts: OpenOptions = {}): Promise<Notifications> {
-  const commands = db.collection<CommandRecord>(opts.commands ?? commandsCollectionFor(name));
-  const col = Object.assign(db.collection<StoredDoc>(name), { commands });
+  const col = notificationsCollection(db, name, opts.commands);
+  const { commands } = col;
   // No unique index but `_id` on either collection: both can be sharded on a hashed `_id`.
   await retireLegacyCommandIndex(col, commands, opts.log);
   if (opts.statusTtlDays !== undefined) {

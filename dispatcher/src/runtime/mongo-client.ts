@@ -1,5 +1,7 @@
-import type { MongoClientOptions } from 'mongodb';
+import { MongoClient, type MongoClientOptions } from 'mongodb';
+import type { Logger } from '@pushflow/shared';
 import type { DispatcherConfig } from '../config.ts';
+import { restartClient, watchHeartbeats, type Watchdog } from './mongo-watchdog.ts';
 
 export const MONGO_CONNECT_TIMEOUT_MS = 10_000;
 
@@ -23,4 +25,18 @@ export function mongoClientOptions(config: Pick<DispatcherConfig, 'PUSHFLOW_MONG
 /** The setting as the driver's `w`: `majority` or a number of members. */
 export function writeConcern(setting: string): 'majority' | number {
   return setting === 'majority' ? setting : Number(setting);
+}
+
+/**
+ * A connected client and the watchdog on its heartbeats (a heartbeat times out after the
+ * connect timeout; one unanswered three times as long is stuck): main.ts's, and the webhook
+ * relay thread's.
+ */
+export async function connectMongo(
+  config: Pick<DispatcherConfig, 'MONGO_URL' | 'PUSHFLOW_MONGO_WRITE_CONCERN'>,
+  log: Logger,
+): Promise<{ mongo: MongoClient; watchdog: Watchdog }> {
+  const mongo = new MongoClient(config.MONGO_URL, mongoClientOptions(config));
+  await mongo.connect();
+  return { mongo, watchdog: watchHeartbeats(mongo, { stallMs: 3 * MONGO_CONNECT_TIMEOUT_MS, log, restart: () => restartClient(mongo) }) };
 }

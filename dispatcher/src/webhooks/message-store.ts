@@ -34,8 +34,11 @@ export interface StoredMessage {
 
 export type Messages = Collection<StoredMessage>;
 
+/** The collection as it is, with no index work: for the relay's thread, whose process opened it. */
+export const messagesCollection = (db: Db): Messages => db.collection<StoredMessage>('webhook_messages');
+
 export async function openMessages(db: Db): Promise<Messages> {
-  const col = db.collection<StoredMessage>('webhook_messages');
+  const col = messagesCollection(db);
   await col.createIndex({ endpointId: 1, state: 1, nextAttemptAt: 1 }, { name: 'due' });
   return col;
 }

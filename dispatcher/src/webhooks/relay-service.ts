@@ -1,12 +1,12 @@
 import type { Db } from 'mongodb';
 import { groups, startConsumer, type Consumer, type Keys, type Logger, type RedisClient } from '@pushflow/shared';
 import type { DispatcherConfig } from '../config.ts';
-import { openNotifications } from '../projection/store.ts';
+import { notificationsCollection } from '../projection/store.ts';
 import { consumerOptions } from '../runtime/consumer-options.ts';
 import { createAttemptLog } from './attempt-log.ts';
 import { createEndpointCache } from './endpoint-cache.ts';
 import { endpointsCollection } from './endpoint-store.ts';
-import { createMessageWriter, openMessages } from './message-store.ts';
+import { createMessageWriter, messagesCollection } from './message-store.ts';
 import { createPoster } from './poster.ts';
 import { createWebhookRelay, type AttemptOutcome } from './relay.ts';
 import { parseRetrySchedule } from './retry-schedule.ts';
@@ -39,15 +39,16 @@ export interface RelayServiceDeps {
   onBatch(stream: string, size: number): void;
 }
 
-export async function startRelayService(deps: RelayServiceDeps): Promise<RelayService> {
+export function startRelayService(deps: RelayServiceDeps): RelayService {
   const { config, redis, keys, log } = deps;
   const schedule = parseRetrySchedule(config.PUSHFLOW_WEBHOOK_RETRY_SCHEDULE);
   if (schedule instanceof Error) throw schedule; // loadDispatcherConfig refused it already
-  const messages = await openMessages(deps.db);
+  // The main thread opened both collections (their indexes) before it started this one.
+  const messages = messagesCollection(deps.db);
   const relay = createWebhookRelay({
     redis,
     keys,
-    notifications: await openNotifications(deps.db),
+    notifications: notificationsCollection(deps.db),
     messages,
     writer: createMessageWriter(messages, (err) => log.warn({ err: (err as Error).message }, 'webhook retry store write failed; retrying')),
     cache: createEndpointCache({ redis, keys, endpoints: endpointsCollection(deps.db) }),

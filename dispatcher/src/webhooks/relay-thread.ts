@@ -1,9 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { MongoClient } from 'mongodb';
 import { createLogger, createRedis, makeKeys, useEntryFormat } from '@pushflow/shared';
 import type { DispatcherConfig } from '../config.ts';
-import { MONGO_CONNECT_TIMEOUT_MS, mongoClientOptions } from '../runtime/mongo-client.ts';
-import { restartClient, watchHeartbeats } from '../runtime/mongo-watchdog.ts';
+import { connectMongo } from '../runtime/mongo-client.ts';
 import type { AttemptOutcome } from './relay.ts';
 import type { FromRelay, ToRelay } from './relay-messages.ts';
 import { startRelayService } from './relay-service.ts';
@@ -28,9 +26,7 @@ port.on('message', (m: ToRelay) => handle(m));
 
 const connect = (name: string) => createRedis(config.REDIS_URL, name, { log });
 const redis = connect('dispatcher-webhooks');
-const mongo = new MongoClient(config.MONGO_URL, mongoClientOptions(config));
-await mongo.connect();
-const watchdog = watchHeartbeats(mongo, { stallMs: 3 * MONGO_CONNECT_TIMEOUT_MS, log, restart: () => restartClient(mongo) });
+const { mongo, watchdog } = await connectMongo(config, log);
 
 /** The metrics live on the main thread: attempts go there once per turn of this loop. */
 let attempts: [string, AttemptOutcome, number][] = [];
@@ -39,7 +35,7 @@ function reportAttempts(): void {
   send({ op: 'attempts', list: attempts });
   attempts = [];
 }
-const service = await startRelayService({
+const service = startRelayService({
   config,
   redis,
   connect,
