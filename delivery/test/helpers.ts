@@ -112,6 +112,22 @@ export async function openClient(url: string, opts: WebSocket.ClientOptions = {}
   return client;
 }
 
+/**
+ * Opens a client for the recipient and resolves once the node has taken the socket (its
+ * presence count went up). The WebSocket opens before the node has checked the token
+ * (connect-key-settings.ts), and a push in between finds the recipient offline.
+ */
+export async function openAccepted(t: TestNode, recipientId: string): Promise<TestClient> {
+  const before = Number((await t.redis.hget(t.keys.presence(recipientId), t.node.nodeId)) ?? 0);
+  const client = await openClient(t.url(await tokenFor(recipientId)));
+  await waitFor(
+    `${recipientId}'s socket taken`,
+    async () => (Number((await t.redis.hget(t.keys.presence(recipientId), t.node.nodeId)) ?? 0) > before ? true : undefined),
+    10_000,
+  );
+  return client;
+}
+
 export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {

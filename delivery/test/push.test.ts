@@ -1,17 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { deadLetterStream, encodeBatch, uuidv7 } from '@pushflow/shared';
-import {
-  dispatch,
-  eventsFor,
-  ledger,
-  openClient,
-  pendingCount,
-  tokenFor,
-  type TestClient,
-  type TestNode,
-  withTestNode,
-} from './helpers.ts';
+import { dispatch, eventsFor, ledger, openAccepted, pendingCount, type TestClient, type TestNode, withTestNode } from './helpers.ts';
 import { waitFor } from '../../test/harness/wait.ts';
 
 describe('delivery: pushing and acks', () => {
@@ -30,9 +20,9 @@ describe('delivery: pushing and acks', () => {
     );
 
   it('pushes the exact frame to every socket of the recipient and records one delivered event', async () => {
-    const a = await openClient(t.url(await tokenFor('erin')));
-    const b = await openClient(t.url(await tokenFor('erin')));
-    const other = await openClient(t.url(await tokenFor('frank')));
+    const a = await openAccepted(t, 'erin');
+    const b = await openAccepted(t, 'erin');
+    const other = await openAccepted(t, 'frank');
     const notificationId = uuidv7();
     const acceptedAt = new Date().toISOString();
     await dispatch(t, {
@@ -61,7 +51,7 @@ describe('delivery: pushing and acks', () => {
   });
 
   it('leaves optional fields out of the frame when the request has none', async () => {
-    const c = await openClient(t.url(await tokenFor('gina')));
+    const c = await openAccepted(t, 'gina');
     const notificationId = uuidv7();
     const acceptedAt = new Date().toISOString();
     await dispatch(t, { notificationId, recipientId: 'gina', acceptedAt });
@@ -93,7 +83,7 @@ describe('delivery: pushing and acks', () => {
   });
 
   it('delivers every good request of a batched entry and sets aside the malformed one between them', async () => {
-    const c = await openClient(t.url(await tokenFor('ivy')));
+    const c = await openAccepted(t, 'ivy');
     const acceptedAt = new Date().toISOString();
     const ids = [uuidv7(), uuidv7()];
     const dead = deadLetterStream(t.keys.deliveries(t.node.nodeId));
@@ -120,7 +110,7 @@ describe('delivery: pushing and acks', () => {
   });
 
   it('turns a client ack into notification.acknowledged, once', async () => {
-    const c = await openClient(t.url(await tokenFor('hank')));
+    const c = await openAccepted(t, 'hank');
     const notificationId = uuidv7();
     await dispatch(t, { notificationId, recipientId: 'hank', body: 'b', acceptedAt: new Date().toISOString() });
     await nextFrame(c);
@@ -146,8 +136,8 @@ describe('delivery: pushing and acks', () => {
   });
 
   it('ignores an ack for a notification the socket was never sent', async () => {
-    const victim = await openClient(t.url(await tokenFor('ivy')));
-    const attacker = await openClient(t.url(await tokenFor('jack')));
+    const victim = await openAccepted(t, 'ivy');
+    const attacker = await openAccepted(t, 'jack');
     const theirs = uuidv7();
     const own = uuidv7();
     await dispatch(t, { notificationId: theirs, recipientId: 'ivy', acceptedAt: new Date().toISOString() });
