@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { MongoClient } from 'mongodb';
-import { createRedis, makeKeys } from '@pushflow/shared';
+import { createRedis } from '@pushflow/shared';
 import { startStack, type Stack } from '../../local-stack/stack.ts';
 import { startReceiver, verifyAll, type Receiver } from '../harness/webhook-receiver.ts';
 import { waitFor } from '../harness/wait.ts';
 import { burst } from '../faults/support.ts';
-import { callerOf } from './support.ts';
+import { callerOf, relayGroup } from './support.ts';
 
 /**
  * The relay when things go wrong, with the services as processes: an endpoint down for
@@ -195,11 +195,9 @@ test('the relay killed -9 mid-burst: nothing lost', { timeout: 180_000 }, async 
   // Every ledger entry the relay read is settled and acked: nothing waits in its group.
   const redis = createRedis(stack.redisUrl, 'test-webhook-pending');
   try {
-    await waitFor('the webhooks group to have nothing pending', async () => {
-      const groups = (await redis.xinfo('GROUPS', makeKeys(stack.prefix).events(0))) as unknown[][];
-      const named = groups.map((g) => Object.fromEntries(Array.from({ length: g.length / 2 }, (_, i) => [g[2 * i], g[2 * i + 1]])));
-      return named.find((g) => g.name === 'webhooks')?.pending === 0 ? true : undefined;
-    });
+    await waitFor('the webhooks group to have nothing pending', async () =>
+      (await relayGroup(redis, stack)).pending === 0 ? true : undefined,
+    );
   } finally {
     redis.disconnect();
   }

@@ -1,18 +1,28 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
+import { createRedis, makeKeys, type RedisClient } from '@pushflow/shared';
 import { portVarOf, startStack, type Stack } from '../../local-stack/stack.ts';
 import { startReceiver, verifyAll, type Receiver } from '../harness/webhook-receiver.ts';
 import { waitFor } from '../harness/wait.ts';
-import { callerOf, sendMany } from './support.ts';
+import { allFailed, callerOf, lastEventId, relayCaughtUp, sendMany } from './support.ts';
 
 /**
  * A message through its whole retry schedule (a short one here): kept as failed, visible in
  * attempts, on the dashboard and in the metrics, and sent again by retry-failed under the
- * same webhook-id. A disabled endpoint gets nothing.
+ * same webhook-id. A disabled endpoint gets nothing, even from a relay that reads late.
  */
 let stack: Stack;
 let receiver: Receiver;
+let redis: RedisClient;
 const call = callerOf(() => stack);
+
+/** An endpoint for this test alone: deleted when it ends, passed or not, so the next test gets only its own messages. */
+async function endpointFor(t: TestContext, body: Record<string, unknown>): Promise<{ id: string; secret: string }> {
+  const made = await call('POST', '/webhooks', body);
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  t.after(() => call('DELETE', `/webhooks/${made.body.id}`));
+  return made.body;
+}
 
 before(async () => {
   receiver = await startReceiver();
@@ -24,8 +34,10 @@ before(async () => {
       PUSHFLOW_WEBHOOK_ROTATION_OVERLAP_SECONDS: '2',
     },
   });
+  redis = createRedis(stack.redisUrl, 'test-webhook-retries');
 });
 after(async () => {
+  redis?.disconnect();
   await stack?.stop();
   await receiver?.close();
 });
@@ -37,9 +49,9 @@ async function metrics(): Promise<string> {
 
 test('a spent schedule keeps the message as failed; retry-failed sends it again under the same webhook-id', {
   timeout: 60_000,
-}, async () => {
+}, async (t) => {
   receiver.behave({ status: 500 });
-  const made = await call('POST', '/webhooks', { url: receiver.url, events: ['notification.failed'] });
+  const made = { body: await endpointFor(t, { url: receiver.url, events: ['notification.failed'] }) };
   const id = made.body.id;
   const [notificationId] = await sendMany(stack, 1, ['nobody-for-retries']);
   const attempts = await waitFor(
@@ -72,9 +84,11 @@ test('a spent schedule keeps the message as failed; retry-failed sends it again 
   });
   assert.deepEqual([row.failed, row.backlog, row.recentAttempts, row.recentSucceeded], [1, 0, 3, 0]);
   assert.equal(row.lastFailures[0].status, 500);
-  const before = await metrics();
-  assert.match(before, new RegExp(`pushflow_webhook_attempts_total\\{endpoint="${id}",outcome="http_error"[^}]*\\} 3`));
-  assert.match(before, new RegExp(`pushflow_webhook_failed_messages\\{endpoint="${id}"[^}]*\\} 1`));
+  // The relay's thread reports attempts to the metrics a moment after it stores their outcome.
+  const counted = (outcome: string, n: number) =>
+    new RegExp(`pushflow_webhook_attempts_total\\{endpoint="${id}",outcome="${outcome}"[^}]*\\} ${n}\n`);
+  await waitFor('the metrics to count the attempts', async () => (counted('http_error', 3).test(await metrics()) ? true : undefined));
+  assert.match(await metrics(), new RegExp(`pushflow_webhook_failed_messages\\{endpoint="${id}"[^}]*\\} 1`));
 
   receiver.behave({ status: 204 });
   const retried = await call('POST', `/webhooks/${id}/retry-failed`);
@@ -85,29 +99,40 @@ test('a spent schedule keeps the message as failed; retry-failed sends it again 
   await waitFor('no failed message left', async () =>
     /pushflow_webhook_failed_messages\{[^}]*\} 0/.test(await metrics()) ? true : undefined,
   );
-  assert.match(await metrics(), new RegExp(`pushflow_webhook_attempts_total\\{endpoint="${id}",outcome="succeeded"[^}]*\\} 1`));
+  await waitFor('the metrics to count the success', async () => (counted('succeeded', 1).test(await metrics()) ? true : undefined));
   assert.equal((await call('POST', `/webhooks/${id}/retry-failed`)).body.messages, 0);
   assert.equal((await call('DELETE', `/webhooks/${id}`)).status, 204);
 });
 
-test('a disabled endpoint is sent nothing; enabled again, it gets what follows', { timeout: 60_000 }, async () => {
+test('an endpoint gets no event from before it was created or enabled again, even read late', { timeout: 90_000 }, async (t) => {
   receiver.behave({ status: 204 });
-  const made = await call('POST', '/webhooks', { url: receiver.url, events: ['notification.failed'] });
-  assert.equal((await call('PATCH', `/webhooks/${made.body.id}`, { enabled: false })).status, 200);
   const start = receiver.received.length;
-  await sendMany(stack, 5, ['nobody-while-disabled']);
-  await new Promise((r) => setTimeout(r, 1500));
-  assert.equal(receiver.received.length, start);
-  assert.equal((await call('PATCH', `/webhooks/${made.body.id}`, { enabled: true })).status, 200);
-  const [after] = await sendMany(stack, 1, ['nobody-after']);
-  const m = await waitFor('the message after', () => receiver.received.slice(start).find((r) => r.body.includes(after!)), 10_000);
-  assert.equal(receiver.received.length, start + 1, JSON.stringify(m));
-  assert.equal((await call('DELETE', `/webhooks/${made.body.id}`)).status, 204);
+  const replayFrom = await lastEventId(redis, stack);
+  await allFailed(stack, await sendMany(stack, 2, ['nobody-before-created']));
+  await relayCaughtUp(redis, stack);
+  const made = await endpointFor(t, { url: receiver.url, events: ['notification.failed'] });
+  assert.equal((await call('PATCH', `/webhooks/${made.id}`, { enabled: false })).status, 200);
+  await allFailed(stack, await sendMany(stack, 5, ['nobody-while-disabled']));
+  await relayCaughtUp(redis, stack);
+  assert.equal(receiver.received.length, start, 'nothing while disabled');
+  assert.equal((await call('PATCH', `/webhooks/${made.id}`, { enabled: true })).status, 200);
+  // The relay reads all of it again, as if it had lagged: the endpoint is enabled now, and
+  // only what was appended since it was enabled is for it.
+  await redis.xgroup('SETID', makeKeys(stack.prefix).events(0), 'webhooks', replayFrom);
+  const [later] = await sendMany(stack, 1, ['nobody-after']);
+  await waitFor('the message after', () => receiver.received.slice(start).find((r) => r.body.includes(later!)), 10_000);
+  await relayCaughtUp(redis, stack);
+  const got = receiver.received.slice(start);
+  assert.deepEqual(
+    got.map((r) => JSON.parse(r.body).data.recipientId),
+    ['nobody-after'],
+  );
+  verifyAll(got, made.secret);
 });
 
-test('after the overlap, only the new secret signs', { timeout: 60_000 }, async () => {
+test('after the overlap, only the new secret signs', { timeout: 60_000 }, async (t) => {
   receiver.behave({ status: 204 });
-  const made = await call('POST', '/webhooks', { url: receiver.url, events: ['notification.failed'] });
+  const made = { body: await endpointFor(t, { url: receiver.url, events: ['notification.failed'] }) };
   const rotated = await call('POST', `/webhooks/${made.body.id}/rotate-secret`);
   assert.ok(Date.parse(rotated.body.previousSecretExpiresAt) - Date.now() <= 2000);
   await new Promise((r) => setTimeout(r, 2500));

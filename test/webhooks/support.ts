@@ -1,4 +1,6 @@
+import { makeKeys, type RedisClient } from '@pushflow/shared';
 import type { Stack } from '../../local-stack/stack.ts';
+import { waitFor } from '../harness/wait.ts';
 
 /** What the webhook tests share: a raw call to the gateway, whatever its status. */
 export function callerOf(stack: () => Stack) {
@@ -39,4 +41,45 @@ export async function sendMany(stack: Stack, count: number, recipients: string[]
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   return ids;
+}
+
+/** The relay's consumer group (`webhooks`) on the stack's one events stream, as XINFO GROUPS gives it. */
+export async function relayGroup(redis: RedisClient, stack: Stack): Promise<{ lastDeliveredId: string; pending: number }> {
+  const groups = (await redis.xinfo('GROUPS', makeKeys(stack.prefix).events(0))) as unknown[][];
+  const named = groups.map((g) => Object.fromEntries(Array.from({ length: g.length / 2 }, (_, i) => [g[2 * i], g[2 * i + 1]])));
+  const group = named.find((g) => g.name === 'webhooks');
+  if (!group) throw new Error('no webhooks group on the events stream');
+  return { lastDeliveredId: String(group['last-delivered-id']), pending: Number(group.pending) };
+}
+
+/** The id of the events stream's newest entry ('0-0' when empty). */
+export async function lastEventId(redis: RedisClient, stack: Stack): Promise<string> {
+  const [newest] = (await redis.xrevrange(makeKeys(stack.prefix).events(0), '+', '-', 'COUNT', 1)) as [string, string[]][];
+  return newest?.[0] ?? '0-0';
+}
+
+/**
+ * Resolves once the relay has read every event appended so far and settled each: what it
+ * was going to send is sent or stored. A wait on the relay, not on the clock, so a slow
+ * machine makes the test slower, never wrong.
+ */
+export async function relayCaughtUp(redis: RedisClient, stack: Stack, timeoutMs = 20_000): Promise<void> {
+  await waitFor(
+    'the relay to read and settle every event',
+    async () => {
+      const [group, last] = await Promise.all([relayGroup(redis, stack), lastEventId(redis, stack)]);
+      return group.lastDeliveredId === last && group.pending === 0 ? true : undefined;
+    },
+    timeoutMs,
+    50,
+  );
+}
+
+/** Resolves once each notification is FAILED (offline recipients): its last event is appended. */
+export async function allFailed(stack: Stack, ids: readonly string[]): Promise<void> {
+  const call = callerOf(() => stack);
+  await waitFor('the notifications to fail', async () => {
+    for (const id of ids) if ((await call('GET', `/notifications/${id}/status`)).body?.status !== 'FAILED') return undefined;
+    return true;
+  });
 }

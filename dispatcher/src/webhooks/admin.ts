@@ -1,5 +1,6 @@
 import {
   decodeEntries,
+  entryTime,
   queueDeadItems,
   webhookAdminCodec,
   writeInOrder,
@@ -60,12 +61,13 @@ export function createWebhookAdminHandler(deps: AdminDeps) {
 
   const changed = () => deps.redis.incr(deps.keys.webhookVersion);
 
-  async function answer(req: WebhookAdminRequest): Promise<Result> {
+  /** `at`: when the request was appended to the admin stream, by Redis's clock, as the events are. */
+  async function answer(req: WebhookAdminRequest, at: Date): Promise<Result> {
     switch (req.op) {
       case 'create': {
         const refused = await urlRefusal(req.endpoint.url);
         if (refused) return refused;
-        const created = await createEndpoint(deps.endpoints, req.id, req.endpoint, req.correlationId);
+        const created = await createEndpoint(deps.endpoints, req.id, req.endpoint, { id: req.correlationId, at });
         await changed();
         // A URL may carry a password (https://user:pass@host): never in a log line.
         deps.log.info({ endpointId: created.id, url: withoutCredentials(created.url), events: created.events }, 'webhook endpoint created');
@@ -82,7 +84,7 @@ export function createWebhookAdminHandler(deps: AdminDeps) {
           const refused = await urlRefusal(req.changes.url);
           if (refused) return refused;
         }
-        const doc = await updateEndpoint(deps.endpoints, req.id, req.changes);
+        const doc = await updateEndpoint(deps.endpoints, req.id, req.changes, at);
         if (!doc) return notFound(req.id);
         await changed();
         deps.log.info({ endpointId: req.id, changed: Object.keys(req.changes) }, 'webhook endpoint changed');
@@ -149,11 +151,14 @@ export function createWebhookAdminHandler(deps: AdminDeps) {
   }
 
   return async function handleWebhookAdminBatch(entries: StreamEntry[]): Promise<void> {
-    const { items: requests, setAside } = decodeEntries(webhookAdminCodec, entries);
+    const { items: requests, setAside } = decodeEntries(webhookAdminCodec, entries, (req, entry) => ({
+      req,
+      at: new Date(entryTime(entry.id)),
+    }));
     // Side by side: one URL's slow DNS answer must not hold the requests read with it.
     const replies: { replyTo: string; reply: Reply }[] = await Promise.all(
-      requests.map(async (req) => {
-        const r = await answer(req);
+      requests.map(async ({ req, at }) => {
+        const r = await answer(req, at);
         return {
           replyTo: req.replyTo,
           reply: r.ok

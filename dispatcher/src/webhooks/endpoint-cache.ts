@@ -13,6 +13,8 @@ export interface LiveEndpoint {
   url: string;
   events: ReadonlySet<string>;
   enabled: boolean;
+  /** Epoch ms (Redis's clock): events appended before it are not for this endpoint. */
+  activeSince: number;
   /** Signs `id.timestamp.body` with every live secret: `v1,<sig>` each, space-separated. */
   sign(messageId: string, at: Date, body: string): string;
 }
@@ -37,12 +39,19 @@ export function createEndpointCache(deps: { redis: RedisClient; keys: Keys; endp
 
   return {
     async current() {
-      const seen = await deps.redis.get(deps.keys.webhookVersion);
-      if (seen !== version || version === undefined) {
-        loading ??= reload(seen).finally(() => (loading = undefined));
+      for (;;) {
+        const seen = await deps.redis.get(deps.keys.webhookVersion);
+        if (seen === version && version !== undefined) return loaded;
+        // A load begun before this read of the version may have read the endpoints before
+        // the change it counts: wait for it, then look again.
+        if (loading) {
+          await loading;
+          continue;
+        }
+        loading = reload(seen).finally(() => (loading = undefined));
         await loading;
+        return loaded;
       }
-      return loaded;
     },
     known: () => loaded,
   };
@@ -55,6 +64,7 @@ function live(doc: EndpointDoc): LiveEndpoint {
     url: doc.url,
     events: new Set(doc.events),
     enabled: doc.enabled,
+    activeSince: doc.activeSince?.getTime() ?? 0,
     sign(messageId, at, body) {
       const now = at.getTime();
       return signers

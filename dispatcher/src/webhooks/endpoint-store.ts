@@ -26,6 +26,12 @@ export interface EndpointDoc {
   url: string;
   events: string[];
   enabled: boolean;
+  /**
+   * When the request that created or last enabled it reached Redis (its entry's time): the
+   * endpoint gets the events appended from then on, however late the relay reads them.
+   * Missing on endpoints made before it existed: they get every event the relay reads.
+   */
+  activeSince?: Date;
   description?: string;
   secrets: EndpointSecret[];
   createdAt: Date;
@@ -62,18 +68,24 @@ export function liveSecrets(doc: EndpointDoc, now = Date.now()): string[] {
   return doc.secrets.filter((s) => s.expiresAt === undefined || s.expiresAt.getTime() > now).map((s) => s.secret);
 }
 
-export async function createEndpoint(col: Endpoints, id: string, input: WebhookCreate, requestId: string): Promise<WebhookCreated> {
+export async function createEndpoint(
+  col: Endpoints,
+  id: string,
+  input: WebhookCreate,
+  request: { id: string; at: Date },
+): Promise<WebhookCreated> {
   const now = new Date();
   const doc: EndpointDoc = {
     _id: id,
     url: input.url,
     events: [...(input.events ?? DEFAULT_WEBHOOK_EVENTS)],
     enabled: true,
+    activeSince: request.at,
     ...(input.description !== undefined && { description: input.description }),
     secrets: [{ secret: newSecret() }],
     createdAt: now,
     updatedAt: now,
-    createdBy: requestId,
+    createdBy: request.id,
   };
   try {
     await col.insertOne(doc);
@@ -81,7 +93,7 @@ export async function createEndpoint(col: Endpoints, id: string, input: WebhookC
   } catch (err) {
     if (!(err instanceof MongoServerError && err.code === 11000)) throw err;
     // The same request read again (a dispatcher died before acking it): the same answer.
-    const existing = await col.findOne({ _id: id, createdBy: requestId });
+    const existing = await col.findOne({ _id: id, createdBy: request.id });
     if (!existing) throw err;
     return { ...toView(existing), secret: existing.secrets[0]!.secret };
   }
@@ -95,7 +107,11 @@ export async function getEndpoint(col: Endpoints, id: string): Promise<EndpointD
   return col.findOne({ _id: id });
 }
 
-export async function updateEndpoint(col: Endpoints, id: string, changes: WebhookUpdate): Promise<EndpointDoc | null> {
+/** `at`: when the request reached Redis; an endpoint it enables again is active from then. */
+export async function updateEndpoint(col: Endpoints, id: string, changes: WebhookUpdate, at: Date): Promise<EndpointDoc | null> {
+  // Only on a disabled one: the same request read twice, or an enable of an enabled
+  // endpoint, leaves its start where it was.
+  if (changes.enabled === true) await col.updateOne({ _id: id, enabled: false }, { $set: { activeSince: at } });
   return col.findOneAndUpdate({ _id: id }, { $set: { ...changes, updatedAt: new Date() } }, { returnDocument: 'after' });
 }
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  entryTime,
   WEBHOOK_TEST_TYPE,
   within,
   type Keys,
@@ -382,10 +383,15 @@ export function createWebhookRelay(deps: RelayDeps): WebhookRelay {
       const endpoints = [...(await deps.cache.current()).values()].filter((e) => e.enabled);
       const wanted: [RelayEvent, LiveEndpoint[]][] = [];
       if (endpoints.length > 0) {
-        for (const e of eventsOf(entries)) {
-          if (e.type === 'notification.accepted' && e.recipientId !== undefined) recipients.remember(e.notificationId, e.recipientId);
-          const to = endpoints.filter((ep) => ep.events.has(e.type));
-          if (to.length > 0) wanted.push([e, to]);
+        for (const entry of entries) {
+          // An endpoint gets what was appended while it was enabled, however late this reads
+          // it: a lagging or replayed relay sends no event older than the endpoint's start.
+          const appendedAt = entryTime(entry.id);
+          for (const e of eventsOf([entry])) {
+            if (e.type === 'notification.accepted' && e.recipientId !== undefined) recipients.remember(e.notificationId, e.recipientId);
+            const to = endpoints.filter((ep) => ep.events.has(e.type) && appendedAt >= ep.activeSince);
+            if (to.length > 0) wanted.push([e, to]);
+          }
         }
       }
       if (wanted.length === 0) {

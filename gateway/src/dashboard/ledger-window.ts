@@ -1,4 +1,5 @@
 import {
+  entryTime,
   eventCodec,
   evolve,
   failureReasons,
@@ -50,10 +51,6 @@ export interface LedgerWindow {
   truncated: boolean;
   /** Notifications seen in the window, newest first. */
   notifications: WindowNotification[];
-}
-
-export function entryTime(id: string): number {
-  return Number(id.slice(0, id.indexOf('-')));
 }
 
 /** What the window's events say of one notification: the status store's own fold of them. */

@@ -106,7 +106,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<WebhookRouteOptions> = asy
         operationId: 'updateWebhook',
         summary: 'Change a webhook endpoint',
         description:
-          'Changes any of `url`, `events`, `enabled` and `description`. A disabled endpoint is sent nothing; events while it is disabled are not kept for it.',
+          'Changes any of `url`, `events`, `enabled` and `description`. A disabled endpoint is sent nothing; events while it is disabled are not kept for it. Enabled again, it gets the events from then on.',
         tags: ['webhooks'],
         params: ById,
         body: WebhookUpdate,

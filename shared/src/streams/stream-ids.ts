@@ -9,6 +9,11 @@ export function compareIds(a: string, b: string): number {
   return as === bs ? 0 : as < bs ? -1 : 1;
 }
 
+/** When the entry was appended: the ms part of its id, by the Redis server's clock. */
+export function entryTime(id: string): number {
+  return Number(id.slice(0, id.indexOf('-')));
+}
+
 export function minId(ids: string[]): string | undefined {
   return ids.reduce<string | undefined>((min, id) => (min === undefined || compareIds(id, min) < 0 ? id : min), undefined);
 }
