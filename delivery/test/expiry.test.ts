@@ -53,6 +53,7 @@ describe('delivery: a token expiring while connected', () => {
     const shortLived = await openClient(t.url(await tokenFor('brief', 2)));
     const longLived = await openClient(t.url(await tokenFor('lasting', 600)));
     await presenceIs(t, 'brief', 1);
+    await presenceIs(t, 'lasting', 1);
     const { code, reason } = await withTimeout(shortLived.closed, 5000, '4003');
     assert.equal(code, 4003);
     assert.equal(reason, 'token expired');

@@ -3,9 +3,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { createRedis, makeKeys } from '@pushflow/shared';
 import { uniquePrefix } from '../../local-stack/isolation.ts';
 import { freePort, redisServer, type Server } from '../../local-stack/servers.ts';
 import { SECRET, openClient, tokenFor, withTimeout } from './helpers.ts';
+import { waitFor } from '../../test/harness/wait.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -64,9 +66,10 @@ describe('delivery: the service process', () => {
 
   it('logs ready, serves /healthz and WebSockets, and exits 0 on SIGTERM', async () => {
     const port = await freePort();
+    const prefix = uniquePrefix();
     const svc = startService({
       REDIS_URL: redis.url,
-      PUSHFLOW_REDIS_PREFIX: uniquePrefix(),
+      PUSHFLOW_REDIS_PREFIX: prefix,
       PUSHFLOW_CONNECT_SECRET: SECRET,
       PUSHFLOW_NODE_ID: 'proc-node',
       DELIVERY_HOST: '127.0.0.1',
@@ -85,6 +88,14 @@ describe('delivery: the service process', () => {
 
       const token = await tokenFor('proc-user');
       const c = await openClient(`ws://127.0.0.1:${port}/ws?token=${token}`);
+      // Only sockets the node has taken are closed with 1001: wait for its presence count.
+      const client = createRedis(redis.url, 'process-test');
+      try {
+        const key = makeKeys(prefix).presence('proc-user');
+        await waitFor('socket taken', async () => ((await client.hget(key, 'proc-node')) === '1' ? true : undefined), 10_000);
+      } finally {
+        await client.quit();
+      }
       svc.child.kill('SIGTERM');
       assert.equal((await withTimeout(c.closed, 5000, 'client close')).code, 1001);
       assert.equal(await withTimeout(svc.exited, 10_000, 'exit'), 0);

@@ -89,6 +89,7 @@ describe('delivery: frames RFC 6455 says to fail (uWebSockets.js decides)', () =
 
   it('an unmasked client frame is neither refused (no 1002) nor read as sent: the node reads its first 4 bytes as the mask', async () => {
     const c = await upgraded(t, 'unmasked');
+    await waitFor('presence', async () => ((await presence(t, 'unmasked')) === '1' ? true : undefined), 10_000);
     // A valid ping frame, unmasked: were it read as sent, it would be an unknown message type,
     // ignored; read as masked, uWebSockets.js waits for 4 payload bytes that never come.
     c.socket.write(frame(Buffer.from('{"type":"ping"}'), false));
