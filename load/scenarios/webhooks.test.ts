@@ -33,6 +33,7 @@ test('a tiny webhooks run exits 0 with one verified document', { timeout: 90_000
   assert.equal(doc.counts.badSignatures, 0);
   assert.ok(doc.sendPath.baselinePerSecond > 0 && doc.sendPath.withWebhookPerSecond > 0, JSON.stringify(doc.sendPath));
   assert.equal(typeof doc.sendPath.throughputLoss, 'number');
+  assert.equal(doc.sendPath.baselinesPerSecond.length, 2, JSON.stringify(doc.sendPath));
   assert.ok(doc.relay.postsPerSecond > 0 && doc.relay.notificationsAccepted > 0, JSON.stringify(doc.relay));
   assert.ok(doc.counts.messages >= doc.relay.notificationsAccepted);
   assert.equal(typeof doc.cpuMsPerNotification.dispatcher, 'number');
