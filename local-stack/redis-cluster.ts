@@ -73,7 +73,10 @@ export async function redisCluster(opts: { size?: number; replicas?: number } = 
   });
   try {
     for (let i = 0; i < size; i++) {
-      const port = await freePort();
+      // A port freePort() found is free again until the node started on it binds it, so the
+      // next call may find it too (it did, in a CI run): each node gets one of its own.
+      let port = await freePort();
+      while (procs.has(port)) port = await freePort();
       const nodeDir = join(dir, String(port));
       mkdirSync(nodeDir);
       const log = openSync(join(nodeDir, 'redis.log'), 'a');
