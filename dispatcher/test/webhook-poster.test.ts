@@ -84,6 +84,49 @@ test('a huge response body is not read past the cap; a silent endpoint times out
   await poster.close();
 });
 
+test('the timeout bounds the whole attempt, a body that trickles in too; a stop cuts what is in flight', async () => {
+  const timers = new Set<NodeJS.Timeout>();
+  after(() => {
+    for (const t of timers) clearInterval(t);
+  });
+  // A 200 at once, then a byte every 100 ms for 5 s: each read is within undici's body
+  // timeout, the whole is not within the attempt's.
+  const trickle = await serve((_q, r) => {
+    r.writeHead(200);
+    let sent = 0;
+    const t = setInterval(() => {
+      if (++sent === 50 || r.destroyed) {
+        clearInterval(t);
+        r.end();
+      } else r.write('x');
+    }, 100);
+    timers.add(t);
+  });
+  const poster = createPoster({ ...options, allowPrivate: true });
+  const slow = await poster.post(trickle.url, {}, '{}');
+  assert.equal(slow.ok, false);
+  assert.match(slow.error!, /^timeout/);
+  assert.ok(slow.latencyMs >= 900 && slow.latencyMs < 2500, String(slow.latencyMs));
+
+  const silent = await serve(() => {});
+  const stop = new AbortController();
+  const pending = [poster.post(silent.url, {}, '{}', stop.signal), poster.post(silent.url, {}, '{}', stop.signal)];
+  const untouched = poster.post(silent.url, {}, '{}');
+  setTimeout(() => stop.abort(), 100);
+  for (const r of await Promise.all(pending)) {
+    assert.equal(r.ok, false);
+    assert.match(r.error!, /^stopped/);
+    assert.ok(r.latencyMs < 900, String(r.latencyMs));
+  }
+  // A request without that signal runs to its own deadline.
+  assert.match((await untouched).error!, /^timeout/);
+  // Already stopped: not sent at all.
+  const before = silent.hits();
+  assert.match((await poster.post(silent.url, {}, '{}', stop.signal)).error!, /^stopped/);
+  assert.equal(silent.hits(), before);
+  await poster.close();
+});
+
 test('addresses: public or not', () => {
   for (const a of ['8.8.8.8', '93.184.215.14', '2606:4700::1111']) assert.ok(isPublicAddress(a), a);
   for (const a of [

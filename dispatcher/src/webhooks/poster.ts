@@ -21,6 +21,14 @@ export interface Poster {
   close(): Promise<void>;
 }
 
+interface InFlight {
+  controller: AbortController;
+  deadline: number;
+  /** Why it was aborted: its deadline passed, or the caller's signal fired. */
+  cut?: 'timeout' | 'stopped';
+  stop?: AbortSignal;
+}
+
 export function createPoster(opts: { timeoutMs: number; maxResponseBytes: number; allowPrivate: boolean; connections: number }): Poster {
   const agent = new Agent({
     keepAliveTimeout: 30_000,
@@ -30,35 +38,72 @@ export function createPoster(opts: { timeoutMs: number; maxResponseBytes: number
     bodyTimeout: opts.timeoutMs,
   });
 
+  // One sweep aborts every request past its deadline, and one listener per stop signal
+  // aborts those it covers. An AbortSignal.timeout and an AbortSignal.any for each request
+  // cost 23 µs on this machine, against 0.8 µs for an AbortController: a third of what the
+  // relay spends on a message.
+  const inFlight = new Set<InFlight>();
+  const sweepMs = Math.max(10, Math.min(250, Math.floor(opts.timeoutMs / 20)));
+  const sweeper = setInterval(() => {
+    const now = performance.now();
+    for (const r of inFlight) if (r.deadline <= now) cut(r, 'timeout');
+  }, sweepMs).unref();
+  const watched = new WeakSet<AbortSignal>();
+  function cut(r: InFlight, why: InFlight['cut']): void {
+    r.cut ??= why;
+    r.controller.abort();
+  }
+  function watch(signal: AbortSignal): void {
+    if (watched.has(signal)) return;
+    watched.add(signal);
+    signal.addEventListener('abort', () => {
+      for (const r of inFlight) if (r.stop === signal) cut(r, 'stopped');
+    });
+  }
+
   async function post(url: string, headers: Record<string, string>, body: string, signal?: AbortSignal): Promise<PostResult> {
     const started = performance.now();
-    const done = (r: Omit<PostResult, 'latencyMs' | 'ok'>): PostResult => ({
-      ...r,
-      ok: r.status !== undefined && r.status >= 200 && r.status < 300,
-      latencyMs: Math.round((performance.now() - started) * 10) / 10,
-    });
+    const done = (r: Omit<PostResult, 'latencyMs' | 'ok'>): PostResult => {
+      const latencyMs = Math.round((performance.now() - started) * 10) / 10;
+      // An answer the sweep had not cut yet is still too late.
+      if (r.status !== undefined && latencyMs > opts.timeoutMs) return { error: timedOut(opts.timeoutMs), ok: false, latencyMs };
+      return { ...r, ok: r.status !== undefined && r.status >= 200 && r.status < 300, latencyMs };
+    };
     if (!opts.allowPrivate) {
       // A literal address is never looked up, so lookupPublic would not see it.
       const host = hostOf(new URL(url));
       if (isIP(host) && !isPublicAddress(host)) return done({ error: `refused: ${host} is not a public address` });
     }
-    const timeout = AbortSignal.timeout(opts.timeoutMs);
+    const r: InFlight = { controller: new AbortController(), deadline: started + opts.timeoutMs, ...(signal && { stop: signal }) };
+    if (signal) {
+      if (signal.aborted) return done({ error: 'stopped: the relay is stopping' });
+      watch(signal);
+    }
+    inFlight.add(r);
     try {
       const res = await request(url, {
         method: 'POST',
         dispatcher: agent,
         headers: { 'content-type': 'application/json', 'user-agent': 'PushFlow-Webhooks', ...headers },
         body,
-        signal: signal ? AbortSignal.any([timeout, signal]) : timeout,
+        signal: r.controller.signal,
       });
       await readCapped(res.body, opts.maxResponseBytes);
       return done({ status: res.statusCode });
     } catch (err) {
-      return done({ error: describe(err, timeout.aborted, opts.timeoutMs) });
+      return done({ error: describe(err, r.cut, opts.timeoutMs) });
+    } finally {
+      inFlight.delete(r);
     }
   }
 
-  return { post, close: () => agent.close() };
+  return {
+    post,
+    close() {
+      clearInterval(sweeper);
+      return agent.close();
+    },
+  };
 }
 
 /** Reads at most `cap` bytes, then drops the connection's rest of the body. */
@@ -73,8 +118,11 @@ async function readCapped(body: AsyncIterable<Buffer> & { destroy(): void }, cap
   }
 }
 
-function describe(err: unknown, timedOut: boolean, timeoutMs: number): string {
-  if (timedOut) return `timeout: no answer within ${timeoutMs} ms`;
+const timedOut = (timeoutMs: number) => `timeout: no answer within ${timeoutMs} ms`;
+
+function describe(err: unknown, cut: InFlight['cut'], timeoutMs: number): string {
+  if (cut === 'timeout') return timedOut(timeoutMs);
+  if (cut === 'stopped') return 'stopped: the relay is stopping';
   const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
   const inner = e.cause ?? e;
   if ((inner as { code?: string }).code === 'PUSHFLOW_WEBHOOK_ADDRESS_REFUSED') return `refused: ${inner.message}`;
