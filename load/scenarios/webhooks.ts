@@ -73,6 +73,11 @@ export async function webhooksScenario(target: Target, options: BenchOptions) {
       );
       return accepted;
     };
+    /** Until each notification's message has arrived, or --drain is over. */
+    const messagesFor = async (ids: string[]) => {
+      const deadline = now() + drainSecondsFor(options, 'webhooks') * 1000;
+      while (now() < deadline && ids.some((id) => !received.has(id))) await new Promise((r) => setTimeout(r, 200));
+    };
     const measured = async (seconds: number, batch: number, most?: number) => {
       const usage = await startWindowUsage(target);
       const t0 = now();
@@ -100,8 +105,7 @@ export async function webhooksScenario(target: Target, options: BenchOptions) {
     phase = 'with-webhook';
     const withWebhook = await measured(options.durationSeconds, 1);
     phase = 'catching up';
-    const caughtUpBy = now() + drainSecondsFor(options, 'webhooks') * 1000;
-    while (now() < caughtUpBy && withWebhook.ids.some((id) => !received.has(id))) await new Promise((r) => setTimeout(r, 200));
+    await messagesFor(withWebhook.ids);
     const enabled = async (on: boolean) => {
       const r = await request(`${target.gatewayUrl}/webhooks/${endpointId}`, {
         method: 'PATCH',
@@ -121,8 +125,7 @@ export async function webhooksScenario(target: Target, options: BenchOptions) {
 
     phase = 'draining';
     const wanted = [...withWebhook.ids, ...relay.ids];
-    const drainDeadline = now() + drainSecondsFor(options, 'webhooks') * 1000;
-    while (now() < drainDeadline && wanted.some((id) => !received.has(id))) await new Promise((r) => setTimeout(r, 200));
+    await messagesFor(wanted);
     const missing = wanted.filter((id) => !received.has(id)).length;
     const relayTimes = relay.ids.map((id) => received.get(id)).filter((t): t is number => t !== undefined);
     // A loop, not Math.max(...times): a spread of 200,000 arguments overflows the stack.

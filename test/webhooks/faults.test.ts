@@ -196,7 +196,7 @@ test('the relay killed -9 mid-burst: nothing lost', { timeout: 180_000 }, async 
   const redis = createRedis(stack.redisUrl, 'test-webhook-pending');
   try {
     await waitFor('the webhooks group to have nothing pending', async () =>
-      (await relayGroup(redis, stack)).pending === 0 ? true : undefined,
+      (await relayGroup(redis, stack))?.pending === 0 ? true : undefined,
     );
   } finally {
     redis.disconnect();
