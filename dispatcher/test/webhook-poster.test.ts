@@ -127,6 +127,18 @@ test('the timeout bounds the whole attempt, a body that trickles in too; a stop 
   await poster.close();
 });
 
+test('a request waiting for a connection is bounded by its own deadline too', async () => {
+  const silent = await serve(() => {});
+  // One connection to the origin: the second POST waits in undici's queue behind the first.
+  const poster = createPoster({ ...options, connections: 1, allowPrivate: true });
+  const [first, second] = await Promise.all([poster.post(silent.url, {}, '{}'), poster.post(silent.url, {}, '{}')]);
+  for (const r of [first, second]) {
+    assert.match(r.error!, /^timeout/);
+    assert.ok(r.latencyMs >= 900 && r.latencyMs < 1800, String(r.latencyMs));
+  }
+  await poster.close();
+});
+
 test('addresses: public or not', () => {
   for (const a of ['8.8.8.8', '93.184.215.14', '2606:4700::1111']) assert.ok(isPublicAddress(a), a);
   for (const a of [

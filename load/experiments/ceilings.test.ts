@@ -40,3 +40,15 @@ test("store-ceiling: writes and reads through the dispatcher's store functions, 
   assert.ok(doc.readById.readsPerSecond > 0 && doc.readByIdsInBatches.readsPerSecond > 0);
   assert.match(doc.servers.mongo.version, /^\d+\.\d+/);
 });
+
+test("webhook-poster: the relay's poster against a receiver that answers 204, every POST answered", { timeout: 60_000 }, async () => {
+  const { code, stdout, stderr } = await run('load/experiments/webhook-poster.ts', ['--posts', '300', '--concurrency', '4'], 55_000);
+  assert.equal(code, 0, stderr);
+  const doc = JSON.parse(stdout.trim());
+  assert.equal(doc.scenario, 'webhook-poster');
+  // Any timeout or refusal would show as its own key beside 204.
+  assert.deepEqual(doc.statuses, { 204: 300 });
+  assert.ok(doc.postsPerSecond > 0);
+  assert.ok(doc.cpuMicrosPerPost.poster > 0 && doc.cpuMicrosPerPost.receiver > 0, JSON.stringify(doc.cpuMicrosPerPost));
+  assert.equal((await run('load/experiments/webhook-poster.ts', ['--posts', '0'], 20_000)).code, 1);
+});
