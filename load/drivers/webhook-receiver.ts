@@ -10,6 +10,8 @@ export interface WebhookReceiver {
   lateness: number[];
   messages(): number;
   badSignatures(): number;
+  /** Signatures checked with standardwebhooks and found good. */
+  verifiedSignatures(): number;
   /** Verifies every 100th message with this secret from now on. */
   verifyWith(secret: string): void;
   close(): Promise<void>;
@@ -22,15 +24,17 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
   const lateness: number[] = [];
   let messages = 0;
   let badSignatures = 0;
+  let verifiedSignatures = 0;
   let listening!: (port: number) => void;
   const port = new Promise<number>((r) => (listening = r));
   type FromReceiver =
     | { op: 'listening'; port: number }
-    | { op: 'arrivals'; arrivals: [string, number, number][]; messages: number; badSignatures: number };
+    | { op: 'arrivals'; arrivals: [string, number, number][]; messages: number; badSignatures: number; verifiedSignatures: number };
   worker.on('message', (m: FromReceiver) => {
     if (m.op === 'listening') return listening(m.port);
     messages = m.messages;
     badSignatures = m.badSignatures;
+    verifiedSignatures = m.verifiedSignatures;
     for (const [id, at, arrived] of m.arrivals) {
       if (received.has(id)) continue;
       received.set(id, arrived);
@@ -43,6 +47,7 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
     lateness,
     messages: () => messages,
     badSignatures: () => badSignatures,
+    verifiedSignatures: () => verifiedSignatures,
     verifyWith: (secret) => worker.postMessage({ op: 'secret', secret }),
     async close() {
       const exited = once(worker, 'exit');
