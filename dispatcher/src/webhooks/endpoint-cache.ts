@@ -1,6 +1,6 @@
-import { Webhook } from 'standardwebhooks';
 import type { Keys, RedisClient } from '@pushflow/shared';
 import type { EndpointDoc, Endpoints } from './endpoint-store.ts';
+import { signerFor } from './signer.ts';
 
 /**
  * The endpoints as the relay sends to them, in memory. Every change made through the API
@@ -58,7 +58,7 @@ export function createEndpointCache(deps: { redis: RedisClient; keys: Keys; endp
 }
 
 function live(doc: EndpointDoc): LiveEndpoint {
-  const signers = doc.secrets.map((s) => ({ webhook: new Webhook(s.secret), expiresAt: s.expiresAt?.getTime() ?? Infinity }));
+  const signers = doc.secrets.map((s) => ({ sign: signerFor(s.secret), expiresAt: s.expiresAt?.getTime() ?? Infinity }));
   return {
     id: doc._id,
     url: doc.url,
@@ -69,7 +69,7 @@ function live(doc: EndpointDoc): LiveEndpoint {
       const now = at.getTime();
       return signers
         .filter((s) => s.expiresAt > now)
-        .map((s) => s.webhook.sign(messageId, at, body))
+        .map((s) => s.sign(messageId, at, body))
         .join(' ');
     },
   };
