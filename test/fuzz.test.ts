@@ -4,7 +4,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
-import { makeKeys } from '@pushflow/shared';
+import { makeKeys, parseGroups } from '@pushflow/shared';
 import { root, startStack, type Stack } from '../local-stack/stack.ts';
 import { waitFor } from './harness/wait.ts';
 import {
@@ -109,10 +109,8 @@ async function send(recipientId: string) {
 async function idle(): Promise<boolean> {
   const k = makeKeys(stack.prefix);
   for (const stream of [k.commands(0), k.events(0)]) {
-    const groups = (await redis.xinfo('GROUPS', stream)) as unknown[][];
-    for (const g of groups) {
-      const info = Object.fromEntries(Array.from({ length: g.length / 2 }, (_, i) => [g[2 * i], g[2 * i + 1]]));
-      if (Number(info.pending) > 0 || Number(info.lag) > 0) return false;
+    for (const g of parseGroups(await redis.xinfo('GROUPS', stream))) {
+      if (g.pending > 0 || (g.lag ?? 0) > 0) return false;
     }
   }
   return true;

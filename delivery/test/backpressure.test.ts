@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { uuidv7, type LedgerEvent } from '@pushflow/shared';
+import { parseGroups, uuidv7, type LedgerEvent } from '@pushflow/shared';
 import { withinBudget } from '../src/delivery-handler.ts';
 import {
   dispatch,
@@ -74,9 +74,7 @@ async function lastAdded(t: TestNode): Promise<string | undefined> {
 }
 
 async function lastRead(t: TestNode): Promise<string | undefined> {
-  const groups = (await t.redis.xinfo('GROUPS', t.keys.deliveries(t.node.nodeId))) as unknown[][];
-  const fields = groups[0] ?? [];
-  return fields[fields.indexOf('last-delivered-id') + 1] as string | undefined;
+  return parseGroups(await t.redis.xinfo('GROUPS', t.keys.deliveries(t.node.nodeId)))[0]?.lastDeliveredId;
 }
 
 /** The shape every outcome list must have: delivered, then lost with the socket, then never sent. */

@@ -5,6 +5,7 @@ import { getPriority } from 'node:os';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
 import {
+  parseGroups,
   createRedis,
   deadLetterStream,
   deliveryRequestCodec,
@@ -120,8 +121,7 @@ async function projected(notificationId: string, status?: Status) {
 
 async function projectorCaughtUp() {
   await waitFor('projector caught up', async () => {
-    const info = (await redis.xinfo('GROUPS', keys.events(0))) as unknown[][];
-    const group = info.map((g) => Object.fromEntries(chunk(g))).find((g) => g.name === groups.projector);
+    const group = parseGroups(await redis.xinfo('GROUPS', keys.events(0))).find((g) => g.name === groups.projector);
     return group && group.pending === 0 && group.lag === 0 ? true : undefined;
   });
 }
@@ -276,12 +276,6 @@ test('replaying the whole ledger, twice, into an empty collection rebuilds the s
       .sort((a, b) => String((a as { _id: string })._id).localeCompare(String((b as { _id: string })._id)));
   assert.deepEqual(strip(await replayed.find().toArray()), strip(await notifications.find().toArray()));
 });
-
-function chunk(xs: unknown[]): [string, unknown][] {
-  const out: [string, unknown][] = [];
-  for (let i = 0; i < xs.length; i += 2) out.push([xs[i] as string, xs[i + 1]]);
-  return out;
-}
 
 test('ensureGroup tolerates an existing group and readGroup returns nothing on an empty stream', async () => {
   await ensureGroup(redis, keys.commands(0), groups.dispatcher);

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
 import {
+  parseGroups,
   createRedis,
   encodeEntry,
   eventCodec,
@@ -128,11 +129,8 @@ async function online(recipientId: string, nodes: string[], heartbeatAt: number)
 async function projected(): Promise<void> {
   await waitFor('projector caught up', async () => {
     const top = (await redis.xrevrange(keys.events(0), '+', '-', 'COUNT', 1))[0]?.[0];
-    const info = (await redis.xinfo('GROUPS', keys.events(0))) as unknown[][];
-    const group = info
-      .map((g) => Object.fromEntries(g.flatMap((v, i) => (i % 2 ? [] : [[v, g[i + 1]]]))))
-      .find((g) => g.name === groups.projector);
-    return group && group['last-delivered-id'] === top && group.pending === 0 ? true : undefined;
+    const group = parseGroups(await redis.xinfo('GROUPS', keys.events(0))).find((g) => g.name === groups.projector);
+    return group && group.lastDeliveredId === top && group.pending === 0 ? true : undefined;
   });
 }
 

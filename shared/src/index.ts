@@ -1,6 +1,7 @@
 export * from './runtime/backoff.ts';
 export * from './config/config.ts';
 export * from './streams/consumer.ts';
+export * from './streams/consumer-groups.ts';
 export * from './domain/data-rules.ts';
 export * from './streams/entries.ts';
 export * from './domain/events.ts';

@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createRedis, groups, makeKeys } from '@pushflow/shared';
+import { consumerGroups, createRedis, groups, makeKeys } from '@pushflow/shared';
 import { startStack, type Stack } from '../../local-stack/stack.ts';
 import { mongoServer, type Server } from '../../local-stack/servers.ts';
 import { tcpProxy, type TcpProxy } from '../harness/proxy.ts';
@@ -75,15 +75,8 @@ async function projectorBacklog(s: Stack): Promise<number> {
   try {
     let backlog = 0;
     for (const stream of keys.allEvents) {
-      const info = (await redis.xinfo('GROUPS', stream).catch(() => [])) as unknown[][];
-      const group = info
-        .map((g) => {
-          const fields = new Map<unknown, unknown>();
-          for (let i = 0; i < g.length; i += 2) fields.set(g[i], g[i + 1]);
-          return fields;
-        })
-        .find((g) => g.get('name') === groups.projector);
-      backlog += Number(group?.get('pending') ?? 0) + Number(group?.get('lag') ?? 0);
+      const group = ((await consumerGroups(redis, stream)) ?? []).find((g) => g.name === groups.projector);
+      backlog += (group?.pending ?? 0) + (group?.lag ?? 0);
     }
     return backlog;
   } finally {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import { MongoClient } from 'mongodb';
 import WebSocket from 'ws';
-import { createRedis, scanKeys, makeKeys, type RedisClient } from '@pushflow/shared';
+import { createRedis, parseGroups, scanKeys, makeKeys, type RedisClient } from '@pushflow/shared';
 import { startStack, type Stack, type StackOptions } from '../../local-stack/stack.ts';
 import { waitFor } from '../harness/wait.ts';
 
@@ -245,10 +245,8 @@ async function pendingEntries(redis: RedisClient, prefix: string): Promise<{ str
   const streams = await streamKeys(redis, `${prefix}*`);
   const out: { stream: string; group: string; pending: number }[] = [];
   for (const stream of streams) {
-    const groups = (await redis.xinfo('GROUPS', stream)) as unknown[][];
-    for (const g of groups) {
-      const info = Object.fromEntries(Array.from({ length: g.length / 2 }, (_, i) => [g[2 * i], g[2 * i + 1]]));
-      if (Number(info.pending) > 0) out.push({ stream, group: String(info.name), pending: Number(info.pending) });
+    for (const g of parseGroups(await redis.xinfo('GROUPS', stream))) {
+      if (g.pending > 0) out.push({ stream, group: g.name, pending: g.pending });
     }
   }
   return out;

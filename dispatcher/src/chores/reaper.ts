@@ -3,6 +3,7 @@ import {
   compareIds,
   deliveryRequestCodec,
   groups,
+  parseGroups,
   queueLedgerBatches,
   scanKeys,
   writeInOrder,
@@ -166,12 +167,7 @@ async function unsettledEntries(deps: ReapDeps, stream: string) {
 }
 
 async function deliveryGroup(redis: RedisClient, stream: string): Promise<{ lastDeliveredId: string } | undefined> {
-  const infos = (await redis.xinfo('GROUPS', stream)) as unknown[][];
-  for (const info of infos) {
-    const fields = pairs(info);
-    if (fields.get('name') === groups.delivery) return { lastDeliveredId: String(fields.get('last-delivered-id')) };
-  }
-  return undefined;
+  return parseGroups(await redis.xinfo('GROUPS', stream)).find((g) => g.name === groups.delivery);
 }
 
 async function pendingIds(redis: RedisClient, stream: string, batch: number): Promise<Set<string>> {
@@ -214,10 +210,4 @@ async function removePresence(deps: ReapDeps, nodeId: string, deadline: number):
     if (await alive()) return false;
   }
   return true;
-}
-
-function pairs(flat: unknown[]): Map<string, unknown> {
-  const map = new Map<string, unknown>();
-  for (let i = 0; i + 1 < flat.length; i += 2) map.set(String(flat[i]), flat[i + 1]);
-  return map;
 }

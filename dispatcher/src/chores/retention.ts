@@ -1,4 +1,4 @@
-import { isRedisError, minId, type Keys, type Logger, type RedisClient } from '@pushflow/shared';
+import { consumerGroups, minId, type Keys, type Logger, type RedisClient } from '@pushflow/shared';
 
 /**
  * Ledger retention (docs/design.md, "What is kept, and for how long"): the ledger is trimmed only below what
@@ -49,25 +49,16 @@ export async function trimLedger(deps: TrimDeps): Promise<TrimResult> {
  * pending, the id just after the last one it was handed. Undefined without the stream.
  */
 export async function groupSafePoints(redis: RedisClient, stream: string): Promise<string[] | undefined> {
-  let infos: unknown[][];
-  try {
-    infos = (await redis.xinfo('GROUPS', stream)) as unknown[][];
-  } catch (err) {
-    if (isRedisError(err, 'ERR no such key')) return undefined;
-    throw err;
-  }
+  const groups = await consumerGroups(redis, stream);
+  if (!groups) return undefined;
   const points: string[] = [];
-  for (const info of infos) {
-    const fields = new Map<string, unknown>();
-    for (let i = 0; i + 1 < info.length; i += 2) fields.set(String(info[i]), info[i + 1]);
-    const name = String(fields.get('name'));
-    const lastDelivered = String(fields.get('last-delivered-id'));
-    if (Number(fields.get('pending')) > 0) {
-      const [, oldestPending] = (await redis.xpending(stream, name)) as [number, string | null, string | null, unknown];
+  for (const g of groups) {
+    if (g.pending > 0) {
+      const [, oldestPending] = (await redis.xpending(stream, g.name)) as [number, string | null, string | null, unknown];
       // Pending ids never exceed last-delivered; fall back to it if the summary raced an ack.
-      points.push(oldestPending ?? after(lastDelivered));
+      points.push(oldestPending ?? after(g.lastDeliveredId));
     } else {
-      points.push(after(lastDelivered));
+      points.push(after(g.lastDeliveredId));
     }
   }
   return points;

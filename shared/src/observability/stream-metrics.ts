@@ -1,4 +1,5 @@
 import { Gauge, Histogram, type Registry } from 'prom-client';
+import { parseGroups } from '../streams/consumer-groups.ts';
 import { pipelined } from '../streams/ordered-writes.ts';
 import type { RedisClient } from '../streams/redis.ts';
 import { within } from '../runtime/within.ts';
@@ -90,17 +91,7 @@ export async function readGroups(redis: RedisClient, streams: string[], prefix: 
     // A stream that does not exist yet has no groups to report.
     if (err) return;
     const stream = streamLabel(streams[i]!, prefix);
-    for (const flat of reply as unknown[][]) {
-      const fields = new Map<string, unknown>();
-      for (let f = 0; f + 1 < flat.length; f += 2) fields.set(String(flat[f]), flat[f + 1]);
-      const lag = fields.get('lag');
-      infos.push({
-        stream,
-        group: String(fields.get('name')),
-        lag: lag === null || lag === undefined ? null : Number(lag),
-        pending: Number(fields.get('pending') ?? 0),
-      });
-    }
+    for (const g of parseGroups(reply)) infos.push({ stream, group: g.name, lag: g.lag, pending: g.pending });
   });
   return infos;
 }
