@@ -19,12 +19,14 @@ test('signatures are byte for byte those of standardwebhooks, and verify with it
     const id = `msg_${randomBytes(16).toString('hex')}`;
     const at = new Date(1_700_000_000_000 + i * 987_654);
     const body = bodies[i % bodies.length]!;
-    const signature = sign(id, at, body);
-    assert.equal(signature, reference.sign(id, at, body));
-    const headers = { 'webhook-id': id, 'webhook-timestamp': String(Math.floor(at.getTime() / 1000)), 'webhook-signature': signature };
+    assert.equal(sign(id, at, body), reference.sign(id, at, body));
     // verify() refuses a timestamp five minutes off its clock: check against one of now.
     const now = new Date();
-    const fresh = { ...headers, 'webhook-timestamp': String(Math.floor(now.getTime() / 1000)), 'webhook-signature': sign(id, now, body) };
+    const fresh = {
+      'webhook-id': id,
+      'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
+      'webhook-signature': sign(id, now, body),
+    };
     assert.doesNotThrow(() => reference.verify(body, fresh));
     assert.throws(() => new Webhook(newSecret()).verify(body, fresh), /No matching signature/);
   }

@@ -7,7 +7,7 @@ import { now } from './clock.ts';
 // work of answering the relay does not slow the load generator's event loop, as an
 // application's receiver would not. It stands in for a server on another machine, so it
 // should take as little of these cores as it can: uWebSockets.js's HTTP answers a POST for
-// about a third of the CPU of node:http's on this machine.
+// less CPU than node:http's (docs/performance.md, "Outcome webhooks").
 
 const port = parentPort!;
 let verifier: Webhook | undefined;

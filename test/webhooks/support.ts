@@ -1,4 +1,4 @@
-import { makeKeys, readGroups, type GroupInfo, type RedisClient } from '@pushflow/shared';
+import { consumerGroups, makeKeys, type ConsumerGroupState, type RedisClient } from '@pushflow/shared';
 import type { Stack } from '../../local-stack/stack.ts';
 import { waitFor } from '../harness/wait.ts';
 
@@ -45,10 +45,10 @@ export async function sendMany(stack: Stack, count: number, recipients: string[]
 
 /**
  * The relay's consumer group (`webhooks`) on the stack's one events stream: its lag and
- * pending count; undefined while the client is not connected yet or the group not made.
+ * pending count; undefined while the stream or the group does not exist yet.
  */
-export async function relayGroup(redis: RedisClient, stack: Stack): Promise<GroupInfo | undefined> {
-  return (await readGroups(redis, [makeKeys(stack.prefix).events(0)], stack.prefix))?.find((g) => g.group === 'webhooks');
+export async function relayGroup(redis: RedisClient, stack: Stack): Promise<ConsumerGroupState | undefined> {
+  return (await consumerGroups(redis, makeKeys(stack.prefix).events(0)))?.find((g) => g.name === 'webhooks');
 }
 
 /** The id of the events stream's newest entry ('0-0' when empty). */

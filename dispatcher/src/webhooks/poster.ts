@@ -77,7 +77,7 @@ export function createPoster(opts: { timeoutMs: number; maxResponseBytes: number
     try {
       target = new URL(url);
     } catch (err) {
-      return Promise.resolve(done({ error: describe(err, undefined, opts.timeoutMs) }));
+      return Promise.resolve(done({ error: describe(err) }));
     }
     if (!opts.allowPrivate) {
       // A literal address is never looked up, so lookupPublic would not see it.
@@ -120,7 +120,7 @@ export function createPoster(opts: { timeoutMs: number; maxResponseBytes: number
           r.settle({ status });
         },
         onResponseError(_controller, err) {
-          r.settle({ error: describe(err, r.cut, opts.timeoutMs) });
+          r.settle({ error: describe(err) });
         },
       };
       try {
@@ -135,7 +135,7 @@ export function createPoster(opts: { timeoutMs: number; maxResponseBytes: number
           handler,
         );
       } catch (err) {
-        r.settle({ error: describe(err, r.cut, opts.timeoutMs) });
+        r.settle({ error: describe(err) });
       }
     });
   }
@@ -152,9 +152,8 @@ export function createPoster(opts: { timeoutMs: number; maxResponseBytes: number
 const STOPPED = 'stopped: the relay is stopping';
 const timedOut = (timeoutMs: number) => `timeout: no answer within ${timeoutMs} ms`;
 
-function describe(err: unknown, cut: InFlight['cut'], timeoutMs: number): string {
-  if (cut === 'timeout') return timedOut(timeoutMs);
-  if (cut === 'stopped') return STOPPED;
+/** An error undici reported (a cut settles the attempt before undici says anything of it). */
+function describe(err: unknown): string {
   const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
   const inner = e.cause ?? e;
   if ((inner as { code?: string }).code === 'PUSHFLOW_WEBHOOK_ADDRESS_REFUSED') return `refused: ${inner.message}`;
