@@ -186,6 +186,7 @@ function partitionStarter(w: Wiring, routeTable: RouteTable) {
     const commands = keys.commands(p);
     const events = keys.events(p);
     const partition = keys.partitions > 1 ? `-${p}` : '';
+    const presence = routeTable.alongReads();
     const consumers = [
       startConsumer({
         ...consumerOptions(w.config, w.log),
@@ -193,6 +194,7 @@ function partitionStarter(w: Wiring, routeTable: RouteTable) {
         redis: w.connect(`dispatcher-commands${partition}`),
         stream: commands,
         group: groups.dispatcher,
+        alongside: presence.alongside,
         handler: createSendHandler({
           redis,
           keys,
@@ -203,7 +205,7 @@ function partitionStarter(w: Wiring, routeTable: RouteTable) {
           nodeTtlMs: config.PUSHFLOW_NODE_TTL_MS,
           snapshotMs: config.PUSHFLOW_COMMAND_MEMORY_SECONDS * 1000,
           ledger: metrics.ledger,
-          route: routeTable.route,
+          route: presence.route,
         }),
         onBatch: metrics.batches(commands, groups.dispatcher),
         onDeadLetter: createRefusalReplier({ redis, keys, log }),

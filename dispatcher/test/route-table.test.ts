@@ -2,7 +2,7 @@ import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { createRedis, encodeEntry, eventCodec, makeKeys, uuidv7, type Keys, type RedisClient } from '@pushflow/shared';
+import { createRedis, encodeEntry, eventCodec, makeKeys, readGroupWith, uuidv7, type Keys, type RedisClient } from '@pushflow/shared';
 import { redisServer, type Server } from '../../local-stack/servers.ts';
 import { uniquePrefix } from '../../local-stack/isolation.ts';
 import { createPresence, type Presence } from '../../delivery/src/presence.ts';
@@ -435,4 +435,51 @@ test('a node whose first heartbeats the table has not read yet is routed to, fro
   await admin.zadd(keys.nodes, ALIVE(), 'n2');
   await n2.connected('tia');
   assert.deepEqual((await table.route(['tia'], Date.now())).get('tia'), ['n1', 'n2']);
+});
+
+test('a batch whose read brought the changes along is routed with them, with no read of its own', async () => {
+  const keys = makeKeys(uniquePrefix());
+  await admin.zadd(keys.nodes, ALIVE(), 'n1', ALIVE(), 'n2');
+  await presenceOf(keys, 'n1').connected('sam');
+  const { table, name } = await startTable(keys, { livenessMs: 60_000, blockMs: 30_000 });
+  await knows(table, 'sam', ['n1']);
+  const commands = `${uniquePrefix()}commands`;
+  await admin.xgroup('CREATE', commands, 'g', '$', 'MKSTREAM');
+  const reader = createRedis(srv.url, `${name}-reader`);
+  cleanups.push(async () => void reader.disconnect());
+  const main = await addressOf(`${name}-main`);
+  const monitor = await monitorRedis(srv.url);
+  cleanups.push(async () => monitor.close());
+
+  // The sender's consumer, blocked on its commands with the table's read behind it; a second
+  // device connects, then the send arrives.
+  const along = table.alongReads();
+  const command = along.alongside.command();
+  assert.ok(command, 'a trusted table has a read to send along');
+  const read = readGroupWith(reader, { stream: commands, group: 'g', consumer: 'c', count: 10, blockMs: 5000, id: '>' }, command);
+  await new Promise((r) => setTimeout(r, 50));
+  await presenceOf(keys, 'n2').connected('sam');
+  await admin.xadd(commands, '*', 'send', 'sam');
+  const { entries, along: result } = await read;
+  assert.equal(entries.length, 1);
+  along.alongside.take(result);
+  const before = table.stats().fromRedis;
+  assert.deepEqual((await along.route(['sam'], Date.now())).get('sam'), ['n1', 'n2']);
+  assert.equal(table.stats().fromRedis, before, 'routed from memory');
+  await admin.echo('routed');
+  await waitFor('marker seen', () => (monitor.commands.some((c) => c.args[1] === 'routed') ? true : undefined), 2000);
+  assert.deepEqual(
+    monitor.commands.filter((c) => c.source === main && c.args[0] !== 'echo').map((c) => c.args[0]),
+    [],
+    'route() read nothing itself',
+  );
+
+  // Without a read along (a retried batch, a claim), route() reads the changes itself.
+  await along.route(['sam'], Date.now());
+  await admin.echo('again');
+  await waitFor('marker seen', () => (monitor.commands.some((c) => c.args[1] === 'again') ? true : undefined), 2000);
+  assert.deepEqual(
+    monitor.commands.filter((c) => c.source === main).map((c) => c.args[0]),
+    ['xrange'],
+  );
 });

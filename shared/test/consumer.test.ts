@@ -338,3 +338,26 @@ test('re-reads entries a handler leaves pending on purpose once per start, then 
   await c2.stop();
   assert.deepEqual(calls, [['held0', 'held1'], ['held2'], ['new']]);
 });
+
+test('alongside: a read pipelined behind the blocking read runs as it returns, and its answer comes with that batch', async () => {
+  const stream = `${uniquePrefix()}s`;
+  const key = `${stream}:along`;
+  await redis.set(key, 'before');
+  const order: string[] = [];
+  const blocking = createRedis(server.url, 'blocking-along');
+  const c = consume(stream, acking(stream, order), {
+    redis: blocking,
+    alongside: {
+      command: () => ['GET', key],
+      take: (result) => void order.push(`took ${'reply' in result ? String(result.reply) : result.err.message}`),
+    },
+  });
+  // Blocked in its read, with the GET already sent behind it: what the GET answers shows
+  // when Redis ran it.
+  await waitFor('consumer blocked', async () => (/ cmd=xreadgroup /.test(String(await redis.call('CLIENT', 'LIST'))) ? true : undefined));
+  await redis.set(key, 'after');
+  await redis.xadd(stream, '*', 'v', 'entry');
+  await waitFor('handled', async () => (order.length === 2 ? true : undefined));
+  assert.deepEqual(order, ['took after', 'entry'], 'run when the read returned, and taken before its batch is handled');
+  await c.stop();
+});

@@ -1,4 +1,14 @@
-import { backoffMs, compareIds, pipelined, scanKeys, type Keys, type Logger, type RedisClient } from '@pushflow/shared';
+import {
+  backoffMs,
+  compareIds,
+  pipelined,
+  scanKeys,
+  type AlongResult,
+  type ConsumerOptions,
+  type Keys,
+  type Logger,
+  type RedisClient,
+} from '@pushflow/shared';
 import { routeRecipients } from './router.ts';
 
 /**
@@ -32,6 +42,13 @@ export interface RouteTable {
   start(): Promise<void>;
   /** Recipient id -> the live nodes holding its sockets, sorted; as routeRecipients. */
   route(recipientIds: string[], now: number): Promise<Map<string, string[]>>;
+  /**
+   * For one partition's sender: `alongside` pipelines the read of the changes behind each
+   * blocking read of its commands (consumer.ts), and `route` routes the batch that read
+   * brought with what came along, instead of reading again: a round trip and a system call
+   * less per batch, and the table as fresh as the batch.
+   */
+  alongReads(): { alongside: NonNullable<ConsumerOptions['alongside']>; route: RouteTable['route'] };
   stop(): Promise<void>;
   /** Full resyncs so far, recipients known, and recipients routed by reading Redis. */
   stats(): { synced: boolean; resyncs: number; recipients: number; fromRedis: number };
@@ -68,6 +85,9 @@ if tonumber(ARGV[2]) > 0 then entries = redis.call('XRANGE', KEYS[1], '(' .. ARG
 return {f['entries-added'] or -1, f['length'], f['last-generated-id'], entries}`;
 
 type ChangesReply = [added: number, length: number, lastId: string, entries: [string, string[]][]];
+type Page = [id: string, fields: string[]][];
+/** A read of the changes that came along a batch: from where, in which epoch, and its answer. */
+type TakenAlong = { from: string; at: number; result: AlongResult };
 
 /** A table that heard nothing from Redis for this long past a blocking read is not trusted. */
 const STALL_MS = 5000;
@@ -252,21 +272,41 @@ export function createRouteTable(deps: RouteTableDeps): RouteTable {
     const at = epoch;
     const from = position;
     if (from !== '0-0') {
-      const page = (await client.xrange(stream, from, '+', 'COUNT', batchSize + 1)) as [string, string[]][];
+      const page = (await client.xrange(stream, from, '+', 'COUNT', batchSize + 1)) as Page;
       if (stopped || at !== epoch) return true;
-      if (page[0]?.[0] === from) {
-        heardAt = Date.now();
-        followFailing = false;
-        for (const [id, fields] of page) {
-          if (compareIds(id, position) <= 0) continue;
-          apply(fields);
-          position = id;
-          seen++;
-        }
-        return page.length > batchSize;
-      }
+      const more = applyPage(page, from);
+      if (more !== undefined) return more;
     }
     return catchUpCounting(client);
+  }
+
+  /**
+   * Applies a page that XRANGE read from `from` on, in the epoch it was read in: whether
+   * more may be waiting, or undefined when `from` is gone from the stream and the page
+   * cannot vouch that nothing was trimmed away before it.
+   */
+  function applyPage(page: Page, from: string): boolean | undefined {
+    if (page[0]?.[0] !== from) return undefined;
+    heardAt = Date.now();
+    followFailing = false;
+    for (const [id, fields] of page) {
+      if (compareIds(id, position) <= 0) continue;
+      apply(fields);
+      position = id;
+      seen++;
+    }
+    return page.length > batchSize;
+  }
+
+  /**
+   * What route() reads before routing, unless a read along the batch (alongReads) brought
+   * it already: whether more may be waiting, as catchUp.
+   */
+  async function freshen(along: TakenAlong | undefined): Promise<boolean> {
+    if (along && along.at === epoch && 'reply' in along.result) {
+      if (applyPage(along.result.reply as Page, along.from) === false) return false;
+    }
+    return catchUp(redis);
   }
 
   /** catchUp by the stream's counters (READ_CHANGES), for when our entry cannot vouch for the stream. */
@@ -347,6 +387,33 @@ export function createRouteTable(deps: RouteTableDeps): RouteTable {
     return [...nodes].filter((node) => (heartbeats.get(node) ?? -Infinity) >= oldest).sort();
   }
 
+  async function routeBatch(recipientIds: string[], now: number, along: TakenAlong | undefined): Promise<Map<string, string[]>> {
+    // First the changes the follower has not applied yet: one read per batch, never per
+    // notification, and the table is then as fresh as the presence hashes were at the
+    // time of routing (a second device that connected a moment ago is routed to). Too
+    // many waiting, or no answer: this batch is routed from Redis.
+    const fresh = trusted() && !(await freshen(along).catch(() => true)) && trusted();
+    if (!fresh) {
+      fromRedis += recipientIds.length;
+      return routeRecipients(redis, keys, recipientIds, nodeTtlMs, now);
+    }
+    const routes = new Map<string, string[]>();
+    const unsure: string[] = [];
+    for (const recipient of new Set(recipientIds)) {
+      const nodes = liveNodes(recipient, now);
+      routes.set(recipient, nodes);
+      // Offline here may only mean its connect is still on the way, and a node left out
+      // may only be one whose first heartbeats the table has not read yet (they are read
+      // every livenessMs): ask Redis, as before the table.
+      if (nodes.length === 0 || nodes.length < (byRecipient.get(recipient)?.size ?? 0)) unsure.push(recipient);
+    }
+    if (unsure.length > 0) {
+      fromRedis += unsure.length;
+      for (const [recipient, nodes] of await routeRecipients(redis, keys, unsure, nodeTtlMs, now)) routes.set(recipient, nodes);
+    }
+    return routes;
+  }
+
   let timers: NodeJS.Timeout[] = [];
   let loops: Promise<void>[] = [];
 
@@ -364,31 +431,27 @@ export function createRouteTable(deps: RouteTableDeps): RouteTable {
       await firstResync;
     },
 
-    async route(recipientIds, now) {
-      // First the changes the follower has not applied yet: one read per batch, never per
-      // notification, and the table is then as fresh as the presence hashes were at the
-      // time of routing (a second device that connected a moment ago is routed to). Too
-      // many waiting, or no answer: this batch is routed from Redis.
-      const fresh = trusted() && !(await catchUp(redis).catch(() => true)) && trusted();
-      if (!fresh) {
-        fromRedis += recipientIds.length;
-        return routeRecipients(redis, keys, recipientIds, nodeTtlMs, now);
-      }
-      const routes = new Map<string, string[]>();
-      const unsure: string[] = [];
-      for (const recipient of new Set(recipientIds)) {
-        const nodes = liveNodes(recipient, now);
-        routes.set(recipient, nodes);
-        // Offline here may only mean its connect is still on the way, and a node left out
-        // may only be one whose first heartbeats the table has not read yet (they are read
-        // every livenessMs): ask Redis, as before the table.
-        if (nodes.length === 0 || nodes.length < (byRecipient.get(recipient)?.size ?? 0)) unsure.push(recipient);
-      }
-      if (unsure.length > 0) {
-        fromRedis += unsure.length;
-        for (const [recipient, nodes] of await routeRecipients(redis, keys, unsure, nodeTtlMs, now)) routes.set(recipient, nodes);
-      }
-      return routes;
+    route: (recipientIds, now) => routeBatch(recipientIds, now, undefined),
+
+    alongReads() {
+      let issued: { from: string; at: number } | undefined;
+      let taken: TakenAlong | undefined;
+      return {
+        alongside: {
+          command() {
+            issued = trusted() && position !== '0-0' ? { from: position, at: epoch } : undefined;
+            return issued && ['XRANGE', stream, issued.from, '+', 'COUNT', batchSize + 1];
+          },
+          take(result) {
+            taken = issued && { ...issued, result };
+          },
+        },
+        route(recipientIds, now) {
+          const along = taken;
+          taken = undefined;
+          return routeBatch(recipientIds, now, along);
+        },
+      };
     },
 
     async stop() {

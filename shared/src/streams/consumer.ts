@@ -3,7 +3,17 @@ import type { ChainableCommander } from 'ioredis';
 import type { EntryCodec } from './entries.ts';
 import type { Logger } from 'pino';
 import { backoffMs } from '../runtime/backoff.ts';
-import { ensureGroup, isRedisError, readGroup, toEntries, type RedisClient, type StreamEntry } from './redis.ts';
+import {
+  ensureGroup,
+  isRedisError,
+  readGroup,
+  readGroupWith,
+  toEntries,
+  type AlongCommand,
+  type AlongResult,
+  type RedisClient,
+  type StreamEntry,
+} from './redis.ts';
 
 /**
  * A consumer-group loop that only reads and calls a handler. The handler owns acking, so
@@ -56,6 +66,13 @@ export interface ConsumerOptions {
    * an owner that was only paused costs a duplicate, never a loss.
    */
   reclaimAtStart?: boolean;
+  /**
+   * A read to pipeline behind each blocking read of new entries (readGroupWith): Redis runs
+   * it as the read returns, so its answer is as fresh as the batch. `take` gets what became
+   * of it just before that batch is handled, and only when the read brought entries. Not
+   * used on a Redis Cluster, where the two keys may live on different nodes.
+   */
+  alongside?: { command(): AlongCommand | undefined; take(result: AlongResult): void };
 }
 
 export interface Consumer {
@@ -127,6 +144,7 @@ const isPoison = (err: unknown) => err instanceof PoisonEntry;
 export function startConsumer(opts: ConsumerOptions): Consumer {
   const { redis, stream, group, consumer, log } = opts;
   const claimIdleMs = opts.claimIdleMs ?? 30_000;
+  const alongside = redis.isCluster ? undefined : opts.alongside;
   const maxAttempts = opts.maxAttempts ?? 5;
   let stopping = false;
   let reading = false;
@@ -258,8 +276,17 @@ export function startConsumer(opts: ConsumerOptions): Consumer {
         } else {
           reading = true;
           const blockMs = Math.max(1, Math.min(opts.blockMs, nextClaimAt - Date.now()));
-          entries = await readGroup(redis, { stream, group, consumer, count: opts.count, id: '>', blockMs });
+          const along = alongside?.command();
+          let taken: AlongResult | undefined;
+          if (along)
+            ({ entries, along: taken } = await readGroupWith(
+              redis,
+              { stream, group, consumer, count: opts.count, id: '>', blockMs },
+              along,
+            ));
+          else entries = await readGroup(redis, { stream, group, consumer, count: opts.count, id: '>', blockMs });
           reading = false;
+          if (taken && entries.length > 0) alongside!.take(taken);
           if (opts.lingerMs && entries.length > 0 && entries.length < opts.count && !stopping) {
             await sleep(opts.lingerMs);
             entries = entries.concat(await readGroup(redis, { stream, group, consumer, count: opts.count - entries.length, id: '>' }));

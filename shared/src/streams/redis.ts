@@ -164,6 +164,32 @@ export async function readGroup(
   return toEntries(reply);
 }
 
+/** A command to pipeline behind a read, and what became of it. */
+export type AlongCommand = [command: string, ...args: (string | number)[]];
+export type AlongResult = { reply: unknown } | { err: Error };
+
+/**
+ * readGroup with a second command pipelined behind it on the same connection. Redis keeps
+ * a blocked client's next command in its buffer and runs it the moment the read returns,
+ * so its answer is as fresh as the entries, for no round trip or system call of its own.
+ * The read's failure throws, as readGroup's; the second command's is returned.
+ */
+export async function readGroupWith(
+  redis: RedisClient,
+  args: { stream: string; group: string; consumer: string; count: number; blockMs: number; id: string },
+  along: AlongCommand,
+): Promise<{ entries: StreamEntry[]; along: AlongResult }> {
+  const results = await redis
+    .pipeline()
+    .call('XREADGROUP', 'GROUP', args.group, args.consumer, 'COUNT', args.count, 'BLOCK', args.blockMs, 'STREAMS', args.stream, args.id)
+    .call(...along)
+    .exec();
+  const [read, second] = results ?? [];
+  if (!read || !second) throw new Error('pipelined read got no reply');
+  if (read[0]) throw read[0];
+  return { entries: toEntries(read[1] as RawStreamReply), along: second[0] ? { err: second[0] } : { reply: second[1] } };
+}
+
 export function toEntries(reply: RawStreamReply): StreamEntry[] {
   const entries: StreamEntry[] = [];
   for (const [, items] of reply ?? []) for (const [id, fields] of items) entries.push({ id, fields: fields ?? [] });
