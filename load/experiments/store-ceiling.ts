@@ -11,7 +11,8 @@
  *
  *   ./scripts/node.sh load/experiments/store-ceiling.ts [--docs N] [--batch N] [--read-batch N] [--readers N] [--mongo URL]
  *
- * Without --mongo it starts the same server the tests use (local-stack/servers.ts).
+ * Without --mongo it starts the same server the tests use (local-stack/servers.ts), and
+ * reports the CPU µs that server spent per document in each write phase.
  */
 import { parseArgs } from 'node:util';
 import { MongoClient } from 'mongodb';
@@ -21,6 +22,7 @@ import { mongoServer, type Server } from '../../local-stack/servers.ts';
 import { machineInfo, serverVersions } from '../probes/environment.ts';
 import { now } from '../drivers/clock.ts';
 import { summarize } from '../report/percentiles.ts';
+import { sampleProcess } from '../probes/processes.ts';
 
 const { values } = parseArgs({
   options: {
@@ -67,10 +69,19 @@ try {
     `${JSON.stringify({
       scenario: 'store-ceiling',
       parameters: { docs, batch, writeChunk: WRITE_CHUNK },
-      insertAccepted: { docsPerSecond: insertsPerSecond, batchMs: summarize(inserted.batchMs) },
-      projectDelivered: { docsPerSecond: deliveredPerSecond, batchMs: summarize(projected.batchMs) },
+      insertAccepted: {
+        docsPerSecond: insertsPerSecond,
+        serverCpuMicrosPerDoc: inserted.serverCpuMicrosPerDoc,
+        batchMs: summarize(inserted.batchMs),
+      },
+      projectDelivered: {
+        docsPerSecond: deliveredPerSecond,
+        serverCpuMicrosPerDoc: projected.serverCpuMicrosPerDoc,
+        batchMs: summarize(projected.batchMs),
+      },
       projectNewFromEvents: {
         docsPerSecond: Math.round(docs / built.seconds),
+        serverCpuMicrosPerDoc: built.serverCpuMicrosPerDoc,
         eventsPerBatch: perBatch * 3,
         batchMs: summarize(built.batchMs),
       },
@@ -117,15 +128,23 @@ async function inBatches<T>(
   items: T[],
   size: number,
   write: (batch: T[]) => Promise<unknown>,
-): Promise<{ batchMs: number[]; seconds: number }> {
+): Promise<{ batchMs: number[]; seconds: number; serverCpuMicrosPerDoc: number | null }> {
   const batchMs: number[] = [];
   const start = now();
+  const cpuBefore = serverCpuSeconds();
   for (let i = 0; i < items.length; i += size) {
     const t = now();
     await write(items.slice(i, i + size));
     batchMs.push(now() - t);
   }
-  return { batchMs, seconds: (now() - start) / 1000 };
+  const cpuAfter = serverCpuSeconds();
+  const serverCpuMicrosPerDoc = cpuBefore === null || cpuAfter === null ? null : Math.round(((cpuAfter - cpuBefore) / items.length) * 1e6);
+  return { batchMs, seconds: (now() - start) / 1000, serverCpuMicrosPerDoc };
+}
+
+/** The server's CPU so far, when this script started it (with --mongo it is elsewhere). */
+function serverCpuSeconds(): number | null {
+  return server?.pid === undefined ? null : sampleProcess(server.pid).cpuSeconds;
 }
 
 /**
