@@ -228,8 +228,18 @@ test('the projector folds delivery outcomes and acks into the document; status q
   ] satisfies LedgerEvent[])
     await redis.xadd(keys.events(0), '*', ...encodeEntry(e));
 
-  await waitFor('ACKNOWLEDGED', async () =>
-    (await notifications.findOne({ _id: notificationId }))?.status === 'ACKNOWLEDGED' ? true : undefined,
+  const stored = await waitFor('ACKNOWLEDGED', async () => {
+    const doc = await notifications.findOne({ _id: notificationId });
+    return doc?.status === 'ACKNOWLEDGED' ? doc : undefined;
+  });
+  // The document keeps the facts; the history is derived from them when a status is read.
+  assert.equal('history' in stored, false, 'no stored history');
+  assert.deepEqual(
+    stored.outcomes.map((o) => [o.nodeId, o.status]),
+    [
+      ['node-a', 'DELIVERED'],
+      ['node-b', 'FAILED'],
+    ],
   );
   const query: StatusQuery = {
     type: 'notification.status',
@@ -262,6 +272,52 @@ test('the projector folds delivery outcomes and acks into the document; status q
     ok: false,
     error: { code: 'NOT_FOUND', message: `no notification ${missing.notificationId}` },
   });
+});
+
+test('a document stored with a history (before it was derived on read) is read by its facts and loses it at its next write', async () => {
+  await goOnline('dave', 'node-a');
+  const cmd = sendCommand('dave');
+  await redis.xadd(keys.commands(0), '*', ...encodeEntry(cmd));
+  const { notificationId } = ((await replyFor(cmd.correlationId)) as { result: { notificationId: string } }).result;
+  const doc = await projected(notificationId, 'DISPATCHED');
+  // As an older version wrote it: the same facts, and a history beside them, here a stale one.
+  const legacy = [{ status: 'ACCEPTED', at: 1 }];
+  await notifications.updateOne({ _id: notificationId }, { $set: { history: legacy } } as never);
+  const view = async () => {
+    const query: StatusQuery = {
+      type: 'notification.status',
+      correlationId: `q-${++queries}`,
+      replyTo,
+      sentAt: Date.now(),
+      notificationId,
+    };
+    await redis.xadd(keys.queries, '*', ...encodeEntry(query));
+    return ((await replyFor(query.correlationId)) as { result: { history: { status: string; at: string }[] } }).result.history;
+  };
+  assert.deepEqual(
+    (await view()).map((h) => [h.status, Date.parse(h.at)]),
+    [
+      ['ACCEPTED', doc.acceptedAt],
+      ['DISPATCHED', doc.dispatchedAt],
+    ],
+  );
+  await redis.xadd(
+    keys.events(0),
+    '*',
+    ...encodeEntry({
+      type: 'notification.delivered',
+      notificationId,
+      at: Date.now(),
+      nodeId: 'node-a',
+      connections: 1,
+    } satisfies LedgerEvent),
+  );
+  const delivered = await projected(notificationId, 'DELIVERED');
+  assert.equal('history' in delivered, false, 'the write dropped the stored history');
+  assert.deepEqual(
+    (await view()).map((h) => h.status),
+    ['ACCEPTED', 'DISPATCHED', 'DELIVERED'],
+  );
 });
 
 test('replaying the whole ledger, twice, into an empty collection rebuilds the same documents', async () => {
@@ -397,7 +453,6 @@ test('the store calls a document the database cannot take poison, and stores non
     acceptedAt: Date.now(),
     updatedAt: Date.now(),
     commandId: `store-${id}`,
-    history: [],
     ...(data && { data }),
   });
   const ids = [uuidv7(), uuidv7()];

@@ -41,7 +41,6 @@ test('with the default write concern (majority) the dispatcher stores and reads 
       updatedAt: now,
       status: 'ACCEPTED' as const,
       outcomes: [],
-      history: [{ status: 'ACCEPTED' as const, at: now }],
     };
     assert.equal((await insertAccepted(notifications, [doc])).size, 0, 'a new command, not a duplicate');
     const stored = (await findByIds(notifications, [id])).get(id);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LedgerEvent } from '../src/domain/events.ts';
-import { deriveStatus, evolve, evolveAll, toStatusView, type NotificationDoc } from '../src/domain/projection.ts';
+import { deriveStatus, evolve, evolveAll, historyOf, toStatusView, type NotificationDoc } from '../src/domain/projection.ts';
 
 const id = '0190a000-0000-7000-8000-000000000001';
 const accepted: LedgerEvent = {
@@ -33,7 +33,7 @@ test('the happy path goes ACCEPTED -> DISPATCHED -> DELIVERED -> ACKNOWLEDGED wi
   const doc = fold([accepted, dispatched, deliveredN1, acked]);
   assert.equal(doc.status, 'ACKNOWLEDGED');
   assert.deepEqual(
-    doc.history.map((h) => [h.status, h.at, h.nodeId]),
+    historyOf(doc).map((h) => [h.status, h.at, h.nodeId]),
     [
       ['ACCEPTED', 1000, undefined],
       ['DISPATCHED', 1001, undefined],

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import { MongoClient } from 'mongodb';
 import WebSocket from 'ws';
-import { createRedis, parseGroups, scanKeys, makeKeys, type RedisClient } from '@pushflow/shared';
+import { createRedis, historyOf, parseGroups, scanKeys, makeKeys, type NotificationDoc, type RedisClient } from '@pushflow/shared';
 import { startStack, type Stack, type StackOptions } from '../../local-stack/stack.ts';
 import { waitFor } from '../harness/wait.ts';
 
@@ -157,15 +157,13 @@ export async function assertAllSettled(
   const mongo = new MongoClient(stack.mongoUrl, { serverSelectionTimeoutMS: 10_000, socketTimeoutMS: 30_000 });
   const redis = createRedis(stack.redisUrl, 'test-settled');
   try {
-    const notifications = mongo
-      .db()
-      .collection<{ _id: string; status: string; history: { status: string; nodeId?: string; reason?: string }[] }>('notifications');
-    let docs = new Map<string, { status: string; history: { status: string; nodeId?: string; reason?: string }[] }>();
+    const notifications = mongo.db().collection<NotificationDoc>('notifications');
+    let docs = new Map<string, NotificationDoc>();
     let unsettled: string[] = [];
     await waitFor(
       'every accepted notification in a terminal status',
       async () => {
-        docs = new Map((await notifications.find({}, { projection: { status: 1, history: 1 } }).toArray()).map((d) => [d._id, d]));
+        docs = new Map((await notifications.find({}).toArray()).map((d) => [d._id, d]));
         unsettled = result.accepted.filter((id) => !terminal.has(docs.get(id)?.status ?? ''));
         return unsettled.length === 0 ? true : undefined;
       },
@@ -204,8 +202,9 @@ export async function assertAllSettled(
     for (const id of result.accepted) {
       const doc = docs.get(id)!;
       byStatus[doc.status] = (byStatus[doc.status] ?? 0) + 1;
-      const seen = new Set(doc.history.map((h) => `${h.status}/${h.nodeId ?? ''}/${h.reason ?? ''}`));
-      assert.equal(seen.size, doc.history.length, `${id} has a repeated history entry: ${JSON.stringify(doc.history)}`);
+      const history = historyOf(doc);
+      const seen = new Set(history.map((h) => `${h.status}/${h.nodeId ?? ''}/${h.reason ?? ''}`));
+      assert.equal(seen.size, history.length, `${id} has a repeated history entry: ${JSON.stringify(history)}`);
     }
     await waitFor(
       'no entry left pending in any consumer group',

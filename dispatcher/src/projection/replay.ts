@@ -83,8 +83,9 @@ export interface Comparison {
 
 /**
  * Walks both collections in _id order and compares documents, ignoring `version` (how many
- * writes a document took depends on how events were batched, not on what they say). Takes
- * command records (command-claims.ts) too, which have no `version` and compare whole.
+ * writes a document took depends on how events were batched, not on what they say) and a
+ * `history` stored by an older version (derived, not a fact: projection.ts). Takes command
+ * records (command-claims.ts) too, which have neither and compare whole.
  */
 export async function compareCollections(a: Collection<StoredDoc>, b: Collection<StoredDoc>, limit = 1000): Promise<Comparison> {
   const left = a.find({}).sort({ _id: 1 });
@@ -107,7 +108,7 @@ export async function compareCollections(a: Collection<StoredDoc>, b: Collection
         differ(r._id);
         r = await right.next();
       } else {
-        if (!isDeepStrictEqual(withoutVersion(l!), withoutVersion(r!))) differ(l!._id);
+        if (!isDeepStrictEqual(comparable(l!), comparable(r!))) differ(l!._id);
         l = await left.next();
         r = await right.next();
       }
@@ -118,8 +119,8 @@ export async function compareCollections(a: Collection<StoredDoc>, b: Collection
   return out;
 }
 
-function withoutVersion(doc: StoredDoc): Omit<StoredDoc, 'version'> {
-  const { version: _v, ...rest } = doc;
+function comparable(doc: StoredDoc): Omit<StoredDoc, 'version'> {
+  const { version: _v, history: _h, ...rest } = doc as StoredDoc & { history?: unknown };
   return rest;
 }
 

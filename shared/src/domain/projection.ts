@@ -49,11 +49,12 @@ export interface NotificationDoc {
    * field, so the accept path, the projector and a replay all write the same value.
    */
   expiresFrom?: Date;
-  history: HistoryItem[];
+  // No history: historyOf derives it from the facts when a status is read. Stored, it was a
+  // third of the document, and the MongoDB stand-in's CPU and the BSON encoding grow with it.
 }
 
 export function emptyDoc(notificationId: string): NotificationDoc {
-  return { _id: notificationId, outcomes: [], status: 'ACCEPTED', updatedAt: 0, history: [] };
+  return { _id: notificationId, outcomes: [], status: 'ACCEPTED', updatedAt: 0 };
 }
 
 export function evolve(current: NotificationDoc | null, event: LedgerEvent): NotificationDoc {
@@ -140,6 +141,21 @@ export function deriveStatus(doc: NotificationDoc): { status: Status; reason?: F
 }
 
 function derive(doc: NotificationDoc): NotificationDoc {
+  const { status, reason } = deriveStatus(doc);
+  // The latest fact's time, as historyOf would sort it, without building the history.
+  let updatedAt = Math.max(doc.acceptedAt ?? 0, doc.dispatchedAt ?? 0, doc.unrouted?.at ?? 0, doc.acknowledged?.at ?? 0);
+  for (const o of doc.outcomes) if (o.at > updatedAt) updatedAt = o.at;
+  const next: NotificationDoc = { ...doc, status, updatedAt, expiresFrom: new Date(updatedAt) };
+  // A status that lost its reason (a FAILED node's outcome beaten by a delivery) drops it.
+  if (reason) next.reason = reason;
+  else if (next.reason !== undefined) delete next.reason;
+  // Documents written before history was derived on read still hold one: the next write drops it.
+  if ('history' in next) delete (next as { history?: unknown }).history;
+  return next;
+}
+
+/** Every step the facts record, sorted by time: what a status read shows as `history`. */
+export function historyOf(doc: NotificationDoc): HistoryItem[] {
   const history: HistoryItem[] = [];
   if (doc.acceptedAt !== undefined) history.push({ status: 'ACCEPTED', at: doc.acceptedAt });
   if (doc.dispatchedAt !== undefined) history.push({ status: 'DISPATCHED', at: doc.dispatchedAt });
@@ -154,15 +170,7 @@ function derive(doc: NotificationDoc): NotificationDoc {
     if (doc.acknowledged.nodeId) item.nodeId = doc.acknowledged.nodeId;
     history.push(item);
   }
-  history.sort(byTime);
-  const { status, reason } = deriveStatus(doc);
-  let updatedAt = 0;
-  for (const h of history) if (h.at > updatedAt) updatedAt = h.at;
-  const next: NotificationDoc = { ...doc, status, updatedAt, expiresFrom: new Date(updatedAt), history };
-  // A status that lost its reason (a FAILED node's outcome beaten by a delivery) drops it.
-  if (reason) next.reason = reason;
-  else if (next.reason !== undefined) delete next.reason;
-  return next;
+  return history.sort(byTime);
 }
 
 function byTime(a: HistoryItem, b: HistoryItem): number {
@@ -180,7 +188,7 @@ export function toStatusView(doc: NotificationDoc): NotificationStatus | undefin
     ...(doc.reason && { reason: doc.reason }),
     acceptedAt: iso(doc.acceptedAt),
     updatedAt: iso(doc.updatedAt),
-    history: doc.history.map((h) => ({
+    history: historyOf(doc).map((h) => ({
       status: h.status,
       at: iso(h.at),
       ...(h.nodeId !== undefined && { nodeId: h.nodeId }),
