@@ -10,16 +10,30 @@ function run(script: string, args: string[], timeoutMs: number) {
   return runProcess(`${root}/scripts/node.sh`, [script, ...args], { cwd: root, timeoutMs, what: script });
 }
 
-test("http-ceiling: a bare route with the gateway's body schema, answered 202 to every POST", { timeout: 60_000 }, async () => {
-  const { code, stdout, stderr } = await run('load/experiments/http-ceiling.ts', ['--connections', '4', '--duration', '1'], 55_000);
-  assert.equal(code, 0, stderr);
-  const doc = JSON.parse(stdout.trim());
-  assert.equal(doc.scenario, 'http-ceiling');
-  assert.deepEqual(Object.keys(doc.statuses), ['202'], 'a body the schema refuses would show as 400');
-  assert.equal(doc.latencyMs.post.count, doc.statuses['202']);
-  assert.ok(doc.requestsPerSecond > 0);
-  assert.ok(doc.cpuSeconds.server > 0 && doc.cpuSeconds.loadGenerator > 0, JSON.stringify(doc.cpuSeconds));
+for (const server of ['fastify', 'uws']) {
+  test(`http-ceiling --server ${server}: a bare route with the gateway's body schema, answered 202 to every POST`, {
+    timeout: 60_000,
+  }, async () => {
+    const { code, stdout, stderr } = await run(
+      'load/experiments/http-ceiling.ts',
+      ['--server', server, '--connections', '4', '--duration', '1'],
+      55_000,
+    );
+    assert.equal(code, 0, stderr);
+    const doc = JSON.parse(stdout.trim());
+    assert.equal(doc.scenario, 'http-ceiling');
+    assert.equal(doc.parameters.server, server);
+    assert.deepEqual(Object.keys(doc.statuses), ['202'], 'a body the schema refuses would show as 400');
+    assert.equal(doc.latencyMs.post.count, doc.statuses['202']);
+    assert.ok(doc.requestsPerSecond > 0);
+    assert.ok(doc.cpuSeconds.server > 0 && doc.cpuSeconds.loadGenerator > 0, JSON.stringify(doc.cpuSeconds));
+    assert.ok(doc.serverCpuMicrosPerPost > 0);
+  });
+}
+
+test('http-ceiling refuses what it cannot run', { timeout: 30_000 }, async () => {
   assert.equal((await run('load/experiments/http-ceiling.ts', ['--connections', '0'], 20_000)).code, 1);
+  assert.equal((await run('load/experiments/http-ceiling.ts', ['--server', 'express'], 20_000)).code, 1);
 });
 
 test("store-ceiling: writes and reads through the dispatcher's store functions, every read finding its documents", {

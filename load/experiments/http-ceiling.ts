@@ -1,16 +1,23 @@
 /**
  * How many POSTs per second this machine serves at all, with the bench's own sender and
- * no PushFlow behind the route: a Fastify server in a child process answers 202 at once
- * to POST /notifications, after validating the body against the gateway's own schema. It
- * bounds what the gateway can reach here, whatever the gateway does. Prints one JSON line.
+ * no PushFlow behind the route: a server in a child process answers 202 at once to POST
+ * /notifications, after validating the body against the gateway's own schema. It bounds
+ * what the gateway can reach here, whatever the gateway does. Prints one JSON line, with
+ * the server's CPU µs per POST.
  *
- *   ./scripts/node.sh load/experiments/http-ceiling.ts [--connections N] [--duration S]
+ * `--server fastify` (the default) is the gateway's own stack, Node's HTTP and Fastify.
+ * `--server uws` serves the same route on uWebSockets.js's HTTP, as the delivery node
+ * serves its sockets, with TypeBox's compiled check: what the send route would cost the
+ * gateway outside Fastify.
+ *
+ *   ./scripts/node.sh load/experiments/http-ceiling.ts [--server fastify|uws] [--connections N] [--duration S]
  */
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import Fastify from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { DEFAULT_CONTENT_LIMITS, notificationContentSchema, uuidv7 } from '@pushflow/shared';
 import { now } from '../drivers/clock.ts';
 import { machineInfo } from '../probes/environment.ts';
@@ -22,14 +29,52 @@ const { values } = parseArgs({
   options: {
     connections: { type: 'string', default: '100' },
     duration: { type: 'string', default: '10' },
+    server: { type: 'string', default: 'fastify' },
     serve: { type: 'boolean', default: false },
   },
 });
 
-if (values.serve) {
+const accepted = () => ({ notificationId: uuidv7(), status: 'ACCEPTED', acceptedAt: new Date().toISOString() });
+
+if (values.serve && values.server === 'uws') {
+  // Loaded only here: the native addon needs scripts/node.sh's glibc on Debian 12.
+  const { default: uWS } = await import('uWebSockets.js');
+  const check = TypeCompiler.Compile(notificationContentSchema(DEFAULT_CONTENT_LIMITS));
+  const app = uWS.App().post('/notifications', (res, req) => {
+    const json = req.getHeader('content-type').startsWith('application/json');
+    let aborted = false;
+    res.onAborted(() => void (aborted = true));
+    const chunks: Buffer[] = [];
+    res.onData((chunk, last) => {
+      chunks.push(Buffer.from(chunk.slice(0)));
+      if (!last) return;
+      let ok = json;
+      try {
+        ok &&= check.Check(JSON.parse(Buffer.concat(chunks).toString()));
+      } catch {
+        ok = false;
+      }
+      // Answered on a later turn, as a route that awaits anything would be.
+      setImmediate(() => {
+        if (aborted) return;
+        res.cork(() =>
+          res
+            .writeStatus(ok ? '202 Accepted' : '400 Bad Request')
+            .writeHeader('content-type', 'application/json; charset=utf-8')
+            .end(ok ? JSON.stringify(accepted()) : '{}'),
+        );
+      });
+    });
+  });
+  app.listen('127.0.0.1', 0, (socket) => {
+    if (!socket) process.exit(1);
+    process.send!({ port: uWS.us_socket_local_port(socket) });
+  });
+  process.on('disconnect', () => process.exit(0));
+} else if (values.serve) {
   const app = Fastify({ logger: false }).withTypeProvider<TypeBoxTypeProvider>();
   app.post('/notifications', { schema: { body: notificationContentSchema(DEFAULT_CONTENT_LIMITS) } }, async (_request, reply) =>
-    reply.code(202).send({ notificationId: uuidv7(), status: 'ACCEPTED', acceptedAt: new Date().toISOString() }),
+    reply.code(202).send(accepted()),
   );
   await app.listen({ host: '127.0.0.1', port: 0 });
   process.send!({ port: (app.server.address() as { port: number }).port });
@@ -37,11 +82,13 @@ if (values.serve) {
 } else {
   const connections = Number(values.connections);
   const seconds = Number(values.duration);
-  if (!Number.isInteger(connections) || connections < 1 || !(seconds > 0)) {
-    process.stderr.write('http-ceiling: --connections takes a positive integer and --duration a positive number\n');
+  if (!Number.isInteger(connections) || connections < 1 || !(seconds > 0) || !['fastify', 'uws'].includes(values.server)) {
+    process.stderr.write('http-ceiling: --connections takes a positive integer, --duration a positive number, --server fastify or uws\n');
     process.exit(1);
   }
-  const server = fork(new URL(import.meta.url), ['--serve'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const server = fork(new URL(import.meta.url), ['--serve', '--server', values.server], {
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
   try {
     const [{ port }] = (await once(server, 'message')) as [{ port: number }];
     const url = `http://127.0.0.1:${port}/notifications`;
@@ -73,17 +120,19 @@ if (values.serve) {
     const window = (now() - started) / 1000;
     const own = process.cpuUsage(ownBefore);
     const serverAfter = sampleProcess(server.pid!).cpuSeconds;
+    const serverCpu = serverBefore === null || serverAfter === null ? null : serverAfter - serverBefore;
     process.stdout.write(
       `${JSON.stringify({
         scenario: 'http-ceiling',
-        parameters: { connections, durationSeconds: seconds },
+        parameters: { server: values.server, connections, durationSeconds: seconds },
         requestsPerSecond: Math.round(postMs.length / window),
         statuses,
         latencyMs: { post: summarize(postMs) },
         cpuSeconds: {
-          server: serverBefore === null || serverAfter === null ? null : Number((serverAfter - serverBefore).toFixed(2)),
+          server: serverCpu === null ? null : Number(serverCpu.toFixed(2)),
           loadGenerator: Number(((own.user + own.system) / 1e6).toFixed(2)),
         },
+        serverCpuMicrosPerPost: serverCpu === null || postMs.length === 0 ? null : Number(((serverCpu / postMs.length) * 1e6).toFixed(1)),
         machine: machineInfo(),
       })}\n`,
     );
