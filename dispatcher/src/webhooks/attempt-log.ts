@@ -1,11 +1,14 @@
-import { pipelined, type Keys, type RedisClient, type WebhookAttempt } from '@pushflow/shared';
+import { groupBy, pipelined, type Keys, type RedisClient, type WebhookAttempt } from '@pushflow/shared';
 
 /**
- * Each endpoint's recent attempts, in a capped Redis stream of its own (about
- * ATTEMPTS_KEPT, newest last): what `GET /webhooks/:id/attempts` and the dashboard show.
- * The attempts of one turn of the event loop go out in one pipeline. Losing a line of this
- * log (Redis down) loses no message: it is a view, not the state.
+ * Each endpoint's recent attempts, in a capped Redis stream of its own (newest last): what
+ * `GET /webhooks/:id/attempts` and the dashboard show. An endpoint's attempts of one turn of
+ * the event loop are one entry (`attempts`, a JSON array, oldest first), as the ledger's
+ * events are: one XADD per endpoint and turn, not one per attempt, which was a Redis write
+ * per webhook message. Entries from before held one attempt each (`data`); both are read.
+ * Losing a line of this log (Redis down) loses no message: it is a view, not the state.
  */
+/** Entries kept per endpoint (MAXLEN ~), so at least as many attempts. */
 export const ATTEMPTS_KEPT = 1000;
 
 export interface AttemptLog {
@@ -18,8 +21,9 @@ export function createAttemptLog(deps: { redis: RedisClient; keys: Keys; onError
     const batch = queued;
     queued = [];
     pipelined(deps.redis, (pipe) => {
-      for (const [endpointId, attempt] of batch) {
-        pipe.xadd(deps.keys.webhookAttempts(endpointId), 'MAXLEN', '~', ATTEMPTS_KEPT, '*', 'data', JSON.stringify(attempt));
+      for (const [endpointId, attempts] of groupBy(batch, ([id]) => id)) {
+        const list = JSON.stringify(attempts.map(([, a]) => a));
+        pipe.xadd(deps.keys.webhookAttempts(endpointId), 'MAXLEN', '~', ATTEMPTS_KEPT, '*', 'attempts', list);
       }
     }).then((results) => {
       const failed = results.find(([err]) => err);
@@ -36,15 +40,17 @@ export function createAttemptLog(deps: { redis: RedisClient; keys: Keys; onError
 
 /** The newest `limit` attempts at an endpoint, newest first. */
 export async function recentAttempts(redis: RedisClient, keys: Keys, endpointId: string, limit: number): Promise<WebhookAttempt[]> {
+  // Each entry holds at least one attempt, so `limit` entries hold enough.
   const raw = (await redis.xrevrange(keys.webhookAttempts(endpointId), '+', '-', 'COUNT', limit)) as [string, string[]][];
   const out: WebhookAttempt[] = [];
   for (const [, fields] of raw) {
-    const i = fields.indexOf('data');
-    if (i < 0) continue;
-    try {
-      out.push(JSON.parse(fields[i + 1]!) as WebhookAttempt);
-    } catch {
-      // A line this version cannot read is left out of a view, not an error.
+    for (let i = 0; i + 1 < fields.length && out.length < limit; i += 2) {
+      try {
+        if (fields[i] === 'attempts') out.push(...(JSON.parse(fields[i + 1]!) as WebhookAttempt[]).reverse().slice(0, limit - out.length));
+        else if (fields[i] === 'data') out.push(JSON.parse(fields[i + 1]!) as WebhookAttempt);
+      } catch {
+        // A line this version cannot read is left out of a view, not an error.
+      }
     }
   }
   return out;

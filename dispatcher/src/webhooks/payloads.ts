@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { BATCH_FIELD, DATA_FIELD, WEBHOOK_EVENT_TYPES, type StreamEntry, type WebhookPayload } from '@pushflow/shared';
 
 /**
@@ -54,7 +54,7 @@ export function eventsOf(entries: readonly StreamEntry[]): RelayEvent[] {
 /** The webhook-id of the message reporting this event: `msg_` and a hash of the fact. */
 export function messageIdOf(e: RelayEvent): string {
   const fact = `${e.type}|${e.notificationId}|${e.nodeId ?? ''}|${e.reason ?? ''}`;
-  return `msg_${createHash('sha256').update(fact).digest('base64url').slice(0, 27)}`;
+  return `msg_${hash('sha256', fact, 'base64url').slice(0, 27)}`;
 }
 
 export function payloadOf(e: RelayEvent, recipientId: string | undefined): WebhookPayload {
