@@ -439,6 +439,8 @@ export function createRouteTable(deps: RouteTableDeps): RouteTable {
       return {
         alongside: {
           command() {
+            // A new read: whatever came along an earlier one is no answer for its batch.
+            taken = undefined;
             issued = trusted() && position !== '0-0' ? { from: position, at: epoch } : undefined;
             return issued && ['XRANGE', stream, issued.from, '+', 'COUNT', batchSize + 1];
           },
