@@ -10,7 +10,7 @@ function run(script: string, args: string[], timeoutMs: number) {
   return runProcess(`${root}/scripts/node.sh`, [script, ...args], { cwd: root, timeoutMs, what: script });
 }
 
-for (const server of ['fastify', 'uws']) {
+for (const server of ['fastify', 'uws', 'node']) {
   test(`http-ceiling --server ${server}: a bare route with the gateway's body schema, answered 202 to every POST`, {
     timeout: 60_000,
   }, async () => {

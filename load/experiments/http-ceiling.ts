@@ -8,9 +8,10 @@
  * `--server fastify` (the default) is the gateway's own stack, Node's HTTP and Fastify.
  * `--server uws` serves the same route on uWebSockets.js's HTTP, as the delivery node
  * serves its sockets, with TypeBox's compiled check: what the send route would cost the
- * gateway outside Fastify.
+ * gateway outside Fastify. `--server node` serves it on Node's HTTP alone, with the same
+ * check: what a fast path in front of Fastify, on the same server, would cost.
  *
- *   ./scripts/node.sh load/experiments/http-ceiling.ts [--server fastify|uws] [--connections N] [--duration S]
+ *   ./scripts/node.sh load/experiments/http-ceiling.ts [--server fastify|uws|node] [--connections N] [--duration S]
  */
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
@@ -71,6 +72,29 @@ if (values.serve && values.server === 'uws') {
     process.send!({ port: uWS.us_socket_local_port(socket) });
   });
   process.on('disconnect', () => process.exit(0));
+} else if (values.serve && values.server === 'node') {
+  const { createServer } = await import('node:http');
+  const check = TypeCompiler.Compile(notificationContentSchema(DEFAULT_CONTENT_LIMITS));
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      let ok = (req.headers['content-type'] ?? '').startsWith('application/json');
+      try {
+        ok &&= check.Check(JSON.parse(Buffer.concat(chunks).toString()));
+      } catch {
+        ok = false;
+      }
+      setImmediate(() => {
+        const body = ok ? JSON.stringify(accepted()) : '{}';
+        res.writeHead(ok ? 202 : 400, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+      });
+    });
+  });
+  server.keepAliveTimeout = 72_000;
+  server.listen(0, '127.0.0.1', () => process.send!({ port: (server.address() as { port: number }).port }));
+  process.on('disconnect', () => process.exit(0));
 } else if (values.serve) {
   const app = Fastify({ logger: false }).withTypeProvider<TypeBoxTypeProvider>();
   app.post('/notifications', { schema: { body: notificationContentSchema(DEFAULT_CONTENT_LIMITS) } }, async (_request, reply) =>
@@ -82,8 +106,10 @@ if (values.serve && values.server === 'uws') {
 } else {
   const connections = Number(values.connections);
   const seconds = Number(values.duration);
-  if (!Number.isInteger(connections) || connections < 1 || !(seconds > 0) || !['fastify', 'uws'].includes(values.server)) {
-    process.stderr.write('http-ceiling: --connections takes a positive integer, --duration a positive number, --server fastify or uws\n');
+  if (!Number.isInteger(connections) || connections < 1 || !(seconds > 0) || !['fastify', 'uws', 'node'].includes(values.server)) {
+    process.stderr.write(
+      'http-ceiling: --connections takes a positive integer, --duration a positive number, --server fastify, uws or node\n',
+    );
     process.exit(1);
   }
   const server = fork(new URL(import.meta.url), ['--serve', '--server', values.server], {
