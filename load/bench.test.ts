@@ -54,6 +54,8 @@ test('a tiny throughput run exits 0 with one verified JSON document, and profile
       '4',
       '--drain',
       '20',
+      '--warmup',
+      '1',
       '--peer',
       'none',
       '--cpu-prof',
@@ -86,6 +88,11 @@ test('a tiny throughput run exits 0 with one verified JSON document, and profile
     { recipients: 5, concurrency: 4, durationSeconds: 2 },
   );
   assert.ok(doc.durationSeconds >= 2 && doc.durationSeconds < 5, `window ${doc.durationSeconds} s`);
+  // The warm-up sent the same load first; none of it is in the window's counts (a frame of
+  // it counted there would be unexpected), and the window waited for all of it to settle.
+  assert.equal(doc.parameters.warmupSeconds, 1);
+  assert.ok(doc.warmUp.accepted > 0 && doc.warmUp.settledAfterMs !== null, JSON.stringify(doc.warmUp));
+  assert.equal(doc.counts.unexpected, 0, JSON.stringify(doc.counts));
   assert.ok(doc.counts.accepted > 0 && doc.counts.accepted === doc.counts.received, JSON.stringify(doc.counts));
   assert.equal(doc.counts.duplicates, 0);
   assert.equal(doc.counts.missing, 0);
@@ -212,7 +219,22 @@ test('a tiny batch run on PushFlow and on the Centrifugo peer: every notificatio
   const binary = findCentrifugo();
   assert.ok(binary, `no centrifugo binary: ${installHint}`);
   const { code, stdout, stderr } = await bench(
-    ['--scenario', 'batch', '--batch', '10', '--duration', '2', '--recipients', '5', '--concurrency', '2', '--peer', 'centrifugo'],
+    [
+      '--scenario',
+      'batch',
+      '--batch',
+      '10',
+      '--duration',
+      '2',
+      '--warmup',
+      '0',
+      '--recipients',
+      '5',
+      '--concurrency',
+      '2',
+      '--peer',
+      'centrifugo',
+    ],
     140_000,
   );
   assert.equal(code, 0, stderr);
@@ -280,6 +302,7 @@ test('--help documents the options and exits 0; a bad option exits 1', { timeout
     '--recipients',
     '--concurrency',
     '--duration',
+    '--warmup',
     '--rate',
     '--gateway',
     '--mongo',

@@ -15,6 +15,7 @@ test('no arguments (make bench) gives every scenario with sensible defaults', ()
     recipients: 50,
     concurrency: 64,
     durationSeconds: 10,
+    warmupSeconds: 10,
     rate: 1000,
     maxInFlight: 1000,
     batch: 100,
@@ -137,4 +138,12 @@ test('--partitions and --dispatchers shape the stack the bench starts', () => {
     () => parseOptions(['--gateway', 'http://x', '--delivery', 'ws://y', '--scenario', 'throughput', '--partitions', '8'], noCentrifugo),
     /not with --gateway/,
   );
+});
+
+test('--warmup takes 0 (a cold window) or more seconds, nothing else', () => {
+  assert.equal((parseOptions(['--warmup', '0'], noCentrifugo) as BenchOptions).warmupSeconds, 0);
+  assert.equal((parseOptions(['--warmup', '2.5'], noCentrifugo) as BenchOptions).warmupSeconds, 2.5);
+  for (const bad of ['--warmup=-1', '--warmup=ten', '--warmup=']) {
+    assert.throws(() => parseOptions([bad], noCentrifugo), /--warmup must be 0 or a positive number/);
+  }
 });

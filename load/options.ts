@@ -16,6 +16,8 @@ export interface BenchOptions {
   recipients: number;
   concurrency: number;
   durationSeconds: number;
+  /** throughput, latency and batch: seconds of the scenario's own load before its window (0: none). */
+  warmupSeconds: number;
   rate: number;
   maxInFlight: number;
   /** --drain when given; each scenario's own bound otherwise (drainSecondsFor). */
@@ -89,6 +91,11 @@ Options:
                        connections; connections: handshakes in flight (default 64)
   --duration S         seconds of sending (throughput, latency), of GETs (status),
                        of holding the sockets (connections) (default 10)
+  --warmup S           throughput, latency and batch: seconds of the same load before
+                       the window, not counted; the window opens once all of it has
+                       arrived and is DELIVERED (a JIT-compiled service spends its
+                       first seconds under load compiling; 0: measure it cold)
+                       (default 10)
   --rate N             target sends per second in latency (default 1000)
   --max-in-flight N    latency: cap on unanswered POSTs; sends due beyond it are
                        skipped and reported (default 1000)
@@ -171,6 +178,7 @@ export function parseOptions(argv: string[], findPeer: () => string | undefined 
       recipients: { type: 'string' },
       concurrency: { type: 'string' },
       duration: { type: 'string' },
+      warmup: { type: 'string' },
       rate: { type: 'string' },
       'max-in-flight': { type: 'string' },
       drain: { type: 'string' },
@@ -202,6 +210,7 @@ export function parseOptions(argv: string[], findPeer: () => string | undefined 
     recipients: positive('recipients', values.recipients, 50, true),
     concurrency: positive('concurrency', values.concurrency, 64, true),
     durationSeconds: positive('duration', values.duration, 10),
+    warmupSeconds: nonNegative('warmup', values.warmup, 10),
     rate: positive('rate', values.rate, 1000),
     maxInFlight: positive('max-in-flight', values['max-in-flight'], 1000, true),
     ...(values.drain !== undefined && { drainSeconds: positive('drain', values.drain, 0) }),
@@ -257,6 +266,13 @@ function peer(asked: string | undefined, find: () => string | undefined): Pick<B
 export function drainSecondsFor(options: Pick<BenchOptions, 'drainSeconds'>, scenario: ScenarioName): number {
   if (options.drainSeconds !== undefined) return options.drainSeconds;
   return scenario === 'batch' ? 60 : scenario === 'webhooks' ? 180 : 120;
+}
+
+function nonNegative(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(n) || n < 0) throw new UsageError(`--${name} must be 0 or a positive number, got ${raw}`);
+  return n;
 }
 
 function positive(name: string, raw: string | undefined, fallback: number, integer = false): number {

@@ -15,7 +15,22 @@ test("a tiny throughput run with the Centrifugo peer prints PushFlow's, Centrifu
   const binary = findCentrifugo();
   assert.ok(binary, `no centrifugo binary: ${installHint}`);
   const { code, stdout, stderr } = await bench(
-    ['--scenario', 'throughput', '--duration', '2', '--recipients', '5', '--concurrency', '4', '--drain', '20', '--peer', 'centrifugo'],
+    [
+      '--scenario',
+      'throughput',
+      '--duration',
+      '2',
+      '--warmup',
+      '1',
+      '--recipients',
+      '5',
+      '--concurrency',
+      '4',
+      '--drain',
+      '20',
+      '--peer',
+      'centrifugo',
+    ],
     110_000,
   );
   assert.equal(code, 0, stderr);
@@ -31,6 +46,11 @@ test("a tiny throughput run with the Centrifugo peer prints PushFlow's, Centrifu
   assert.equal(centrifugo.scenario, 'throughput');
   assert.match(centrifugo.centrifugoVersion, /^6\.\d+\.\d+/);
   assert.equal(centrifugo.verified, true, JSON.stringify(centrifugo.counts));
+  // The peer gets the same warm-up as PushFlow, settled before its window too.
+  for (const doc of [pushflow, centrifugo]) {
+    assert.equal(doc.parameters.warmupSeconds, 1);
+    assert.ok(doc.warmUp.accepted > 0 && doc.warmUp.settledAfterMs !== null, JSON.stringify(doc.warmUp));
+  }
   // Every publication answered 200 was received once, by its recipient, and nothing else was.
   assert.ok(centrifugo.counts.accepted > 0, JSON.stringify(centrifugo.counts));
   assert.deepEqual(centrifugo.counts.errors, {});

@@ -107,18 +107,19 @@ export function createTally(): Tally {
 
 /**
  * Sends with `send`, one publication (a recipient) or a batch (recipients, one POST), and
- * records each outcome in `tally`.
+ * records each outcome in `tally`; `data` goes into each publication's data.
  */
 export function tallied<To extends string | string[]>(
   send: (to: To, data: Record<string, unknown>) => Promise<SendResult | SendResult[]>,
   tally: Tally,
+  data: Record<string, unknown> = {},
 ): (to: To) => Promise<void> {
   return async (to) => {
     const n = typeof to === 'string' ? 1 : to.length;
     tally.sent += n;
     tally.inFlight += n;
     tally.requests++;
-    const answer = await send(to, {});
+    const answer = await send(to, data);
     tally.inFlight -= n;
     const results = Array.isArray(answer) ? answer : [answer];
     for (const r of results) {

@@ -9,6 +9,7 @@ import { projectionFigures } from '../report/projection.ts';
 import { createTally, tallied, type Tally } from '../drivers/senders.ts';
 import type { System } from '../drivers/system.ts';
 import { startWindowUsage } from '../probes/window-usage.ts';
+import { warmUp, type WarmUpFigures } from './warm-up.ts';
 
 /**
  * What every scenario shares: connect the recipients, make sure they are routable, let
@@ -50,8 +51,12 @@ export async function runScenario(system: System, options: BenchOptions, driver:
   });
   try {
     const arrived = new Set<string>();
-    receivers = await connectReceivers(system, recipients, (id) => arrived.add(id));
-    phase = 'warming up';
+    let probeFrames = 0;
+    receivers = await connectReceivers(system, recipients, (id) => {
+      probeFrames++;
+      arrived.add(id);
+    });
+    phase = 'probing routes';
     await awaitRoutable(
       recipients,
       async (id) => {
@@ -59,6 +64,19 @@ export async function runScenario(system: System, options: BenchOptions, driver:
       },
       arrived,
     );
+    let warmedUp: WarmUpFigures | undefined;
+    if (options.warmupSeconds > 0) {
+      phase = 'warming up';
+      warmedUp = await warmUp({
+        system,
+        driver,
+        recipients,
+        recipientPrefix,
+        seconds: options.warmupSeconds,
+        probeFrames: () => probeFrames,
+        settleBoundMs: drainSeconds * 1000,
+      });
+    }
 
     phase = 'sending';
     const usage = await startWindowUsage(system);
@@ -116,9 +134,11 @@ export async function runScenario(system: System, options: BenchOptions, driver:
         ...driver.parameters,
         recipients: options.recipients,
         durationSeconds: options.durationSeconds,
+        warmupSeconds: options.warmupSeconds,
         drainSeconds,
         ...system.parameters,
       },
+      ...(warmedUp && { warmUp: warmedUp }),
       durationSeconds: round(windowSeconds, 3),
       acceptedPerSecond: round(accepted.size / windowSeconds),
       deliveredPerSecond: round(framesInWindow / windowSeconds),
