@@ -47,9 +47,9 @@ export const usage = `Usage: ./scripts/node.sh load/bench.ts [options]
 Benchmarks PushFlow on this machine. By default it starts its own stack (Redis, a
 MongoDB-protocol server, dispatcher, delivery nodes, gateway) on free loopback ports,
 runs every scenario (each on a fresh stack; throughput, latency, status and
-connections take about 1.5 minutes on 2 cores, half a minute more with the Centrifugo
-peer; batch adds its window, the wait for its statuses, up to a minute, and its peer
-run), prints ONE JSON line per scenario on stdout ("system":"pushflow") and stops the
+connections take about 2 minutes on 2 cores, a minute more with the Centrifugo
+peer; batch adds its warm-up and the wait for it to be stored, its window, the wait
+for its statuses, each up to a minute, and its peer run), prints ONE JSON line per scenario on stdout ("system":"pushflow") and stops the
 stack. With a peer (--peer), throughput, latency and batch each print two more lines:
 Centrifugo's ("system":"centrifugo") and the comparison. Progress goes to stderr.
 
