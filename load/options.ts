@@ -49,9 +49,10 @@ MongoDB-protocol server, dispatcher, delivery nodes, gateway) on free loopback p
 runs every scenario (each on a fresh stack; throughput, latency, status and
 connections take about 2 minutes on 2 cores, a minute more with the Centrifugo
 peer; batch adds its warm-up and the wait for it to be stored, its window, the wait
-for its statuses, each up to a minute, and its peer run), prints ONE JSON line per scenario on stdout ("system":"pushflow") and stops the
-stack. With a peer (--peer), throughput, latency and batch each print two more lines:
-Centrifugo's ("system":"centrifugo") and the comparison. Progress goes to stderr.
+for its statuses, each up to a minute, and its peer run), prints ONE JSON line per
+scenario on stdout ("system":"pushflow") and stops the stack. With a peer (--peer),
+throughput, latency and batch each print two more lines: Centrifugo's
+("system":"centrifugo") and the comparison. Progress goes to stderr.
 
 Scenarios:
   throughput   closed loop: --concurrency senders POST as fast as answers come back
