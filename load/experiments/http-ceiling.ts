@@ -37,24 +37,32 @@ const { values } = parseArgs({
 
 const accepted = () => ({ notificationId: uuidv7(), status: 'ACCEPTED', acceptedAt: new Date().toISOString() });
 
+/** What the bare uws and node routes accept, as Fastify's would: a JSON body that fits the gateway's schema. */
+function bodyCheck(): (contentType: string, chunks: Buffer[]) => boolean {
+  const check = TypeCompiler.Compile(notificationContentSchema(DEFAULT_CONTENT_LIMITS));
+  return (contentType, chunks) => {
+    if (!contentType.startsWith('application/json')) return false;
+    try {
+      return check.Check(JSON.parse(Buffer.concat(chunks).toString()));
+    } catch {
+      return false;
+    }
+  };
+}
+
 if (values.serve && values.server === 'uws') {
   // Loaded only here: the native addon needs scripts/node.sh's glibc on Debian 12.
   const { default: uWS } = await import('uWebSockets.js');
-  const check = TypeCompiler.Compile(notificationContentSchema(DEFAULT_CONTENT_LIMITS));
+  const acceptable = bodyCheck();
   const app = uWS.App().post('/notifications', (res, req) => {
-    const json = req.getHeader('content-type').startsWith('application/json');
+    const contentType = req.getHeader('content-type');
     let aborted = false;
     res.onAborted(() => void (aborted = true));
     const chunks: Buffer[] = [];
     res.onData((chunk, last) => {
       chunks.push(Buffer.from(chunk.slice(0)));
       if (!last) return;
-      let ok = json;
-      try {
-        ok &&= check.Check(JSON.parse(Buffer.concat(chunks).toString()));
-      } catch {
-        ok = false;
-      }
+      const ok = acceptable(contentType, chunks);
       // Answered on a later turn, as a route that awaits anything would be.
       setImmediate(() => {
         if (aborted) return;
@@ -74,17 +82,12 @@ if (values.serve && values.server === 'uws') {
   process.on('disconnect', () => process.exit(0));
 } else if (values.serve && values.server === 'node') {
   const { createServer } = await import('node:http');
-  const check = TypeCompiler.Compile(notificationContentSchema(DEFAULT_CONTENT_LIMITS));
+  const acceptable = bodyCheck();
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      let ok = (req.headers['content-type'] ?? '').startsWith('application/json');
-      try {
-        ok &&= check.Check(JSON.parse(Buffer.concat(chunks).toString()));
-      } catch {
-        ok = false;
-      }
+      const ok = acceptable(req.headers['content-type'] ?? '', chunks);
       setImmediate(() => {
         const body = ok ? JSON.stringify(accepted()) : '{}';
         res.writeHead(ok ? 202 : 400, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
