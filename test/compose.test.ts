@@ -761,6 +761,11 @@ test('scale: nginx balances HTTP over the gateways and WebSockets over the deliv
     upstream('deliveries'),
     SCALE.delivery.map((d) => `${d}:8080`),
   );
+  // Both serve HTTP on uWebSockets.js, which closes a connection idle for 10 s: nginx must close first.
+  for (const name of ['gateways', 'deliveries']) {
+    const timeout = new RegExp(`upstream ${name} \\{[^}]*keepalive_timeout (\\d+)s;`).exec(conf)?.[1];
+    assert.ok(timeout !== undefined && Number(timeout) < 10, `upstream ${name} keeps idle connections past the server's 10 s`);
+  }
   const server = (port: number) => {
     const at = conf.indexOf(`listen ${port};`);
     assert.ok(at >= 0, `nginx.conf does not listen on ${port}`);

@@ -10,10 +10,10 @@ import { apiKeyHook } from './auth.ts';
 import { batchLimits, contentLimits, rateLimitSettings, type GatewayConfig } from './config.ts';
 import { dashboardApiRoutes, dashboardPageRoutes } from './dashboard/routes.ts';
 import { dashboardWebhookRoutes } from './dashboard/webhooks-panel.ts';
-import { createGatewayMetrics } from './metrics.ts';
+import { createGatewayMetrics, type GatewayMetrics } from './metrics.ts';
 import { openapiOptions } from './openapi.ts';
-import { type HttpProblem, Problem, problemFor, sendProblem, unparsableJson } from './problems.ts';
-import { createRateLimiter } from './rate-limit.ts';
+import { type HttpProblem, loggedProblem, Problem, sendProblem, unparsableJson } from './problems.ts';
+import { createRateLimiter, type RateLimiter } from './rate-limit.ts';
 import type { Rpc } from './rpc.ts';
 import { connectTokenRoutes } from './routes/connect-tokens.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -21,6 +21,19 @@ import { metricsRoutes } from './routes/metrics.ts';
 import { notificationBatchRoutes } from './routes/notification-batches.ts';
 import { notificationRoutes } from './routes/notifications.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
+
+/** Fastify's ajv settings; the send fast path compiles the route's schema with the same (send-fast-path.ts). */
+export const AJV_OPTIONS = {
+  customOptions: {
+    // Reject what does not fit instead of quietly repairing it: an extra property or a
+    // number sent as a string is the caller's bug, and should show.
+    removeAdditional: false,
+    coerceTypes: false,
+    useDefaults: true,
+    allErrors: false,
+  } as const,
+  plugins: [],
+};
 
 /** Longer than any URL Node reads, so a bad id of any length is a 400 from the validator, not a 404. */
 const MAX_PARAM_LENGTH = 16 * 1024;
@@ -38,10 +51,14 @@ export interface AppDeps {
   log?: Logger;
   /** Where the gateway's metrics go; main.ts passes one with the process metrics. */
   registry?: Registry;
+  /** Given when something beside the app answers requests too (the send fast path) and must count them alike. */
+  metrics?: GatewayMetrics;
+  /** The same: the one budget both draw on. Made from the config when absent. */
+  rateLimiter?: RateLimiter | undefined;
 }
 
 /** The HTTP API, ready to inject() into or listen(); it owns no connections. */
-export async function buildApp({ config, redis, rpc, log, registry }: AppDeps) {
+export async function buildApp({ config, redis, rpc, log, registry, ...shared }: AppDeps) {
   const app = Fastify({
     ...(log ? { loggerInstance: log } : { logger: false }),
     logController: accessLog(config.PUSHFLOW_ACCESS_LOG),
@@ -58,19 +75,10 @@ export async function buildApp({ config, redis, rpc, log, registry }: AppDeps) {
       if (slug === 'internal') request.log.error({ err }, 'router failed');
       return sendProblem(reply, request, slug, slug === 'bad-request' ? err.message : undefined);
     },
-    ajv: {
-      customOptions: {
-        // Reject what does not fit instead of quietly repairing it: an extra property or a
-        // number sent as a string is the caller's bug, and should show.
-        removeAdditional: false,
-        coerceTypes: false,
-        useDefaults: true,
-        allErrors: false,
-      },
-    },
+    ajv: AJV_OPTIONS,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  const metrics = createGatewayMetrics(registry);
+  const metrics = shared.metrics ?? createGatewayMetrics(registry);
   app.addHook('onResponse', metrics.timeRequest);
 
   app.addSchema(Problem);
@@ -86,9 +94,7 @@ export async function buildApp({ config, redis, rpc, log, registry }: AppDeps) {
   });
 
   app.setErrorHandler((err: FastifyError | HttpProblem, request, reply) => {
-    const { slug, detail, extra } = problemFor(err);
-    if (slug === 'internal') request.log.error({ err }, 'request failed');
-    else if (slug.startsWith('dispatcher-')) request.log.warn({ problem: slug, detail }, 'dispatcher problem');
+    const { slug, detail, extra } = loggedProblem(err, request.log);
     return sendProblem(reply, request, slug, detail, extra);
   });
   app.setNotFoundHandler((request, reply) => sendProblem(reply, request, 'not-found', `No route for ${request.method} ${request.url}`));
@@ -106,7 +112,8 @@ export async function buildApp({ config, redis, rpc, log, registry }: AppDeps) {
   await app.register(async (api) => {
     api.addHook('onRequest', apiKeyHook(config.apiKeys));
     // One budget for both routes: it counts notifications, however they are sent.
-    const rateLimiter = createRateLimiter(redis, config.PUSHFLOW_REDIS_PREFIX, rateLimitSettings(config));
+    const rateLimiter =
+      'rateLimiter' in shared ? shared.rateLimiter : createRateLimiter(redis, config.PUSHFLOW_REDIS_PREFIX, rateLimitSettings(config));
     await api.register(notificationRoutes, {
       rpc,
       limits: contentLimits(config),

@@ -8,17 +8,28 @@ import { HttpProblem } from './problems.ts';
  * length of a key nor which key matched shows in the response time.
  */
 export function apiKeyHook(apiKeys: string[]) {
+  const check = apiKeyCheck(apiKeys);
+  return async function checkApiKey(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+    const outcome = check(request.headers.authorization);
+    if (outcome instanceof HttpProblem) throw outcome;
+    checkedDigests.set(request, outcome);
+  };
+}
+
+/**
+ * The check itself, given the Authorization header: the key's digest when it is one of
+ * `apiKeys`, or the 401 to answer. The hook and the send route's fast path (send-fast-path.ts) share it.
+ */
+export function apiKeyCheck(apiKeys: string[]): (authorization: string | undefined) => Buffer | HttpProblem {
   if (apiKeys.length === 0) throw new Error('at least one API key is required');
   const digests = apiKeys.map(sha256);
-
-  return async function checkApiKey(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-    const given = bearerToken(request.headers.authorization);
-    if (given === undefined) throw new HttpProblem('unauthorized', 'Send an API key as "Authorization: Bearer <key>"');
+  return (authorization) => {
+    const given = bearerToken(authorization);
+    if (given === undefined) return new HttpProblem('unauthorized', 'Send an API key as "Authorization: Bearer <key>"');
     const digest = sha256(given);
-    checkedDigests.set(request, digest);
     let matched = 0;
     for (const d of digests) matched |= Number(timingSafeEqual(d, digest));
-    if (!matched) throw new HttpProblem('unauthorized', 'The API key is not valid');
+    return matched ? digest : new HttpProblem('unauthorized', 'The API key is not valid');
   };
 }
 

@@ -40,6 +40,12 @@ export const GatewayConfigSchema = Type.Object({
   PUSHFLOW_MAX_BATCH_SIZE: limit(1000, BATCH_SIZE_CEILING),
   /** 4 MiB: a thousand notifications of 4 KiB each. */
   PUSHFLOW_MAX_BATCH_BODY_BYTES: limit(4_194_304, BATCH_BODY_LIMIT_CEILING_BYTES, 1024),
+  /**
+   * What serves the port: `uws` (uWebSockets.js, with a fast path for POST /notifications
+   * that skips Node's HTTP; uws-front.ts) or `node` (Fastify on Node's HTTP). uWS closes an
+   * HTTP connection idle for 10 s, so a proxy in front must close idle ones sooner.
+   */
+  PUSHFLOW_HTTP_SERVER: Type.Union([Type.Literal('uws'), Type.Literal('node')], { default: 'uws' }),
   /** One info line per request (method, URL, status, time); off by default, as it costs more CPU than the request. */
   PUSHFLOW_ACCESS_LOG: Type.Boolean({ default: false }),
   PUSHFLOW_MAX_RECIPIENT_ID_LENGTH: common.PUSHFLOW_MAX_RECIPIENT_ID_LENGTH,

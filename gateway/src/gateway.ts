@@ -1,7 +1,11 @@
 import { createRedis, makeKeys, type Keys, type Logger, type RedisClient, type Registry } from '@pushflow/shared';
 import { buildApp, type App } from './app.ts';
-import { SERVICE, type GatewayConfig } from './config.ts';
+import { batchLimits, contentLimits, rateLimitSettings, SERVICE, type GatewayConfig } from './config.ts';
+import { createGatewayMetrics } from './metrics.ts';
+import { createRateLimiter } from './rate-limit.ts';
 import { createRpc, newGatewayId, type Rpc } from './rpc.ts';
+import { sendFastPath } from './send-fast-path.ts';
+import { serveOnUws, type UwsFront } from './uws-front.ts';
 
 /** The HTTP API with the Redis connections and reply reader it talks to the dispatchers over. */
 export interface Gateway {
@@ -13,6 +17,8 @@ export interface Gateway {
   blocking: RedisClient;
   keys: Keys;
   gatewayId: string;
+  /** Serves the API on GATEWAY_HOST and `port` (GATEWAY_PORT unless given) with PUSHFLOW_HTTP_SERVER; resolves to the port. */
+  listen(port?: number): Promise<number>;
   /** Stops taking requests, fails those still waiting for a reply, closes the connections. */
   close(): Promise<void>;
 }
@@ -38,7 +44,11 @@ export async function createGateway({ config, log, gatewayId = newGatewayId(), r
     timeoutMs: config.PUSHFLOW_REPLY_TIMEOUT_MS,
     log,
   });
-  const app = await buildApp({ config, redis, rpc, log, ...(registry ? { registry } : {}) });
+  // Made here, not in the app, because the uWS front's fast path counts and limits sends too.
+  const metrics = createGatewayMetrics(registry);
+  const rateLimiter = createRateLimiter(redis, config.PUSHFLOW_REDIS_PREFIX, rateLimitSettings(config));
+  const app = await buildApp({ config, redis, rpc, log, metrics, rateLimiter });
+  let front: UwsFront | undefined;
   return {
     app,
     rpc,
@@ -46,8 +56,39 @@ export async function createGateway({ config, log, gatewayId = newGatewayId(), r
     blocking,
     keys,
     gatewayId,
+    async listen(port = config.GATEWAY_PORT) {
+      if (config.PUSHFLOW_HTTP_SERVER === 'node') {
+        await app.listen({ port, host: config.GATEWAY_HOST });
+        const address = app.server.address();
+        return typeof address === 'object' && address ? address.port : port;
+      }
+      // Fastify writes the request lines of PUSHFLOW_ACCESS_LOG and of debug: then it sees every request.
+      const fastSend =
+        config.PUSHFLOW_ACCESS_LOG || log.isLevelEnabled('debug')
+          ? undefined
+          : sendFastPath({
+              app,
+              rpc,
+              limits: contentLimits(config),
+              bodyLimitBytes: config.PUSHFLOW_HTTP_BODY_LIMIT_BYTES,
+              apiKeys: config.apiKeys,
+              rateLimiter,
+              metrics,
+              log,
+            });
+      front = await serveOnUws({
+        app,
+        fastSend,
+        host: config.GATEWAY_HOST,
+        port,
+        bodyCapBytes: Math.max(config.PUSHFLOW_HTTP_BODY_LIMIT_BYTES, batchLimits(config).bodyLimitBytes),
+        log,
+      });
+      return front.port;
+    },
     async close() {
-      await app.close(); // stops taking requests; those in flight still get their replies
+      await front?.close(); // stops taking requests; those in flight still get their replies
+      await app.close();
       await rpc.stop();
       await redis.quit().catch(() => redis.disconnect());
     },

@@ -85,6 +85,16 @@ export function idempotencyOf(
   scope: (apiKeyFingerprint: string, key: string) => string,
 ): SendIdempotency | undefined {
   const key = request.headers[IDEMPOTENCY_HEADER];
-  if (typeof key !== 'string') return undefined;
-  return { idempotencyKey: scope(apiKeyFingerprint(request), key), requestHash: requestHash(request.body) };
+  return typeof key === 'string' ? idempotencyFor(key, apiKeyFingerprint(request), request.body, scope) : undefined;
+}
+
+/** The same from the parts: the send route's fast path has no Fastify request. */
+export function idempotencyFor(
+  key: string | undefined,
+  fingerprint: string,
+  body: unknown,
+  scope: (apiKeyFingerprint: string, key: string) => string,
+): SendIdempotency | undefined {
+  if (key === undefined) return undefined;
+  return { idempotencyKey: scope(fingerprint, key), requestHash: requestHash(body) };
 }

@@ -7,20 +7,19 @@ const config = loadConfigOrExit(SERVICE, () => loadGatewayConfig());
 useEntryFormat(config.PUSHFLOW_ENTRY_FORMAT);
 const log = createLogger(SERVICE, config.LOG_LEVEL);
 const gateway = await createGateway({ config, log, registry: createMetricsRegistry(SERVICE, { processMetrics: true }) });
-const { app, redis, keys, gatewayId } = gateway;
+const { redis, keys, gatewayId } = gateway;
 
 onShutdown(log, () => gateway.close());
 
-await app.listen({ port: config.GATEWAY_PORT, host: config.GATEWAY_HOST });
+const port = await gateway.listen();
 // Listening already answers /healthz; 'ready' means requests can be taken.
 if (redis.status !== 'ready') await once(redis, 'ready');
 // Checked once Redis answers (the gateway listens through an outage and answers 503 meanwhile).
 await checkPartitionsOrExit(redis, keys, SERVICE, log);
-const address = app.server.address();
-const port = typeof address === 'object' && address ? address.port : config.GATEWAY_PORT;
 log.info(
   {
     port,
+    httpServer: config.PUSHFLOW_HTTP_SERVER,
     gatewayId,
     partitions: keys.partitions,
     rateLimit:

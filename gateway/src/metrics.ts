@@ -7,6 +7,8 @@ export interface GatewayMetrics {
   registry: Registry;
   /** An onResponse hook timing every request. */
   timeRequest(request: FastifyRequest, reply: FastifyReply): Promise<void>;
+  /** The same for a request Fastify never saw (the send route's fast path). */
+  observeRequest(method: string, route: string, statusCode: number, seconds: number): void;
   rateLimited(): void;
 }
 
@@ -33,6 +35,9 @@ export function createGatewayMetrics(registry: Registry = createMetricsRegistry(
         { method: request.method, route: request.routeOptions.url ?? UNMATCHED_ROUTE, status_code: reply.statusCode },
         reply.elapsedTime / 1000,
       );
+    },
+    observeRequest(method, route, statusCode, seconds) {
+      duration.observe({ method, route, status_code: statusCode }, seconds);
     },
     rateLimited: () => limited.inc(),
   };

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from '@pushflow/shared';
 
 /**
  * RFC 9457 problem details. Every error the API returns has one of these `type`s, so a
@@ -83,12 +84,32 @@ export function sendProblem(
   extra: HttpProblem['extra'] = {},
 ): FastifyReply {
   const body = buildProblem(slug, request.url, detail, extra.errors);
-  if (slug === 'dispatcher-unavailable' || slug === 'dispatcher-timeout' || slug === 'not-ready') {
-    reply.header('retry-after', String(RETRY_AFTER_SECONDS));
-  }
-  if (slug === 'unauthorized') reply.header('www-authenticate', 'Bearer');
-  for (const [name, value] of Object.entries(extra.headers ?? {})) reply.header(name, value);
+  for (const [name, value] of Object.entries(problemHeaders(slug, extra))) reply.header(name, value);
   return reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send(body);
+}
+
+/** The headers a problem of this type goes out with, besides its content type. */
+export function problemHeaders(slug: ProblemSlug, extra: HttpProblem['extra'] = {}): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (slug === 'dispatcher-unavailable' || slug === 'dispatcher-timeout' || slug === 'not-ready') {
+    headers['retry-after'] = String(RETRY_AFTER_SECONDS);
+  }
+  if (slug === 'unauthorized') headers['www-authenticate'] = 'Bearer';
+  return { ...headers, ...extra.headers };
+}
+
+/**
+ * What a failed request answers, logged as the gateway logs failures: an internal error
+ * with its stack at error, the dispatcher's trouble at warn, the caller's mistakes not at all.
+ */
+export function loggedProblem(
+  err: FastifyError | HttpProblem,
+  log: Pick<Logger, 'error' | 'warn'>,
+): { slug: ProblemSlug; detail?: string; extra?: HttpProblem['extra'] } {
+  const problem = problemFor(err);
+  if (problem.slug === 'internal') log.error({ err }, 'request failed');
+  else if (problem.slug.startsWith('dispatcher-')) log.warn({ problem: problem.slug, detail: problem.detail }, 'dispatcher problem');
+  return problem;
 }
 
 interface AjvError {

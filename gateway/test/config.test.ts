@@ -88,6 +88,8 @@ describe('gateway config', () => {
     assert.deepEqual(batchLimits(config), { maxItems: 1000, bodyLimitBytes: 4_194_304 });
     assert.equal(loadGatewayConfig({ ...valid, PUSHFLOW_ACCESS_LOG: 'true' }).PUSHFLOW_ACCESS_LOG, true);
     assert.equal(loadGatewayConfig({ ...valid, PUSHFLOW_ACCESS_LOG: 'false' }).PUSHFLOW_ACCESS_LOG, false);
+    assert.equal(config.PUSHFLOW_HTTP_SERVER, 'uws');
+    assert.equal(loadGatewayConfig({ ...valid, PUSHFLOW_HTTP_SERVER: 'node' }).PUSHFLOW_HTTP_SERVER, 'node');
     // A batch spends one unit a notification: one larger than the burst could never pass.
     assert.equal(batchLimits(loadGatewayConfig({ ...valid, PUSHFLOW_RATE_LIMIT_BURST: '300' })).maxItems, 300);
     assert.equal(
@@ -99,6 +101,7 @@ describe('gateway config', () => {
       ['PUSHFLOW_MAX_BATCH_SIZE', 'many'],
       ['PUSHFLOW_MAX_BATCH_BODY_BYTES', '1023'],
       ['PUSHFLOW_ACCESS_LOG', 'yes'],
+      ['PUSHFLOW_HTTP_SERVER', 'fastify'],
     ] as const) {
       assert.equal(configError({ ...valid, [name]: value }).variable, name, `${name}=${value}`);
     }

@@ -1,0 +1,174 @@
+import { STATUS_CODES } from 'node:http';
+import type { Logger } from '@pushflow/shared';
+import type uWS from 'uWebSockets.js';
+import type { App } from './app.ts';
+import { FAST_ROUTE, type Answer, type SendFastPath } from './send-fast-path.ts';
+
+/**
+ * The gateway's port on uWebSockets.js's HTTP, the server the delivery nodes use. Node's
+ * HTTP costs the gateway 11 to 15 µs of CPU a POST more than uWS does (docs/performance.md,
+ * "HTTP ceilings"), and a single-POST send is the gateway's hottest request: POST
+ * /notifications goes to the fast path (send-fast-path.ts), and every other request, and
+ * any send the fast path does not take, to the Fastify app through `inject`, which runs
+ * its routes, hooks and error handler as a listening server would.
+ */
+export interface UwsFrontOptions {
+  app: App;
+  /** Absent: every request goes to the app (PUSHFLOW_ACCESS_LOG=true, or LOG_LEVEL debug, wants Fastify's request lines). */
+  fastSend: SendFastPath | undefined;
+  host: string;
+  port: number;
+  /** No request body is held past this many bytes: the app refuses any body this long with a 413. */
+  bodyCapBytes: number;
+  log: Logger;
+}
+
+export interface UwsFront {
+  port: number;
+  /** Stops listening, waits for the requests in flight, then closes the connections left. */
+  close(): Promise<void>;
+}
+
+/** Headers the front writes itself, or that describe the app's side of the exchange, not the client's. */
+const HOP_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'date']);
+
+export async function serveOnUws({ app, fastSend, host, port, bodyCapBytes, log }: UwsFrontOptions): Promise<UwsFront> {
+  // Loaded only here: the native addon needs scripts/node.sh's glibc on Debian 12, and the tests that inject need none.
+  const { default: uws } = await import('uWebSockets.js');
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+  const settled = () => {
+    inFlight -= 1;
+    if (inFlight === 0) drained?.();
+  };
+
+  const server = uws.App().any('/*', (res, req) => {
+    const startedAt = performance.now();
+    const method = req.getCaseSensitiveMethod();
+    const path = req.getUrl();
+    const query = req.getQuery();
+    const url = query ? `${path}?${query}` : path;
+    const headers: Record<string, string> = {};
+    req.forEach((name, value) => {
+      headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+    });
+    // Read now: uWS frees the request when the handler returns, and the response once it is aborted.
+    const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    inFlight += 1;
+
+    const answer = async (body: Buffer, truncated: boolean) => {
+      try {
+        if (!truncated && fastSend && method === 'POST' && path === FAST_ROUTE) {
+          const sent = await fastSend(
+            {
+              url,
+              authorization: headers.authorization,
+              contentType: headers['content-type'],
+              idempotencyKey: headers['idempotency-key'],
+              body,
+            },
+            startedAt,
+          );
+          if (sent) return respond(res, method, sent, false, () => aborted);
+        }
+        const injected = await app.inject({
+          method: method as 'GET',
+          url,
+          headers: forwarded(headers, body.length),
+          payload: body,
+          remoteAddress,
+        });
+        const answerHeaders: Answer['headers'] = {};
+        for (const [name, value] of Object.entries(injected.headers)) {
+          if (value === undefined || HOP_HEADERS.has(name)) continue;
+          answerHeaders[name] = Array.isArray(value) ? value : String(value);
+        }
+        const reported = Number(injected.headers['content-length'] ?? injected.rawPayload.length);
+        respond(
+          res,
+          method,
+          { status: injected.statusCode, headers: answerHeaders, body: '' },
+          truncated,
+          () => aborted,
+          injected.rawPayload,
+          reported,
+        );
+      } catch (err) {
+        log.error({ err, method, url }, 'request failed outside the app');
+        const body = JSON.stringify({ type: 'urn:pushflow:problem:internal', title: 'Internal error', status: 500, instance: url });
+        respond(
+          res,
+          method,
+          { status: 500, headers: { 'content-type': 'application/problem+json; charset=utf-8' }, body },
+          false,
+          () => aborted,
+        );
+      } finally {
+        settled();
+      }
+    };
+
+    // uWS calls onData only for a request that has a body.
+    const length = headers['content-length'];
+    if ((length === undefined || length === '0') && headers['transfer-encoding'] === undefined) {
+      void answer(Buffer.alloc(0), false);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let received = 0;
+    res.onData((chunk, last) => {
+      // Past the cap the rest is read and dropped: the app refuses the request for its size from what it was given.
+      if (received <= bodyCapBytes) {
+        const kept = Buffer.from(chunk.slice(0, bodyCapBytes + 1 - received));
+        chunks.push(kept);
+      }
+      received += chunk.byteLength;
+      if (last) void answer(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), received > bodyCapBytes);
+    });
+  });
+
+  const listening = await new Promise<uWS.us_listen_socket | false>((resolve) => server.listen(host, port, resolve));
+  if (!listening) throw new Error(`the gateway could not listen on ${host}:${port}`);
+  return {
+    port: uws.us_socket_local_port(listening),
+    async close() {
+      uws.us_listen_socket_close(listening);
+      if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
+      server.close();
+    },
+  };
+}
+
+/** The client's headers for inject: the body is whole now, so it goes with its length instead of chunked. */
+function forwarded(headers: Record<string, string>, length: number): Record<string, string> {
+  const out = { ...headers };
+  if (out['transfer-encoding'] !== undefined) {
+    delete out['transfer-encoding'];
+    out['content-length'] = String(length);
+  }
+  return out;
+}
+
+function respond(
+  res: uWS.HttpResponse,
+  method: string,
+  answer: Answer,
+  closeConnection: boolean,
+  isAborted: () => boolean,
+  raw?: Buffer,
+  reportedLength?: number,
+): void {
+  if (isAborted()) return;
+  res.cork(() => {
+    res.writeStatus(`${answer.status} ${STATUS_CODES[answer.status] ?? ''}`);
+    for (const [name, value] of Object.entries(answer.headers)) {
+      for (const one of Array.isArray(value) ? value : [value]) res.writeHeader(name, one);
+    }
+    if (method === 'HEAD') res.endWithoutBody(reportedLength ?? 0, closeConnection);
+    else res.end(raw ?? answer.body, closeConnection);
+  });
+}
