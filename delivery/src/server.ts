@@ -1,4 +1,5 @@
 import uWS from 'uWebSockets.js';
+import { listenExclusive } from '@pushflow/shared';
 import { addHttpRoutes, type HttpRouteOptions } from './http-routes.ts';
 import { createSocketHandlers, type ServerStats, type SocketHandlers, type SocketOptions } from './socket-handlers.ts';
 
@@ -34,44 +35,26 @@ export function startServer(opts: ServerOptions): Promise<DeliveryServer> {
   app.ws('/ws', sockets.behavior);
   addHttpRoutes(app, opts);
 
-  return new Promise((resolve, reject) => {
-    // Exclusive: by default uWS listens with SO_REUSEPORT, and a second process started on
-    // a taken port (another node, a leftover) would share it silently, the kernel handing it
-    // half of the new connections. Refused, it stops at start instead. (uWS.js takes the
-    // options after the host at run time; its typings list that form only without a host.)
-    (app as unknown as { listen: ListenWithHost }).listen(opts.host, opts.port, LISTEN_EXCLUSIVE_PORT, (listenSocket) => {
-      if (!listenSocket) {
-        reject(new Error(`cannot listen on ${opts.host}:${opts.port}`));
-        return;
-      }
-      let listening = true;
-      const stopSweeping = sockets.startSweeps();
-      resolve({
-        port: uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket),
-        stats: sockets.stats,
-        openConnections: sockets.openConnections,
-        stopListening() {
-          if (!listening) return;
-          listening = false;
-          uWS.us_listen_socket_close(listenSocket);
-        },
-        closeAll: sockets.closeAll,
-        closeWhenDrained: sockets.closeWhenDrained,
-        terminate() {
-          listening = false;
-          stopSweeping();
-          app.close();
-        },
-      });
-    });
+  return listenExclusive(app, opts.host, opts.port).then((listenSocket) => {
+    if (!listenSocket) throw new Error(`cannot listen on ${opts.host}:${opts.port}`);
+    let listening = true;
+    const stopSweeping = sockets.startSweeps();
+    return {
+      port: uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket),
+      stats: sockets.stats,
+      openConnections: sockets.openConnections,
+      stopListening() {
+        if (!listening) return;
+        listening = false;
+        uWS.us_listen_socket_close(listenSocket);
+      },
+      closeAll: sockets.closeAll,
+      closeWhenDrained: sockets.closeWhenDrained,
+      terminate() {
+        listening = false;
+        stopSweeping();
+        app.close();
+      },
+    };
   });
 }
-
-/** uWS.js's LIBUS_LISTEN_EXCLUSIVE_PORT (its typings declare it in an enum, ListenOptions, that does not exist at run time). */
-const LISTEN_EXCLUSIVE_PORT = 1;
-type ListenWithHost = (
-  host: string,
-  port: number,
-  options: number,
-  cb: (listenSocket: uWS.us_listen_socket | false) => void,
-) => uWS.TemplatedApp;

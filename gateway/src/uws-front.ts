@@ -1,7 +1,8 @@
 import { STATUS_CODES } from 'node:http';
-import type { Logger } from '@pushflow/shared';
+import { listenExclusive, type Logger } from '@pushflow/shared';
 import type uWS from 'uWebSockets.js';
 import type { App } from './app.ts';
+import { buildProblem, PROBLEM_CONTENT_TYPE } from './problems.ts';
 import { FAST_ROUTE, type Answer, type SendFastPath } from './send-fast-path.ts';
 
 /**
@@ -37,10 +38,6 @@ export async function serveOnUws({ app, fastSend, host, port, bodyCapBytes, log 
   const { default: uws } = await import('uWebSockets.js');
   let inFlight = 0;
   let drained: (() => void) | undefined;
-  const settled = () => {
-    inFlight -= 1;
-    if (inFlight === 0) drained?.();
-  };
 
   const server = uws.App().any('/*', (res, req) => {
     const startedAt = performance.now();
@@ -54,11 +51,20 @@ export async function serveOnUws({ app, fastSend, host, port, bodyCapBytes, log 
     });
     // Read now: uWS frees the request when the handler returns, and the response once it is aborted.
     const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
+    // Counted until it is answered or its client is gone, whichever comes first, so close() waits for no more.
+    inFlight += 1;
+    let counted = true;
+    const settle = () => {
+      if (!counted) return;
+      counted = false;
+      inFlight -= 1;
+      if (inFlight === 0) drained?.();
+    };
     let aborted = false;
     res.onAborted(() => {
       aborted = true;
+      settle();
     });
-    inFlight += 1;
 
     const answer = async (body: Buffer, truncated: boolean) => {
       try {
@@ -99,16 +105,16 @@ export async function serveOnUws({ app, fastSend, host, port, bodyCapBytes, log 
         );
       } catch (err) {
         log.error({ err, method, url }, 'request failed outside the app');
-        const body = JSON.stringify({ type: 'urn:pushflow:problem:internal', title: 'Internal error', status: 500, instance: url });
+        const body = JSON.stringify(buildProblem('internal', url));
         respond(
           res,
           method,
-          { status: 500, headers: { 'content-type': 'application/problem+json; charset=utf-8' }, body },
+          { status: 500, headers: { 'content-type': `${PROBLEM_CONTENT_TYPE}; charset=utf-8` }, body },
           false,
           () => aborted,
         );
       } finally {
-        settled();
+        settle();
       }
     };
 
@@ -131,7 +137,7 @@ export async function serveOnUws({ app, fastSend, host, port, bodyCapBytes, log 
     });
   });
 
-  const listening = await new Promise<uWS.us_listen_socket | false>((resolve) => server.listen(host, port, resolve));
+  const listening = await listenExclusive(server, host, port);
   if (!listening) throw new Error(`the gateway could not listen on ${host}:${port}`);
   return {
     port: uws.us_socket_local_port(listening),

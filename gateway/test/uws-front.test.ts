@@ -234,6 +234,32 @@ describe('the uWS front', { timeout: 60_000 }, () => {
     assert.equal(head.body, '');
   });
 
+  it('answers Expect: 100-continue, so a client that waits for it sends its body', async () => {
+    const res = await new Promise<Sent>((resolve, reject) => {
+      const req = httpRequest(
+        { host: '127.0.0.1', port, method: 'POST', path: '/notifications', headers: { ...json, expect: '100-continue' } },
+        (r) => {
+          const chunks: Buffer[] = [];
+          r.on('data', (c: Buffer) => chunks.push(c));
+          r.on('end', () => resolve({ status: r.statusCode!, headers: r.headers, body: Buffer.concat(chunks).toString() }));
+        },
+      );
+      req.on('error', reject);
+      // Node's client writes nothing of the body until the server says to go on.
+      req.on('continue', () => req.end('{"recipientId":"u"}'));
+    });
+    assert.equal(res.status, 401, res.body);
+  });
+
+  it('refuses a port another process holds instead of sharing it', async () => {
+    const second = await startGateway(server.url, uniquePrefix(), { env: { GATEWAY_HOST: '127.0.0.1' } });
+    try {
+      await assert.rejects(second.listen(port), /could not listen/);
+    } finally {
+      await second.close();
+    }
+  });
+
   it('sends a batch through the app, one notification an item', async () => {
     const before = injected;
     const body = JSON.stringify({ notifications: [{ recipientId: 'a' }, { recipientId: 'b' }] });

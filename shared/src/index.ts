@@ -17,6 +17,7 @@ export * from './streams/redis.ts';
 export * from './streams/ordered-writes.ts';
 export * from './domain/schemas.ts';
 export * from './runtime/shutdown.ts';
+export * from './runtime/uws-listen.ts';
 export * from './observability/stream-metrics.ts';
 export * from './domain/connect-keys.ts';
 export * from './domain/tokens.ts';
