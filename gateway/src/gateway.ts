@@ -4,6 +4,7 @@ import { batchLimits, contentLimits, rateLimitSettings, SERVICE, type GatewayCon
 import { createGatewayMetrics } from './metrics.ts';
 import { createRateLimiter } from './rate-limit.ts';
 import { createRpc, newGatewayId, type Rpc } from './rpc.ts';
+import { BATCH_ROUTE } from './routes/notification-batches.ts';
 import { sendFastPath } from './send-fast-path.ts';
 import { serveOnUws, type UwsFront } from './uws-front.ts';
 
@@ -62,6 +63,7 @@ export async function createGateway({ config, log, gatewayId = newGatewayId(), r
         const address = app.server.address();
         return typeof address === 'object' && address ? address.port : port;
       }
+      const batchBodyLimit = batchLimits(config).bodyLimitBytes;
       // Fastify writes the request lines of PUSHFLOW_ACCESS_LOG and of debug: then it sees every request.
       const fastSend =
         config.PUSHFLOW_ACCESS_LOG || log.isLevelEnabled('debug')
@@ -81,7 +83,7 @@ export async function createGateway({ config, log, gatewayId = newGatewayId(), r
         fastSend,
         host: config.GATEWAY_HOST,
         port,
-        bodyCapBytes: Math.max(config.PUSHFLOW_HTTP_BODY_LIMIT_BYTES, batchLimits(config).bodyLimitBytes),
+        bodyCapBytes: (path) => (path === BATCH_ROUTE ? batchBodyLimit : config.PUSHFLOW_HTTP_BODY_LIMIT_BYTES),
         log,
       });
       return front.port;

@@ -19,8 +19,12 @@ export interface UwsFrontOptions {
   fastSend: SendFastPath | undefined;
   host: string;
   port: number;
-  /** No request body is held past this many bytes: the app refuses any body this long with a 413. */
-  bodyCapBytes: number;
+  /**
+   * No request body to this path is held past this many bytes (its route's limit): the app
+   * refuses a longer one with a 413, and a client that is refused anyway makes the gateway
+   * hold no more than the route would have read.
+   */
+  bodyCapBytes: (path: string) => number;
   log: Logger;
 }
 
@@ -124,16 +128,17 @@ export async function serveOnUws({ app, fastSend, host, port, bodyCapBytes, log 
       void answer(Buffer.alloc(0), false);
       return;
     }
+    const cap = bodyCapBytes(path);
     const chunks: Buffer[] = [];
     let received = 0;
     res.onData((chunk, last) => {
       // Past the cap the rest is read and dropped: the app refuses the request for its size from what it was given.
-      if (received <= bodyCapBytes) {
-        const kept = Buffer.from(chunk.slice(0, bodyCapBytes + 1 - received));
+      if (received <= cap) {
+        const kept = Buffer.from(chunk.slice(0, cap + 1 - received));
         chunks.push(kept);
       }
       received += chunk.byteLength;
-      if (last) void answer(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), received > bodyCapBytes);
+      if (last) void answer(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), received > cap);
     });
   });
 

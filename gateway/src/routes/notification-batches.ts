@@ -12,6 +12,9 @@ import { rateLimitHook, type RateLimiter } from '../rate-limit.ts';
 import type { Rpc } from '../rpc.ts';
 import { commonProblems, rateHeaders } from './responses.ts';
 
+/** The batch route's path; the uWS front reads bodies up to its own larger limit here only. */
+export const BATCH_ROUTE = '/notifications/batch';
+
 /**
  * POST /notifications/batch: many notifications in one request, each what POST
  * /notifications would send, validated all together before any is queued. The gateway
@@ -84,7 +87,7 @@ export const notificationBatchRoutes: FastifyPluginAsyncTypebox<NotificationBatc
   const cost = (request: FastifyRequest) => (request.body as Static<typeof body>).notifications.length;
 
   app.post(
-    '/notifications/batch',
+    BATCH_ROUTE,
     {
       bodyLimit: batch.bodyLimitBytes,
       schema: {
