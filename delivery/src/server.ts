@@ -1,4 +1,5 @@
-import uWS from 'uWebSockets.js';
+import type * as UWS from 'uWebSockets.js';
+import uWS from '@pushflow/shared/uws';
 import { listenExclusive } from '@pushflow/shared';
 import { addHttpRoutes, type HttpRouteOptions } from './http-routes.ts';
 import { createSocketHandlers, type ServerStats, type SocketHandlers, type SocketOptions } from './socket-handlers.ts';
@@ -40,7 +41,7 @@ export function startServer(opts: ServerOptions): Promise<DeliveryServer> {
     let listening = true;
     const stopSweeping = sockets.startSweeps();
     return {
-      port: uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket),
+      port: uWS.us_socket_local_port(listenSocket as unknown as UWS.us_socket),
       stats: sockets.stats,
       openConnections: sockets.openConnections,
       stopListening() {

@@ -1,4 +1,5 @@
-import uWS from 'uWebSockets.js';
+import type * as UWS from 'uWebSockets.js';
+import uWS from '@pushflow/shared/uws';
 import { RecipientId, verifyConnectToken, type ConnectKeys, type Logger } from '@pushflow/shared';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { AckRecorder } from './acks.ts';
@@ -66,7 +67,7 @@ export interface ServerStats {
 
 export interface SocketHandlers {
   /** For `app.ws('/ws', ...)`. */
-  behavior: uWS.WebSocketBehavior<SocketData>;
+  behavior: UWS.WebSocketBehavior<SocketData>;
   stats: ServerStats;
   /** Open, accepted sockets on this node. */
   openConnections(): number;
@@ -167,7 +168,7 @@ export function createSocketHandlers(opts: SocketOptions): SocketHandlers {
     }
   }
 
-  const behavior: uWS.WebSocketBehavior<SocketData> = {
+  const behavior: UWS.WebSocketBehavior<SocketData> = {
     // uWS enforces maxPayloadLength by dropping the TCP connection (the client sees 1006),
     // not with a close frame. So uWS gets a looser hard cap and we close frames over our own
     // limit with 1009 ourselves; only frames past the hard cap get the bare drop.
@@ -396,7 +397,7 @@ export function uwsMaxBackpressure(maxBackpressureBytes: number): number {
   return Math.min(maxBackpressureBytes * 2 + 1024 * 1024, 2 ** 31 - 1);
 }
 
-function remoteAddress(res: uWS.HttpResponse): string {
+function remoteAddress(res: UWS.HttpResponse): string {
   try {
     return Buffer.from(res.getRemoteAddressAsText()).toString();
   } catch {

@@ -28,6 +28,13 @@ describe('delivery: connecting', () => {
     );
   });
 
+  it("takes an upgrade whose headers are over uWS's own 4 KiB, as Node's HTTP would (16 KiB)", async () => {
+    // A browser sends the cookies of the domain with the upgrade: 8 KiB of them is not unusual.
+    const cookie = Array.from({ length: 8 }, (_, i) => `c${i}=${'v'.repeat(1000)}`).join('; ');
+    const client = await openClient(t.url(await tokenFor('cookie-monster')), { headers: { cookie } });
+    client.ws.close();
+  });
+
   it('closes a token with a bad signature with 4001', async () => {
     const forged = await signConnectToken({ sub: 'mallory', exp: Math.floor(Date.now() / 1000) + 60 }, 'x'.repeat(32));
     const c = connectClient(t.url(forged));

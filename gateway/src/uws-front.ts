@@ -39,7 +39,7 @@ const HOP_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection'
 
 export async function serveOnUws({ app, fastSend, host, port, bodyCapBytes, log }: UwsFrontOptions): Promise<UwsFront> {
   // Loaded only here: the native addon needs scripts/node.sh's glibc on Debian 12, and the tests that inject need none.
-  const { default: uws } = await import('uWebSockets.js');
+  const { default: uws } = await import('@pushflow/shared/uws');
   let inFlight = 0;
   let drained: (() => void) | undefined;
 

@@ -234,6 +234,12 @@ describe('the uWS front', { timeout: 60_000 }, () => {
     assert.equal(head.body, '');
   });
 
+  it("reads headers up to Node's 16 KiB, past uWS's own 4 KiB", async () => {
+    const cookie = Array.from({ length: 8 }, (_, i) => `c${i}=${'v'.repeat(1000)}`).join('; ');
+    const res = await send(port, 'GET', '/healthz', { cookie });
+    assert.equal(res.status, 200, res.body);
+  });
+
   it('answers Expect: 100-continue, so a client that waits for it sends its body', async () => {
     const res = await new Promise<Sent>((resolve, reject) => {
       const req = httpRequest(
