@@ -219,6 +219,8 @@ describe('the uWS front', { timeout: 60_000 }, () => {
       ['GET', '/no/such/route?x=1'],
       ['GET', '/notifications/not-an-id/status', auth()],
       ['GET', '/dashboard'],
+      ['GET', '/docs'],
+      ['GET', '/docs/static/index.html'],
       ['DELETE', '/notifications'],
     ];
     for (const [method, path, headers = {}] of cases) {
@@ -238,6 +240,27 @@ describe('the uWS front', { timeout: 60_000 }, () => {
     const cookie = Array.from({ length: 8 }, (_, i) => `c${i}=${'v'.repeat(1000)}`).join('; ');
     const res = await send(port, 'GET', '/healthz', { cookie });
     assert.equal(res.status, 200, res.body);
+  });
+
+  it('answers pipelined requests, in order', async () => {
+    const { connect } = await import('node:net');
+    const socket = connect(port, '127.0.0.1');
+    const text = await new Promise<string>((resolve, reject) => {
+      let got = '';
+      socket.on('data', (c: Buffer) => {
+        got += c.toString();
+        if ((got.match(/HTTP\/1\.1 /g) ?? []).length >= 3) resolve(got);
+      });
+      socket.on('error', reject);
+      setTimeout(() => resolve(got), 3000);
+      const get = (path: string) => `GET ${path} HTTP/1.1\r\nhost: x\r\n\r\n`;
+      socket.write(get('/healthz') + get('/no-such') + get('/healthz'));
+    });
+    socket.destroy();
+    assert.deepEqual(
+      [...text.matchAll(/HTTP\/1\.1 (\d+)/g)].map((m) => m[1]),
+      ['200', '404', '200'],
+    );
   });
 
   it('answers Expect: 100-continue, so a client that waits for it sends its body', async () => {
