@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { createLogger, createRedis, type RedisClient } from '@pushflow/shared';
 import { redisServer, type Server } from '../../local-stack/servers.ts';
 import { uniquePrefix } from '../../local-stack/isolation.ts';
-import { answerEntry, answerNext, API_KEY, auth, startGateway, type Gateway } from './peer.ts';
+import { answerEntry, answerNext, API_KEY, auth, startGateway, startGatewayWithoutRedis, type Gateway } from './peer.ts';
 
 /**
  * The gateway's port on uWebSockets.js (uws-front.ts): POST /notifications on its fast
@@ -278,6 +278,27 @@ describe('the uWS front', { timeout: 60_000 }, () => {
       req.on('continue', () => req.end('{"recipientId":"u"}'));
     });
     assert.equal(res.status, 401, res.body);
+  });
+
+  it('answers a send with Redis away as the app does: 503 at once, with and without the rate limit', async () => {
+    for (const env of [{ PUSHFLOW_RATE_LIMIT_PER_SECOND: '0' }, {}]) {
+      const down = await startGatewayWithoutRedis({ ...env, GATEWAY_HOST: '127.0.0.1' });
+      try {
+        const downPort = await down.listen(0);
+        const body = '{"recipientId":"u"}';
+        const started = Date.now();
+        const res = await send(downPort, 'POST', '/notifications', { ...auth(), ...json }, body);
+        assert.ok(Date.now() - started < 1000, 'must not wait for the reply timeout');
+        const viaApp = await down.app.inject({ method: 'POST', url: '/notifications', headers: { ...auth(), ...json }, payload: body });
+        assert.equal(res.status, 503, res.body);
+        assert.equal(viaApp.statusCode, 503);
+        assert.equal(res.headers['retry-after'], '1');
+        assert.equal(res.headers['content-type'], viaApp.headers['content-type']);
+        assert.deepEqual(JSON.parse(res.body), viaApp.json());
+      } finally {
+        await down.close();
+      }
+    }
   });
 
   it('refuses a port another process holds instead of sharing it', async () => {
