@@ -6,6 +6,7 @@ import { createRateLimiter } from './rate-limit.ts';
 import { createRpc, newGatewayId, type Rpc } from './rpc.ts';
 import { BATCH_ROUTE } from './routes/notification-batches.ts';
 import { sendFastPath } from './send-fast-path.ts';
+import { statusFastPath } from './status-fast-path.ts';
 import { serveOnUws, type UwsFront } from './uws-front.ts';
 
 /** The HTTP API with the Redis connections and reply reader it talks to the dispatchers over. */
@@ -65,22 +66,25 @@ export async function createGateway({ config, log, gatewayId = newGatewayId(), r
       }
       const batchBodyLimit = batchLimits(config).bodyLimitBytes;
       // Fastify writes the request lines of PUSHFLOW_ACCESS_LOG and of debug: then it sees every request.
-      const fastSend =
+      const fastRoutes =
         config.PUSHFLOW_ACCESS_LOG || log.isLevelEnabled('debug')
-          ? undefined
-          : sendFastPath({
-              app,
-              rpc,
-              limits: contentLimits(config),
-              bodyLimitBytes: config.PUSHFLOW_HTTP_BODY_LIMIT_BYTES,
-              apiKeys: config.apiKeys,
-              rateLimiter,
-              metrics,
-              log,
-            });
+          ? []
+          : [
+              sendFastPath({
+                app,
+                rpc,
+                limits: contentLimits(config),
+                bodyLimitBytes: config.PUSHFLOW_HTTP_BODY_LIMIT_BYTES,
+                apiKeys: config.apiKeys,
+                rateLimiter,
+                metrics,
+                log,
+              }),
+              statusFastPath({ app, rpc, apiKeys: config.apiKeys, metrics, log }),
+            ];
       front = await serveOnUws({
         app,
-        fastSend,
+        fastRoutes,
         host: config.GATEWAY_HOST,
         port,
         bodyCapBytes: (path) => (path === BATCH_ROUTE ? batchBodyLimit : config.PUSHFLOW_HTTP_BODY_LIMIT_BYTES),

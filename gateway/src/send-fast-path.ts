@@ -1,35 +1,16 @@
 import { Accepted, notificationContentSchema, type ContentLimits, type Logger, type NotificationContent } from '@pushflow/shared';
-import type { FastifyError } from 'fastify';
-import validatorCompilers from '@fastify/ajv-compiler';
-import serializerCompilers from '@fastify/fast-json-stringify-compiler';
-import { AJV_OPTIONS, type App } from './app.ts';
+import type { App } from './app.ts';
 import { apiKeyCheck } from './auth.ts';
 import { contentCheck } from './content-check.ts';
 import { dispatcherAnswer } from './dispatcher-answer.ts';
-import { IdempotencyHeaders, idempotencyFor, scopedKey } from './idempotency.ts';
+import { type Answer, type FastRoute, type FrontRequest, jsonAnswer, problemAnswer, routeCompilers } from './fast-route.ts';
+import { IDEMPOTENCY_HEADER, IdempotencyHeaders, idempotencyFor, scopedKey } from './idempotency.ts';
 import type { GatewayMetrics } from './metrics.ts';
-import { buildProblem, type HttpProblem, loggedProblem, PROBLEM_CONTENT_TYPE, problemHeaders } from './problems.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import type { Rpc } from './rpc.ts';
 
-/** The one route the fast path serves; it answers as Fastify's route of the same name (routes/notifications.ts). */
+/** The route this fast path serves; it answers as the app's route of the same name (routes/notifications.ts). */
 export const FAST_ROUTE = '/notifications';
-
-/** What the fast path needs of a request, read before its handler's first await (uWS frees the request then). */
-export interface SendRequest {
-  url: string;
-  authorization: string | undefined;
-  contentType: string | undefined;
-  idempotencyKey: string | undefined;
-  body: Buffer;
-}
-
-export interface Answer {
-  status: number;
-  /** An array is one header line per value (set-cookie). */
-  headers: Record<string, string | string[]>;
-  body: string;
-}
 
 export interface SendFastPathDeps {
   /** For its shared schemas: the fast path's validator and serializer are compiled as Fastify compiles the route's. */
@@ -47,7 +28,7 @@ export interface SendFastPathDeps {
 const JSON_TYPES = new Set(['application/json', 'application/json; charset=utf-8', 'application/json;charset=utf-8']);
 
 /**
- * POST /notifications without Fastify, for the requests that are ordinary: a valid key, a
+ * POST /notifications without Fastify (a FastRoute, fast-route.ts), for the requests that are ordinary: a valid key, a
  * JSON body the route's schema accepts, a rate limit that lets it through. It answers
  * those with the 202 (or what the dispatcher's answer maps to) and returns `undefined` for
  * anything else, before it has done anything, so that Fastify's route answers it with
@@ -56,9 +37,7 @@ const JSON_TYPES = new Set(['application/json', 'application/json; charset=utf-8
  */
 export function sendFastPath({ app, rpc, limits, bodyLimitBytes, apiKeys, rateLimiter, metrics, log }: SendFastPathDeps) {
   const checkKey = apiKeyCheck(apiKeys);
-  // The compilers Fastify builds its routes' validators and serializers with, given what it gives them.
-  const compileValidator = validatorCompilers()(app.getSchemas() as Parameters<ReturnType<typeof validatorCompilers>>[0], AJV_OPTIONS);
-  const compileSerializer = serializerCompilers()(app.getSchemas(), {});
+  const { validator: compileValidator, serializer: compileSerializer } = routeCompilers(app);
   const validBody = compileValidator({ schema: notificationContentSchema(limits), method: 'POST', url: FAST_ROUTE, httpPart: 'body' });
   const validHeaders = compileValidator({ schema: IdempotencyHeaders, method: 'POST', url: FAST_ROUTE, httpPart: 'headers' });
   const serialize = compileSerializer({ schema: Accepted, method: 'POST', url: FAST_ROUTE, httpStatus: '202' });
@@ -75,14 +54,15 @@ export function sendFastPath({ app, rpc, limits, bodyLimitBytes, apiKeys, rateLi
     return value;
   };
 
-  return async function send(request: SendRequest, startedAt: number): Promise<Answer | undefined> {
-    const digest = checkKey(request.authorization);
+  const send = async (request: FrontRequest, startedAt: number): Promise<Answer | undefined> => {
+    const digest = checkKey(request.headers.authorization);
     if (!Buffer.isBuffer(digest)) return undefined;
-    if (request.contentType === undefined || !JSON_TYPES.has(request.contentType.toLowerCase())) return undefined;
+    const contentType = request.headers['content-type'];
+    if (contentType === undefined || !JSON_TYPES.has(contentType.toLowerCase())) return undefined;
     if (request.body.length > bodyLimitBytes) return undefined;
     const body = parsed(request.body.toString());
     if (body === undefined || !validBody(body)) return undefined;
-    const idempotencyKey = request.idempotencyKey;
+    const idempotencyKey = request.headers[IDEMPOTENCY_HEADER];
     if (idempotencyKey !== undefined && !validHeaders({ 'idempotency-key': idempotencyKey })) return undefined;
     if (dataProblem(body as NotificationContent, '/body')) return undefined;
     const fingerprint = digest.toString('hex');
@@ -102,19 +82,14 @@ export function sendFastPath({ app, rpc, limits, bodyLimitBytes, apiKeys, rateLi
     try {
       const result = await accepted(rpc.send(body as NotificationContent, idempotencyFor(idempotencyKey, fingerprint, body, scopedKey)));
       if (log.isLevelEnabled('debug')) log.debug({ notificationId: result.notificationId }, 'notification accepted');
-      answer = { status: 202, headers: { ...headers, 'content-type': 'application/json; charset=utf-8' }, body: serialize(result) };
+      answer = jsonAnswer(202, serialize(result), headers);
     } catch (err) {
-      const { slug, detail, extra } = loggedProblem(err as FastifyError | HttpProblem, log);
-      const problem = buildProblem(slug, request.url, detail, extra?.errors);
-      answer = {
-        status: problem.status,
-        headers: { ...headers, ...problemHeaders(slug, extra), 'content-type': `${PROBLEM_CONTENT_TYPE}; charset=utf-8` },
-        body: JSON.stringify(problem),
-      };
+      answer = problemAnswer(err, request.url, headers, log);
     }
     metrics.observeRequest('POST', FAST_ROUTE, answer.status, (performance.now() - startedAt) / 1000);
     return answer;
   };
+  const route: FastRoute = (request, startedAt) =>
+    request.method === 'POST' && request.path === FAST_ROUTE ? send(request, startedAt) : undefined;
+  return route;
 }
-
-export type SendFastPath = ReturnType<typeof sendFastPath>;

@@ -3,20 +3,20 @@ import { listenExclusive, type Logger } from '@pushflow/shared';
 import type uWS from 'uWebSockets.js';
 import type { App } from './app.ts';
 import { buildProblem, PROBLEM_CONTENT_TYPE } from './problems.ts';
-import { FAST_ROUTE, type Answer, type SendFastPath } from './send-fast-path.ts';
+import type { Answer, FastRoute } from './fast-route.ts';
 
 /**
  * The gateway's port on uWebSockets.js's HTTP, the server the delivery nodes use. Node's
  * HTTP costs the gateway 11 to 15 µs of CPU a POST more than uWS does (docs/performance.md,
  * "HTTP ceilings"), and a single-POST send is the gateway's hottest request: POST
- * /notifications goes to the fast path (send-fast-path.ts), and every other request, and
- * any send the fast path does not take, to the Fastify app through `inject`, which runs
- * its routes, hooks and error handler as a listening server would.
+ * /notifications and GET /notifications/:id/status go to fast routes (fast-route.ts), and
+ * every other request, and any the fast routes decline, to the Fastify app through
+ * `inject`, which runs its routes, hooks and error handler as a listening server would.
  */
 export interface UwsFrontOptions {
   app: App;
-  /** Absent: every request goes to the app (PUSHFLOW_ACCESS_LOG=true, or LOG_LEVEL debug, wants Fastify's request lines). */
-  fastSend: SendFastPath | undefined;
+  /** Tried in order before the app (fast-route.ts); none: every request goes to the app (PUSHFLOW_ACCESS_LOG=true, or LOG_LEVEL debug, wants Fastify's request lines). */
+  fastRoutes: FastRoute[];
   host: string;
   port: number;
   /**
@@ -37,7 +37,7 @@ export interface UwsFront {
 /** Headers the front writes itself, or that describe the app's side of the exchange, not the client's. */
 const HOP_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'date']);
 
-export async function serveOnUws({ app, fastSend, host, port, bodyCapBytes, log }: UwsFrontOptions): Promise<UwsFront> {
+export async function serveOnUws({ app, fastRoutes, host, port, bodyCapBytes, log }: UwsFrontOptions): Promise<UwsFront> {
   // Loaded only here: the native addon needs scripts/node.sh's glibc on Debian 12, and the tests that inject need none.
   const { default: uws } = await import('@pushflow/shared/uws');
   let inFlight = 0;
@@ -72,18 +72,15 @@ export async function serveOnUws({ app, fastSend, host, port, bodyCapBytes, log 
 
     const answer = async (body: Buffer, truncated: boolean) => {
       try {
-        if (!truncated && fastSend && method === 'POST' && path === FAST_ROUTE) {
-          const sent = await fastSend(
-            {
-              url,
-              authorization: headers.authorization,
-              contentType: headers['content-type'],
-              idempotencyKey: headers['idempotency-key'],
-              body,
-            },
-            startedAt,
-          );
-          if (sent) return respond(res, method, sent, false, () => aborted);
+        if (!truncated) {
+          const request = { method, path, url, headers, body };
+          for (const route of fastRoutes) {
+            const taken = route(request, startedAt);
+            if (taken === undefined) continue;
+            const fast = await taken;
+            if (fast) return respond(res, method, fast, false, () => aborted);
+            break;
+          }
         }
         const injected = await app.inject({
           method: method as 'GET',

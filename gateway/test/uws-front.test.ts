@@ -211,6 +211,52 @@ describe('the uWS front', { timeout: 60_000 }, () => {
     assert.equal(await queued(), waiting);
   });
 
+  it('answers a status read on its fast path as the app does: found, not found, refused', async () => {
+    const id = '0190b2c4-5555-7abc-8def-0123456789ab';
+    const path = `/notifications/${id}/status`;
+    const found = {
+      notificationId: id,
+      recipientId: 'user-1',
+      status: 'DELIVERED',
+      acceptedAt: '2026-12-04T10:00:00.000Z',
+      updatedAt: '2026-12-04T10:00:01.000Z',
+      history: [
+        { status: 'ACCEPTED', at: '2026-12-04T10:00:00.000Z' },
+        { status: 'DELIVERED', at: '2026-12-04T10:00:01.000Z', nodeId: 'node-a' },
+      ],
+      internal: 'dropped by the schema',
+    };
+    const answers = [
+      () => ({ ok: true, result: found }),
+      () => ({ ok: false, error: { code: 'NOT_FOUND', message: 'no such notification' } }),
+    ];
+    for (const answer of answers) {
+      const before = injected;
+      const [res, query] = await Promise.all([send(port, 'GET', path, auth()), answerNext(peer, gw.keys.queries, answer)]);
+      assert.equal(injected, before, 'the app was asked: the fast path did not take a status read');
+      assert.ok(query.type === 'notification.status' && query.notificationId === id);
+      const [viaApp] = await Promise.all([
+        gw.app.inject({ method: 'GET', url: path, headers: auth() }),
+        answerNext(peer, gw.keys.queries, answer),
+      ]);
+      assert.equal(res.status, viaApp.statusCode, res.body);
+      assert.equal(res.headers['content-type'], viaApp.headers['content-type']);
+      assert.deepEqual(JSON.parse(res.body), viaApp.json());
+    }
+    // Declined, and the app's answer: no key, a bad id, an id the router would decode.
+    for (const [url, headers] of [
+      [path, {}],
+      ['/notifications/not-an-id/status', auth()],
+      [`/notifications/${id.replace('5', '%35')}/status`, auth()],
+    ] as [string, Record<string, string>][]) {
+      const before = injected;
+      const res = await send(port, 'GET', url, headers);
+      assert.equal(injected, before + 1, url);
+      assert.ok([400, 401].includes(res.status) || res.status === 504, `${url}: ${res.status} ${res.body}`);
+    }
+    await peer.del(gw.keys.queries);
+  });
+
   it('serves every other route through the app: status, headers and body', async () => {
     const cases: [string, string, Record<string, string>?][] = [
       ['GET', '/healthz'],
@@ -281,7 +327,7 @@ describe('the uWS front', { timeout: 60_000 }, () => {
   });
 
   it('answers a send with Redis away as the app does: 503 at once, with and without the rate limit', async () => {
-    for (const env of [{ PUSHFLOW_RATE_LIMIT_PER_SECOND: '0' }, {}]) {
+    for (const env of [{ PUSHFLOW_RATE_LIMIT_PER_SECOND: '0' }, {}] as Record<string, string>[]) {
       const down = await startGatewayWithoutRedis({ ...env, GATEWAY_HOST: '127.0.0.1' });
       try {
         const downPort = await down.listen(0);

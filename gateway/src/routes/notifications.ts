@@ -17,6 +17,9 @@ import { rateLimitHook, type RateLimiter } from '../rate-limit.ts';
 import type { Rpc } from '../rpc.ts';
 import { commonProblems, rateHeaders } from './responses.ts';
 
+/** The status route's path parameters; the uWS front's status fast path validates them the same way. */
+export const StatusParams = Type.Object({ id: NotificationId });
+
 const accepted = dispatcherAnswer(Accepted);
 const statusOf = dispatcherAnswer(NotificationStatus);
 
@@ -79,7 +82,7 @@ export const notificationRoutes: FastifyPluginAsyncTypebox<NotificationRouteOpti
         operationId: 'getNotificationStatus',
         summary: 'What became of a notification',
         tags: ['notifications'],
-        params: Type.Object({ id: NotificationId }),
+        params: StatusParams,
         response: {
           200: { description: "The notification's status and history", ...NotificationStatus },
           ...commonProblems,
