@@ -22,7 +22,7 @@ import { notificationBatchRoutes } from './routes/notification-batches.ts';
 import { notificationRoutes } from './routes/notifications.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 
-/** Fastify's ajv settings; the send fast path compiles the route's schema with the same (send-fast-path.ts). */
+/** Fastify's ajv settings; the uWS front's fast paths compile their routes' schemas with the same (fast-route.ts). */
 export const AJV_OPTIONS = {
   customOptions: {
     // Reject what does not fit instead of quietly repairing it: an extra property or a
@@ -51,7 +51,7 @@ export interface AppDeps {
   log?: Logger;
   /** Where the gateway's metrics go; main.ts passes one with the process metrics. */
   registry?: Registry;
-  /** Given when something beside the app answers requests too (the send fast path) and must count them alike. */
+  /** Given when something beside the app answers requests too (the uWS front's fast paths) and must count them alike. */
   metrics?: GatewayMetrics;
   /** The same: the one budget both draw on. Made from the config when absent. */
   rateLimiter?: RateLimiter | undefined;

@@ -46,7 +46,7 @@ export async function createGateway({ config, log, gatewayId = newGatewayId(), r
     timeoutMs: config.PUSHFLOW_REPLY_TIMEOUT_MS,
     log,
   });
-  // Made here, not in the app, because the uWS front's fast path counts and limits sends too.
+  // Made here, not in the app, because the uWS front's fast paths count requests and limit sends too.
   const metrics = createGatewayMetrics(registry);
   const rateLimiter = createRateLimiter(redis, config.PUSHFLOW_REDIS_PREFIX, rateLimitSettings(config));
   const app = await buildApp({ config, redis, rpc, log, metrics, rateLimiter });

@@ -17,7 +17,7 @@ export interface SendFastPathDeps {
   app: App;
   rpc: Rpc;
   limits: ContentLimits;
-  /** PUSHFLOW_HTTP_BODY_LIMIT_BYTES: the front reads up to the batch route's larger limit. */
+  /** PUSHFLOW_HTTP_BODY_LIMIT_BYTES, the route's. The front caps the body there already; this keeps the fast path right on its own. */
   bodyLimitBytes: number;
   apiKeys: string[];
   rateLimiter: RateLimiter | undefined;
