@@ -77,10 +77,19 @@ async function connect(recipientId: string, node = 0): Promise<Client> {
     ws.once('error', reject);
   });
   // The node records presence just after the socket opens; a send racing ahead of that
-  // would rightly fail RECIPIENT_OFFLINE, so wait until routing can see this socket.
-  const presenceKey = makeKeys(stack.prefix).presence(recipientId);
+  // would rightly fail RECIPIENT_OFFLINE, or reach only the recipient's other sockets, so
+  // wait until routing can see this socket. The dispatchers route from the presence
+  // changes, which on a Redis Cluster the node appends just after the hash
+  // (delivery/src/presence.ts): wait for both.
+  const keys = makeKeys(stack.prefix);
+  const presenceKey = keys.presence(recipientId);
+  const nodeId = stack.nodeIds[node]!;
+  const published = async () => {
+    const recent = (await redis.xrevrange(keys.presenceChanges, '+', '-', 'COUNT', 1000)) as [string, string[]][];
+    return recent.some(([, f]) => f[1] === nodeId && f[3] === recipientId && Number(f[5]) > 0);
+  };
   await waitFor(`presence of ${recipientId}`, async () =>
-    Number(await redis.hget(presenceKey, stack.nodeIds[node]!)) > 0 ? true : undefined,
+    Number(await redis.hget(presenceKey, nodeId)) > 0 && (await published()) ? true : undefined,
   ).catch(async (err: Error) => {
     // What Redis holds for the recipient and what the node last said, for the failure message.
     const held = await redis.hgetall(presenceKey).catch((e: Error) => e.message);
