@@ -4,7 +4,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findCentrifugo, installHint } from './centrifugo/find.ts';
-import { bench } from './run-bench.ts';
+import { bench, TINY_THROUGHPUT } from './run-bench.ts';
 
 // The Redis and MongoDB-protocol servers are reported as processes when the bench started
 // them as local binaries, not when they came from the environment (or a container).
@@ -42,27 +42,7 @@ test('a tiny throughput run exits 0 with one verified JSON document, and profile
 }, async () => {
   // PushFlow alone; load/centrifugo/centrifugo.test.ts runs the same with the Centrifugo peer.
   const profiles = await mkdtemp(join(tmpdir(), 'pushflow-cpu-prof-'));
-  const { code, stdout, stderr } = await bench(
-    [
-      '--scenario',
-      'throughput',
-      '--duration',
-      '2',
-      '--recipients',
-      '5',
-      '--concurrency',
-      '4',
-      '--drain',
-      '20',
-      '--warmup',
-      '1',
-      '--peer',
-      'none',
-      '--cpu-prof',
-      profiles,
-    ],
-    55_000,
-  );
+  const { code, stdout, stderr } = await bench([...TINY_THROUGHPUT, '--peer', 'none', '--cpu-prof', profiles], 55_000);
   assert.equal(code, 0, stderr);
   // Each service's main thread (thread id 0 in Node's file name) ran its code.
   for (const service of ['gateway', 'dispatcher', 'delivery']) {

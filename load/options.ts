@@ -211,7 +211,7 @@ export function parseOptions(argv: string[], findPeer: () => string | undefined 
     recipients: positive('recipients', values.recipients, 50, true),
     concurrency: positive('concurrency', values.concurrency, 64, true),
     durationSeconds: positive('duration', values.duration, 10),
-    warmupSeconds: nonNegative('warmup', values.warmup, 10),
+    warmupSeconds: numeric('warmup', values.warmup, 10, { zero: true }),
     rate: positive('rate', values.rate, 1000),
     maxInFlight: positive('max-in-flight', values['max-in-flight'], 1000, true),
     ...(values.drain !== undefined && { drainSeconds: positive('drain', values.drain, 0) }),
@@ -269,18 +269,17 @@ export function drainSecondsFor(options: Pick<BenchOptions, 'drainSeconds'>, sce
   return scenario === 'batch' ? 60 : scenario === 'webhooks' ? 180 : 120;
 }
 
-function nonNegative(name: string, raw: string | undefined, fallback: number): number {
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(n) || n < 0) throw new UsageError(`--${name} must be 0 or a positive number, got ${raw}`);
-  return n;
+function positive(name: string, raw: string | undefined, fallback: number, integer = false): number {
+  return numeric(name, raw, fallback, { integer });
 }
 
-function positive(name: string, raw: string | undefined, fallback: number, integer = false): number {
+/** A number option: above 0, or with `zero` 0 too; with `integer` whole. */
+function numeric(name: string, raw: string | undefined, fallback: number, { integer = false, zero = false } = {}): number {
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
-    throw new UsageError(`--${name} must be a positive ${integer ? 'integer' : 'number'}, got ${raw}`);
+  if (raw.trim() === '' || !Number.isFinite(n) || (zero ? n < 0 : n <= 0) || (integer && !Number.isInteger(n))) {
+    const kind = `positive ${integer ? 'integer' : 'number'}`;
+    throw new UsageError(`--${name} must be ${zero ? `0 or a ${kind}` : `a ${kind}`}, got ${raw}`);
   }
   return n;
 }

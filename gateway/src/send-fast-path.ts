@@ -10,7 +10,7 @@ import type { RateLimiter } from './rate-limit.ts';
 import type { Rpc } from './rpc.ts';
 
 /** The route this fast path serves; it answers as the app's route of the same name (routes/notifications.ts). */
-export const FAST_ROUTE = '/notifications';
+export const SEND_ROUTE = '/notifications';
 
 export interface SendFastPathDeps {
   /** For its shared schemas: the fast path's validator and serializer are compiled as Fastify compiles the route's. */
@@ -38,9 +38,9 @@ const JSON_TYPES = new Set(['application/json', 'application/json; charset=utf-8
 export function sendFastPath({ app, rpc, limits, bodyLimitBytes, apiKeys, rateLimiter, metrics, log }: SendFastPathDeps) {
   const checkKey = apiKeyCheck(apiKeys);
   const { validator: compileValidator, serializer: compileSerializer } = routeCompilers(app);
-  const validBody = compileValidator({ schema: notificationContentSchema(limits), method: 'POST', url: FAST_ROUTE, httpPart: 'body' });
-  const validHeaders = compileValidator({ schema: IdempotencyHeaders, method: 'POST', url: FAST_ROUTE, httpPart: 'headers' });
-  const serialize = compileSerializer({ schema: Accepted, method: 'POST', url: FAST_ROUTE, httpStatus: '202' });
+  const validBody = compileValidator({ schema: notificationContentSchema(limits), method: 'POST', url: SEND_ROUTE, httpPart: 'body' });
+  const validHeaders = compileValidator({ schema: IdempotencyHeaders, method: 'POST', url: SEND_ROUTE, httpPart: 'headers' });
+  const serialize = compileSerializer({ schema: Accepted, method: 'POST', url: SEND_ROUTE, httpStatus: '202' });
   const parseJson = app.getDefaultJsonParser('error', 'error');
   const dataProblem = contentCheck(limits);
   const accepted = dispatcherAnswer(Accepted);
@@ -86,10 +86,10 @@ export function sendFastPath({ app, rpc, limits, bodyLimitBytes, apiKeys, rateLi
     } catch (err) {
       answer = problemAnswer(err, request.url, headers, log);
     }
-    metrics.observeRequest('POST', FAST_ROUTE, answer.status, (performance.now() - startedAt) / 1000);
+    metrics.observeRequest('POST', SEND_ROUTE, answer.status, (performance.now() - startedAt) / 1000);
     return answer;
   };
   const route: FastRoute = (request, startedAt) =>
-    request.method === 'POST' && request.path === FAST_ROUTE ? send(request, startedAt) : undefined;
+    request.method === 'POST' && request.path === SEND_ROUTE ? send(request, startedAt) : undefined;
   return route;
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { findCentrifugo, installHint } from './find.ts';
-import { bench } from '../run-bench.ts';
+import { bench, TINY_THROUGHPUT } from '../run-bench.ts';
 
 /**
  * The peer comparison as `make bench` runs it, tiny: PushFlow's throughput run, the same
@@ -14,25 +14,7 @@ test("a tiny throughput run with the Centrifugo peer prints PushFlow's, Centrifu
 }, async () => {
   const binary = findCentrifugo();
   assert.ok(binary, `no centrifugo binary: ${installHint}`);
-  const { code, stdout, stderr } = await bench(
-    [
-      '--scenario',
-      'throughput',
-      '--duration',
-      '2',
-      '--warmup',
-      '1',
-      '--recipients',
-      '5',
-      '--concurrency',
-      '4',
-      '--drain',
-      '20',
-      '--peer',
-      'centrifugo',
-    ],
-    110_000,
-  );
+  const { code, stdout, stderr } = await bench([...TINY_THROUGHPUT, '--peer', 'centrifugo'], 110_000);
   assert.equal(code, 0, stderr);
   const lines = stdout.trim().split('\n');
   assert.equal(lines.length, 3, `three JSON lines on stdout, got:\n${stdout}`);
