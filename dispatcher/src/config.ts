@@ -79,7 +79,7 @@ export const DispatcherConfigSchema = Type.Object({
    * ledger entry acked, so a slow endpoint never holds the relay's next read.
    */
   PUSHFLOW_WEBHOOK_HANDOFF_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 1000 }),
-  /** How often each dispatcher looks for stored webhook messages that are due. */
+  /** How often each dispatcher looks for stored webhook messages that are due, and for an enabled endpoint (ledger-follower.ts). */
   PUSHFLOW_WEBHOOK_POLL_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 1000 }),
   /** A short read of the ledger waits this long for more, so the relay reads in large batches. */
   PUSHFLOW_WEBHOOK_LINGER_MS: Type.Integer({ minimum: 0, maximum: 1000, default: 50 }),

@@ -1,11 +1,12 @@
 import type { Db } from 'mongodb';
-import { groups, startConsumer, type Consumer, type Keys, type Logger, type RedisClient } from '@pushflow/shared';
+import { groups, startConsumer, type Keys, type Logger, type RedisClient } from '@pushflow/shared';
 import type { DispatcherConfig } from '../config.ts';
 import { notificationsCollection } from '../projection/store.ts';
 import { consumerOptions } from '../runtime/consumer-options.ts';
 import { createAttemptLog } from './attempt-log.ts';
 import { createEndpointCache } from './endpoint-cache.ts';
 import { endpointsCollection } from './endpoint-store.ts';
+import { followLedger, type LedgerFollower } from './ledger-follower.ts';
 import { createMessageWriter, messagesCollection } from './message-store.ts';
 import { createPoster } from './poster.ts';
 import { createWebhookRelay, type AttemptOutcome } from './relay.ts';
@@ -13,8 +14,8 @@ import { parseRetrySchedule } from './retry-schedule.ts';
 
 /**
  * The webhook relay's composition root, run on the relay's own thread (relay-thread.ts):
- * the relay and one consumer of the `webhooks` group per events partition the main thread's
- * leases hold.
+ * the relay and, on each events partition the main thread's leases hold, its place in the
+ * `webhooks` group: a consumer while some endpoint is enabled (ledger-follower.ts).
  */
 export interface RelayService {
   consume(partition: number, reclaim: boolean): void;
@@ -45,13 +46,15 @@ export function startRelayService(deps: RelayServiceDeps): RelayService {
   if (schedule instanceof Error) throw schedule; // loadDispatcherConfig refused it already
   // The main thread opened both collections (their indexes) before it started this one.
   const messages = messagesCollection(deps.db);
+  // One cache for the relay and the followers: both read the same version counter.
+  const cache = createEndpointCache({ redis, keys, endpoints: endpointsCollection(deps.db) });
   const relay = createWebhookRelay({
     redis,
     keys,
     notifications: notificationsCollection(deps.db),
     messages,
     writer: createMessageWriter(messages, (err) => log.warn({ err: (err as Error).message }, 'webhook retry store write failed; retrying')),
-    cache: createEndpointCache({ redis, keys, endpoints: endpointsCollection(deps.db) }),
+    cache,
     poster: createPoster({
       timeoutMs: config.PUSHFLOW_WEBHOOK_TIMEOUT_MS,
       maxResponseBytes: config.PUSHFLOW_WEBHOOK_MAX_RESPONSE_BYTES,
@@ -76,29 +79,38 @@ export function startRelayService(deps: RelayServiceDeps): RelayService {
     onAttempt: deps.onAttempt,
   });
 
-  const consumers = new Map<number, Consumer>();
+  const followers = new Map<number, LedgerFollower>();
   async function release(p: number): Promise<void> {
-    const c = consumers.get(p);
-    consumers.delete(p);
-    await c?.stop();
+    const f = followers.get(p);
+    followers.delete(p);
+    await f?.stop();
   }
   return {
     consume(p, reclaim) {
-      if (consumers.has(p)) return;
+      if (followers.has(p)) return;
       const events = keys.events(p);
       const partition = keys.partitions > 1 ? `-${p}` : '';
-      consumers.set(
+      followers.set(
         p,
-        // On a connection of its own: a relay behind on the ledger never holds the projector.
-        startConsumer({
-          ...consumerOptions(config, log),
-          reclaimAtStart: reclaim,
-          lingerMs: config.PUSHFLOW_WEBHOOK_LINGER_MS,
-          redis: deps.connect(`dispatcher-webhooks${partition}`),
+        followLedger({
+          redis,
           stream: events,
           group: groups.webhooks,
-          handler: relay.ledgerHandler(events, groups.webhooks),
-          onBatch: (size) => deps.onBatch(events, size),
+          cache,
+          pollMs: config.PUSHFLOW_WEBHOOK_POLL_MS,
+          log,
+          // On a connection of its own: a relay behind on the ledger never holds the projector.
+          consume: () =>
+            startConsumer({
+              ...consumerOptions(config, log),
+              reclaimAtStart: reclaim,
+              lingerMs: config.PUSHFLOW_WEBHOOK_LINGER_MS,
+              redis: deps.connect(`dispatcher-webhooks${partition}`),
+              stream: events,
+              group: groups.webhooks,
+              handler: relay.ledgerHandler(events, groups.webhooks),
+              onBatch: (size) => deps.onBatch(events, size),
+            }),
         }),
       );
     },
@@ -108,7 +120,7 @@ export function startRelayService(deps: RelayServiceDeps): RelayService {
     halt: relay.halt,
     async stop() {
       relay.halt();
-      await Promise.all([...consumers.keys()].map(release));
+      await Promise.all([...followers.keys()].map(release));
       await relay.stop();
     },
   };
