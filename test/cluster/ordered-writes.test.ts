@@ -5,18 +5,7 @@ import { createRedis, keySlot, masters, pipelined, replicated, scanKeys, writeIn
 import { redisCluster, type RedisCluster } from '../../local-stack/redis-cluster.ts';
 import { redisServer, type Server } from '../../local-stack/servers.ts';
 import { uniquePrefix } from '../../local-stack/isolation.ts';
-
-/** Keys whose slots three different masters serve. */
-async function keysOnThreeMasters(cluster: RedisCluster, prefix: string): Promise<string[]> {
-  const byMaster = new Map<number, string>();
-  for (let i = 0; byMaster.size < 3 && i < 1000; i++) {
-    const key = `${prefix}k:{${i}}`;
-    const master = await cluster.masterOf(key);
-    if (!byMaster.has(master.port)) byMaster.set(master.port, key);
-  }
-  assert.equal(byMaster.size, 3, 'three masters hold keys');
-  return [...byMaster.values()];
-}
+import { keysOnThreeMasters } from './stack.ts';
 
 describe('ordered writes on a Redis Cluster', () => {
   let cluster: RedisCluster;

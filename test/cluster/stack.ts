@@ -1,4 +1,5 @@
 import { startStack, type Stack, type StackOptions } from '../../local-stack/stack.ts';
+import assert from 'node:assert/strict';
 import { CLUSTER_STACK_ENV, redisCluster, type RedisCluster } from '../../local-stack/redis-cluster.ts';
 
 /**
@@ -24,4 +25,16 @@ export async function startClusterStack(
     await cluster.stop();
     throw err;
   }
+}
+
+/** Keys whose slots three different masters serve. */
+export async function keysOnThreeMasters(cluster: RedisCluster, prefix: string): Promise<string[]> {
+  const byMaster = new Map<number, string>();
+  for (let i = 0; byMaster.size < 3 && i < 1000; i++) {
+    const key = `${prefix}k:{${i}}`;
+    const master = await cluster.masterOf(key);
+    if (!byMaster.has(master.port)) byMaster.set(master.port, key);
+  }
+  assert.equal(byMaster.size, 3, 'three masters hold keys');
+  return [...byMaster.values()];
 }
