@@ -5,7 +5,7 @@ import type { EndpointCache } from './endpoint-cache.ts';
  * The relay's place on one events partition. While some endpoint is enabled, the relay's
  * consumer reads the partition. While none is, nothing reads it: every `pollMs` the group is
  * moved past what was appended, so a stack with no webhooks pays nothing for the relay but
- * these few commands (reading every ledger entry to send nothing took 5 to 8% of the
+ * these few commands (reading every ledger entry to send nothing took 5 to 9% of the
  * dispatcher's CPU, docs/performance.md).
  *
  * Skipping keeps the relay's promise that an event appended after a create's (or enable's)
