@@ -20,7 +20,8 @@ export function apiKeyHook(apiKeys: string[]) {
  * The check itself, given the Authorization header: the key's digest when it is one of
  * `apiKeys`, or the 401 to answer. The hook and the uWS front's fast paths (fast-route.ts) share it.
  */
-export function apiKeyCheck(apiKeys: string[]): (authorization: string | undefined) => Buffer | HttpProblem {
+export type ApiKeyCheck = (authorization: string | undefined) => Buffer | HttpProblem;
+export function apiKeyCheck(apiKeys: string[]): ApiKeyCheck {
   if (apiKeys.length === 0) throw new Error('at least one API key is required');
   const digests = apiKeys.map(sha256);
   return (authorization) => {

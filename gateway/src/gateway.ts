@@ -1,6 +1,8 @@
 import { createRedis, makeKeys, type Keys, type Logger, type RedisClient, type Registry } from '@pushflow/shared';
 import { buildApp, type App } from './app.ts';
+import { apiKeyCheck } from './auth.ts';
 import { batchLimits, contentLimits, rateLimitSettings, SERVICE, type GatewayConfig } from './config.ts';
+import { routeCompilers, type FastRoute } from './fast-route.ts';
 import { createGatewayMetrics } from './metrics.ts';
 import { createRateLimiter } from './rate-limit.ts';
 import { createRpc, newGatewayId, type Rpc } from './rpc.ts';
@@ -66,22 +68,25 @@ export async function createGateway({ config, log, gatewayId = newGatewayId(), r
       }
       const batchBodyLimit = batchLimits(config).bodyLimitBytes;
       // Fastify writes the request lines of PUSHFLOW_ACCESS_LOG and of debug: then it sees every request.
-      const fastRoutes =
-        config.PUSHFLOW_ACCESS_LOG || log.isLevelEnabled('debug')
-          ? []
-          : [
-              sendFastPath({
-                app,
-                rpc,
-                limits: contentLimits(config),
-                bodyLimitBytes: config.PUSHFLOW_HTTP_BODY_LIMIT_BYTES,
-                apiKeys: config.apiKeys,
-                rateLimiter,
-                metrics,
-                log,
-              }),
-              statusFastPath({ app, rpc, apiKeys: config.apiKeys, metrics, log }),
-            ];
+      let fastRoutes: FastRoute[] = [];
+      if (!config.PUSHFLOW_ACCESS_LOG && !log.isLevelEnabled('debug')) {
+        const checkKey = apiKeyCheck(config.apiKeys);
+        const compilers = routeCompilers(app);
+        fastRoutes = [
+          sendFastPath({
+            app,
+            rpc,
+            limits: contentLimits(config),
+            bodyLimitBytes: config.PUSHFLOW_HTTP_BODY_LIMIT_BYTES,
+            checkKey,
+            compilers,
+            rateLimiter,
+            metrics,
+            log,
+          }),
+          statusFastPath({ rpc, checkKey, compilers, metrics, log }),
+        ];
+      }
       front = await serveOnUws({
         app,
         fastRoutes,

@@ -1,9 +1,9 @@
 import { Accepted, notificationContentSchema, type ContentLimits, type Logger, type NotificationContent } from '@pushflow/shared';
 import type { App } from './app.ts';
-import { apiKeyCheck } from './auth.ts';
+import type { ApiKeyCheck } from './auth.ts';
 import { contentCheck } from './content-check.ts';
 import { dispatcherAnswer } from './dispatcher-answer.ts';
-import { type Answer, type FastRoute, type FrontRequest, jsonAnswer, problemAnswer, routeCompilers } from './fast-route.ts';
+import { type Answer, type FastRoute, type FrontRequest, jsonAnswer, problemAnswer, type RouteCompilers } from './fast-route.ts';
 import { IDEMPOTENCY_HEADER, IdempotencyHeaders, idempotencyFor, scopedKey } from './idempotency.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { RateLimiter } from './rate-limit.ts';
@@ -19,7 +19,8 @@ export interface SendFastPathDeps {
   limits: ContentLimits;
   /** PUSHFLOW_HTTP_BODY_LIMIT_BYTES, the route's. The front caps the body there already; this keeps the fast path right on its own. */
   bodyLimitBytes: number;
-  apiKeys: string[];
+  checkKey: ApiKeyCheck;
+  compilers: RouteCompilers;
   rateLimiter: RateLimiter | undefined;
   metrics: GatewayMetrics;
   log: Logger;
@@ -35,9 +36,8 @@ const JSON_TYPES = new Set(['application/json', 'application/json; charset=utf-8
  * every error exactly as it always has. Nothing the API promises is written twice: the
  * checks, the schema's compiled validator and serializer, and the problems are the route's.
  */
-export function sendFastPath({ app, rpc, limits, bodyLimitBytes, apiKeys, rateLimiter, metrics, log }: SendFastPathDeps) {
-  const checkKey = apiKeyCheck(apiKeys);
-  const { validator: compileValidator, serializer: compileSerializer } = routeCompilers(app);
+export function sendFastPath({ app, rpc, limits, bodyLimitBytes, checkKey, compilers, rateLimiter, metrics, log }: SendFastPathDeps) {
+  const { validator: compileValidator, serializer: compileSerializer } = compilers;
   const validBody = compileValidator({ schema: notificationContentSchema(limits), method: 'POST', url: SEND_ROUTE, httpPart: 'body' });
   const validHeaders = compileValidator({ schema: IdempotencyHeaders, method: 'POST', url: SEND_ROUTE, httpPart: 'headers' });
   const serialize = compileSerializer({ schema: Accepted, method: 'POST', url: SEND_ROUTE, httpStatus: '202' });

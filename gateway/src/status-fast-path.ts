@@ -1,10 +1,9 @@
 import { NotificationStatus, type Logger } from '@pushflow/shared';
-import type { App } from './app.ts';
-import { apiKeyCheck } from './auth.ts';
+import type { ApiKeyCheck } from './auth.ts';
 import { dispatcherAnswer } from './dispatcher-answer.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { Rpc } from './rpc.ts';
-import { type Answer, type FastRoute, type FrontRequest, jsonAnswer, problemAnswer, routeCompilers } from './fast-route.ts';
+import { type Answer, type FastRoute, type FrontRequest, jsonAnswer, problemAnswer, type RouteCompilers } from './fast-route.ts';
 import { StatusParams } from './routes/notifications.ts';
 
 /** The route's pattern, the label its requests are counted under, as the app counts them. */
@@ -17,9 +16,9 @@ export const STATUS_ROUTE = '/notifications/:id/status';
 const STATUS_PATH = /^\/notifications\/([0-9A-Za-z-]{36})\/status$/;
 
 export interface StatusFastPathDeps {
-  app: App;
   rpc: Rpc;
-  apiKeys: string[];
+  checkKey: ApiKeyCheck;
+  compilers: RouteCompilers;
   metrics: GatewayMetrics;
   log: Logger;
 }
@@ -30,9 +29,7 @@ export interface StatusFastPathDeps {
  * more than on Node's HTTP. A valid key and id are answered here, with the route's
  * serializer; anything else is declined, for the app to answer (a FastRoute, fast-route.ts).
  */
-export function statusFastPath({ app, rpc, apiKeys, metrics, log }: StatusFastPathDeps) {
-  const checkKey = apiKeyCheck(apiKeys);
-  const compilers = routeCompilers(app);
+export function statusFastPath({ rpc, checkKey, compilers, metrics, log }: StatusFastPathDeps) {
   const validParams = compilers.validator({ schema: StatusParams, method: 'GET', url: STATUS_ROUTE, httpPart: 'params' });
   const serialize = compilers.serializer({ schema: NotificationStatus, method: 'GET', url: STATUS_ROUTE, httpStatus: '200' });
   const statusOf = dispatcherAnswer(NotificationStatus);

@@ -1,4 +1,5 @@
 import { ensureGroup, isRedisError, type Consumer, type Logger, type RedisClient } from '@pushflow/shared';
+import { runEvery } from '../chores/periodic.ts';
 import type { EndpointCache } from './endpoint-cache.ts';
 
 /**
@@ -32,13 +33,10 @@ export interface LedgerFollower {
 }
 
 export function followLedger(deps: LedgerFollowerDeps): LedgerFollower {
-  const { redis, stream, group, log } = deps;
+  const { redis, stream, group } = deps;
   let consumer: Consumer | undefined;
-  let stopping = false;
-  let wake = () => {};
-
-  const anyEnabled = async () => [...(await deps.cache.current()).values()].some((e) => e.enabled);
   let grouped = false;
+  const anyEnabled = async () => [...(await deps.cache.current()).values()].some((e) => e.enabled);
 
   async function turn(): Promise<void> {
     if (consumer) {
@@ -60,34 +58,22 @@ export function followLedger(deps: LedgerFollowerDeps): LedgerFollower {
     await redis.xgroup('SETID', stream, group, last.id, 'ENTRIESREAD', last.entriesAdded);
   }
 
-  const loop = (async () => {
-    let failures = 0;
-    while (!stopping) {
-      try {
-        await turn();
-        failures = 0;
-      } catch (err) {
-        // A passing outage: the next turn tries again; nothing is skipped on a failed one.
-        // The group is made again if the stream was deleted meanwhile (it goes with it).
+  // A failed turn skips nothing, and the next one makes the group again if the stream was
+  // deleted meanwhile (the group goes with it).
+  const turns = runEvery(
+    `webhook relay's place in ${stream}`,
+    deps.pollMs,
+    () =>
+      turn().catch((err: unknown) => {
         grouped = false;
-        if (failures++ === 0) log.warn({ err: (err as Error).message, stream }, 'webhook relay could not check its place in the ledger');
-      }
-      if (stopping) break;
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, deps.pollMs);
-        wake = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-    }
-  })();
+        throw err;
+      }),
+    deps.log,
+  );
 
   return {
     async stop() {
-      stopping = true;
-      wake();
-      await loop;
+      await turns.stop();
       await consumer?.stop();
       consumer = undefined;
     },
