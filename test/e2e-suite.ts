@@ -86,7 +86,11 @@ async function connect(recipientId: string, node = 0): Promise<Client> {
   const nodeId = stack.nodeIds[node]!;
   const published = async () => {
     const recent = (await redis.xrevrange(keys.presenceChanges, '+', '-', 'COUNT', 1000)) as [string, string[]][];
-    return recent.some(([, f]) => f[1] === nodeId && f[3] === recipientId && Number(f[5]) > 0);
+    return recent.some(([, fields]) => {
+      const change = new Map<string, string>();
+      for (let i = 0; i + 1 < fields.length; i += 2) change.set(fields[i]!, fields[i + 1]!);
+      return change.get('node') === nodeId && change.get('recipient') === recipientId && Number(change.get('count')) > 0;
+    });
   };
   await waitFor(`presence of ${recipientId}`, async () =>
     Number(await redis.hget(presenceKey, nodeId)) > 0 && (await published()) ? true : undefined,
